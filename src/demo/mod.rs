@@ -1,0 +1,1 @@
+//! The reference investment API (`sonde demo`). Imports nothing else from the crate.

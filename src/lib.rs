@@ -1,0 +1,12 @@
+//! sonde: diagnostics and load testing for HTTP APIs.
+//!
+//! Pipeline: scenario file --parse--> `scenario::Scenario` --resolve with CLI--> `plan::Plan`
+//! --exec--> samples --aggregate--> `aggregate::Summary` --> `report`s, `gate`s, exit code.
+//! `demo` is the reference investment API the scenarios run against; it imports nothing else
+//! from this crate.
+
+pub mod demo;
+pub mod gate;
+pub mod http;
+pub mod plan;
+pub mod scenario;

@@ -1,0 +1,250 @@
+//! The validated, resolved work: what `exec` runs. Built from a `Scenario` (and CLI overrides)
+//! by `scenario::build_plan`; nothing is sent before a `Plan` exists. Holds no I/O and no HTTP.
+
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use template::{Template, TemplateError, Vars};
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// An explicit base URL (scenario `target:` or `--target`).
+    Url(url::Url),
+    /// No target anywhere: start the demo API in-process on 127.0.0.1:0 with these faults.
+    EmbeddedDemo { faults: Vec<String> },
+}
+
+/// Where feature flags travel, so a single flag can be toggled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagTransport {
+    Header { name: String, separator: String },
+    Cookie { name: String, separator: String },
+}
+
+impl Default for FlagTransport {
+    fn default() -> Self {
+        FlagTransport::Header {
+            name: "X-Feature-Flags".into(),
+            separator: ",".into(),
+        }
+    }
+}
+
+/// A named environment: identity, headers, cookies, flags. Values are templates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Environment {
+    pub vars: BTreeMap<String, Template>,
+    pub headers: Vec<(String, Template)>,
+    pub cookies: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+    /// flag name -> on/off. Only `true` flags are sent.
+    pub flags: BTreeMap<String, bool>,
+}
+
+/// Load model after validation. Durations are > 0, counts are >= 1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// Closed model: `vus` loop as fast as they can.
+    /// Exactly one of `duration`, `iterations` or non-empty `stages` drives the end.
+    /// `iterations` is the total shared by all VUs (k6 "shared-iterations").
+    Closed {
+        vus: u32,
+        duration: Option<Duration>,
+        iterations: Option<u64>,
+        /// Ramp: VU count moves linearly to each stage's `target` over its `duration`.
+        stages: Vec<Stage>,
+    },
+    /// Open model: iterations start at `rate` per second regardless of responses.
+    /// When all `max_vus` are busy the iteration is dropped (and counted).
+    Open {
+        rate: f64,
+        max_vus: u32,
+        duration: Duration,
+        /// Ramp: the rate moves linearly to each stage's `target` (iterations/s).
+        stages: Vec<Stage>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// Transport limits that print in the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    pub connect_timeout: Duration,
+    /// Whole request including the body.
+    pub request_timeout: Duration,
+    pub max_redirects: u32,
+    /// Captures and assertions see at most this many body bytes; the rest is counted, discarded.
+    pub body_capture_limit: usize,
+    pub insecure: bool,
+    pub cacert: Option<PathBuf>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_redirects: 10,
+            body_capture_limit: 1024 * 1024,
+            insecure: false,
+            cacert: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    /// The scenario file, when there is one (`--url` runs have none).
+    pub source: Option<PathBuf>,
+    pub target: TargetSpec,
+    /// The selected environment name (`--env` or the first `env` entry), if any.
+    pub env_name: Option<String>,
+    /// All named environments of the scenario (breakdown/repro/bisect pick from these).
+    pub envs: BTreeMap<String, Environment>,
+    /// The environment in force for `run` (the selected one, or empty).
+    pub env: Environment,
+    pub flags: FlagTransport,
+    /// Data rows, one per iteration in order (wrapping). Empty: no data.
+    pub data: Vec<BTreeMap<String, String>>,
+    pub load: LoadModel,
+    /// Runs once before the load; its captures are shared by every VU.
+    pub setup: Vec<StepNode>,
+    pub steps: Vec<StepNode>,
+    pub thresholds: Vec<crate::gate::Threshold>,
+    pub http: HttpOptions,
+    /// Hard cap on the whole run, even for iteration-driven plans.
+    pub max_duration: Duration,
+}
+
+impl Plan {
+    /// Every request step in order, flattening parallel groups.
+    pub fn request_steps(&self) -> impl Iterator<Item = &Step> {
+        flatten(&self.steps)
+    }
+}
+
+pub fn flatten(nodes: &[StepNode]) -> impl Iterator<Item = &Step> {
+    nodes.iter().flat_map(|n| match n {
+        StepNode::Request(s) => std::slice::from_ref(s.as_ref()).iter(),
+        StepNode::Parallel(v) => v.iter(),
+        StepNode::Think { .. } => [].iter(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub enum StepNode {
+    Request(Box<Step>),
+    /// Steps a page issues together; they share the VU's variables as they were at group start,
+    /// and their captures are applied after all finish, in declaration order.
+    Parallel(Vec<Step>),
+    /// Pause uniformly between `min` and `max` (equal for a fixed pause).
+    Think { min: Duration, max: Duration },
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique across the scenario (setup included). Metrics are keyed by it.
+    pub name: String,
+    pub method: http::Method,
+    /// Absolute, or relative to the target (starts with `/`).
+    pub url: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub cookies: Vec<(String, Template)>,
+    pub body: Option<BodySpec>,
+    /// Empty: success means a status below 400 and no transport error.
+    pub expect: Vec<Expectation>,
+    pub capture: Vec<Capture>,
+    /// Overrides `HttpOptions::request_timeout` for this step.
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    /// Repeat the request until all `expect`s pass (or `timeout`); see `Poll`.
+    pub poll: Option<Poll>,
+    /// 1-based line in the scenario file where the step starts (0 if none), for runtime messages.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum BodySpec {
+    /// Strings inside may hold templates. A string that is exactly one `{{var}}` is replaced by
+    /// the variable's JSON value with its type (so a captured number stays a number).
+    Json(serde_json::Value),
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<(String, Template)>),
+    Raw {
+        content: Template,
+        content_type: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    /// The status must be one of these.
+    Status(Vec<u16>),
+    Header { name: String, check: ValueCheck },
+    Json {
+        /// The source text of the path, for messages.
+        path_src: String,
+        path: serde_json_path::JsonPath,
+        check: JsonCheck,
+    },
+    BodyContains(Template),
+    MaxDuration(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub enum ValueCheck {
+    Exists,
+    Equals(Template),
+    Matches(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub enum JsonCheck {
+    Exists,
+    /// For a path that selects several nodes, the first node is compared.
+    Equals(serde_json::Value),
+    /// Against the node's string form (strings unquoted).
+    Matches(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub var: String,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    /// First node the path selects; the variable keeps its JSON type.
+    Json {
+        path_src: String,
+        path: serde_json_path::JsonPath,
+    },
+    /// First value of a response header (case-insensitive name).
+    Header(String),
+    /// A cookie set by the response (`Set-Cookie`) or already in the VU's jar.
+    Cookie(String),
+    /// Group 1 if the regex has groups, else the whole match, on the body prefix.
+    Regex(regex::Regex),
+}
+
+/// Polling: the step is repeated every `interval` until its expectations pass, for at most
+/// `timeout`. Each request counts in `http`; the step's own metric is the time from the start of
+/// `since` (a step earlier in the same iteration) or of the first poll to the passing response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Poll {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub since: Option<String>,
+}

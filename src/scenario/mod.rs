@@ -1,0 +1,1 @@
+//! Scenario files: YAML → `Scenario` (with spans for errors) → validated `plan::Plan`.
