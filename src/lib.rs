@@ -5,8 +5,12 @@
 //! `demo` is the reference investment API the scenarios run against; it imports nothing else
 //! from this crate.
 
+pub mod aggregate;
+pub mod cli;
 pub mod demo;
+pub mod exec;
 pub mod gate;
 pub mod http;
 pub mod plan;
+pub mod report;
 pub mod scenario;

@@ -1,0 +1,168 @@
+//! Measurement storage: HDR histograms (µs, 3 significant digits) per step × phase, server-timing
+//! parts, counts and error classes, merged exactly across load threads and shards. Knows nothing
+//! of HTTP or output formats: exec records into it, reports read a `Summary`.
+
+pub mod hist;
+pub mod summary;
+
+pub use hist::Hist;
+pub use summary::{IntervalPoint, Summary};
+
+use std::collections::BTreeMap;
+
+/// The network phases every request yields, in display order.
+pub const PHASES: [&str; 7] = ["dns", "connect", "tls", "send", "wait", "receive", "total"];
+
+/// One step's measurements (or `http`, all requests).
+#[derive(Debug, Clone, Default)]
+pub struct StepStats {
+    /// The step's latency: for a request step its `total`, except the first step of an
+    /// open-model iteration, which is measured from the iteration's intended start
+    /// (coordinated omission); for a poll step, from `since` to the passing response.
+    pub latency: Hist,
+    /// Per phase, indexed like `PHASES`.
+    pub phases: [Hist; 7],
+    /// `Server-Timing` metric name -> durations.
+    pub server_timing: BTreeMap<String, Hist>,
+    pub requests: u64,
+    /// Requests not sent because a variable they need had no value (class `template`).
+    pub skipped: u64,
+    /// Requests that failed (transport error, unexpected status, failed expectation).
+    pub errors: u64,
+    pub reused: u64,
+    pub tls_resumed: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    /// Error class -> count (`connect_refused`, `timeout`, `status_5xx`, `assertion`, ...).
+    pub error_classes: BTreeMap<String, u64>,
+    /// Failure detail -> count, e.g. `expected status 200, got 500`. Capped in size.
+    pub error_messages: BTreeMap<String, u64>,
+}
+
+/// Distinct failure messages kept per step; beyond this they are counted as "other".
+pub const MAX_MESSAGES: usize = 20;
+
+impl StepStats {
+    pub fn merge(&mut self, o: &StepStats) {
+        self.latency.merge(&o.latency);
+        for (a, b) in self.phases.iter_mut().zip(o.phases.iter()) {
+            a.merge(b);
+        }
+        for (k, h) in &o.server_timing {
+            self.server_timing.entry(k.clone()).or_default().merge(h);
+        }
+        self.requests += o.requests;
+        self.skipped += o.skipped;
+        self.errors += o.errors;
+        self.reused += o.reused;
+        self.tls_resumed += o.tls_resumed;
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+        for (k, v) in &o.statuses {
+            *self.statuses.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.error_classes {
+            *self.error_classes.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.error_messages {
+            add_message(&mut self.error_messages, k, *v);
+        }
+    }
+
+    pub fn phase(&self, name: &str) -> Option<&Hist> {
+        PHASES
+            .iter()
+            .position(|p| *p == name)
+            .map(|i| &self.phases[i])
+    }
+
+    pub fn record_error(&mut self, class: &str, message: Option<&str>) {
+        self.errors += 1;
+        match self.error_classes.get_mut(class) {
+            Some(c) => *c += 1,
+            None => {
+                self.error_classes.insert(class.to_string(), 1);
+            }
+        }
+        if let Some(m) = message {
+            add_message(&mut self.error_messages, m, 1);
+        }
+    }
+}
+
+pub fn add_message(map: &mut BTreeMap<String, u64>, msg: &str, n: u64) {
+    if let Some(c) = map.get_mut(msg) {
+        *c += n;
+    } else if map.len() < MAX_MESSAGES {
+        map.insert(msg.to_string(), n);
+    } else {
+        *map.entry("(other messages)".to_string()).or_default() += n;
+    }
+}
+
+/// Everything one load thread (or the whole run) measured, steps indexed as in the plan
+/// (`Plan::request_steps` order), so the hot path never hashes or allocates a name.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    pub steps: Vec<StepStats>,
+    pub iterations: u64,
+    /// Iterations that had at least one failed request or expectation.
+    pub failed_iterations: u64,
+    /// Open model: iterations not started because every VU was busy.
+    pub dropped_iterations: u64,
+    /// Whole-iteration duration (from intended start in the open model).
+    pub iteration_time: Hist,
+}
+
+impl Recorder {
+    pub fn new(steps: usize) -> Recorder {
+        Recorder {
+            steps: vec![StepStats::default(); steps],
+            ..Recorder::default()
+        }
+    }
+
+    pub fn merge(&mut self, o: &Recorder) {
+        if self.steps.len() < o.steps.len() {
+            self.steps.resize_with(o.steps.len(), StepStats::default);
+        }
+        for (a, b) in self.steps.iter_mut().zip(o.steps.iter()) {
+            a.merge(b);
+        }
+        self.iterations += o.iterations;
+        self.failed_iterations += o.failed_iterations;
+        self.dropped_iterations += o.dropped_iterations;
+        self.iteration_time.merge(&o.iteration_time);
+    }
+
+    /// All requests of every step merged (the `http` row).
+    pub fn all_requests(&self) -> StepStats {
+        let mut all = StepStats::default();
+        for s in &self.steps {
+            all.merge(s);
+        }
+        all
+    }
+}
+
+/// Per-interval data a load thread ships every second (small: counts and one latency
+/// histogram per step), for the live view and the result's time series.
+#[derive(Debug, Clone, Default)]
+pub struct IntervalRecorder {
+    pub requests: u64,
+    pub errors: u64,
+    pub iterations: u64,
+    pub dropped: u64,
+    pub latency: Hist,
+}
+
+impl IntervalRecorder {
+    pub fn merge(&mut self, o: &IntervalRecorder) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.iterations += o.iterations;
+        self.dropped += o.dropped;
+        self.latency.merge(&o.latency);
+    }
+}

@@ -1,0 +1,267 @@
+//! `Summary`: the named, serializable result of a run (schema `sonde.run/v1`, documented in
+//! `docs/result-schema.json`). Histograms travel inside it encoded, so saved runs can be merged
+//! and compared exactly. Built by exec from `Recorder`s; read by reports and gates.
+
+use super::{Hist, PHASES, Recorder, StepStats};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "sonde.run/v1";
+
+/// Percentile digest of one histogram, in milliseconds, plus the encoded histogram itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub count: u64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// HdrHistogram V2 + deflate, base64; values in microseconds. Empty when count is 0.
+    pub hist: String,
+}
+
+impl Stats {
+    pub fn of(h: &Hist) -> Stats {
+        Stats {
+            count: h.count(),
+            min_ms: ms(h.min_us()),
+            mean_ms: round3(h.mean_us() / 1000.0),
+            p50_ms: h.quantile_ms(0.50),
+            p90_ms: h.quantile_ms(0.90),
+            p95_ms: h.quantile_ms(0.95),
+            p99_ms: h.quantile_ms(0.99),
+            p999_ms: h.quantile_ms(0.999),
+            max_ms: ms(h.max_us()),
+            // Encoding a valid in-memory histogram does not fail; an empty string would only
+            // cost exact merging of this one metric.
+            hist: h.encode().unwrap_or_default(),
+        }
+    }
+
+    /// The histogram behind these stats (empty if it was not stored).
+    pub fn histogram(&self) -> Hist {
+        Hist::decode(&self.hist).unwrap_or_default()
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepSummary {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second over the measured duration.
+    pub rps: f64,
+    pub reused: u64,
+    pub tls_resumed: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub statuses: BTreeMap<String, u64>,
+    pub error_classes: BTreeMap<String, u64>,
+    pub error_messages: BTreeMap<String, u64>,
+    pub latency: Stats,
+    /// dns, connect, tls, send, wait, receive, total.
+    pub phases: BTreeMap<String, Stats>,
+    pub server_timing: BTreeMap<String, Stats>,
+}
+
+impl StepSummary {
+    pub fn of(name: &str, s: &StepStats, seconds: f64) -> StepSummary {
+        StepSummary {
+            name: name.to_string(),
+            requests: s.requests,
+            errors: s.errors,
+            rps: rate(s.requests, seconds),
+            reused: s.reused,
+            tls_resumed: s.tls_resumed,
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            statuses: s
+                .statuses
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            error_classes: s.error_classes.clone(),
+            error_messages: s.error_messages.clone(),
+            latency: Stats::of(&s.latency),
+            phases: PHASES
+                .iter()
+                .zip(s.phases.iter())
+                .filter(|(_, h)| !h.is_empty())
+                .map(|(p, h)| (p.to_string(), Stats::of(h)))
+                .collect(),
+            server_timing: s
+                .server_timing
+                .iter()
+                .map(|(k, h)| (k.clone(), Stats::of(h)))
+                .collect(),
+        }
+    }
+
+    /// Back to mergeable stats (for `merge` and `compare`).
+    pub fn to_stats(&self) -> StepStats {
+        let mut s = StepStats {
+            latency: self.latency.histogram(),
+            requests: self.requests,
+            errors: self.errors,
+            reused: self.reused,
+            tls_resumed: self.tls_resumed,
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            statuses: self
+                .statuses
+                .iter()
+                .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
+                .collect(),
+            error_classes: self.error_classes.clone(),
+            error_messages: self.error_messages.clone(),
+            server_timing: self
+                .server_timing
+                .iter()
+                .map(|(k, st)| (k.clone(), st.histogram()))
+                .collect(),
+            ..StepStats::default()
+        };
+        for (i, p) in PHASES.iter().enumerate() {
+            if let Some(st) = self.phases.get(*p) {
+                s.phases[i] = st.histogram();
+            }
+        }
+        s
+    }
+
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+}
+
+pub fn rate(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (n as f64 / seconds * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// One point of the per-interval time series.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IntervalPoint {
+    /// Seconds since the run's start (interval end).
+    pub t: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub iterations: u64,
+    pub dropped: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetInfo {
+    /// `url` or `embedded-demo`.
+    pub kind: String,
+    pub url: String,
+    #[serde(default)]
+    pub demo_faults: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LoadInfo {
+    /// `closed` or `open`.
+    pub model: String,
+    pub vus: Option<u32>,
+    pub rate_per_s: Option<f64>,
+    pub max_vus: Option<u32>,
+    pub duration_s: Option<f64>,
+    pub iterations: Option<u64>,
+    #[serde(default)]
+    pub stages: Vec<(f64, f64)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IterationSummary {
+    pub count: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub rate: f64,
+    pub duration: Stats,
+}
+
+/// The run result. Field order is the JSON order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub schema: String,
+    pub sonde_version: String,
+    pub scenario: String,
+    pub scenario_path: Option<String>,
+    pub target: TargetInfo,
+    pub env: Option<String>,
+    pub load: LoadInfo,
+    /// RFC 3339 wall clock of the run's start.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub insecure: bool,
+    /// `intended_start` (open model: coordinated-omission corrected) or `request_start`.
+    pub latency_measured_from: String,
+    pub iterations: IterationSummary,
+    /// All requests of all steps (setup excluded).
+    pub http: StepSummary,
+    /// In plan order.
+    pub steps: Vec<StepSummary>,
+    pub series: Vec<IntervalPoint>,
+    /// Filled by the gate (later issue); empty when none were declared.
+    #[serde(default)]
+    pub thresholds: Vec<serde_json::Value>,
+    /// Free-form notes the run wants every report to state (e.g. demo seeding time).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// Fills the measured parts from a merged recorder; identity fields are left to the caller.
+    pub fn measured(names: &[String], rec: &Recorder, seconds: f64) -> Summary {
+        let steps: Vec<StepSummary> = names
+            .iter()
+            .zip(rec.steps.iter())
+            .map(|(n, s)| StepSummary::of(n, s, seconds))
+            .collect();
+        Summary {
+            schema: SCHEMA.to_string(),
+            sonde_version: env!("CARGO_PKG_VERSION").to_string(),
+            duration_s: (seconds * 1000.0).round() / 1000.0,
+            iterations: IterationSummary {
+                count: rec.iterations,
+                failed: rec.failed_iterations,
+                dropped: rec.dropped_iterations,
+                rate: rate(rec.iterations, seconds),
+                duration: Stats::of(&rec.iteration_time),
+            },
+            http: StepSummary::of("http", &rec.all_requests(), seconds),
+            steps,
+            ..Summary::default()
+        }
+    }
+
+    pub fn step(&self, name: &str) -> Option<&StepSummary> {
+        if name == "http" {
+            return Some(&self.http);
+        }
+        self.steps.iter().find(|s| s.name == name)
+    }
+}

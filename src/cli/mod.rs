@@ -1,0 +1,102 @@
+//! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
+//! documented contract; `main` prints errors once and exits with it.
+
+pub mod run;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The exit-code contract (README "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// A gate failed: threshold, expectation, regression.
+    GateFailed = 1,
+    /// Invalid input: usage, scenario, import file. Nothing was sent.
+    InvalidInput = 2,
+    /// Runtime failure: target unreachable, setup failed, I/O.
+    Runtime = 3,
+    /// Interrupted: partial results were written.
+    Interrupted = 4,
+}
+
+/// An error that already knows its exit code and prints once in `main`.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn invalid(m: impl std::fmt::Display) -> CliError {
+        CliError {
+            exit: Exit::InvalidInput,
+            message: m.to_string(),
+        }
+    }
+    pub fn runtime(m: impl std::fmt::Display) -> CliError {
+        CliError {
+            exit: Exit::Runtime,
+            message: m.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sonde",
+    version,
+    about = "Diagnose and load-test HTTP APIs: percentiles you can trust, phase breakdowns, CI gates",
+    after_help = "Exit codes: 0 success, 1 a gate failed, 2 invalid input, 3 runtime failure, 4 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (or one URL) under load and print per-step percentiles.
+    Run(Box<run::RunArgs>),
+    /// Check scenario files without sending anything.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Serve the reference investment API the shipped scenarios run against.
+    Demo(crate::demo::cli::DemoArgs),
+}
+
+/// Runs the parsed command to its exit code.
+pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
+    match cli.command {
+        Command::Run(args) => run::run(*args).await,
+        Command::Validate { files } => validate(&files),
+        Command::Demo(args) => crate::demo::cli::run(args)
+            .await
+            .map(|()| Exit::Ok)
+            .map_err(CliError::runtime),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
+    let mut bad = Vec::new();
+    for f in files {
+        match crate::scenario::load(f, &crate::scenario::Overrides::default()) {
+            Ok(plan) => println!(
+                "ok  {} ({}: {} steps)",
+                f.display(),
+                plan.name,
+                plan.request_steps().count()
+            ),
+            Err(e) => bad.push(e.to_string()),
+        }
+    }
+    if bad.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Err(CliError::invalid(bad.join("\n")))
+    }
+}

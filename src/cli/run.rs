@@ -1,0 +1,536 @@
+//! `sonde run`: args + scenario → `Plan` → (embedded demo if no target) → setup → load →
+//! `Summary` → table/JSON/files → exit code. The pipeline reads top to bottom here.
+
+use super::{CliError, Exit};
+use crate::aggregate::Summary;
+use crate::aggregate::summary::{LoadInfo, TargetInfo};
+use crate::exec::{self, RunOptions, Shared, Stop};
+use crate::http::{Client, ClientConfig, ConnectionMode};
+use crate::plan::{
+    Environment, FlagTransport, HttpOptions, LoadModel, Plan, Step, StepNode, TargetSpec, Template,
+};
+use crate::report::{self, table::TableReport};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (YAML). Omit it with --url for a one-request scenario.
+    pub scenario: Option<PathBuf>,
+    /// One-URL mode (like hey/oha/wrk): the scenario is this single request.
+    #[arg(long, conflicts_with = "scenario")]
+    pub url: Option<String>,
+    /// Method for --url.
+    #[arg(short = 'X', long = "method", default_value = "GET", requires = "url")]
+    pub method: String,
+    /// Header for --url, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", requires = "url")]
+    pub headers: Vec<String>,
+    /// Request body for --url (curl's -d). Without --url, `-d 2m` is read as --duration.
+    #[arg(short = 'd', long = "data")]
+    pub data: Option<String>,
+    /// Base URL; overrides the scenario's `target`. Also allows load on a non-loopback host.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Allow load on this non-loopback host named only in the scenario (repeatable).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Named environment of the scenario.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Closed model: concurrent virtual users.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// Open model: iterations per second (`200/s`, `12000/m`).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Open model: most concurrent virtual users.
+    #[arg(long = "max-vus")]
+    pub max_vus: Option<u32>,
+    /// How long to run (`30s`, `2m`).
+    #[arg(long, short = 'z')]
+    pub duration: Option<String>,
+    /// Total iterations (closed model), shared by all VUs.
+    #[arg(long, short = 'n')]
+    pub iterations: Option<u64>,
+    /// Threshold, e.g. 'profile: p(95) < 300ms' (repeatable).
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// Write the result to FILE; the extension picks the format (json, txt). Repeatable.
+    #[arg(long = "out", short = 'o')]
+    pub outs: Vec<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutFormat,
+    /// No progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Do not verify TLS certificates (stated in every report).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// Whole-request timeout, body included (`30s`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Load threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutFormat {
+    Table,
+    Json,
+}
+
+fn parse_dur(s: &str, what: &str) -> Result<Duration, CliError> {
+    crate::scenario::parse_duration(s)
+        .map_err(|e| CliError::invalid(format!("--{what} `{s}`: {e}")))
+}
+
+fn http_options(a: &RunArgs) -> Result<HttpOptions, CliError> {
+    let mut h = HttpOptions {
+        insecure: a.insecure,
+        cacert: a.cacert.clone(),
+        ..HttpOptions::default()
+    };
+    if let Some(t) = &a.timeout {
+        h.request_timeout = parse_dur(t, "timeout")?;
+    }
+    Ok(h)
+}
+
+/// Builds the plan from the scenario file or the one-URL flags.
+fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
+    let mut duration = a
+        .duration
+        .as_deref()
+        .map(|d| parse_dur(d, "duration"))
+        .transpose()?;
+    if a.url.is_none()
+        && let Some(d) = &a.data
+    {
+        match crate::scenario::parse_duration(d) {
+            Ok(d) if duration.is_none() => duration = Some(d),
+            _ => {
+                return Err(CliError::invalid(format!(
+                    "-d/--data `{d}` is a request body and needs --url (for a duration use --duration)"
+                )));
+            }
+        }
+    }
+    let rate = a
+        .rate
+        .as_deref()
+        .map(|r| {
+            crate::scenario::parse_rate(r)
+                .map_err(|e| CliError::invalid(format!("--rate `{r}`: {e}")))
+        })
+        .transpose()?;
+    let target = a
+        .target
+        .as_deref()
+        .map(|t| url::Url::parse(t).map_err(|e| CliError::invalid(format!("--target `{t}`: {e}"))))
+        .transpose()?;
+    if let Some(url) = &a.url {
+        return url_plan(a, url, duration, rate);
+    }
+    let Some(path) = &a.scenario else {
+        return Err(CliError::invalid(
+            "give a scenario file or --url (see `sonde run --help`)",
+        ));
+    };
+    let overrides = crate::scenario::Overrides {
+        target,
+        env: a.env.clone(),
+        vus: a.vus,
+        rate,
+        max_vus: a.max_vus,
+        duration,
+        iterations: a.iterations,
+        thresholds: a.thresholds.clone(),
+        http: Some(http_options(a)?),
+    };
+    crate::scenario::load(path, &overrides).map_err(CliError::invalid)
+}
+
+fn url_plan(
+    a: &RunArgs,
+    raw: &str,
+    duration: Option<Duration>,
+    rate: Option<f64>,
+) -> Result<Plan, CliError> {
+    let url = url::Url::parse(raw).map_err(|e| CliError::invalid(format!("--url `{raw}`: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(CliError::invalid(format!(
+            "--url `{raw}`: only http and https are supported"
+        )));
+    }
+    let method = http::Method::from_bytes(a.method.as_bytes())
+        .map_err(|_| CliError::invalid(format!("-X `{}`: not an HTTP method", a.method)))?;
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            return Err(CliError::invalid(format!(
+                "-H `{h}`: expected 'Name: value'"
+            )));
+        };
+        let k = k.trim();
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(CliError::invalid(format!(
+                "-H `{h}`: `{k}` is not a valid header name"
+            )));
+        }
+        headers.push((k.to_string(), Template::literal(v.trim())));
+    }
+    let body = a.data.as_ref().map(|d| crate::plan::BodySpec::Raw {
+        content: Template::literal(d.clone()),
+        content_type: None,
+    });
+    let step = Step {
+        name: "request".into(),
+        method,
+        url: Template::literal(url.as_str()),
+        query: Vec::new(),
+        headers,
+        cookies: Vec::new(),
+        body,
+        expect: Vec::new(),
+        capture: Vec::new(),
+        timeout: None,
+        follow_redirects: true,
+        poll: None,
+        line: 0,
+    };
+    let load = match rate {
+        Some(rate) => LoadModel::Open {
+            rate,
+            max_vus: a.max_vus.or(a.vus).unwrap_or(100),
+            duration: duration.unwrap_or(Duration::from_secs(10)),
+            stages: Vec::new(),
+        },
+        None => {
+            let vus = a.vus.unwrap_or(1);
+            LoadModel::Closed {
+                vus,
+                duration,
+                iterations: if duration.is_none() {
+                    Some(a.iterations.unwrap_or(u64::from(vus)))
+                } else {
+                    None
+                },
+                stages: Vec::new(),
+            }
+        }
+    };
+    let max_duration = match (&load, duration) {
+        (_, Some(d)) => d + Duration::from_secs(30),
+        _ => Duration::from_secs(600),
+    };
+    let mut origin = url.clone();
+    origin.set_path("/");
+    origin.set_query(None);
+    Ok(Plan {
+        name: "url".into(),
+        source: None,
+        target: TargetSpec::Url(origin),
+        env_name: None,
+        envs: Default::default(),
+        env: Environment::default(),
+        flags: FlagTransport::default(),
+        data: Vec::new(),
+        load,
+        setup: Vec::new(),
+        steps: vec![StepNode::Request(Box::new(step))],
+        thresholds: Vec::new(),
+        http: http_options(a)?,
+        max_duration,
+    })
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A scenario file alone never aims load at a remote host: it must be on the command line.
+fn check_safety(plan: &Plan, a: &RunArgs) -> Result<(), CliError> {
+    if a.url.is_some() || a.target.is_some() {
+        return Ok(());
+    }
+    if let TargetSpec::Url(u) = &plan.target {
+        let host = u.host_str().unwrap_or("");
+        if !is_loopback(host) && !a.allow_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Err(CliError::invalid(format!(
+                "the scenario targets {host}, which is not this machine; put it on the command line \
+                 to confirm (--target {u} or --allow-host {host})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn load_info(plan: &Plan) -> LoadInfo {
+    let st = |s: &[crate::plan::Stage]| {
+        s.iter()
+            .map(|s| (s.duration.as_secs_f64(), s.target))
+            .collect::<Vec<_>>()
+    };
+    match &plan.load {
+        LoadModel::Closed {
+            vus,
+            duration,
+            iterations,
+            stages,
+        } => LoadInfo {
+            model: "closed".into(),
+            vus: Some(*vus),
+            duration_s: duration.map(|d| d.as_secs_f64()),
+            iterations: *iterations,
+            stages: st(stages),
+            ..LoadInfo::default()
+        },
+        LoadModel::Open {
+            rate,
+            max_vus,
+            duration,
+            stages,
+        } => LoadInfo {
+            model: "open".into(),
+            rate_per_s: Some(*rate),
+            max_vus: Some(*max_vus),
+            duration_s: Some(duration.as_secs_f64()),
+            stages: st(stages),
+            ..LoadInfo::default()
+        },
+    }
+}
+
+pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
+    let plan = build_plan(&a)?;
+    check_safety(&plan, &a)?;
+    let plan = Arc::new(plan);
+
+    // The target: explicit, or the demo API started in-process.
+    let mut notes = Vec::new();
+    let (base, demo, target_info) = match &plan.target {
+        TargetSpec::Url(u) => (
+            u.as_str().trim_end_matches('/').to_string(),
+            None,
+            TargetInfo {
+                kind: "url".into(),
+                url: u.to_string(),
+                demo_faults: Vec::new(),
+            },
+        ),
+        TargetSpec::EmbeddedDemo { faults } => {
+            let parsed = faults
+                .iter()
+                .map(|f| f.parse::<crate::demo::Fault>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::invalid)?;
+            let demo = crate::demo::start(crate::demo::DemoConfig {
+                faults: parsed,
+                ..crate::demo::DemoConfig::default()
+            })
+            .await
+            .map_err(|e| CliError::runtime(format!("could not start the embedded demo: {e}")))?;
+            let base = demo.base_url();
+            let faults_txt = if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join(", ")
+            };
+            eprintln!(
+                "no target given: started the demo API in-process at {base} (seeded in {:.2}s, faults: {faults_txt})",
+                demo.seed_time.as_secs_f64()
+            );
+            notes.push(format!(
+                "embedded demo seeded in {:.2}s (not part of the measurements)",
+                demo.seed_time.as_secs_f64()
+            ));
+            (
+                base.clone(),
+                Some(demo),
+                TargetInfo {
+                    kind: "embedded-demo".into(),
+                    url: base,
+                    demo_faults: faults.clone(),
+                },
+            )
+        }
+    };
+
+    let result = run_against(&a, plan.clone(), &base, target_info, notes).await;
+    if let Some(d) = demo
+        && let Err(e) = d.shutdown().await
+    {
+        eprintln!("warning: the embedded demo did not shut down cleanly: {e}");
+    }
+    result
+}
+
+async fn run_against(
+    a: &RunArgs,
+    plan: Arc<Plan>,
+    base: &str,
+    target: TargetInfo,
+    notes: Vec<String>,
+) -> Result<Exit, CliError> {
+    let client = Client::new(ClientConfig {
+        connect_timeout: plan.http.connect_timeout,
+        request_timeout: plan.http.request_timeout,
+        max_redirects: plan.http.max_redirects,
+        body_capture_limit: plan.http.body_capture_limit,
+        insecure: plan.http.insecure,
+        cacert: plan.http.cacert.clone(),
+        connection: ConnectionMode::Reuse,
+        http2: true,
+    })
+    .map_err(CliError::invalid)?;
+
+    let setup_vars = exec::run_setup(&plan, base, &client)
+        .await
+        .map_err(CliError::runtime)?;
+
+    let stop = Arc::new(Stop::default());
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        base.to_string(),
+        client,
+        setup_vars,
+        stop,
+    ));
+    let ctrlc = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ninterrupted: finishing in-flight requests, then writing results (Ctrl-C again to quit at once)"
+                );
+                shared.interrupt();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+
+    let bar = progress_bar(a.quiet, &plan);
+    let mut total_req = 0u64;
+    let mut total_err = 0u64;
+    let opts = RunOptions {
+        threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
+        ..RunOptions::default()
+    };
+    let res = exec::run_load(shared.clone(), &opts, |p| {
+        total_req += p.requests;
+        total_err += p.errors;
+        if let Some(b) = &bar {
+            b.set_position(p.t as u64);
+            b.set_message(format!(
+                "{:.0} req/s, {} errors, p99 {:.1} ms",
+                p.requests as f64, total_err, p.p99_ms
+            ));
+        }
+    })
+    .await
+    .map_err(CliError::runtime)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    ctrlc.abort();
+
+    let secs = res.elapsed.as_secs_f64();
+    let mut summary = Summary::measured(&res.names, &res.recorder, secs);
+    summary.scenario = plan.name.clone();
+    summary.scenario_path = plan.source.as_ref().map(|p| p.display().to_string());
+    summary.target = target;
+    summary.env = plan.env_name.clone();
+    summary.load = load_info(&plan);
+    summary.started_at = humantime::format_rfc3339_millis(res.started_at).to_string();
+    summary.interrupted = res.interrupted;
+    summary.insecure = plan.http.insecure;
+    summary.latency_measured_from = match plan.load {
+        LoadModel::Open { .. } => "intended_start".into(),
+        LoadModel::Closed { .. } => "request_start".into(),
+    };
+    summary.series = res.series;
+    summary.notes = notes;
+
+    match a.format {
+        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(&summary)),
+        OutFormat::Json => println!(
+            "{}",
+            report::json::script_summary(&summary).map_err(CliError::runtime)?
+        ),
+    }
+    report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
+
+    if summary.interrupted {
+        return Ok(Exit::Interrupted);
+    }
+    if unreachable(&summary) {
+        return Err(CliError::runtime(format!(
+            "the target {} could not be reached: every request failed to connect ({})",
+            summary.target.url,
+            summary
+                .http
+                .error_classes
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(gate_exit(&summary))
+}
+
+/// Every request failed before any response: a runtime failure, not a slow API.
+fn unreachable(s: &Summary) -> bool {
+    s.http.requests > 0
+        && s.http.statuses.is_empty()
+        && s.http.error_classes.keys().all(|c| {
+            matches!(
+                c.as_str(),
+                "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls"
+            )
+        })
+}
+
+/// The one place a run's summary becomes an exit code: failed expectations fail the gate.
+fn gate_exit(s: &Summary) -> Exit {
+    if s.http.errors > 0 || s.iterations.failed > 0 {
+        Exit::GateFailed
+    } else {
+        Exit::Ok
+    }
+}
+
+fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let len = match &plan.load {
+        LoadModel::Closed {
+            duration: Some(d), ..
+        } => d.as_secs(),
+        LoadModel::Open { duration, .. } => duration.as_secs(),
+        _ => plan.max_duration.as_secs(),
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}

@@ -1,0 +1,469 @@
+//! Runs a `Plan`: setup once, then the load model on N load threads, each a single-threaded
+//! tokio runtime that owns its virtual users and one `Recorder` (no locks shared across threads
+//! on the hot path). Threads ship small per-interval data every second and their full recorder
+//! at the end. Measures; never formats.
+//!
+//! Coordinated omission: in the open model every iteration has an intended start on the
+//! arrival schedule, and its first step's latency is measured from that instant, so a stalled
+//! server or a late load thread shows up in the percentiles. The `total` phase keeps the pure
+//! service time.
+
+pub mod schedule;
+pub mod scope;
+pub mod step;
+pub mod vu;
+
+use crate::aggregate::{IntervalPoint, IntervalRecorder, Recorder};
+use crate::http::Client;
+use crate::plan::{LoadModel, Plan};
+use schedule::{Arrivals, Ramp, share};
+use scope::VarMap;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{Notify, mpsc};
+use vu::{Local, Target, Vu, run_iteration};
+pub use vu::{Shared, Stop};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Load threads (each a single-threaded runtime).
+    pub threads: usize,
+    /// Time-series interval.
+    pub interval: Duration,
+    /// How long in-flight iterations may finish after the end or an interrupt.
+    pub grace: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            interval: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("setup step `{step}` failed: {message}")]
+    Setup { step: String, message: String },
+    #[error("could not start a load thread: {0}")]
+    Thread(String),
+}
+
+/// What a run measured.
+pub struct RunResult {
+    pub recorder: Recorder,
+    pub names: Vec<String>,
+    pub series: Vec<IntervalPoint>,
+    pub started_at: SystemTime,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+/// Runs the plan's `setup` steps once with their own session; their captures become variables
+/// every virtual user sees. Any failed setup step fails the run (nothing else is sent).
+pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<VarMap, ExecError> {
+    if plan.setup.is_empty() {
+        return Ok(VarMap::new());
+    }
+    let shared = Arc::new(Shared::new(
+        plan.clone(),
+        base.to_string(),
+        client.clone(),
+        VarMap::new(),
+        Arc::new(Stop::default()),
+    ));
+    let n = crate::plan::flatten(&plan.setup).count();
+    let local = Local {
+        shared: shared.clone(),
+        rec: RefCell::new(Recorder::new(n)),
+        interval: RefCell::new(IntervalRecorder::default()),
+    };
+    let set = tokio::task::LocalSet::new();
+    let mut vu = Vu::new(0, &shared);
+    // Setup vars come from the environment too (identities may be env-specific).
+    set.run_until(run_iteration(&local, &mut vu, Target::Setup, None))
+        .await;
+    let rec = local.rec.into_inner();
+    for (step, stats) in crate::plan::flatten(&plan.setup).zip(rec.steps.iter()) {
+        if stats.errors > 0 || stats.skipped > 0 || stats.requests == 0 {
+            let message = stats
+                .error_messages
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "no request was sent".to_string());
+            return Err(ExecError::Setup {
+                step: step.name.clone(),
+                message,
+            });
+        }
+    }
+    Ok(vu.captures)
+}
+
+struct Msg {
+    index: u64,
+    data: IntervalRecorder,
+}
+
+/// Runs the load. `on_interval` sees each merged interval as it completes (live view).
+pub async fn run_load(
+    shared: Arc<Shared>,
+    opts: &RunOptions,
+    mut on_interval: impl FnMut(&IntervalPoint),
+) -> Result<RunResult, ExecError> {
+    let threads = opts.threads.max(1);
+    let names: Vec<String> = shared
+        .plan
+        .request_steps()
+        .map(|s| s.name.clone())
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(threads);
+    for idx in 0..threads {
+        let shared = shared.clone();
+        let tx = tx.clone();
+        let opts = opts.clone();
+        let n_steps = names.len();
+        let h = std::thread::Builder::new()
+            .name(format!("sonde-load-{idx}"))
+            .spawn(move || {
+                load_thread(
+                    idx as u64,
+                    threads as u64,
+                    shared,
+                    start,
+                    &opts,
+                    n_steps,
+                    tx,
+                )
+            })
+            .map_err(|e| ExecError::Thread(e.to_string()))?;
+        handles.push(h);
+    }
+    drop(tx);
+
+    let mut pending: BTreeMap<u64, (IntervalRecorder, usize)> = BTreeMap::new();
+    let mut series = Vec::new();
+    let interval_s = opts.interval.as_secs_f64();
+    while let Some(msg) = rx.recv().await {
+        let e = pending.entry(msg.index).or_default();
+        e.0.merge(&msg.data);
+        e.1 += 1;
+        while let Some(entry) = pending.first_entry() {
+            if entry.get().1 < threads {
+                break;
+            }
+            let (k, (iv, _)) = entry.remove_entry();
+            let p = point(k, &iv, interval_s, start.elapsed().as_secs_f64());
+            on_interval(&p);
+            series.push(p);
+        }
+    }
+    for (k, (iv, _)) in pending {
+        let p = point(k, &iv, interval_s, start.elapsed().as_secs_f64());
+        on_interval(&p);
+        series.push(p);
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a load thread panicked".to_string()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ExecError::Thread(e.to_string()))?;
+    let elapsed = start.elapsed();
+    let mut recorder = Recorder::new(names.len());
+    for r in joined {
+        recorder.merge(&r.map_err(ExecError::Thread)??);
+    }
+    Ok(RunResult {
+        recorder,
+        names,
+        series,
+        started_at,
+        elapsed,
+        interrupted: shared.interrupted(),
+    })
+}
+
+fn point(k: u64, iv: &IntervalRecorder, interval_s: f64, elapsed: f64) -> IntervalPoint {
+    IntervalPoint {
+        t: ((k as f64 * interval_s).min(elapsed) * 1000.0).round() / 1000.0,
+        requests: iv.requests,
+        errors: iv.errors,
+        iterations: iv.iterations,
+        dropped: iv.dropped,
+        p50_ms: iv.latency.quantile_ms(0.5),
+        p99_ms: iv.latency.quantile_ms(0.99),
+    }
+}
+
+fn load_thread(
+    idx: u64,
+    n: u64,
+    shared: Arc<Shared>,
+    start: Instant,
+    opts: &RunOptions,
+    n_steps: usize,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> Result<Recorder, ExecError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExecError::Thread(e.to_string()))?;
+    let local = Rc::new(Local {
+        shared: shared.clone(),
+        rec: RefCell::new(Recorder::new(n_steps)),
+        interval: RefCell::new(IntervalRecorder::default()),
+    });
+    let set = tokio::task::LocalSet::new();
+    let next_index = Rc::new(Cell::new(1u64));
+    set.block_on(&rt, async {
+        let ticker = {
+            let local = local.clone();
+            let tx = tx.clone();
+            let next_index = next_index.clone();
+            let interval = opts.interval;
+            tokio::task::spawn_local(async move {
+                loop {
+                    let k = next_index.get();
+                    let at = start + interval.mul_f64(k as f64);
+                    tokio::time::sleep_until(at.into()).await;
+                    let data = local.interval.take();
+                    next_index.set(k + 1);
+                    if tx.send(Msg { index: k, data }).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        match &shared.plan.load {
+            LoadModel::Closed {
+                vus,
+                duration,
+                iterations,
+                stages,
+            } => {
+                let ramp = (!stages.is_empty()).then(|| Ramp::new(f64::from(*vus), stages));
+                let length = match (duration, &ramp) {
+                    (Some(d), _) => *d,
+                    (None, Some(r)) => r.total(),
+                    (None, None) => shared.plan.max_duration,
+                };
+                let max_vus = stages
+                    .iter()
+                    .map(|s| s.target.ceil() as u64)
+                    .fold(u64::from(*vus), u64::max);
+                closed(
+                    &local,
+                    idx,
+                    n,
+                    max_vus,
+                    ramp,
+                    *iterations,
+                    start + length.min(shared.plan.max_duration),
+                    opts.grace,
+                )
+                .await;
+            }
+            LoadModel::Open {
+                rate,
+                max_vus,
+                duration,
+                stages,
+            } => {
+                let (arrivals, length) = if stages.is_empty() {
+                    (Arrivals::constant(*rate), *duration)
+                } else {
+                    let r = Ramp::new(*rate, stages);
+                    (Arrivals::ramping(*rate, stages), r.total())
+                };
+                open(
+                    &local,
+                    idx,
+                    n,
+                    &arrivals,
+                    u64::from(*max_vus),
+                    start,
+                    length.min(shared.plan.max_duration),
+                    opts.grace,
+                )
+                .await;
+            }
+        }
+        ticker.abort();
+        let data = local.interval.take();
+        let _ = tx.send(Msg {
+            index: next_index.get(),
+            data,
+        });
+    });
+    drop(set);
+    Ok(local.rec.take())
+}
+
+/// Waits for `done` to resolve, but at most `grace` after the end time or a stop signal.
+async fn finish_within<F: std::future::Future>(
+    done: F,
+    stop: &Stop,
+    end: Instant,
+    grace: Duration,
+) {
+    tokio::select! {
+        _ = done => {}
+        _ = async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(end.into()) => {}
+                _ = stop.wait() => {}
+            }
+            tokio::time::sleep(grace).await;
+        } => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn closed(
+    local: &Rc<Local>,
+    idx: u64,
+    n: u64,
+    max_vus: u64,
+    ramp: Option<Ramp>,
+    iterations: Option<u64>,
+    end: Instant,
+    grace: Duration,
+) {
+    let shared = &local.shared;
+    let local_vus = share(max_vus, n, idx);
+    let ramp = ramp.map(Rc::new);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(local_vus as usize);
+    for rank in 0..local_vus {
+        let local = local.clone();
+        let ramp = ramp.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            let shared = &local.shared;
+            let mut vu = Vu::new(idx + rank * n + 1, shared);
+            loop {
+                if shared.stop.is_set() || Instant::now() >= end {
+                    break;
+                }
+                if let Some(r) = &ramp {
+                    let active = |now: Instant| {
+                        let target = r.at(now.duration_since(started).as_secs_f64()).round();
+                        share(target.max(0.0) as u64, n, idx)
+                    };
+                    let mut parked = false;
+                    while rank >= active(Instant::now()) {
+                        let left = end.saturating_duration_since(Instant::now());
+                        if left.is_zero()
+                            || !shared.stop.sleep(left.min(Duration::from_millis(50))).await
+                        {
+                            parked = true;
+                            break;
+                        }
+                    }
+                    if parked {
+                        break;
+                    }
+                }
+                if let Some(total) = iterations
+                    && shared
+                        .taken_iterations
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                            (t < total).then_some(t + 1)
+                        })
+                        .is_err()
+                {
+                    break;
+                }
+                run_iteration(&local, &mut vu, Target::Main, None).await;
+            }
+        }));
+    }
+    finish_within(
+        futures_util::future::join_all(tasks),
+        &shared.stop,
+        end,
+        grace,
+    )
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open(
+    local: &Rc<Local>,
+    idx: u64,
+    n: u64,
+    arrivals: &Arrivals,
+    max_vus: u64,
+    start: Instant,
+    length: Duration,
+    grace: Duration,
+) {
+    let shared = &local.shared;
+    let cap = share(max_vus, n, idx);
+    let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(Vec::new()));
+    let created = Cell::new(0u64);
+    let in_flight = Rc::new(Cell::new(0u64));
+    let drained = Rc::new(Notify::new());
+    let end_s = length.as_secs_f64();
+    let mut k = idx;
+    while let Some(t) = arrivals.time_of(k) {
+        if t >= end_s || shared.stop.is_set() {
+            break;
+        }
+        let due = start + Duration::from_secs_f64(t);
+        if due > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = shared.stop.wait() => break,
+            }
+        }
+        let vu = pool.borrow_mut().pop().or_else(|| {
+            (created.get() < cap).then(|| {
+                let id = idx + created.get() * n + 1;
+                created.set(created.get() + 1);
+                Vu::new(id, shared)
+            })
+        });
+        match vu {
+            Some(mut vu) => {
+                let local = local.clone();
+                let pool = pool.clone();
+                let in_flight = in_flight.clone();
+                let drained = drained.clone();
+                in_flight.set(in_flight.get() + 1);
+                tokio::task::spawn_local(async move {
+                    run_iteration(&local, &mut vu, Target::Main, Some(due)).await;
+                    pool.borrow_mut().push(vu);
+                    in_flight.set(in_flight.get() - 1);
+                    if in_flight.get() == 0 {
+                        drained.notify_one();
+                    }
+                });
+            }
+            None => {
+                local.rec.borrow_mut().dropped_iterations += 1;
+                local.interval.borrow_mut().dropped += 1;
+            }
+        }
+        k += n;
+    }
+    let wait_drained = async {
+        while in_flight.get() > 0 {
+            drained.notified().await;
+        }
+    };
+    finish_within(wait_drained, &shared.stop, start + length, grace).await;
+}

@@ -1,0 +1,384 @@
+//! One request step: render the request from the plan and the scope, send it on the virtual
+//! user's session, record its phases, check its expectations, extract its captures.
+//! Formats nothing for humans beyond the one-line failure message of an expectation.
+
+use super::scope::Scope;
+use crate::aggregate::StepStats;
+use crate::http::{Exchange, Request, Session};
+use crate::plan::template::{render_json, value_text};
+use crate::plan::{
+    BodySpec, CaptureSource, Environment, Expectation, FlagTransport, JsonCheck, Step, Template,
+    TemplateError, ValueCheck,
+};
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// What a step produced for the rest of the iteration.
+pub struct StepOutcome {
+    pub captures: Vec<(String, Value)>,
+    pub failed: bool,
+    /// The iteration cannot go on (a variable it needs is missing).
+    pub abort: bool,
+    pub end: Instant,
+}
+
+/// Per-run context a step needs besides the scope.
+pub struct StepCtx<'a> {
+    pub base: &'a str,
+    pub env: &'a Environment,
+    pub flags: &'a FlagTransport,
+}
+
+/// Builds the request. Errors are template errors (undefined variables at run time).
+pub fn build_request(step: &Step, scope: &Scope<'_>, ctx: &StepCtx<'_>) -> Result<Request, String> {
+    let t = |tpl: &Template| tpl.render(scope).map_err(|e| describe(&e, step));
+    let raw_url = t(&step.url)?;
+    let full = if raw_url.starts_with("http://") || raw_url.starts_with("https://") {
+        raw_url
+    } else {
+        let mut s = String::with_capacity(ctx.base.len() + raw_url.len() + 1);
+        s.push_str(ctx.base.trim_end_matches('/'));
+        if !raw_url.starts_with('/') {
+            s.push('/');
+        }
+        s.push_str(&raw_url);
+        s
+    };
+    let mut url = url::Url::parse(&full)
+        .map_err(|e| format!("step `{}`: invalid URL `{full}`: {e}", step.name))?;
+    if !ctx.env.query.is_empty() || !step.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in ctx.env.query.iter().chain(step.query.iter()) {
+            pairs.append_pair(k, &t(v)?);
+        }
+    }
+
+    let mut headers = HeaderMap::new();
+    for (k, v) in ctx.env.headers.iter().chain(step.headers.iter()) {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("step `{}`: invalid header name `{k}`", step.name))?;
+        let value = HeaderValue::from_str(&t(v)?)
+            .map_err(|_| format!("step `{}`: header `{k}` has an invalid value", step.name))?;
+        headers.insert(name, value);
+    }
+
+    let mut cookie = String::new();
+    for (k, v) in ctx.env.cookies.iter().chain(step.cookies.iter()) {
+        if !cookie.is_empty() {
+            cookie.push_str("; ");
+        }
+        cookie.push_str(k);
+        cookie.push('=');
+        cookie.push_str(&t(v)?);
+    }
+    let on: Vec<&str> = ctx
+        .env
+        .flags
+        .iter()
+        .filter(|(_, on)| **on)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !on.is_empty() {
+        match ctx.flags {
+            FlagTransport::Header { name, separator } => {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("invalid feature-flag header name `{name}`"))?;
+                let value = HeaderValue::from_str(&on.join(separator))
+                    .map_err(|_| "a feature flag name is not a valid header value".to_string())?;
+                headers.insert(name, value);
+            }
+            FlagTransport::Cookie { name, separator } => {
+                if !cookie.is_empty() {
+                    cookie.push_str("; ");
+                }
+                cookie.push_str(name);
+                cookie.push('=');
+                cookie.push_str(&on.join(separator));
+            }
+        }
+    }
+    if !cookie.is_empty() {
+        let v = HeaderValue::from_str(&cookie)
+            .map_err(|_| format!("step `{}`: a cookie has an invalid value", step.name))?;
+        headers.insert(COOKIE, v);
+    }
+
+    let body = match &step.body {
+        None => Bytes::new(),
+        Some(BodySpec::Json(v)) => {
+            let rendered = render_json(v, scope).map_err(|e| describe(&e, step))?;
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Bytes::from(serde_json::to_vec(&rendered).map_err(|e| e.to_string())?)
+        }
+        Some(BodySpec::Form(fields)) => {
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                ser.append_pair(k, &t(v)?);
+            }
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+            }
+            Bytes::from(ser.finish())
+        }
+        Some(BodySpec::Raw {
+            content,
+            content_type,
+        }) => {
+            if let Some(ct) = content_type
+                && !headers.contains_key(CONTENT_TYPE)
+            {
+                let v = HeaderValue::from_str(ct)
+                    .map_err(|_| format!("step `{}`: invalid content type", step.name))?;
+                headers.insert(CONTENT_TYPE, v);
+            }
+            Bytes::from(t(content)?)
+        }
+    };
+
+    Ok(Request {
+        method: step.method.clone(),
+        url,
+        headers,
+        body,
+        follow_redirects: step.follow_redirects,
+        timeout: step.timeout,
+    })
+}
+
+fn describe(e: &TemplateError, step: &Step) -> String {
+    format!("step `{}`: {e}", step.name)
+}
+
+/// Records phases, status and server timing of one exchange (and its redirect hops).
+pub fn record_exchange(stats: &mut StepStats, ex: &Exchange) {
+    for hop in &ex.hops {
+        record_timing(stats, &hop.timing);
+        *stats.statuses.entry(hop.status.as_u16()).or_default() += 1;
+        for m in &hop.server_timing {
+            if let Some(d) = m.dur_ms {
+                record_st(stats, &m.name, d);
+            }
+        }
+    }
+    record_timing(stats, &ex.timing);
+    if let Some(s) = ex.status {
+        *stats.statuses.entry(s.as_u16()).or_default() += 1;
+    }
+    for m in &ex.server_timing {
+        if let Some(d) = m.dur_ms {
+            record_st(stats, &m.name, d);
+        }
+    }
+}
+
+fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
+    let us = if ms.is_finite() && ms > 0.0 {
+        (ms * 1000.0) as u64
+    } else {
+        0
+    };
+    match stats.server_timing.get_mut(name) {
+        Some(h) => h.record_us(us),
+        None => {
+            let mut h = crate::aggregate::Hist::default();
+            h.record_us(us);
+            stats.server_timing.insert(name.to_string(), h);
+        }
+    }
+}
+
+fn record_timing(stats: &mut StepStats, t: &crate::http::Timing) {
+    stats.requests += 1;
+    let p = &mut stats.phases;
+    p[0].record(t.dns);
+    p[1].record(t.connect);
+    p[2].record(t.tls);
+    p[3].record(t.send);
+    p[4].record(t.wait);
+    p[5].record(t.receive);
+    p[6].record(t.total);
+    if t.reused {
+        stats.reused += 1;
+    }
+    if t.tls_resumed {
+        stats.tls_resumed += 1;
+    }
+    stats.bytes_sent += t.bytes_sent;
+    stats.bytes_received += t.bytes_received;
+}
+
+/// Failure of a response, as (error class, message).
+pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, String)> {
+    if let Some(e) = &ex.error {
+        return Some((e.kind.as_str().to_string(), e.message.clone()));
+    }
+    let Some(status) = ex.status else {
+        return Some(("protocol".into(), "no response".into()));
+    };
+    let code = status.as_u16();
+    let mut json: Option<Option<Value>> = None;
+    let has_status_expect = step
+        .expect
+        .iter()
+        .any(|e| matches!(e, Expectation::Status(_)));
+    if !has_status_expect && code >= 400 {
+        return Some((status_class(code), format!("status {code}")));
+    }
+    for e in &step.expect {
+        match e {
+            Expectation::Status(allowed) => {
+                if !allowed.contains(&code) {
+                    let want = allowed
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    let class = if code >= 400 {
+                        status_class(code)
+                    } else {
+                        "assertion".to_string()
+                    };
+                    return Some((class, format!("expected status {want}, got {code}")));
+                }
+            }
+            Expectation::Header { name, check } => {
+                let got = ex.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+                if let Some(msg) = check_value(name, got, check, scope) {
+                    return Some(("assertion".into(), msg));
+                }
+            }
+            Expectation::Json {
+                path_src,
+                path,
+                check,
+            } => {
+                let doc = json.get_or_insert_with(|| serde_json::from_slice(&ex.body).ok());
+                let Some(doc) = doc.as_ref() else {
+                    return Some((
+                        "assertion".into(),
+                        format!("expected JSON at {path_src}, body is not JSON"),
+                    ));
+                };
+                let nodes = path.query(doc);
+                let first = nodes.first();
+                let fail = match (check, first) {
+                    (JsonCheck::Exists, Some(_)) => None,
+                    (_, None) => Some(format!("{path_src} matched nothing")),
+                    (JsonCheck::Equals(want), Some(got)) => {
+                        (got != want).then(|| format!("expected {path_src} == {want}, got {got}"))
+                    }
+                    (JsonCheck::Matches(re), Some(got)) => (!re.is_match(&value_text(got)))
+                        .then(|| format!("expected {path_src} to match /{re}/, got {got}")),
+                };
+                if let Some(msg) = fail {
+                    return Some(("assertion".into(), msg));
+                }
+            }
+            Expectation::BodyContains(t) => {
+                let needle = t.render(scope).unwrap_or_default();
+                if !contains(&ex.body, needle.as_bytes()) {
+                    return Some((
+                        "assertion".into(),
+                        format!("expected body to contain {needle:?}"),
+                    ));
+                }
+            }
+            Expectation::MaxDuration(max) => {
+                if ex.timing.total > *max {
+                    return Some((
+                        "assertion".into(),
+                        format!(
+                            "expected duration <= {}, took {}",
+                            fmt_ms(*max),
+                            fmt_ms(ex.timing.total)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn status_class(code: u16) -> String {
+    format!("status_{}xx", code / 100)
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn check_value(
+    name: &str,
+    got: Option<&str>,
+    check: &ValueCheck,
+    scope: &Scope<'_>,
+) -> Option<String> {
+    match (check, got) {
+        (ValueCheck::Exists, Some(_)) => None,
+        (_, None) => Some(format!("expected header {name}, it is missing")),
+        (ValueCheck::Equals(t), Some(g)) => {
+            let want = t.render(scope).unwrap_or_default();
+            (g != want).then(|| format!("expected header {name}: {want:?}, got {g:?}"))
+        }
+        (ValueCheck::Matches(re), Some(g)) => {
+            (!re.is_match(g)).then(|| format!("expected header {name} to match /{re}/, got {g:?}"))
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Extracts captures; a capture that finds nothing is a failure message.
+pub fn capture(
+    step: &Step,
+    ex: &Exchange,
+    session: &Session,
+) -> Result<Vec<(String, Value)>, String> {
+    let mut out = Vec::with_capacity(step.capture.len());
+    let mut json: Option<Option<Value>> = None;
+    for c in &step.capture {
+        let v = match &c.source {
+            CaptureSource::Json { path_src, path } => {
+                let doc = json.get_or_insert_with(|| serde_json::from_slice(&ex.body).ok());
+                let Some(doc) = doc.as_ref() else {
+                    return Err(format!("capture `{}`: body is not JSON", c.var));
+                };
+                path.query(doc)
+                    .first()
+                    .map(|v| (*v).clone())
+                    .ok_or_else(|| format!("capture `{}`: {path_src} matched nothing", c.var))?
+            }
+            CaptureSource::Header(h) => ex
+                .headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(|s| Value::String(s.to_string()))
+                .ok_or_else(|| format!("capture `{}`: no header {h}", c.var))?,
+            CaptureSource::Cookie(name) => session
+                .cookie(name, &ex.url)
+                .map(Value::String)
+                .ok_or_else(|| format!("capture `{}`: no cookie {name}", c.var))?,
+            CaptureSource::Regex(re) => {
+                let text = String::from_utf8_lossy(&ex.body);
+                let caps = re
+                    .captures(&text)
+                    .ok_or_else(|| format!("capture `{}`: /{re}/ matched nothing", c.var))?;
+                let m = caps.get(1).or_else(|| caps.get(0));
+                Value::String(m.map_or_else(String::new, |m| m.as_str().to_string()))
+            }
+        };
+        out.push((c.var.clone(), v));
+    }
+    Ok(out)
+}

@@ -1,0 +1,419 @@
+//! A virtual user and one iteration of the scenario's steps: sequential steps, `parallel:`
+//! groups, `think` pauses, polling, captures. Records into its load thread's recorder; borrows
+//! of the recorder never cross an `await`.
+
+use super::scope::{Builtins, Scope, VarMap};
+use super::step::{StepCtx, StepOutcome, build_request, capture, check, record_exchange};
+use crate::aggregate::{IntervalRecorder, Recorder, StepStats};
+use crate::http::{Client, Session};
+use crate::plan::{Plan, Step, StepNode, Template};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// A stop signal shared by every load thread (runtime-agnostic).
+#[derive(Default)]
+pub struct Stop {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once `trigger` has been called (immediately if it already was).
+    pub async fn wait(&self) {
+        loop {
+            let n = self.notify.notified();
+            tokio::pin!(n);
+            n.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    /// Sleeps for `d` unless stopped first; true when the sleep completed.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => !self.is_set(),
+            _ = self.wait() => false,
+        }
+    }
+}
+
+/// Read-only state of a run, shared by all load threads.
+pub struct Shared {
+    pub plan: Arc<Plan>,
+    pub base: String,
+    pub client: Client,
+    pub setup_vars: VarMap,
+    pub data: Vec<VarMap>,
+    pub stop: Arc<Stop>,
+    pub next_iteration: AtomicU64,
+    /// Closed model with `iterations`: how many have been handed out.
+    pub taken_iterations: AtomicU64,
+    interrupted: AtomicBool,
+    /// For each request step (plan order): the index of its poll's `since` step.
+    pub since: Vec<Option<usize>>,
+    pub open_model: bool,
+}
+
+impl Shared {
+    pub fn new(
+        plan: Arc<Plan>,
+        base: String,
+        client: Client,
+        setup_vars: VarMap,
+        stop: Arc<Stop>,
+    ) -> Shared {
+        let names: Vec<&str> = plan.request_steps().map(|s| s.name.as_str()).collect();
+        let since = plan
+            .request_steps()
+            .map(|s| {
+                s.poll
+                    .as_ref()
+                    .and_then(|p| p.since.as_deref())
+                    .and_then(|n| names.iter().position(|x| *x == n))
+            })
+            .collect();
+        let data = plan
+            .data
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect()
+            })
+            .collect();
+        let open_model = matches!(plan.load, crate::plan::LoadModel::Open { .. });
+        Shared {
+            plan,
+            base,
+            client,
+            setup_vars,
+            data,
+            stop,
+            next_iteration: AtomicU64::new(0),
+            taken_iterations: AtomicU64::new(0),
+            interrupted: AtomicBool::new(false),
+            since,
+            open_model,
+        }
+    }
+}
+
+impl Shared {
+    /// Ctrl-C: stop starting iterations and mark the result interrupted.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.stop.trigger();
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+}
+
+/// What one load thread records into.
+pub struct Local {
+    pub shared: Arc<Shared>,
+    pub rec: RefCell<Recorder>,
+    pub interval: RefCell<IntervalRecorder>,
+}
+
+pub struct Vu {
+    pub id: u64,
+    pub session: Session,
+    pub captures: VarMap,
+    pub env: VarMap,
+}
+
+impl Vu {
+    pub fn new(id: u64, shared: &Shared) -> Vu {
+        Vu {
+            id,
+            session: shared.client.session(),
+            captures: VarMap::new(),
+            env: render_env(&shared.plan.env.vars, &shared.setup_vars),
+        }
+    }
+}
+
+/// Renders the environment's vars, which may refer to setup captures and to each other
+/// (the scenario loader rejected cycles). Unresolvable ones are left out and reported by the
+/// step that uses them.
+pub fn render_env(vars: &std::collections::BTreeMap<String, Template>, shared: &VarMap) -> VarMap {
+    let mut out = VarMap::new();
+    let builtins = Builtins::new(0, 0);
+    for _ in 0..=vars.len() {
+        let mut progressed = false;
+        for (k, t) in vars {
+            if out.contains_key(k) {
+                continue;
+            }
+            let scope = Scope {
+                captures: &VarMap::new(),
+                row: None,
+                builtins: &builtins,
+                env: &out,
+                shared,
+            };
+            if let Ok(v) = t.render_value(&scope) {
+                out.insert(k.clone(), v);
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    out
+}
+
+/// Runs one iteration. `intended` is the open model's scheduled start (coordinated omission).
+/// Returns false if the iteration failed.
+pub async fn run_iteration(
+    local: &Local,
+    vu: &mut Vu,
+    recorder_for: Target,
+    intended: Option<Instant>,
+) -> bool {
+    let shared = &local.shared;
+    let plan = &shared.plan;
+    let started = intended.unwrap_or_else(Instant::now);
+    let it = shared.next_iteration.fetch_add(1, Ordering::Relaxed);
+    let row = if shared.data.is_empty() {
+        None
+    } else {
+        shared.data.get((it % shared.data.len() as u64) as usize)
+    };
+    let builtins = Builtins::new(vu.id, it);
+    let nodes = match recorder_for {
+        Target::Main => &plan.steps,
+        Target::Setup => &plan.setup,
+    };
+    let n_steps = match recorder_for {
+        Target::Main => plan.request_steps().count(),
+        Target::Setup => crate::plan::flatten(&plan.setup).count(),
+    };
+    let mut starts: Vec<Option<Instant>> = vec![None; n_steps];
+    let mut idx = 0usize;
+    let mut ok = true;
+    let mut first = intended;
+    let ctx = StepCtx {
+        base: &shared.base,
+        env: &plan.env,
+        flags: &plan.flags,
+    };
+    for node in nodes {
+        if shared.stop.is_set() && matches!(recorder_for, Target::Main) && idx > 0 {
+            // Interrupted: don't start new requests; the iteration is not counted as failed.
+            break;
+        }
+        match node {
+            StepNode::Request(step) => {
+                let out = {
+                    let scope = scope(vu, row, &builtins, shared);
+                    let since = shared.since.get(idx).copied().flatten();
+                    let from = first.take().or_else(|| since.and_then(|i| starts[i]));
+                    starts[idx] = Some(from.unwrap_or_else(Instant::now));
+                    run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
+                };
+                ok &= !out.failed;
+                vu.captures.extend(out.captures);
+                idx += 1;
+                if out.abort {
+                    break;
+                }
+            }
+            StepNode::Parallel(steps) => {
+                let outs = {
+                    let scope = scope(vu, row, &builtins, shared);
+                    let now = Instant::now();
+                    let from = first.take();
+                    let futs = steps.iter().enumerate().map(|(j, step)| {
+                        starts[idx + j] = Some(from.unwrap_or(now));
+                        run_step(local, idx + j, step, &scope, &vu.session, &ctx, from)
+                    });
+                    let futs: Vec<_> = futs.collect();
+                    futures_util::future::join_all(futs).await
+                };
+                idx += steps.len();
+                let mut abort = false;
+                for out in outs {
+                    ok &= !out.failed;
+                    abort |= out.abort;
+                    vu.captures.extend(out.captures);
+                }
+                if abort {
+                    break;
+                }
+            }
+            StepNode::Think { min, max } => {
+                let d = if max > min {
+                    *min + (*max - *min).mul_f64(fastrand::f64())
+                } else {
+                    *min
+                };
+                if !shared.stop.sleep(d).await {
+                    break;
+                }
+            }
+        }
+    }
+    if matches!(recorder_for, Target::Main) {
+        let mut rec = local.rec.borrow_mut();
+        rec.iterations += 1;
+        if !ok {
+            rec.failed_iterations += 1;
+        }
+        rec.iteration_time.record(started.elapsed());
+        local.interval.borrow_mut().iterations += 1;
+    }
+    ok
+}
+
+/// Which recorder a step records into: the load's, or setup's (kept apart from the results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Main,
+    Setup,
+}
+
+fn scope<'a>(
+    vu: &'a Vu,
+    row: Option<&'a VarMap>,
+    builtins: &'a Builtins,
+    shared: &'a Shared,
+) -> Scope<'a> {
+    Scope {
+        captures: &vu.captures,
+        row,
+        builtins,
+        env: &vu.env,
+        shared: &shared.setup_vars,
+    }
+}
+
+fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R) -> R {
+    let mut rec = local.rec.borrow_mut();
+    if rec.steps.len() <= idx {
+        rec.steps.resize_with(idx + 1, StepStats::default);
+    }
+    f(&mut rec.steps[idx])
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    local: &Local,
+    idx: usize,
+    step: &Step,
+    scope: &Scope<'_>,
+    session: &Session,
+    ctx: &StepCtx<'_>,
+    from: Option<Instant>,
+) -> StepOutcome {
+    let step_start = Instant::now();
+    let measured_from = from.unwrap_or(step_start);
+    let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
+    loop {
+        let req = match build_request(step, scope, ctx) {
+            Ok(r) => r,
+            Err(msg) => {
+                with_stats(local, idx, |s| {
+                    s.skipped += 1;
+                    *s.error_classes.entry("template".into()).or_default() += 1;
+                    crate::aggregate::add_message(&mut s.error_messages, &msg, 1);
+                });
+                return StepOutcome {
+                    captures: Vec::new(),
+                    failed: true,
+                    abort: true,
+                    end: Instant::now(),
+                };
+            }
+        };
+        let ex = session.send(req).await;
+        let end = Instant::now();
+        let failure = check(step, &ex, scope);
+        let captures = if failure.is_none() {
+            capture(step, &ex, session)
+        } else {
+            Ok(Vec::new())
+        };
+        let polling_again = match (&step.poll, deadline) {
+            (Some(p), Some(dl))
+                if (failure.is_some() || captures.is_err()) && ex.error.is_none() =>
+            {
+                end + p.interval < dl
+            }
+            _ => false,
+        };
+        // Every request counts in the phases; only the final one decides the outcome.
+        with_stats(local, idx, |s| record_exchange(s, &ex));
+        {
+            let mut iv = local.interval.borrow_mut();
+            iv.requests += 1 + ex.hops.len() as u64;
+        }
+        if polling_again {
+            if let Some(p) = &step.poll
+                && !local.shared.stop.sleep(p.interval).await
+            {
+                return StepOutcome {
+                    captures: Vec::new(),
+                    failed: false,
+                    abort: true,
+                    end,
+                };
+            }
+            continue;
+        }
+        let latency = end.saturating_duration_since(measured_from);
+        let failure = match (failure, &captures) {
+            (Some(f), _) => Some(f),
+            (None, Err(msg)) => Some(("capture".to_string(), msg.clone())),
+            (None, Ok(_)) => None,
+        };
+        let failure = match (failure, &step.poll) {
+            (Some((class, msg)), Some(p)) if ex.error.is_none() => Some((
+                class,
+                format!("poll gave up after {:.1}s: {msg}", p.timeout.as_secs_f64()),
+            )),
+            (f, _) => f,
+        };
+        let failed = failure.is_some();
+        with_stats(local, idx, |s| {
+            s.latency.record(latency);
+            if let Some((class, msg)) = &failure {
+                s.record_error(class, Some(msg));
+            }
+        });
+        {
+            let mut iv = local.interval.borrow_mut();
+            iv.latency.record(latency);
+            if failed {
+                iv.errors += 1;
+            }
+        }
+        return StepOutcome {
+            // A missing capture stops the iteration: later steps would use a variable that has
+            // no value. A failed status or assertion does not.
+            abort: captures.is_err(),
+            captures: captures.unwrap_or_default(),
+            failed,
+            end,
+        };
+    }
+}

@@ -1,0 +1,94 @@
+//! JSON: the full versioned run result (`--out run.json`), and the flat script summary
+//! (`--format json` on stdout).
+
+use super::{Report, ReportError};
+use crate::aggregate::Summary;
+use crate::aggregate::summary::StepSummary;
+use serde::Serialize;
+
+pub struct JsonReport;
+
+impl Report for JsonReport {
+    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError> {
+        let mut v = serde_json::to_vec_pretty(summary)
+            .map_err(|e| ReportError::Serialize(e.to_string()))?;
+        v.push(b'\n');
+        Ok(v)
+    }
+}
+
+/// One row of the script summary: counts and percentiles in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct ScriptRow<'a> {
+    pub name: &'a str,
+    pub requests: u64,
+    pub rps: f64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl<'a> ScriptRow<'a> {
+    fn of(s: &'a StepSummary) -> ScriptRow<'a> {
+        let l = &s.latency;
+        ScriptRow {
+            name: &s.name,
+            requests: s.requests,
+            rps: s.rps,
+            errors: s.errors,
+            error_rate: (s.error_rate() * 10_000.0).round() / 10_000.0,
+            min_ms: l.min_ms,
+            mean_ms: l.mean_ms,
+            p50_ms: l.p50_ms,
+            p90_ms: l.p90_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            p999_ms: l.p999_ms,
+            max_ms: l.max_ms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScriptSummary<'a> {
+    pub scenario: &'a str,
+    pub target: &'a str,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub latency_measured_from: &'a str,
+    pub iterations: u64,
+    pub failed_iterations: u64,
+    pub dropped_iterations: u64,
+    pub requests: u64,
+    pub rps: f64,
+    pub errors: u64,
+    pub http: ScriptRow<'a>,
+    pub steps: Vec<ScriptRow<'a>>,
+}
+
+/// The flat summary scripts read from stdout.
+pub fn script_summary(s: &Summary) -> Result<String, ReportError> {
+    let out = ScriptSummary {
+        scenario: &s.scenario,
+        target: &s.target.url,
+        duration_s: s.duration_s,
+        interrupted: s.interrupted,
+        latency_measured_from: &s.latency_measured_from,
+        iterations: s.iterations.count,
+        failed_iterations: s.iterations.failed,
+        dropped_iterations: s.iterations.dropped,
+        requests: s.http.requests,
+        rps: s.http.rps,
+        errors: s.http.errors,
+        http: ScriptRow::of(&s.http),
+        steps: s.steps.iter().map(ScriptRow::of).collect(),
+    };
+    serde_json::to_string_pretty(&out).map_err(|e| ReportError::Serialize(e.to_string()))
+}

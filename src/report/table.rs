@@ -1,0 +1,190 @@
+//! The human table (comfy-table): a header saying what ran and how latency was measured, the
+//! per-step percentile table (every time column in milliseconds), and errors by class.
+
+use super::{Report, ReportError};
+use crate::aggregate::Summary;
+use crate::aggregate::summary::StepSummary;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use std::fmt::Write as _;
+
+pub struct TableReport {
+    /// Fixed width (snapshots); `None` adapts to the terminal.
+    pub width: Option<u16>,
+}
+
+/// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals.
+pub fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn new_table(width: Option<u16>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    match width {
+        Some(w) => {
+            t.set_width(w);
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+        None => {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+        }
+    }
+    t
+}
+
+fn row(s: &StepSummary) -> Vec<String> {
+    let l = &s.latency;
+    vec![
+        s.name.clone(),
+        s.requests.to_string(),
+        format!("{:.1}", s.rps),
+        if s.errors == 0 {
+            "0".to_string()
+        } else {
+            format!("{} ({:.1}%)", s.errors, s.error_rate() * 100.0)
+        },
+        ms(l.min_ms),
+        ms(l.p50_ms),
+        ms(l.p90_ms),
+        ms(l.p95_ms),
+        ms(l.p99_ms),
+        ms(l.p999_ms),
+        ms(l.max_ms),
+        ms(l.mean_ms),
+    ]
+}
+
+impl TableReport {
+    pub fn render_string(&self, s: &Summary) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "scenario  {}", s.scenario);
+        let target = if s.target.kind == "embedded-demo" {
+            format!("{} (embedded demo)", s.target.url)
+        } else {
+            s.target.url.clone()
+        };
+        let _ = writeln!(out, "target    {target}");
+        if let Some(env) = &s.env {
+            let _ = writeln!(out, "env       {env}");
+        }
+        let _ = writeln!(out, "load      {}", describe_load(s));
+        let _ = writeln!(
+            out,
+            "latency   {}",
+            if s.latency_measured_from == "intended_start" {
+                "measured from each iteration's intended start (coordinated omission corrected); \
+                 `total` phase is service time"
+            } else {
+                "measured from each request's start (closed model: no coordinated-omission correction)"
+            }
+        );
+        if s.insecure {
+            let _ = writeln!(
+                out,
+                "WARNING   --insecure: TLS certificates were NOT verified"
+            );
+        }
+        if s.interrupted {
+            let _ = writeln!(out, "INTERRUPTED: partial results");
+        }
+        for n in &s.notes {
+            let _ = writeln!(out, "note      {n}");
+        }
+        let it = &s.iterations;
+        let _ = writeln!(
+            out,
+            "ran       {:.1}s, {} iterations ({:.1}/s), {} failed",
+            s.duration_s, it.count, it.rate, it.failed
+        );
+        if it.dropped > 0 {
+            let _ = writeln!(
+                out,
+                "DROPPED   {} iterations could not start: every VU was busy (raise max_vus)",
+                it.dropped
+            );
+        }
+        let mut t = new_table(self.width);
+        t.set_header(vec![
+            "step", "reqs", "rate/s", "errors", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+            "p99.9 ms", "max ms", "mean ms",
+        ]);
+        for st in &s.steps {
+            t.add_row(row(st));
+        }
+        if s.steps.len() != 1 {
+            t.add_row(row(&s.http));
+        }
+        for i in 1..12 {
+            if let Some(c) = t.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        let _ = writeln!(out, "{t}");
+
+        let mut errors = new_table(self.width);
+        errors.set_header(vec!["step", "error class", "count", "first messages"]);
+        let mut any = false;
+        for st in &s.steps {
+            for (class, n) in &st.error_classes {
+                any = true;
+                let msgs: Vec<&str> = st
+                    .error_messages
+                    .keys()
+                    .map(String::as_str)
+                    .take(3)
+                    .collect();
+                errors.add_row(vec![
+                    st.name.clone(),
+                    class.clone(),
+                    n.to_string(),
+                    msgs.join("; "),
+                ]);
+            }
+        }
+        if any {
+            let _ = writeln!(out, "errors by class");
+            let _ = writeln!(out, "{errors}");
+        } else {
+            let _ = writeln!(out, "no errors");
+        }
+        out
+    }
+}
+
+fn describe_load(s: &Summary) -> String {
+    let l = &s.load;
+    let mut parts = vec![l.model.clone()];
+    if let Some(v) = l.vus {
+        parts.push(format!("{v} VUs"));
+    }
+    if let Some(r) = l.rate_per_s {
+        parts.push(format!("{r}/s"));
+    }
+    if let Some(m) = l.max_vus {
+        parts.push(format!("max {m} VUs"));
+    }
+    if let Some(d) = l.duration_s {
+        parts.push(format!("{d}s"));
+    }
+    if let Some(i) = l.iterations {
+        parts.push(format!("{i} iterations"));
+    }
+    if !l.stages.is_empty() {
+        let st: Vec<String> = l.stages.iter().map(|(d, t)| format!("{d}s→{t}")).collect();
+        parts.push(format!("stages [{}]", st.join(", ")));
+    }
+    parts.join(", ")
+}
+
+impl Report for TableReport {
+    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError> {
+        Ok(self.render_string(summary).into_bytes())
+    }
+}
