@@ -1,7 +1,9 @@
 //! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
 //! documented contract; `main` prints errors once and exits with it.
 
+pub mod breakdown;
 pub mod run;
+pub mod target;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +61,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario (or one URL) under load and print per-step percentiles.
     Run(Box<run::RunArgs>),
+    /// Where a page load spends its time: per request, per phase, per Server-Timing part.
+    Breakdown(Box<breakdown::BreakdownArgs>),
     /// Check scenario files without sending anything.
     Validate {
         /// Scenario files.
@@ -73,6 +77,7 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
+        Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Validate { files } => validate(&files),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await

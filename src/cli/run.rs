@@ -6,9 +6,7 @@ use crate::aggregate::Summary;
 use crate::aggregate::summary::{LoadInfo, TargetInfo};
 use crate::exec::{self, RunOptions, Shared, Stop};
 use crate::http::{Client, ClientConfig, ConnectionMode};
-use crate::plan::{
-    Environment, FlagTransport, HttpOptions, LoadModel, Plan, Step, StepNode, TargetSpec, Template,
-};
+use crate::plan::{HttpOptions, LoadModel, Plan, TargetSpec};
 use crate::report::{self, table::TableReport};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -166,48 +164,6 @@ fn url_plan(
     duration: Option<Duration>,
     rate: Option<f64>,
 ) -> Result<Plan, CliError> {
-    let url = url::Url::parse(raw).map_err(|e| CliError::invalid(format!("--url `{raw}`: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(CliError::invalid(format!(
-            "--url `{raw}`: only http and https are supported"
-        )));
-    }
-    let method = http::Method::from_bytes(a.method.as_bytes())
-        .map_err(|_| CliError::invalid(format!("-X `{}`: not an HTTP method", a.method)))?;
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        let Some((k, v)) = h.split_once(':') else {
-            return Err(CliError::invalid(format!(
-                "-H `{h}`: expected 'Name: value'"
-            )));
-        };
-        let k = k.trim();
-        if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
-            return Err(CliError::invalid(format!(
-                "-H `{h}`: `{k}` is not a valid header name"
-            )));
-        }
-        headers.push((k.to_string(), Template::literal(v.trim())));
-    }
-    let body = a.data.as_ref().map(|d| crate::plan::BodySpec::Raw {
-        content: Template::literal(d.clone()),
-        content_type: None,
-    });
-    let step = Step {
-        name: "request".into(),
-        method,
-        url: Template::literal(url.as_str()),
-        query: Vec::new(),
-        headers,
-        cookies: Vec::new(),
-        body,
-        expect: Vec::new(),
-        capture: Vec::new(),
-        timeout: None,
-        follow_redirects: true,
-        poll: None,
-        line: 0,
-    };
     let load = match rate {
         Some(rate) => LoadModel::Open {
             rate,
@@ -229,29 +185,14 @@ fn url_plan(
             }
         }
     };
-    let max_duration = match (&load, duration) {
-        (_, Some(d)) => d + Duration::from_secs(30),
-        _ => Duration::from_secs(600),
+    let req = crate::plan::single::SingleRequest {
+        method: a.method.clone(),
+        url: raw.to_string(),
+        headers: a.headers.clone(),
+        cookies: Vec::new(),
+        body: a.data.clone(),
     };
-    let mut origin = url.clone();
-    origin.set_path("/");
-    origin.set_query(None);
-    Ok(Plan {
-        name: "url".into(),
-        source: None,
-        target: TargetSpec::Url(origin),
-        env_name: None,
-        envs: Default::default(),
-        env: Environment::default(),
-        flags: FlagTransport::default(),
-        data: Vec::new(),
-        load,
-        setup: Vec::new(),
-        steps: vec![StepNode::Request(Box::new(step))],
-        thresholds: Vec::new(),
-        http: http_options(a)?,
-        max_duration,
-    })
+    crate::plan::single::plan(&req, load, http_options(a)?).map_err(CliError::invalid)
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -319,62 +260,16 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
     check_safety(&plan, &a)?;
     let plan = Arc::new(plan);
 
-    // The target: explicit, or the demo API started in-process.
-    let mut notes = Vec::new();
-    let (base, demo, target_info) = match &plan.target {
-        TargetSpec::Url(u) => (
-            u.as_str().trim_end_matches('/').to_string(),
-            None,
-            TargetInfo {
-                kind: "url".into(),
-                url: u.to_string(),
-                demo_faults: Vec::new(),
-            },
-        ),
-        TargetSpec::EmbeddedDemo { faults } => {
-            let parsed = faults
-                .iter()
-                .map(|f| f.parse::<crate::demo::Fault>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CliError::invalid)?;
-            let demo = crate::demo::start(crate::demo::DemoConfig {
-                faults: parsed,
-                ..crate::demo::DemoConfig::default()
-            })
-            .await
-            .map_err(|e| CliError::runtime(format!("could not start the embedded demo: {e}")))?;
-            let base = demo.base_url();
-            let faults_txt = if faults.is_empty() {
-                "none".to_string()
-            } else {
-                faults.join(", ")
-            };
-            eprintln!(
-                "no target given: started the demo API in-process at {base} (seeded in {:.2}s, faults: {faults_txt})",
-                demo.seed_time.as_secs_f64()
-            );
-            notes.push(format!(
-                "embedded demo seeded in {:.2}s (not part of the measurements)",
-                demo.seed_time.as_secs_f64()
-            ));
-            (
-                base.clone(),
-                Some(demo),
-                TargetInfo {
-                    kind: "embedded-demo".into(),
-                    url: base,
-                    demo_faults: faults.clone(),
-                },
-            )
-        }
-    };
-
-    let result = run_against(&a, plan.clone(), &base, target_info, notes).await;
-    if let Some(d) = demo
-        && let Err(e) = d.shutdown().await
-    {
-        eprintln!("warning: the embedded demo did not shut down cleanly: {e}");
-    }
+    let target = super::target::start(&plan).await?;
+    let result = run_against(
+        &a,
+        plan.clone(),
+        &target.base,
+        target.info.clone(),
+        target.notes.clone(),
+    )
+    .await;
+    target.stop().await;
     result
 }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, mpsc};
-use vu::{Local, Target, Vu, run_iteration};
+pub use vu::{Local, Target, Traced, Vu, run_iteration};
 pub use vu::{Shared, Stop};
 
 #[derive(Debug, Clone)]
@@ -80,11 +80,7 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
         Arc::new(Stop::default()),
     ));
     let n = crate::plan::flatten(&plan.setup).count();
-    let local = Local {
-        shared: shared.clone(),
-        rec: RefCell::new(Recorder::new(n)),
-        interval: RefCell::new(IntervalRecorder::default()),
-    };
+    let local = Local::new(shared.clone(), n, false);
     let set = tokio::task::LocalSet::new();
     let mut vu = Vu::new(0, &shared);
     // Setup vars come from the environment too (identities may be env-specific).
@@ -222,11 +218,7 @@ fn load_thread(
         .enable_all()
         .build()
         .map_err(|e| ExecError::Thread(e.to_string()))?;
-    let local = Rc::new(Local {
-        shared: shared.clone(),
-        rec: RefCell::new(Recorder::new(n_steps)),
-        interval: RefCell::new(IntervalRecorder::default()),
-    });
+    let local = Rc::new(Local::new(shared.clone(), n_steps, false));
     let set = tokio::task::LocalSet::new();
     let next_index = Rc::new(Cell::new(1u64));
     set.block_on(&rt, async {

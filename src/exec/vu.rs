@@ -131,6 +131,60 @@ pub struct Local {
     pub shared: Arc<Shared>,
     pub rec: RefCell<Recorder>,
     pub interval: RefCell<IntervalRecorder>,
+    /// `breakdown` keeps every request of every iteration (a handful of iterations, one VU);
+    /// load runs leave this `None` and keep only histograms.
+    pub trace: Option<RefCell<Vec<Traced>>>,
+}
+
+impl Local {
+    pub fn new(shared: Arc<Shared>, steps: usize, trace: bool) -> Local {
+        Local {
+            shared,
+            rec: RefCell::new(Recorder::new(steps)),
+            interval: RefCell::new(IntervalRecorder::default()),
+            trace: trace.then(|| RefCell::new(Vec::new())),
+        }
+    }
+}
+
+/// One request as `breakdown` sees it: which step, when, its phases and server timing.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    /// Index into `Plan::request_steps`.
+    pub step: usize,
+    pub start: Instant,
+    pub timing: crate::http::Timing,
+    pub status: Option<u16>,
+    pub server_timing: Vec<(String, f64)>,
+    pub error: Option<String>,
+}
+
+fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
+    let Some(t) = &local.trace else { return };
+    let mut t = t.borrow_mut();
+    let st = |v: &[crate::http::ServerTimingMetric]| {
+        v.iter()
+            .filter_map(|m| m.dur_ms.map(|d| (m.name.clone(), d)))
+            .collect::<Vec<_>>()
+    };
+    for hop in &ex.hops {
+        t.push(Traced {
+            step: idx,
+            start: hop.timing.start,
+            timing: hop.timing.clone(),
+            status: Some(hop.status.as_u16()),
+            server_timing: st(&hop.server_timing),
+            error: None,
+        });
+    }
+    t.push(Traced {
+        step: idx,
+        start: ex.timing.start,
+        timing: ex.timing.clone(),
+        status: ex.status.map(|s| s.as_u16()),
+        server_timing: st(&ex.server_timing),
+        error: ex.error.as_ref().map(|e| e.message.clone()),
+    });
 }
 
 pub struct Vu {
@@ -363,6 +417,7 @@ async fn run_step(
         };
         // Every request counts in the phases; only the final one decides the outcome.
         with_stats(local, idx, |s| record_exchange(s, &ex));
+        trace(local, idx, &ex);
         {
             let mut iv = local.interval.borrow_mut();
             iv.requests += 1 + ex.hops.len() as u64;

@@ -73,6 +73,7 @@ pub struct Hop {
     pub timing: Timing,
     pub server_timing: Vec<ServerTimingMetric>,
 }
+#[derive(Debug, Clone)]
 pub struct Timing {
     pub start: Instant,
     pub dns: Duration,

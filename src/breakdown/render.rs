@@ -1,0 +1,277 @@
+//! Terminal rendering of a `Breakdown`: per-step phase tables, Server-Timing, the waterfall of
+//! the median iteration, and the side-by-side comparison with its verdict. Pure: takes the
+//! numbers and a width, returns text (snapshot-tested).
+
+use super::stats::mark;
+use super::{Breakdown, Comparison, Iteration, PHASES, Pass};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use std::fmt::Write as _;
+
+/// Glyph of each phase in the waterfall (dns, connect, tls, send, wait, receive).
+pub const GLYPHS: [char; 6] = ['D', 'C', 'T', 'S', '~', '#'];
+
+fn table(width: u16) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_width(width);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+fn f2(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+pub fn render(b: &Breakdown, names: &[String], groups: &[Vec<usize>], width: u16) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "breakdown of {} against {}", b.scenario, b.target);
+    let _ = writeln!(
+        out,
+        "{} iterations per environment and connection mode, one virtual user, sequential",
+        b.iterations
+    );
+    if b.insecure {
+        let _ = writeln!(
+            out,
+            "WARNING: --insecure: TLS certificates were NOT verified"
+        );
+    }
+    for n in &b.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    for p in &b.passes {
+        out.push('\n');
+        out.push_str(&render_pass(p, width));
+        if let Some(it) = &p.median_iteration {
+            let _ = writeln!(
+                out,
+                "waterfall of the median iteration ({:.1} ms):",
+                it.total_us / 1000.0
+            );
+            out.push_str(&waterfall(it, names, groups, width));
+        }
+    }
+    for c in &b.comparisons {
+        out.push('\n');
+        out.push_str(&render_comparison(c, width));
+    }
+    out
+}
+
+pub fn render_pass(p: &Pass, width: u16) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "== env {} · connections: {} ==",
+        p.env,
+        p.connection.as_str()
+    );
+    let mut t = table(width);
+    t.set_header(vec!["step", "phase", "p50 ms", "p90 ms", "p99 ms", "share"]);
+    for s in &p.steps {
+        let mut first = true;
+        for ph in PHASES {
+            let Some(st) = s.phases.get(ph) else { continue };
+            t.add_row(vec![
+                if first { s.name.clone() } else { String::new() },
+                ph.to_string(),
+                f2(st.p50),
+                f2(st.p90),
+                f2(st.p99),
+                format!("{:.0}%", st.share * 100.0),
+            ]);
+            first = false;
+        }
+        t.add_row(vec![
+            String::new(),
+            "reused".into(),
+            format!("{}/{}", s.reused, s.requests),
+            String::new(),
+            String::new(),
+            if s.tls_resumed > 0 {
+                format!("tls resumed {}", s.tls_resumed)
+            } else {
+                String::new()
+            },
+        ]);
+        for (name, st) in &s.server_timing {
+            t.add_row(vec![
+                String::new(),
+                format!("server: {name}"),
+                f2(st.p50),
+                String::new(),
+                f2(st.p99),
+                String::new(),
+            ]);
+        }
+        if let Some(nq) = &s.network_queueing {
+            t.add_row(vec![
+                String::new(),
+                "network + queueing".into(),
+                f2(nq.p50),
+                String::new(),
+                f2(nq.p99),
+                String::new(),
+            ]);
+        }
+        if s.errors > 0 {
+            t.add_row(vec![
+                String::new(),
+                "errors".into(),
+                s.errors.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+    for i in 2..6 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(out, "{t}");
+    out
+}
+
+/// One bar per request on a shared time axis; `*` marks the critical path (every sequential
+/// step, and the longest request of each parallel group).
+pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width: u16) -> String {
+    let mut out = String::new();
+    let label_w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 24);
+    let time_w = 10;
+    let bar_w = (width as usize)
+        .saturating_sub(label_w + time_w + 6)
+        .max(20);
+    let axis = it
+        .requests
+        .iter()
+        .map(|r| r.offset_us + r.phases_us[6])
+        .fold(it.total_us, f64::max)
+        .max(1.0);
+    let per_cell = axis / bar_w as f64;
+
+    // Critical path: in each group, the request that ends last.
+    let mut critical = vec![false; it.requests.len()];
+    for g in groups {
+        let last = it
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| g.contains(&r.step))
+            .max_by(|a, b| {
+                (a.1.offset_us + a.1.phases_us[6]).total_cmp(&(b.1.offset_us + b.1.phases_us[6]))
+            })
+            .map(|(i, _)| i);
+        // Sequential groups: every request of the step is on the path.
+        if g.len() == 1 {
+            for (i, r) in it.requests.iter().enumerate() {
+                if r.step == g[0] {
+                    critical[i] = true;
+                }
+            }
+        } else if let Some(i) = last {
+            critical[i] = true;
+        }
+    }
+
+    for (i, r) in it.requests.iter().enumerate() {
+        let mut bar = vec![' '; bar_w];
+        let mut t = r.offset_us;
+        for (ph, glyph) in GLYPHS.iter().enumerate() {
+            let d = r.phases_us[ph];
+            if d <= 0.0 {
+                continue;
+            }
+            let from = (t / per_cell).floor() as usize;
+            let to = (((t + d) / per_cell).round() as usize).max(from + 1);
+            for cell in bar.iter_mut().take(to.min(bar_w)).skip(from.min(bar_w - 1)) {
+                *cell = *glyph;
+            }
+            t += d;
+        }
+        let name = names.get(r.step).map_or("?", String::as_str);
+        let name: String = name.chars().take(label_w).collect();
+        let bar: String = bar.into_iter().collect();
+        let _ = writeln!(
+            out,
+            "{} {name:<label_w$} |{bar}| {:>8.1} ms",
+            if critical[i] { '*' } else { ' ' },
+            r.phases_us[6] / 1000.0,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<label_w$} 0{:>w$}",
+        "",
+        format!("{:.1} ms", axis / 1000.0),
+        w = bar_w + 1
+    );
+    let _ = writeln!(
+        out,
+        "  legend: D dns  C connect  T tls  S send  ~ wait (to first byte)  # receive   * critical path"
+    );
+    out
+}
+
+pub fn render_comparison(c: &Comparison, width: u16) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "== {} vs {} · connections: {} ==",
+        c.a,
+        c.b,
+        c.connection.as_str()
+    );
+    let mut t = table(width);
+    t.set_header(vec![
+        "step".to_string(),
+        "part".to_string(),
+        format!("{} p50 ms", c.a),
+        format!("{} p50 ms", c.b),
+        "diff ms".to_string(),
+        "p".to_string(),
+    ]);
+    for s in &c.steps {
+        let row = |label: &str, d: &super::Delta, first: bool| {
+            vec![
+                if first { s.name.clone() } else { String::new() },
+                label.to_string(),
+                f2(d.a_p50),
+                f2(d.b_p50),
+                format!("{:+.2}", d.diff_ms),
+                d.p.map_or_else(String::new, |p| format!("{p:.3} {}", mark(p))),
+            ]
+        };
+        t.add_row(row("total", &s.total, true));
+        for ph in PHASES.iter().take(6) {
+            if let Some(d) = s.phases.get(ph)
+                && (d.a_p50 > 0.0 || d.b_p50 > 0.0)
+            {
+                t.add_row(row(ph, d, false));
+            }
+        }
+        for (n, d) in &s.server_timing {
+            t.add_row(row(&format!("server: {n}"), d, false));
+        }
+    }
+    for i in 2..6 {
+        if let Some(col) = t.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "significance: {} (* p<0.05, ** p<0.01, *** p<0.001)",
+        c.method
+    );
+    let _ = writeln!(out, "verdict: {}", c.verdict);
+    out
+}
