@@ -6,6 +6,7 @@
 //! from this crate.
 
 pub mod aggregate;
+pub mod bisect;
 pub mod breakdown;
 pub mod cli;
 pub mod demo;
