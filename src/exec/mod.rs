@@ -125,7 +125,40 @@ pub async fn run_load(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(threads);
-    for idx in 0..threads {
+    // Open model: one pacer thread hands out arrivals round-robin (see `pace`).
+    let mut due_txs = Vec::new();
+    let mut due_rxs = Vec::new();
+    for _ in 0..threads {
+        let (t, r) = mpsc::unbounded_channel::<Instant>();
+        due_txs.push(t);
+        due_rxs.push(Some(r));
+    }
+    if let LoadModel::Open {
+        rate,
+        duration,
+        stages,
+        ..
+    } = &shared.plan.load
+    {
+        let (arrivals, length) = if stages.is_empty() {
+            (Arrivals::constant(*rate), *duration)
+        } else {
+            (
+                Arrivals::ramping(*rate, stages),
+                Ramp::new(*rate, stages).total(),
+            )
+        };
+        let length = length.min(shared.plan.max_duration);
+        let stop = shared.stop.clone();
+        let txs = std::mem::take(&mut due_txs);
+        std::thread::Builder::new()
+            .name("sonde-pacer".into())
+            .spawn(move || pace(&arrivals, start, length, &stop, txs))
+            .map_err(|e| ExecError::Thread(e.to_string()))?;
+    }
+    drop(due_txs);
+    for (idx, due_rx) in due_rxs.iter_mut().enumerate() {
+        let due_rx = due_rx.take();
         let shared = shared.clone();
         let tx = tx.clone();
         let opts = opts.clone();
@@ -141,6 +174,7 @@ pub async fn run_load(
                     &opts,
                     n_steps,
                     tx,
+                    due_rx,
                 )
             })
             .map_err(|e| ExecError::Thread(e.to_string()))?;
@@ -205,6 +239,7 @@ fn point(k: u64, iv: &IntervalRecorder, interval_s: f64, elapsed: f64) -> Interv
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn load_thread(
     idx: u64,
     n: u64,
@@ -213,6 +248,7 @@ fn load_thread(
     opts: &RunOptions,
     n_steps: usize,
     tx: mpsc::UnboundedSender<Msg>,
+    due_rx: Option<mpsc::UnboundedReceiver<Instant>>,
 ) -> Result<Recorder, ExecError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -270,28 +306,20 @@ fn load_thread(
                 .await;
             }
             LoadModel::Open {
-                rate,
-                max_vus,
-                duration,
-                stages,
+                max_vus, duration, ..
             } => {
-                let (arrivals, length) = if stages.is_empty() {
-                    (Arrivals::constant(*rate), *duration)
-                } else {
-                    let r = Ramp::new(*rate, stages);
-                    (Arrivals::ramping(*rate, stages), r.total())
-                };
-                open(
-                    &local,
-                    idx,
-                    n,
-                    &arrivals,
-                    u64::from(*max_vus),
-                    start,
-                    length.min(shared.plan.max_duration),
-                    opts.grace,
-                )
-                .await;
+                if let Some(rx) = due_rx {
+                    open(
+                        &local,
+                        idx,
+                        n,
+                        rx,
+                        u64::from(*max_vus),
+                        start + (*duration).min(shared.plan.max_duration),
+                        opts.grace,
+                    )
+                    .await;
+                }
             }
         }
         ticker.abort();
@@ -392,15 +420,56 @@ async fn closed(
     .await;
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The open model's clock: a dedicated thread sleeps until each arrival's intended start and
+/// hands it to a load thread (round-robin). tokio's timer wheel has 1 ms granularity, which
+/// would add up to a millisecond of the tool's own lateness to every latency measured from
+/// the intended start; a thread sleep plus a short spin lands within tens of microseconds.
+fn pace(
+    arrivals: &Arrivals,
+    start: Instant,
+    length: Duration,
+    stop: &Stop,
+    txs: Vec<mpsc::UnboundedSender<Instant>>,
+) {
+    const SPIN: Duration = Duration::from_micros(200);
+    let end_s = length.as_secs_f64();
+    let mut k = 0u64;
+    while let Some(t) = arrivals.time_of(k) {
+        if t >= end_s || stop.is_set() {
+            break;
+        }
+        let due = start + Duration::from_secs_f64(t);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            let left = due - now;
+            if left > SPIN {
+                // Sleep in slices so a stop signal is seen within 50 ms.
+                std::thread::sleep((left - SPIN).min(Duration::from_millis(50)));
+                if stop.is_set() {
+                    return;
+                }
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        let tx = &txs[(k % txs.len() as u64) as usize];
+        if tx.send(due).is_err() {
+            break;
+        }
+        k += 1;
+    }
+}
+
 async fn open(
     local: &Rc<Local>,
     idx: u64,
     n: u64,
-    arrivals: &Arrivals,
+    mut arrivals: mpsc::UnboundedReceiver<Instant>,
     max_vus: u64,
-    start: Instant,
-    length: Duration,
+    end: Instant,
     grace: Duration,
 ) {
     let shared = &local.shared;
@@ -409,19 +478,11 @@ async fn open(
     let created = Cell::new(0u64);
     let in_flight = Rc::new(Cell::new(0u64));
     let drained = Rc::new(Notify::new());
-    let end_s = length.as_secs_f64();
-    let mut k = idx;
-    while let Some(t) = arrivals.time_of(k) {
-        if t >= end_s || shared.stop.is_set() {
-            break;
-        }
-        let due = start + Duration::from_secs_f64(t);
-        if due > Instant::now() {
-            tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
-                _ = shared.stop.wait() => break,
-            }
-        }
+    loop {
+        let due = tokio::select! {
+            d = arrivals.recv() => match d { Some(d) => d, None => break },
+            _ = shared.stop.wait() => break,
+        };
         let vu = pool.borrow_mut().pop().or_else(|| {
             (created.get() < cap).then(|| {
                 let id = idx + created.get() * n + 1;
@@ -450,12 +511,11 @@ async fn open(
                 local.interval.borrow_mut().dropped += 1;
             }
         }
-        k += n;
     }
     let wait_drained = async {
         while in_flight.get() > 0 {
             drained.notified().await;
         }
     };
-    finish_within(wait_drained, &shared.stop, start + length, grace).await;
+    finish_within(wait_drained, &shared.stop, end, grace).await;
 }
