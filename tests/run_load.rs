@@ -61,12 +61,11 @@ fn ok(body: &'static str) -> Response<Full<Bytes>> {
 }
 
 fn sonde(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    Command::new(env!("CARGO_BIN_EXE_sonde"))
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn json_stdout(out: &Output) -> Value {
