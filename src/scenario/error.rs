@@ -72,7 +72,10 @@ pub enum ErrorKind {
 
 /// A scenario error, ready to print: `Display` renders the whole message with its snippet.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ScenarioError {
+pub struct ScenarioError(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
     kind: ErrorKind,
     path: String,
     message: String,
@@ -94,7 +97,7 @@ impl ScenarioError {
         } else {
             None
         };
-        ScenarioError {
+        ScenarioError(Box::new(Inner {
             kind,
             path: path.to_string(),
             message: d.message,
@@ -102,11 +105,11 @@ impl ScenarioError {
             source_line,
             label: d.label,
             help: d.help,
-        }
+        }))
     }
 
     pub(crate) fn io(path: &str, message: String) -> ScenarioError {
-        ScenarioError {
+        ScenarioError(Box::new(Inner {
             kind: ErrorKind::Io,
             path: path.to_string(),
             message,
@@ -114,35 +117,35 @@ impl ScenarioError {
             source_line: None,
             label: None,
             help: None,
-        }
+        }))
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// 1-based line of the offending token; 0 when the error has no position.
     pub fn line(&self) -> usize {
-        self.pos.line
+        self.0.pos.line
     }
 
     /// 1-based column (in characters) of the offending token; 0 when it has no position.
     pub fn col(&self) -> usize {
-        self.pos.col
+        self.0.pos.col
     }
 
     /// The one-line headline, without position or snippet.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn help(&self) -> Option<&str> {
-        self.help.as_deref()
+        self.0.help.as_deref()
     }
 
     /// The file (or `--threshold`) the error is about, as given.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.path
     }
 }
 
@@ -151,40 +154,40 @@ const TAB: &str = "    ";
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
-        let gutter = if self.pos.line > 0 {
-            self.pos.line.to_string().len()
+        writeln!(f, "error: {}", self.0.message)?;
+        let gutter = if self.0.pos.line > 0 {
+            self.0.pos.line.to_string().len()
         } else {
             1
         };
         let pad = " ".repeat(gutter);
-        if self.pos.line == 0 {
-            write!(f, "{pad}--> {}", self.path)?;
+        if self.0.pos.line == 0 {
+            write!(f, "{pad}--> {}", self.0.path)?;
         } else {
             write!(
                 f,
                 "{pad}--> {}:{}:{}",
-                self.path, self.pos.line, self.pos.col
+                self.0.path, self.0.pos.line, self.0.pos.col
             )?;
         }
-        if let (Some(line), true) = (&self.source_line, self.pos.line > 0) {
+        if let (Some(line), true) = (&self.0.source_line, self.0.pos.line > 0) {
             let shown = line.replace('\t', TAB);
             // Caret start: columns before the token, with tabs expanded.
             let before: usize = line
                 .chars()
-                .take(self.pos.col.saturating_sub(1))
+                .take(self.0.pos.col.saturating_sub(1))
                 .map(|c| if c == '\t' { TAB.len() } else { 1 })
                 .sum();
-            let rest = line.chars().count().saturating_sub(self.pos.col - 1);
-            let width = self.pos.len.min(rest).max(1);
-            let code = format!("{} | {}", self.pos.line, shown);
+            let rest = line.chars().count().saturating_sub(self.0.pos.col - 1);
+            let width = self.0.pos.len.min(rest).max(1);
+            let code = format!("{} | {}", self.0.pos.line, shown);
             write!(f, "\n{pad} |\n{}", code.trim_end())?;
             write!(f, "\n{pad} | {}{}", " ".repeat(before), "^".repeat(width))?;
-            if let Some(label) = &self.label {
+            if let Some(label) = &self.0.label {
                 write!(f, " {label}")?;
             }
         }
-        if let Some(help) = &self.help {
+        if let Some(help) = &self.0.help {
             write!(f, "\n{pad} = help: {help}")?;
         }
         Ok(())
