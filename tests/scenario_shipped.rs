@@ -98,8 +98,8 @@ fn shipped_scenarios_have_the_shapes_the_issue_asks_for() {
     assert_eq!(browse.data.len(), 6);
 
     let onboarding = load("onboarding-click");
-    assert_eq!(onboarding.envs["de-new-kyc"].flags["new_kyc_form"], true);
-    assert_eq!(onboarding.envs["de"].flags["new_kyc_form"], false);
+    assert!(onboarding.envs["de-new-kyc"].flags["new_kyc_form"]);
+    assert!(!onboarding.envs["de"].flags["new_kyc_form"]);
     assert_eq!(
         onboarding.target,
         TargetSpec::EmbeddedDemo {
