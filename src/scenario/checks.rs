@@ -178,6 +178,7 @@ fn json_path(src: &str, pos: Pos) -> R<serde_json_path::JsonPath> {
         let msg = e.to_string();
         let first = msg.lines().next().unwrap_or("invalid").to_string();
         Diag::new(pos, format!("invalid JSON path `{src}`: {first}"))
+            .help("JSON paths look like `$.items[0].id` or `$[?@.name == 'whale'].token`")
     })
 }
 

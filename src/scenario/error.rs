@@ -178,8 +178,13 @@ impl fmt::Display for ScenarioError {
                 .take(self.0.pos.col.saturating_sub(1))
                 .map(|c| if c == '\t' { TAB.len() } else { 1 })
                 .sum();
-            let rest = line.chars().count().saturating_sub(self.0.pos.col - 1);
-            let width = self.0.pos.len.min(rest).max(1);
+            let width: usize = line
+                .chars()
+                .skip(self.0.pos.col.saturating_sub(1))
+                .take(self.0.pos.len)
+                .map(|c| if c == '\t' { TAB.len() } else { 1 })
+                .sum::<usize>()
+                .max(1);
             let code = format!("{} | {}", self.0.pos.line, shown);
             write!(f, "\n{pad} |\n{}", code.trim_end())?;
             write!(f, "\n{pad} | {}{}", " ".repeat(before), "^".repeat(width))?;

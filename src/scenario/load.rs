@@ -174,7 +174,8 @@ fn check_duration(d: &Field<Duration>) -> R<Duration> {
         return Err(Diag::new(
             d.pos,
             format!("{} must be greater than 0", d.name("duration")),
-        ));
+        )
+        .help("write a positive duration such as `30s`; for one pass use `iterations: 1`"));
     }
     if d.v > MAX_DURATION {
         return Err(

@@ -225,7 +225,8 @@ impl<'a> Reader<'a> {
     pub fn positive_duration(&self, n: &Node, what: &str, max: Duration) -> R<Duration> {
         let d = self.duration(n, what)?;
         if d.is_zero() {
-            return Err(Diag::new(n.pos, format!("{what} must be greater than 0")));
+            return Err(Diag::new(n.pos, format!("{what} must be greater than 0"))
+                .help("write a positive duration, such as `30s` or `500ms`"));
         }
         if d > max {
             return Err(Diag::new(

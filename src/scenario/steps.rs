@@ -154,7 +154,8 @@ fn read_step(
 ) -> R<(Step, StepInfo)> {
     m.allow(&STEP_KEYS, "a request step")?;
     let Some(name_node) = m.get("name") else {
-        let d = Diag::new(node.pos, "every request step needs a name");
+        let first_key = m.entries.first().map_or(node.pos, |(_, k, _)| k.pos);
+        let d = Diag::new(first_key, "every request step needs a name");
         return Err(d.help("add `name: ...`; metrics and thresholds use it"));
     };
     let name = r.string(name_node, "the step name")?;

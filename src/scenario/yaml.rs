@@ -156,8 +156,45 @@ pub fn parse(src: &str) -> Result<Node, Diag> {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let clean = clean.trim().trim_end_matches('.').to_string();
-        Diag::new(pos, format!("invalid YAML: {clean}"))
+        if let Some(tab) = indentation_tab(src, pos.line) {
+            return tab;
+        }
+        let d = Diag::new(pos, format!("invalid YAML: {clean}"));
+        if clean.contains("quote") {
+            d.help("close the string with the quote it opens with")
+        } else if clean.contains("bracket") || clean.contains("brace") {
+            d.help("close the `[` or `{` on the same level")
+        } else {
+            d
+        }
     })
+}
+
+/// The parser often reports a tab used for indentation somewhere after it; point at the tab
+/// itself (the first line, up to the reported one, whose indentation holds a tab).
+fn indentation_tab(src: &str, upto: usize) -> Option<Diag> {
+    let limit = if upto == 0 { usize::MAX } else { upto + 1 };
+    for (i, line) in src.split('\n').enumerate().take(limit) {
+        let indent: String = line
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        if let Some(col) = indent.chars().position(|c| c == '\t') {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let pos = Pos {
+                line: i + 1,
+                col: col + 1,
+                len: 1,
+            };
+            return Some(
+                Diag::new(pos, "invalid YAML: tab in indentation")
+                    .help("YAML indents with spaces; replace the tab"),
+            );
+        }
+    }
+    None
 }
 
 /// The scenario text, split in lines, to recover raw token spellings and sub-token positions.
@@ -247,11 +284,13 @@ mod tests {
     #[test]
     fn syntax_errors_have_positions() {
         let e = parse("a:\n\tb: 1\n").unwrap_err();
-        assert_eq!((e.pos.line, e.pos.col), (2, 2));
+        assert_eq!((e.pos.line, e.pos.col), (2, 1));
         assert!(e.message.contains("tab"), "{}", e.message);
         let e = parse("a: \"abc\nb: 2\n").unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (1, 4));
         assert!(e.message.contains("quote"), "{}", e.message);
+        // A tab inside a block scalar's content is text, not indentation: no error.
+        assert!(parse("a: |\n  x\n  \ty\n").is_ok());
     }
 
     #[test]
