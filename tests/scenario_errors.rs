@@ -57,7 +57,9 @@ fn every_bad_fixture_fails_with_its_exact_message() {
         assert!(got.contains(&format!("--> {DIR}/{name}:")), "{name}: {got}");
         assert!(got.contains('^'), "{name}: no caret");
         assert!(err.line() >= 1 && err.col() >= 1, "{name}: no position");
-        let syntax = name.starts_with("tab-") || name.starts_with("unclosed-");
+        let syntax = ["tab-", "unclosed-", "duplicate-key"]
+            .iter()
+            .any(|p| name.starts_with(p));
         assert_eq!(err.kind() == ErrorKind::Syntax, syntax, "{name}: kind");
     }
     assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));

@@ -159,8 +159,17 @@ pub fn parse(src: &str) -> Result<Node, Diag> {
         if let Some(tab) = indentation_tab(src, pos.line) {
             return tab;
         }
+        let mut pos = pos;
+        if let Some(key) = clean
+            .strip_prefix("duplicate mapping key `")
+            .and_then(|k| k.split('`').next())
+        {
+            pos.len = key.chars().count().max(1);
+        }
         let d = Diag::new(pos, format!("invalid YAML: {clean}"));
-        if clean.contains("quote") {
+        if clean.starts_with("duplicate mapping key") {
+            d.help("each key appears once in a mapping; merge the two entries")
+        } else if clean.contains("quote") {
             d.help("close the string with the quote it opens with")
         } else if clean.contains("bracket") || clean.contains("brace") {
             d.help("close the `[` or `{` on the same level")
