@@ -297,6 +297,12 @@ fn load_models_and_their_hard_caps() {
         }
         assert_eq!(p.max_duration, Duration::from_secs(cap), "{load}");
     }
+    let p = plan(&with_load(
+        r#"{vus: "${NOPE:-7}", duration: "${NOPE:-2s}"}"#,
+    ));
+    assert!(
+        matches!(p.load, LoadModel::Closed { vus: 7, duration: Some(d), .. } if d == Duration::from_secs(2))
+    );
     let p = plan("steps:\n  - name: home\n    request: { url: / }\n");
     assert!(matches!(
         p.load,
