@@ -138,7 +138,9 @@ fn truncated_or_damaged_scenarios_never_panic() {
             })
             .collect();
         for &cut in &cuts {
-            let _ = load_str_with_env(&text[..cut], &f, &Overrides::default(), &no_env);
+            if let Err(e) = load_str_with_env(&text[..cut], &f, &Overrides::default(), &no_env) {
+                let _ = e.to_string();
+            }
             runs += 1;
         }
         for (k, &at) in cuts.iter().enumerate().step_by(17) {
@@ -146,10 +148,66 @@ fn truncated_or_damaged_scenarios_never_panic() {
             let mut damaged = text[..at].to_string();
             damaged.push_str(junk);
             damaged.push_str(text[at..].get(1..).unwrap_or(""));
-            let _ = load_str_with_env(&damaged, &f, &Overrides::default(), &no_env);
+            if let Err(e) = load_str_with_env(&damaged, &f, &Overrides::default(), &no_env) {
+                let _ = e.to_string();
+            }
             runs += 1;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "too slow");
     }
     assert!(runs > 1000, "only {runs} inputs tried");
+}
+
+/// Pseudo-random documents built from YAML-significant pieces (and multi-byte characters, so
+/// columns and byte offsets differ): the loader never panics on any of them.
+#[test]
+fn random_yaml_like_input_never_panics() {
+    const PIECES: [&str; 34] = [
+        "steps:",
+        "\n",
+        "  ",
+        "    ",
+        "- ",
+        "name: a",
+        "name: b",
+        "request:",
+        "{",
+        "}",
+        "[",
+        "]",
+        ": ",
+        "url: /",
+        "{{x}}",
+        "${X}",
+        "\"",
+        "'",
+        "&a ",
+        "*a",
+        "<<: ",
+        "load:",
+        "rate: 1/s",
+        "thresholds:",
+        "a: [\"p(95) < 1s\"]",
+        "\t",
+        "é",
+        "🙂",
+        "#",
+        "|",
+        "capture: { x: $.x }",
+        "env:",
+        "parallel:",
+        "think: 1s..",
+    ];
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    let started = Instant::now();
+    for _ in 0..3000 {
+        let n = rng.usize(1..40);
+        let doc: String = (0..n).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
+        if let Err(e) = load_str_with_env(&doc, Path::new("r.yaml"), &Overrides::default(), &no_env)
+        {
+            // Rendering walks the source line too: it must not panic either.
+            let _ = e.to_string();
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
 }

@@ -12,6 +12,7 @@ use super::yaml::{self, Node, Value};
 use super::{Overrides, load, thresholds, vars};
 use crate::plan::{Environment, FlagTransport, HttpOptions, Plan, TargetSpec};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ const FAULTS: [&str; 6] = [
     "worker-crash-after-charge",
 ];
 const MAX_DATA_ROWS: usize = 1_000_000;
+const MAX_DATA_BYTES: u64 = 64 << 20;
 
 /// Why building failed: a problem in the file, or in a `--threshold` (with its text).
 pub enum Fail {
@@ -380,7 +382,16 @@ fn csv_file(r: &Reader<'_>, f: &Node, scenario: &Path) -> R<Data> {
     let rel = r.string(f, "a file name")?;
     let full = scenario.parent().unwrap_or(Path::new("")).join(&rel);
     let fail = |why: String| Diag::new(f.pos, format!("cannot read data file `{rel}`: {why}"));
-    let mut rd = csv::Reader::from_path(&full).map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::open(&full).map_err(|e| fail(e.to_string()))?;
+    // Bounded, so a device or a FIFO cannot make validation read forever.
+    let mut bytes = Vec::new();
+    std::io::Read::take(file, MAX_DATA_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_DATA_BYTES {
+        return Err(fail(format!("larger than {} MiB", MAX_DATA_BYTES >> 20)));
+    }
+    let mut rd = csv::Reader::from_reader(bytes.as_slice());
     let columns: Vec<String> = rd
         .headers()
         .map_err(|e| fail(e.to_string()))?

@@ -20,6 +20,7 @@ pub use error::{ErrorKind, ScenarioError};
 pub use units::{parse_duration, parse_rate};
 
 use crate::plan::Plan;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -50,19 +51,24 @@ pub struct Overrides {
 /// Reads, validates and resolves a scenario file.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ScenarioError> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ScenarioError::io(&shown, format!("cannot read scenario `{shown}`: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
+    let cannot = |e: std::io::Error| {
+        ScenarioError::io(&shown, format!("cannot read scenario `{shown}`: {e}"))
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // Bounded, so pointing `validate` at a device or a huge file cannot hang or exhaust memory.
+    let mut bytes = Vec::new();
+    std::io::Read::take(file, MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ScenarioError::io(
             &shown,
             format!(
-                "scenario `{shown}` is {} bytes; the limit is {MAX_FILE_BYTES}",
-                meta.len()
+                "scenario `{shown}` is larger than {} MiB",
+                MAX_FILE_BYTES >> 20
             ),
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| ScenarioError::io(&shown, format!("cannot read scenario `{shown}`: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| ScenarioError::io(&shown, format!("scenario `{shown}` is not UTF-8 text")))?;
     load_str(&text, path, overrides)
