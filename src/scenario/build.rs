@@ -111,14 +111,28 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
             .into());
     }
     vars::check(&env_infos, &columns, &infos)?;
-    let step_names: Vec<&str> = infos.iter().map(|i| i.name.as_str()).collect();
+    let main: Vec<&str> = infos
+        .iter()
+        .filter(|i| !i.setup)
+        .map(|i| i.name.as_str())
+        .collect();
+    let setup_names: Vec<&str> = infos
+        .iter()
+        .filter(|i| i.setup)
+        .map(|i| i.name.as_str())
+        .collect();
     let env_names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
+    let names = thresholds::Names {
+        steps: &main,
+        setup: &setup_names,
+        envs: &env_names,
+    };
     let mut ths = match m.get("thresholds") {
-        Some(t) => thresholds::read(&r, t, &step_names, &env_names)?,
+        Some(t) => thresholds::read(&r, t, &names)?,
         None => Vec::new(),
     };
     for cli in &o.thresholds {
-        let t = thresholds::from_cli(cli, &step_names, &env_names).map_err(|diag| Fail::Cli {
+        let t = thresholds::from_cli(cli, &names).map_err(|diag| Fail::Cli {
             src: cli.clone(),
             diag,
         })?;

@@ -10,6 +10,14 @@ use std::time::Duration;
 
 const BUILTIN_METRICS: [&str; 2] = ["http", "iterations"];
 
+/// The names a threshold may refer to.
+pub struct Names<'a> {
+    /// Request steps of `steps:` (setup steps have no metrics in the run's summary).
+    pub steps: &'a [&'a str],
+    pub setup: &'a [&'a str],
+    pub envs: &'a [&'a str],
+}
+
 /// The position of bytes `off..off+len` of `text`, which was read from the token at `pos`.
 fn sub_pos(r: &Reader<'_>, pos: Pos, text: &str, off: usize, len: usize) -> Pos {
     let base = r.src.find_in(pos, text);
@@ -40,11 +48,16 @@ fn to_diag(p: Problem, locate: impl Fn(bool, usize, usize) -> Pos) -> Diag {
 fn check_names(
     m: &MetricRef,
     key: &str,
-    steps: &[&str],
-    envs: &[&str],
+    names: &Names<'_>,
     locate: &dyn Fn(bool, usize, usize) -> Pos,
 ) -> R<()> {
+    let (steps, envs) = (names.steps, names.envs);
     let lead = key.len() - key.trim_start().len();
+    if names.setup.contains(&m.step.as_str()) {
+        let pos = locate(true, lead, m.step.len());
+        return Err(Diag::new(pos, format!("`{}` is a setup step", m.step))
+            .help("thresholds apply to the steps of `steps`, `http` and `iterations`"));
+    }
     if !steps.contains(&m.step.as_str()) && !BUILTIN_METRICS.contains(&m.step.as_str()) {
         let pos = locate(true, lead, m.step.len());
         let names = steps.iter().copied().chain(BUILTIN_METRICS);
@@ -77,13 +90,13 @@ fn check_names(
 
 /// Reads the `thresholds:` mapping: `key: [expr, ...]`, `key: expr`, or list items
 /// `{threshold: expr, abort_on_fail: true, delay: 10s}`.
-pub fn read(r: &Reader<'_>, n: &Node, steps: &[&str], envs: &[&str]) -> R<Vec<Threshold>> {
+pub fn read(r: &Reader<'_>, n: &Node, names: &Names<'_>) -> R<Vec<Threshold>> {
     let m = r.map(n, "`thresholds`")?;
     let mut out = Vec::new();
     for (key, kn, v) in &m.entries {
         let locate_key = |_: bool, off: usize, len: usize| sub_pos(r, kn.pos, key, off, len);
         let metric = threshold::parse_key(key).map_err(|p| to_diag(p, locate_key))?;
-        check_names(&metric, key, steps, envs, &locate_key)?;
+        check_names(&metric, key, names, &locate_key)?;
         let items: Vec<&Node> = match &v.value {
             Value::Seq(items) => items.iter().collect(),
             Value::Str(_) | Value::Map(_) => vec![v],
@@ -151,7 +164,7 @@ pub fn read(r: &Reader<'_>, n: &Node, steps: &[&str], envs: &[&str]) -> R<Vec<Th
 }
 
 /// Parses `--threshold 'profile: p(95) < 300ms'`; positions are columns in that text (line 1).
-pub fn from_cli(cli: &str, steps: &[&str], envs: &[&str]) -> R<Threshold> {
+pub fn from_cli(cli: &str, names: &Names<'_>) -> R<Threshold> {
     let mut depth = 0i32;
     let split = cli.char_indices().find(|&(_, c)| {
         match c {
@@ -181,6 +194,6 @@ pub fn from_cli(cli: &str, steps: &[&str], envs: &[&str]) -> R<Threshold> {
         }
     };
     let metric = threshold::parse_key(key).map_err(|p| to_diag(p, locate))?;
-    check_names(&metric, key, steps, envs, &locate)?;
+    check_names(&metric, key, names, &locate)?;
     threshold::parse(key, expr).map_err(|p| to_diag(p, locate))
 }
