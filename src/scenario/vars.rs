@@ -279,5 +279,7 @@ fn undefined(
             ));
         }
     }
-    d.help_opt(did_you_mean(name, scope.iter().copied()))
+    d.help(did_you_mean(name, scope.iter().copied()).unwrap_or_else(|| {
+        "variables come from env `vars`, `data` columns, captures of earlier steps, or the built-ins `vu`, `iteration`, `uuid`, `timestamp_ms`".into()
+    }))
 }
