@@ -491,6 +491,15 @@ fn target_env_threshold_and_http_overrides() {
         ..Overrides::default()
     };
     assert!(err(FULL, &o).contains("unknown step `profil` in threshold\n --> --threshold:1:1\n"));
+    let unset = "target: ${NOT_SET}\nsteps:\n  - name: a\n    request: { url: / }\n";
+    let o = Overrides {
+        target: Some("http://127.0.0.1:9/".parse().unwrap()),
+        ..Overrides::default()
+    };
+    assert!(
+        plan_with(unset, &o).is_ok(),
+        "--target replaces an unset ${{NOT_SET}}"
+    );
     let o = Overrides {
         target: Some("ftp://example.test/".parse().unwrap()),
         ..Overrides::default()

@@ -158,6 +158,11 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
 }
 
 fn target(r: &Reader<'_>, n: Option<&Node>, o: &Overrides, faults: Vec<String>) -> R<TargetSpec> {
+    if let Some(t) = &o.target {
+        // `--target` replaces the file's target, which is then not evaluated at all (so an
+        // unset `${TARGET}` there is no error).
+        return check_url(t.as_str(), Pos::NONE).map(TargetSpec::Url);
+    }
     let file = match n {
         Some(n) => {
             let s = r.string(n, "`target`")?;
@@ -169,9 +174,6 @@ fn target(r: &Reader<'_>, n: Option<&Node>, o: &Overrides, faults: Vec<String>) 
         }
         None => None,
     };
-    if let Some(t) = &o.target {
-        return check_url(t.as_str(), Pos::NONE).map(TargetSpec::Url);
-    }
     Ok(match file {
         Some(u) => TargetSpec::Url(u),
         None => TargetSpec::EmbeddedDemo { faults },
