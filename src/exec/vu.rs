@@ -266,9 +266,15 @@ pub async fn run_iteration(
     let mut idx = 0usize;
     let mut ok = true;
     let mut first = intended;
+    // The environment (headers, cookies, flags, query) applies to `steps` only: setup runs
+    // before it, and env values may be built from setup's captures.
+    let no_env = crate::plan::Environment::default();
     let ctx = StepCtx {
         base: &shared.base,
-        env: &plan.env,
+        env: match recorder_for {
+            Target::Main => &plan.env,
+            Target::Setup => &no_env,
+        },
         flags: &plan.flags,
     };
     for node in nodes {

@@ -1,5 +1,5 @@
 //! The validated, resolved work: what `exec` runs. Built from a `Scenario` (and CLI overrides)
-//! by `scenario::build_plan`; nothing is sent before a `Plan` exists. Holds no I/O and no HTTP.
+//! by `scenario::load`; nothing is sent before a `Plan` exists. Holds no I/O and no HTTP.
 
 pub mod single;
 pub mod template;

@@ -1,0 +1,266 @@
+//! A step's `expect:` (status, headers, JSON paths, body, duration) and `capture:` (JSON path,
+//! header, cookie, regex), compiled once (regexes, JSON paths) with positioned errors.
+
+use super::error::{Diag, Pos};
+use super::reader::{R, Reader, Use};
+use super::steps::json_value;
+use super::vars::BUILTINS;
+use super::yaml::{Node, Value};
+use crate::plan::{Capture, CaptureSource, Expectation, JsonCheck, ValueCheck};
+use std::time::Duration;
+
+const EXPECT_KEYS: [&str; 5] = ["status", "headers", "json", "body_contains", "max_duration"];
+const CHECK_KEYS: [&str; 3] = ["equals", "matches", "exists"];
+const CAPTURE_KEYS: [&str; 4] = ["json", "header", "cookie", "regex"];
+
+pub fn read_expect(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<Vec<Expectation>> {
+    let m = r.map(n, "`expect`")?;
+    m.allow(&EXPECT_KEYS, "expect")?;
+    let mut out = Vec::new();
+    if let Some(s) = m.get("status") {
+        let codes = match &s.value {
+            Value::Seq(items) => items
+                .iter()
+                .map(|i| status(r, i))
+                .collect::<R<Vec<u16>>>()?,
+            _ => vec![status(r, s)?],
+        };
+        if codes.is_empty() {
+            return Err(Diag::new(s.pos, "`status` needs at least one code"));
+        }
+        out.push(Expectation::Status(codes));
+    }
+    if let Some(h) = m.get("headers") {
+        let hm = r.map(h, "`headers`")?;
+        for (name, kn, v) in &hm.entries {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(Diag::new(kn.pos, format!("invalid header name `{name}`")));
+            }
+            let check = match &v.value {
+                Value::Map(_) => {
+                    let (key, val, pos) = one_check(r, v)?;
+                    match key.as_str() {
+                        "equals" => ValueCheck::Equals(r.template(val, "`equals`", uses)?),
+                        "matches" => ValueCheck::Matches(regex(r, val)?),
+                        _ => {
+                            exists_true(r, val, pos)?;
+                            ValueCheck::Exists
+                        }
+                    }
+                }
+                _ => ValueCheck::Equals(r.template(v, "a header value", uses)?),
+            };
+            out.push(Expectation::Header {
+                name: name.clone(),
+                check,
+            });
+        }
+    }
+    if let Some(j) = m.get("json") {
+        let jm = r.map(j, "`json`")?;
+        for (path_src, kn, v) in &jm.entries {
+            let path = json_path(path_src, kn.pos)?;
+            let check = match &v.value {
+                Value::Map(entries)
+                    if entries.len() == 1
+                        && r.key_text(&entries[0].0)
+                            .is_ok_and(|k| CHECK_KEYS.contains(&k.as_str())) =>
+                {
+                    let (key, val, pos) = one_check(r, v)?;
+                    match key.as_str() {
+                        "equals" => JsonCheck::Equals(literal_json(r, val)?),
+                        "matches" => JsonCheck::Matches(regex(r, val)?),
+                        _ => {
+                            exists_true(r, val, pos)?;
+                            JsonCheck::Exists
+                        }
+                    }
+                }
+                _ => JsonCheck::Equals(literal_json(r, v)?),
+            };
+            out.push(Expectation::Json {
+                path_src: path_src.clone(),
+                path,
+                check,
+            });
+        }
+    }
+    if let Some(b) = m.get("body_contains") {
+        out.push(Expectation::BodyContains(r.template(
+            b,
+            "`body_contains`",
+            uses,
+        )?));
+    }
+    if let Some(d) = m.get("max_duration") {
+        let max = r.positive_duration(d, "`max_duration`", Duration::from_secs(3600))?;
+        out.push(Expectation::MaxDuration(max));
+    }
+    Ok(out)
+}
+
+fn status(r: &Reader<'_>, n: &Node) -> R<u16> {
+    let code = r.int(n, "a status code", 100, 599)?;
+    u16::try_from(code).map_err(|_| Diag::new(n.pos, "invalid status code"))
+}
+
+/// A `{equals|matches|exists: ...}` mapping with exactly one key.
+fn one_check<'n>(r: &Reader<'_>, n: &'n Node) -> R<(String, &'n Node, Pos)> {
+    let m = r.map(n, "a check")?;
+    m.allow(&CHECK_KEYS, "a check")?;
+    match m.entries.as_slice() {
+        [(k, kn, v)] => Ok((k.clone(), v, kn.pos)),
+        [] => Err(Diag::new(
+            n.pos,
+            "a check needs `equals`, `matches` or `exists`",
+        )),
+        [_, (k, kn, _), ..] => Err(Diag::new(
+            kn.pos,
+            format!("a check takes one key; `{k}` is a second one"),
+        )),
+    }
+}
+
+fn exists_true(r: &Reader<'_>, n: &Node, key_pos: Pos) -> R<()> {
+    if let Value::Null = n.value {
+        return Err(Diag::new(key_pos, "`exists` needs `true`"));
+    }
+    if r.bool(n, "`exists`")? {
+        Ok(())
+    } else {
+        Err(Diag::new(n.pos, "`exists: false` is not supported")
+            .help("expect the absence with `matches` on another field, or leave the check out"))
+    }
+}
+
+/// An expected JSON value; compared as written, so templates are refused.
+fn literal_json(r: &Reader<'_>, n: &Node) -> R<serde_json::Value> {
+    let v = json_value(r, n, None)?;
+    let mut found = Vec::new();
+    crate::plan::template::json_vars(&v, &mut found);
+    if let Some(name) = found.first() {
+        return Err(Diag::new(
+            r.var_pos(n.pos, name),
+            "`{{...}}` is not expanded in `expect.json` values",
+        )
+        .help("JSON expectations compare the value as written"));
+    }
+    Ok(v)
+}
+
+fn regex(r: &Reader<'_>, n: &Node) -> R<regex::Regex> {
+    let s = r.string(n, "a regular expression")?;
+    regex::RegexBuilder::new(&s)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            Diag::new(
+                n.pos,
+                format!("invalid regular expression: {}", one_line(&e)),
+            )
+        })
+}
+
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or("invalid"))
+        .to_string()
+}
+
+fn json_path(src: &str, pos: Pos) -> R<serde_json_path::JsonPath> {
+    if !src.starts_with('$') {
+        return Err(Diag::new(pos, format!("`{src}` is not a JSON path"))
+            .help(format!("JSON paths start with `$`, e.g. `$.{src}`")));
+    }
+    serde_json_path::JsonPath::parse(src).map_err(|e| {
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or("invalid").to_string();
+        Diag::new(pos, format!("invalid JSON path `{src}`: {first}"))
+            .help("JSON paths look like `$.items[0].id` or `$[?@.name == 'whale'].token`")
+    })
+}
+
+/// Checks a variable name defined by a capture, an env var or a data column.
+pub fn var_name(name: &str, pos: Pos, what: &str) -> R<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if !valid {
+        return Err(Diag::new(pos, format!("invalid {what} name `{name}`"))
+            .help("variable names use letters, digits, `_`, `-` and `.`"));
+    }
+    if BUILTINS.contains(&name) {
+        return Err(
+            Diag::new(pos, format!("`{name}` is a built-in variable")).help("pick another name")
+        );
+    }
+    Ok(())
+}
+
+/// Reads `capture:`; returns the plan captures and each variable with its position.
+/// Plan captures, and each variable with the position of its key.
+pub type Captures = (Vec<Capture>, Vec<(String, Pos)>);
+
+pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
+    let m = r.map(n, "`capture`")?;
+    let mut out = Vec::with_capacity(m.entries.len());
+    let mut names = Vec::with_capacity(m.entries.len());
+    for (var, kn, v) in &m.entries {
+        var_name(var, kn.pos, "capture")?;
+        let source = match &v.value {
+            Value::Map(_) => {
+                let cm = r.map(v, "a capture")?;
+                cm.allow(&CAPTURE_KEYS, "a capture")?;
+                match cm.entries.as_slice() {
+                    [(k, _, val)] => match k.as_str() {
+                        "json" => {
+                            let s = r.string(val, "a JSON path")?;
+                            CaptureSource::Json {
+                                path: json_path(&s, val.pos)?,
+                                path_src: s,
+                            }
+                        }
+                        "header" => {
+                            let h = r.string(val, "a header name")?;
+                            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                                return Err(Diag::new(
+                                    val.pos,
+                                    format!("invalid header name `{h}`"),
+                                ));
+                            }
+                            CaptureSource::Header(h)
+                        }
+                        "cookie" => CaptureSource::Cookie(r.string(val, "a cookie name")?),
+                        _ => CaptureSource::Regex(regex(r, val)?),
+                    },
+                    _ => {
+                        return Err(Diag::new(
+                            v.pos,
+                            "a capture takes one of `json`, `header`, `cookie` or `regex`",
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let s = r.string(v, "a capture")?;
+                if !s.starts_with('$') {
+                    return Err(Diag::new(v.pos, format!("`{s}` is not a JSON path"))
+                        .help("a capture is a JSON path (`$.id`) or `{header: Name}`, `{cookie: name}`, `{regex: ...}`"));
+                }
+                CaptureSource::Json {
+                    path: json_path(&s, v.pos)?,
+                    path_src: s,
+                }
+            }
+        };
+        out.push(Capture {
+            var: var.clone(),
+            source,
+        });
+        names.push((var.clone(), kn.pos));
+    }
+    Ok((out, names))
+}

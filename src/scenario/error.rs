@@ -1,0 +1,278 @@
+//! Scenario errors: one problem, positioned at the offending token, rendered like rustc/hurl
+//! (`path:line:col`, the source line, a caret underline, a `help:` with the near match).
+//! Owns the rendering and the "did you mean" search; knows nothing of scenario semantics.
+
+use std::fmt;
+
+/// A 1-based position in a source text and the length (in chars) of the token there.
+/// `line == 0` means "no position" (the problem comes from the command line or the file system).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+    pub len: usize,
+}
+
+impl Pos {
+    pub const NONE: Pos = Pos {
+        line: 0,
+        col: 0,
+        len: 0,
+    };
+}
+
+/// A problem found while reading or validating, before it is tied to a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diag {
+    pub pos: Pos,
+    pub message: String,
+    /// Short text printed after the carets.
+    pub label: Option<String>,
+    pub help: Option<String>,
+}
+
+impl Diag {
+    pub fn new(pos: Pos, message: impl Into<String>) -> Diag {
+        Diag {
+            pos,
+            message: message.into(),
+            label: None,
+            help: None,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Diag {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diag {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn help_opt(mut self, help: Option<String>) -> Diag {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+}
+
+/// What went wrong, broadly (the CLI maps all of them to exit code 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Io,
+    /// Not valid YAML.
+    Syntax,
+    /// Valid YAML, but not a valid scenario (or a command-line override made it invalid).
+    Invalid,
+}
+
+/// A scenario error, ready to print: `Display` renders the whole message with its snippet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError(Box<Inner>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Inner {
+    kind: ErrorKind,
+    path: String,
+    message: String,
+    pos: Pos,
+    /// The source line at `pos.line` (tabs kept; the renderer expands them).
+    source_line: Option<String>,
+    label: Option<String>,
+    help: Option<String>,
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl ScenarioError {
+    pub(crate) fn from_diag(kind: ErrorKind, path: &str, src: &str, d: Diag) -> ScenarioError {
+        let source_line = if d.pos.line > 0 {
+            src.split('\n')
+                .nth(d.pos.line - 1)
+                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        } else {
+            None
+        };
+        ScenarioError(Box::new(Inner {
+            kind,
+            path: path.to_string(),
+            message: d.message,
+            pos: d.pos,
+            source_line,
+            label: d.label,
+            help: d.help,
+        }))
+    }
+
+    pub(crate) fn io(path: &str, message: String) -> ScenarioError {
+        ScenarioError(Box::new(Inner {
+            kind: ErrorKind::Io,
+            path: path.to_string(),
+            message,
+            pos: Pos::NONE,
+            source_line: None,
+            label: None,
+            help: None,
+        }))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// 1-based line of the offending token; 0 when the error has no position.
+    pub fn line(&self) -> usize {
+        self.0.pos.line
+    }
+
+    /// 1-based column (in characters) of the offending token; 0 when it has no position.
+    pub fn col(&self) -> usize {
+        self.0.pos.col
+    }
+
+    /// The one-line headline, without position or snippet.
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    pub fn help(&self) -> Option<&str> {
+        self.0.help.as_deref()
+    }
+
+    /// The file (or `--threshold`) the error is about, as given.
+    pub fn path(&self) -> &str {
+        &self.0.path
+    }
+}
+
+/// Tabs in a displayed line become this many spaces (carets follow).
+const TAB: &str = "    ";
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.0.message)?;
+        let gutter = if self.0.pos.line > 0 {
+            self.0.pos.line.to_string().len()
+        } else {
+            1
+        };
+        let pad = " ".repeat(gutter);
+        if self.0.pos.line == 0 {
+            write!(f, "{pad}--> {}", self.0.path)?;
+        } else {
+            write!(
+                f,
+                "{pad}--> {}:{}:{}",
+                self.0.path, self.0.pos.line, self.0.pos.col
+            )?;
+        }
+        if let (Some(line), true) = (&self.0.source_line, self.0.pos.line > 0) {
+            let shown = line.replace('\t', TAB);
+            // Caret start: columns before the token, with tabs expanded.
+            let before: usize = line
+                .chars()
+                .take(self.0.pos.col.saturating_sub(1))
+                .map(|c| if c == '\t' { TAB.len() } else { 1 })
+                .sum();
+            let width: usize = line
+                .chars()
+                .skip(self.0.pos.col.saturating_sub(1))
+                .take(self.0.pos.len)
+                .map(|c| if c == '\t' { TAB.len() } else { 1 })
+                .sum::<usize>()
+                .max(1);
+            let code = format!("{} | {}", self.0.pos.line, shown);
+            write!(f, "\n{pad} |\n{}", code.trim_end())?;
+            write!(f, "\n{pad} | {}{}", " ".repeat(before), "^".repeat(width))?;
+            if let Some(label) = &self.0.label {
+                write!(f, " {label}")?;
+            }
+        }
+        if let Some(help) = &self.0.help {
+            write!(f, "\n{pad} = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to be a likely typo.
+pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let lower = word.to_lowercase();
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == word {
+            continue;
+        }
+        let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
+        let close = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+        let ok = score >= 0.8 || close <= 2 && close < c.chars().count().max(2);
+        if ok && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+/// `did you mean `x`?` for the closest candidate, if any.
+pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    suggest(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn renders_snippet_with_caret_and_help() {
+        let src = "steps:\n  - name: a\n    request:\n      methd: GET\n";
+        let d = Diag::new(
+            Pos {
+                line: 4,
+                col: 7,
+                len: 5,
+            },
+            "unknown key `methd` in request",
+        )
+        .help("did you mean `method`?");
+        let e = ScenarioError::from_diag(ErrorKind::Invalid, "s.yaml", src, d);
+        assert_eq!(
+            e.to_string(),
+            "error: unknown key `methd` in request\n --> s.yaml:4:7\n  |\n4 |       methd: GET\n  |       ^^^^^\n  = help: did you mean `method`?"
+        );
+        assert_eq!((e.line(), e.col()), (4, 7));
+    }
+
+    #[test]
+    fn tabs_are_expanded_under_the_caret() {
+        let d = Diag::new(
+            Pos {
+                line: 1,
+                col: 2,
+                len: 1,
+            },
+            "tab",
+        );
+        let e = ScenarioError::from_diag(ErrorKind::Syntax, "t.yaml", "\tb: 1", d);
+        assert!(e.to_string().ends_with("1 |     b: 1\n  |     ^"), "{e}");
+    }
+
+    #[test]
+    fn suggestions_pick_near_matches_only() {
+        let keys = ["method", "url", "headers", "query", "cookies", "body"];
+        assert_eq!(suggest("methd", keys), Some("method".into()));
+        assert_eq!(suggest("header", keys), Some("headers".into()));
+        assert_eq!(suggest("zzzzzz", keys), None);
+        assert_eq!(suggest("ur", keys), Some("url".into()));
+    }
+}
