@@ -1,6 +1,8 @@
 //! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
 //! documented contract; `main` prints errors once and exits with it.
 
+pub mod compare;
+pub mod report;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +67,10 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Compare a run with a baseline run: exit 1 on a significant regression, 2 if not comparable.
+    Compare(compare::CompareArgs),
+    /// Render a saved run as table, json, md, junit or html.
+    Report(report::ReportArgs),
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
 }
@@ -74,6 +80,8 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Validate { files } => validate(&files),
+        Command::Compare(args) => compare::run(args),
+        Command::Report(args) => report::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
