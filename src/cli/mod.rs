@@ -2,6 +2,8 @@
 //! documented contract; `main` prints errors once and exits with it.
 
 pub mod breakdown;
+pub mod compare;
+pub mod report;
 pub mod run;
 pub mod target;
 
@@ -69,6 +71,10 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Compare a run with a baseline run: exit 1 on a significant regression, 2 if not comparable.
+    Compare(compare::CompareArgs),
+    /// Render a saved run as table, json, md, junit or html.
+    Report(report::ReportArgs),
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
 }
@@ -79,6 +85,8 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Validate { files } => validate(&files),
+        Command::Compare(args) => compare::run(args),
+        Command::Report(args) => report::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
