@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
 //! documented contract; `main` prints errors once and exits with it.
 
+pub mod import;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +68,8 @@ pub enum Command {
     },
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
+    /// Turn a browser's "Copy as cURL" or HAR export into a scenario (secrets as placeholders).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command to its exit code.
@@ -74,6 +77,7 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Validate { files } => validate(&files),
+        Command::Import(args) => import::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
