@@ -140,7 +140,8 @@ fn listing(entries: &[Entry]) -> String {
 pub fn parse(src: &str, sel: &EntrySelector) -> Result<Imported, ImportError> {
     let har: Har = serde_json::from_str(src).map_err(|e| ImportError::HarJson {
         line: e.line(),
-        col: e.column(),
+        // serde_json says column 0 at the start of a line (an EOF after a newline).
+        col: e.column().max(1),
         message: clean_json_message(&e),
     })?;
     let entries = har.log.entries.unwrap_or_default();
