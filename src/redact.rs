@@ -257,6 +257,57 @@ pub fn redact_query<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     }
 }
 
+/// The printable form of a request body: JSON fields and form fields with secret names (or
+/// secret-looking values) hidden, other secret-looking tokens hidden; the shape stays visible.
+pub fn redact_body(text: &str) -> String {
+    fn walk(v: &mut serde_json::Value, key: &str) {
+        match v {
+            serde_json::Value::String(s) => {
+                if (!s.is_empty() && (is_secret_query_name(key) || is_secret_header(key)))
+                    || looks_secret(s)
+                {
+                    *s = REDACTED.to_string();
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, key)),
+            serde_json::Value::Object(o) => o.iter_mut().for_each(|(k, x)| walk(x, k)),
+            _ => {}
+        }
+    }
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text)
+        && (v.is_object() || v.is_array())
+    {
+        let before = v.clone();
+        walk(&mut v, "");
+        return if v == before {
+            text.to_string()
+        } else {
+            v.to_string()
+        };
+    }
+    if text.contains('=') && !text.contains(char::is_whitespace) {
+        return redact_query_string(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if c != '\0' && (c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c)) {
+            token.push(c);
+            continue;
+        }
+        out.push_str(if looks_secret(&token) {
+            REDACTED
+        } else {
+            &token
+        });
+        token.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Redacts a raw query string (`a=1&token=x` → `a=1&token=‹redacted›`), keeping its encoding.
 fn redact_query_string(q: &str) -> String {
     q.split('&')

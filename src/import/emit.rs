@@ -145,6 +145,56 @@ fn scrub_json(v: &mut serde_json::Value, key: &str, s: &mut Secrets) {
     }
 }
 
+/// A raw body with its secrets as placeholders: JSON text (whatever the content type says) by
+/// key and value, form-like text by field, anything else token by token.
+fn raw_body_text(text: &str, json: Option<serde_json::Value>, s: &mut Secrets) -> String {
+    if let Some(mut v) = json.filter(|v| v.is_object() || v.is_array()) {
+        let before = v.clone();
+        scrub_json(&mut v, "", s);
+        return if v == before {
+            text.to_string()
+        } else {
+            v.to_string()
+        };
+    }
+    if text.contains('=') && !text.contains(char::is_whitespace) {
+        return text
+            .split('&')
+            .map(|seg| {
+                let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
+                let (dk, dv) = (redact::percent_decode(k), redact::percent_decode(v));
+                if !v.is_empty() && (redact::is_secret_query_name(&dk) || redact::looks_secret(&dv))
+                {
+                    format!("{k}={}", s.value(ItemKind::Body, &dk, v, true))
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String, s: &mut Secrets| {
+        if redact::looks_secret(token) {
+            out.push_str(&s.value(ItemKind::Body, "secret", token, true));
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c) {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out, s);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out, s);
+    out
+}
+
 fn step_name(path: &str) -> String {
     let seg = path
         .split('/')
@@ -269,7 +319,10 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
                 let _ = write!(body_yaml, "      body:\n        json: {v}\n");
             }
             (BodyKind::Form, _)
-                if ct_l == "application/x-www-form-urlencoded" && unique && !fields.is_empty() =>
+                if ct_l == "application/x-www-form-urlencoded"
+                    && unique
+                    && !fields.is_empty()
+                    && b.text.split('&').all(|seg| seg.contains('=')) =>
             {
                 body_yaml.push_str("      body:\n        form:\n");
                 for (n, v) in &fields {
@@ -278,33 +331,8 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
                     let _ = writeln!(body_yaml, "          {}: {}", q(n), q(&v));
                 }
             }
-            (kind, json) => {
-                let text = match (kind, json) {
-                    (BodyKind::Json, Some(mut v)) => {
-                        let before = v.clone();
-                        scrub_json(&mut v, "", &mut s);
-                        if v == before {
-                            b.text.clone()
-                        } else {
-                            v.to_string()
-                        }
-                    }
-                    (BodyKind::Form, _) => b
-                        .text
-                        .split('&')
-                        .map(|seg| {
-                            let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
-                            let (dk, dv) = (redact::percent_decode(k), redact::percent_decode(v));
-                            if redact::is_secret_query_name(&dk) || redact::looks_secret(&dv) {
-                                format!("{k}={}", s.value(ItemKind::Body, &dk, v, true))
-                            } else {
-                                seg.to_string()
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join("&"),
-                    _ => b.text.clone(),
-                };
+            (_, json) => {
+                let text = raw_body_text(&b.text, json, &mut s);
                 body_yaml.push_str("      body:\n");
                 let _ = writeln!(body_yaml, "        raw: {}", q(&text));
                 if !ct.is_empty() {

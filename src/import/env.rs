@@ -53,23 +53,25 @@ impl fmt::Display for ItemKind {
 
 /// Whether a value is secret given its kind and name (the rules live in `crate::redact`).
 pub fn is_secret(kind: ItemKind, name: &str, value: &str) -> bool {
-    match kind {
-        ItemKind::Header => redact::is_secret_header(name) || redact::looks_secret(value),
-        ItemKind::Cookie => redact::is_secret_cookie_name(name) || redact::looks_secret(value),
-        ItemKind::Query => redact::is_secret_query_name(name) || redact::looks_secret(value),
+    display_value(kind, name, value) != value
+}
+
+/// The printable form of a value, from `crate::redact`: secret values (or the secret parts of a
+/// URL-valued header or of a body) become `‹redacted›`.
+pub fn display_value(kind: ItemKind, name: &str, value: &str) -> String {
+    let secret = match kind {
+        ItemKind::Header => return redact::redact_header(name, value).into_owned(),
+        ItemKind::Cookie => return redact::redact_cookie(name, value).into_owned(),
+        ItemKind::Query => return redact::redact_query(name, value).into_owned(),
+        ItemKind::Body => return redact::redact_body(value),
         ItemKind::Var => {
             redact::is_secret_query_name(name)
                 || redact::is_secret_cookie_name(name)
                 || redact::looks_secret(value)
         }
-        ItemKind::Body => redact::looks_secret(value),
         ItemKind::Flag => false,
-    }
-}
-
-/// The printable form of a value: `‹redacted›` when secret.
-pub fn display_value(kind: ItemKind, name: &str, value: &str) -> String {
-    if is_secret(kind, name, value) {
+    };
+    if secret && !value.is_empty() {
         redact::REDACTED.to_string()
     } else {
         value.to_string()
@@ -514,6 +516,9 @@ impl Difference {
     fn shown(&self, v: &Option<String>) -> String {
         match v {
             None => "(absent)".to_string(),
+            Some(v) if self.kind == ItemKind::Body => {
+                format!("{:?}", display_value(self.kind, &self.name, v))
+            }
             Some(v) if self.is_secret() => {
                 format!("{} ({})", redact::REDACTED, redact::fingerprint(v))
             }
