@@ -262,12 +262,11 @@ pub fn redact_query<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 pub fn redact_body(text: &str) -> String {
     fn walk(v: &mut serde_json::Value, key: &str) {
         match v {
-            serde_json::Value::String(s) => {
+            serde_json::Value::String(s)
                 if (!s.is_empty() && (is_secret_query_name(key) || is_secret_header(key)))
-                    || looks_secret(s)
-                {
-                    *s = REDACTED.to_string();
-                }
+                    || looks_secret(s) =>
+            {
+                *s = REDACTED.to_string();
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(|x| walk(x, key)),
             serde_json::Value::Object(o) => o.iter_mut().for_each(|(k, x)| walk(x, k)),

@@ -130,10 +130,10 @@ fn json_secret_key(k: &str) -> bool {
 /// Replaces secret strings inside a JSON value by placeholders.
 fn scrub_json(v: &mut serde_json::Value, key: &str, s: &mut Secrets) {
     match v {
-        serde_json::Value::String(text) => {
-            if (json_secret_key(key) && !text.is_empty()) || redact::looks_secret(text) {
-                *text = s.value(ItemKind::Body, key, text, true);
-            }
+        serde_json::Value::String(text)
+            if (json_secret_key(key) && !text.is_empty()) || redact::looks_secret(text) =>
+        {
+            *text = s.value(ItemKind::Body, key, text, true);
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, key, s)),
         serde_json::Value::Object(o) => {

@@ -546,13 +546,14 @@ impl fmt::Display for Difference {
     }
 }
 
-/// Items grouped by key; repeated keys (a header sent twice) join their values with `, `.
-fn index(
-    env: &EnvSpec,
-) -> (
+/// Keys in first-seen order, and key → (name as spelled, joined values).
+type Index = (
     Vec<(ItemKind, String)>,
     BTreeMap<(ItemKind, String), (String, String)>,
-) {
+);
+
+/// Items grouped by key; repeated keys (a header sent twice) join their values with `, `.
+fn index(env: &EnvSpec) -> Index {
     let mut order = Vec::new();
     let mut map: BTreeMap<(ItemKind, String), (String, String)> = BTreeMap::new();
     for it in env.items() {
