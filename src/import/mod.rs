@@ -5,16 +5,17 @@
 //! an error, a `Debug` or a `Display`.
 
 pub mod curl;
+pub mod diff;
 pub mod emit;
 pub mod env;
+pub mod envfile;
 pub mod har;
 
 pub use curl::tokenize::Dialect;
+pub use diff::{Difference, apply_bad, diff};
 pub use emit::{EmitOptions, Emitted, Placeholder, to_scenario_yaml};
-pub use env::{
-    Body, BodyKind, Difference, EnvSpec, Item, ItemKind, apply_bad, default_flag_sources, diff,
-    parse_env_yaml, parse_inline,
-};
+pub use env::{Body, BodyKind, EnvSpec, Item, ItemKind, default_flag_sources};
+pub use envfile::{parse_env_yaml, parse_inline};
 pub use har::EntrySelector;
 
 use crate::plan::FlagTransport;

@@ -185,7 +185,7 @@ fn apply(p: &mut Parsed, opt: Opt, name: &str, v: &str, pos: Pos) -> Result<(), 
                     return Ok(());
                 }
                 let n = n.trim();
-                if n.is_empty() || !n.bytes().all(super::env::is_tchar) {
+                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
                     return Err(err_at(pos, "invalid header name in -H"));
                 }
                 if n.eq_ignore_ascii_case("cookie") {
