@@ -194,3 +194,31 @@ fn broken_inputs_report_positions() {
     let e = sonde::import::import_curl_file(&fixture("broken/no_url.curl")).unwrap_err();
     assert!(matches!(e, ImportError::MissingUrl), "{e}");
 }
+
+/// Every prefix of every fixture (an interrupted copy or save) gives a result or an error,
+/// never a panic; bounded by the fixtures' sizes.
+#[test]
+fn truncated_inputs_never_panic() {
+    for name in [
+        "chrome_bash.curl",
+        "chrome_cmd.cmd",
+        "firefox_posix.curl",
+        "mixed_case_secrets.curl",
+        "chrome.har",
+    ] {
+        let src = std::fs::read_to_string(fixture(name)).unwrap();
+        let cuts: Vec<usize> = (0..=src.len())
+            .filter(|i| src.is_char_boundary(*i))
+            .collect();
+        assert!(cuts.len() < 20_000);
+        for i in cuts {
+            let prefix = &src[..i];
+            if name.ends_with(".har") {
+                let _ = sonde::import::har::parse(prefix, &sonde::import::EntrySelector::Index(1));
+            } else {
+                let _ = curl::parse_with(prefix, Dialect::Posix);
+                let _ = curl::parse_with(prefix, Dialect::Cmd);
+            }
+        }
+    }
+}

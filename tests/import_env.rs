@@ -72,6 +72,11 @@ fn env_yaml_keeps_order_and_types() {
     assert_eq!(e.vars.get("user_id").map(String::as_str), Some("7"));
     let e = parse_env_yaml("flags: {a: off, b: true}").unwrap();
     assert_eq!(e.flags, vec![("a".into(), false), ("b".into(), true)]);
+    let err = parse_env_yaml("flags: {a: maybe}").unwrap_err();
+    assert!(
+        err.to_string().contains("flag `a` must be on or off"),
+        "{err}"
+    );
     let err = parse_env_yaml("headers: {a: 1}\nheadrs: {b: 2}\n").unwrap_err();
     assert_eq!(err.position().map(|p| p.0), Some(2), "{err}");
 }

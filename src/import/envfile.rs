@@ -69,7 +69,11 @@ pub fn parse_env_yaml(src: &str) -> Result<EnvSpec, ImportError> {
             message: redact::Redactor::default().scrub(&first).into_owned(),
         }
     })?;
-    Ok(file.into_env())
+    file.into_env().map_err(|message| ImportError::EnvFile {
+        line: 0,
+        col: 0,
+        message,
+    })
 }
 
 mod yaml {
@@ -187,23 +191,22 @@ mod yaml {
     }
 
     impl EnvFile {
-        pub fn into_env(self) -> EnvSpec {
-            EnvSpec {
+        /// Fails naming the flag whose value is not on/off (flag values are never secret).
+        pub fn into_env(self) -> Result<EnvSpec, String> {
+            let mut flags = Vec::new();
+            for (n, v) in self.flags.0 {
+                let on = super::parse_flag_value(&v)
+                    .ok_or_else(|| format!("flag `{n}` must be on or off, not `{v}`"))?;
+                flags.push((n, on));
+            }
+            Ok(EnvSpec {
                 headers: self.headers.0,
                 cookies: self.cookies.0,
-                flags: self
-                    .flags
-                    .0
-                    .into_iter()
-                    .map(|(n, v)| {
-                        let on = super::parse_flag_value(&v).unwrap_or(true);
-                        (n, on)
-                    })
-                    .collect(),
+                flags,
                 query: self.query.0,
                 vars: self.vars.0.into_iter().collect(),
                 body: None,
-            }
+            })
         }
     }
 }

@@ -88,7 +88,7 @@ impl ImportError {
             | ImportError::MissingValue { line, col, .. }
             | ImportError::BadUrl { line, col, .. }
             | ImportError::HarJson { line, col, .. }
-            | ImportError::EnvFile { line, col, .. } => Some((*line, *col)),
+            | ImportError::EnvFile { line, col, .. } => (*line > 0).then_some((*line, *col)),
             _ => None,
         }
     }
