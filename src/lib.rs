@@ -13,6 +13,8 @@ pub mod demo;
 pub mod exec;
 pub mod gate;
 pub mod http;
+pub mod import;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod scenario;

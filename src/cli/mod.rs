@@ -3,6 +3,7 @@
 
 pub mod breakdown;
 pub mod compare;
+pub mod import;
 pub mod report;
 pub mod run;
 pub mod target;
@@ -77,6 +78,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
+    /// Turn a browser's "Copy as cURL" or HAR export into a scenario (secrets as placeholders).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command to its exit code.
@@ -87,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Validate { files } => validate(&files),
         Command::Compare(args) => compare::run(args),
         Command::Report(args) => report::run(args),
+        Command::Import(args) => import::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
