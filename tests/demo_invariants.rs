@@ -226,8 +226,8 @@ async fn invariants_hold_under_load_with_declines_timeouts_and_worker_crashes() 
             ));
         }
     }
-    for i in 0..4 {
-        plan.push((who[i].to_string(), format!("full-{i}"), 25, 100));
+    for (i, w) in who.iter().enumerate() {
+        plan.push((w.to_string(), format!("full-{i}"), 25, 100));
     }
     for i in 0..180_i64 {
         let startup = 30 + i % 40;

@@ -5,7 +5,7 @@
 //! are opened read-only, and every write goes through the one-connection `write` pool inside
 //! `BEGIN IMMEDIATE` (see `Db::begin_write`). WAL lets reads proceed while a write is open.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{
@@ -34,12 +34,13 @@ pub(crate) struct Db {
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path, readers: u32) -> Result<Db, DemoError> {
+        let path = path.to_path_buf();
         let open_err = |source| DemoError::Open {
-            path: PathBuf::from(path),
+            path: path.clone(),
             source,
         };
         let base = SqliteConnectOptions::new()
-            .filename(path)
+            .filename(&path)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
@@ -90,22 +91,32 @@ async fn migrate(pool: &SqlitePool) -> Result<(), DemoError> {
             supported,
         });
     }
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let err = |source| DemoError::Migration {
-            version,
-            name,
-            source,
-        };
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(err)?;
-        // PRAGMA takes no bound parameters; `version` is a compile-time constant.
-        sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
+    for &(version, name, sql) in MIGRATIONS {
+        if version <= current {
+            continue;
+        }
+        if let Err(source) = apply(pool, version, sql).await {
+            return Err(DemoError::Migration {
+                version,
+                name,
+                source,
+            });
+        }
     }
     Ok(())
+}
+
+/// Runs one migration file and records its version, atomically.
+async fn apply(pool: &SqlitePool, version: i64, sql: &'static str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // A migration file holds several statements; SQLite's executor runs them in order.
+    // (Not `sqlx::raw_sql`: rustc cannot prove its future `Send` for every lifetime, which
+    // made `serve` impossible to `tokio::spawn`; `tests/demo_lifecycle.rs` spawns it.)
+    sqlx::Executor::execute(&mut *tx, sql).await?;
+    // PRAGMA takes no bound parameters; `version` is a compile-time constant.
+    let pragma = format!("PRAGMA user_version = {version}");
+    sqlx::query(&pragma).execute(&mut *tx).await?;
+    tx.commit().await
 }
 
 /// Milliseconds since the Unix epoch (worker leases, lock ages).

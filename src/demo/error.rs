@@ -15,6 +15,12 @@ pub enum DemoError {
     },
     #[error("cannot create a temporary directory for the demo database")]
     TempDir(#[source] std::io::Error),
+    #[error("cannot write the cached seed image to {path}")]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open the demo database {path}")]
     Open {
         path: PathBuf,

@@ -2,11 +2,16 @@
 //! from one `u64` seed. Rows are generated inside SQLite (recursive CTEs with integer
 //! arithmetic), in one `BEGIN IMMEDIATE` transaction, so seeding stays well under a second.
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use tokio::sync::OnceCell;
 
-use super::Identity;
 use super::db::Db;
+use super::{DemoError, Identity};
 
 pub(crate) const USERS: i64 = 5_000;
 pub(crate) const STARTUPS: i64 = 300;
@@ -144,9 +149,8 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     .fetch_all(&mut *tx)
     .await?;
     for (name, _) in &indexes {
-        sqlx::raw_sql(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
-            .execute(&mut *tx)
-            .await?;
+        let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
+        sqlx::query(&drop).execute(&mut *tx).await?;
     }
     // Rows i % 15 in {0, 7} belong to the whale (exactly 20,000 of 150,000); the others spread
     // over users 1..=4999 except the whale; the newbie (5000) has none. ~1 in 19 failed.
@@ -173,7 +177,7 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     .execute(&mut *tx)
     .await?;
     for (_, sql) in &indexes {
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query(sql).execute(&mut *tx).await?;
     }
 
     // Raised = sum of completed investments; the goal leaves $1M..$8M of room, except every
@@ -211,6 +215,53 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     tx.commit().await?;
     sqlx::query("PRAGMA optimize").execute(&db.write).await?;
     Ok(seed)
+}
+
+/// Seeded database images by seed, kept for the life of the process: tests and `sonde run`
+/// start the demo many times, and copying a ~17 MB image is far cheaper than seeding again.
+/// Only temporary databases use it (a `--db` file is seeded in place).
+type Image = Arc<Vec<u8>>;
+static IMAGES: OnceLock<Mutex<HashMap<u64, Arc<OnceCell<Image>>>>> = OnceLock::new();
+
+/// Writes a freshly seeded, migrated database for `seed` to `path` (which must not exist).
+/// The first caller for a seed builds the image in a scratch directory; concurrent callers
+/// wait for it instead of seeding in parallel; later callers only copy.
+pub(crate) async fn write_image(seed: u64, readers: u32, path: &Path) -> Result<(), DemoError> {
+    let cell = {
+        let mut map = IMAGES
+            .get_or_init(|| Mutex::new(HashMap::new()))
+            .lock()
+            // Only whole-entry inserts happen under this lock: a poisoned map is consistent.
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(map.entry(seed).or_default())
+    };
+    let image = cell.get_or_try_init(|| build_image(seed, readers)).await?;
+    tokio::fs::write(path, image.as_slice())
+        .await
+        .map_err(|source| DemoError::Image {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+async fn build_image(seed: u64, readers: u32) -> Result<Image, DemoError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("sonde-demo-image-")
+        .tempdir()
+        .map_err(DemoError::TempDir)?;
+    let path = scratch.path().join("image.sqlite");
+    let db = Db::open(&path, readers).await?;
+    ensure_seeded(&db, seed).await.map_err(DemoError::Seed)?;
+    // Fold the WAL into the main file, so that one file is the whole database.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&db.write)
+        .await
+        .map_err(DemoError::Seed)?;
+    db.close().await;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|source| DemoError::Image { path, source })?;
+    Ok(Arc::new(bytes))
 }
 
 /// Loads the session table (token hash → user id): sessions never change while serving.
