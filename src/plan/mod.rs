@@ -148,7 +148,10 @@ pub enum StepNode {
     /// and their captures are applied after all finish, in declaration order.
     Parallel(Vec<Step>),
     /// Pause uniformly between `min` and `max` (equal for a fixed pause).
-    Think { min: Duration, max: Duration },
+    Think {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +194,10 @@ pub enum BodySpec {
 pub enum Expectation {
     /// The status must be one of these.
     Status(Vec<u16>),
-    Header { name: String, check: ValueCheck },
+    Header {
+        name: String,
+        check: ValueCheck,
+    },
     Json {
         /// The source text of the path, for messages.
         path_src: String,

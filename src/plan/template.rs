@@ -46,8 +46,7 @@ impl Vars for std::collections::HashMap<String, Value> {
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
