@@ -73,7 +73,8 @@ pub(crate) struct ConnectMarks {
 
 /// What `open` needs from the client.
 pub(crate) struct Connector<'a> {
-    pub tls: &'a tokio_rustls::TlsConnector,
+    /// Present for `https://` URLs.
+    pub tls: Option<&'a tokio_rustls::TlsConnector>,
     pub connect_timeout: std::time::Duration,
 }
 
@@ -162,7 +163,13 @@ pub(crate) async fn open(
                 format!("{authority}: invalid TLS server name"),
             )
         })?;
-        let tls = timeout_at(deadline, c.tls.connect(name, tcp))
+        let connector = c.tls.ok_or_else(|| {
+            TransportError::new(
+                ErrorKind::Tls,
+                format!("{authority}: TLS is not configured"),
+            )
+        })?;
+        let tls = timeout_at(deadline, connector.connect(name, tcp))
             .await
             .map_err(|_| timed_out("TLS handshake"))?
             .map_err(|e| classify_tls_io(&e, authority))?;

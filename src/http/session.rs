@@ -5,7 +5,7 @@
 
 use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Waker};
 use std::time::Instant;
 
@@ -32,7 +32,23 @@ static USER_AGENT: HeaderValue =
 
 struct Inner {
     cfg: ClientConfig,
-    tls: tokio_rustls::TlsConnector,
+    /// Parsed `--cacert` certificates.
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Built on the first `https://` request: reading the system roots takes milliseconds
+    /// that a plain-HTTP run should not pay at start-up.
+    tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+}
+
+impl Inner {
+    fn tls(&self) -> Result<&tokio_rustls::TlsConnector, TransportError> {
+        let built = self.tls.get_or_init(|| {
+            tls::client_config(self.cfg.insecure, &self.extra_roots, self.cfg.http2)
+                .map(tokio_rustls::TlsConnector::from)
+        });
+        built
+            .as_ref()
+            .map_err(|e| TransportError::new(ErrorKind::Tls, format!("TLS configuration: {e}")))
+    }
 }
 
 /// The configured transport. Cheap to clone; build once, then one `session()` per virtual user.
@@ -42,13 +58,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// Validate the configuration and build TLS (system roots are read here, once).
+    /// Validate the configuration (`--cacert` is read and parsed here). The TLS configuration
+    /// itself, with the system roots, is built once on the first `https://` request.
     pub fn new(cfg: ClientConfig) -> Result<Client, HttpError> {
-        let tls = tls::client_config(cfg.insecure, cfg.cacert.as_deref(), cfg.http2)?;
+        let extra_roots = match &cfg.cacert {
+            Some(path) => tls::load_cacert(path)?,
+            None => Vec::new(),
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 cfg,
-                tls: tokio_rustls::TlsConnector::from(tls),
+                extra_roots,
+                tls: OnceLock::new(),
             }),
         })
     }
@@ -131,14 +152,19 @@ impl Session {
             // The request is consumed by hyper; keep what a redirect would need.
             let kept = follow_redirects.then(|| (headers.clone(), body.clone()));
             let hyper_req = self.build(method.clone(), &url, headers, body);
+            // Build TLS (first https request only) before this request's clock starts.
+            let tls = (url.scheme() == "https").then(|| self.client.tls());
             let mut att = Attempt::new(Instant::now());
-            let res =
-                match tokio::time::timeout_at(deadline, self.attempt(&url, hyper_req, &mut att))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(exchange::timeout_error(&att, authority(&url), limit)),
-                };
+            let res = match tls.transpose() {
+                Err(e) => Err(e),
+                Ok(tls) => {
+                    let fut = self.attempt(&url, hyper_req, &mut att, tls);
+                    match tokio::time::timeout_at(deadline, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(exchange::timeout_error(&att, authority(&url), limit)),
+                    }
+                }
+            };
             let timing = att.timing(Instant::now());
             if att.headers.contains_key(header::SET_COOKIE) {
                 self.store_cookies(&att.headers, &url);
@@ -258,6 +284,7 @@ impl Session {
         url: &Url,
         mut req: HyperRequest,
         att: &mut Attempt,
+        tls: Option<&tokio_rustls::TlsConnector>,
     ) -> Result<(), TransportError> {
         let cfg = &self.client.cfg;
         let https = match url.scheme() {
@@ -294,7 +321,7 @@ impl Session {
                         port,
                     };
                     let connector = Connector {
-                        tls: &self.client.tls,
+                        tls,
                         connect_timeout: cfg.connect_timeout,
                     };
                     let host_header = host_header(url)?;

@@ -14,21 +14,41 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::error::HttpError;
 
-/// Build the rustls client config. `cacert` certificates are trusted in addition to the system
-/// roots; with `insecure`, nothing is verified (and no roots are loaded).
+/// Read `--cacert` now (so a bad file fails before anything is sent); parsed certificates are
+/// kept for the lazily built config.
+pub(crate) fn load_cacert(path: &Path) -> Result<Vec<CertificateDer<'static>>, HttpError> {
+    let err = |reason: String| HttpError::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let iter = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for cert in iter {
+        certs.push(cert.map_err(|e| err(e.to_string()))?);
+    }
+    if certs.is_empty() {
+        return Err(err("no PEM certificate found".into()));
+    }
+    // Reject certificates webpki cannot use as trust anchors now, not at the first request.
+    let mut probe = RootCertStore::empty();
+    for cert in &certs {
+        probe.add(cert.clone()).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(certs)
+}
+
+/// Build the rustls client config: `extra_roots` are trusted in addition to the system roots
+/// (read here, which takes milliseconds, so callers build it on first TLS use); with
+/// `insecure`, nothing is verified and no roots are loaded.
 pub(crate) fn client_config(
     insecure: bool,
-    cacert: Option<&Path>,
+    extra_roots: &[CertificateDer<'static>],
     http2: bool,
-) -> Result<Arc<rustls::ClientConfig>, HttpError> {
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| HttpError::Tls(e.to_string()))?;
-    let mut roots = RootCertStore::empty();
-    if let Some(path) = cacert {
-        load_pem(path, &mut roots)?;
-    }
+        .map_err(|e| e.to_string())?;
     let mut config = if insecure {
         builder
             .dangerous()
@@ -37,6 +57,8 @@ pub(crate) fn client_config(
             }))
             .with_no_client_auth()
     } else {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(extra_roots.iter().cloned());
         // Missing or partly unreadable system stores are not fatal: `--cacert` may be all
         // the user needs, and an untrusted server then fails with a clear TLS error.
         let native = rustls_native_certs::load_native_certs();
@@ -49,24 +71,6 @@ pub(crate) fn client_config(
         vec![b"http/1.1".to_vec()]
     };
     Ok(Arc::new(config))
-}
-
-fn load_pem(path: &Path, roots: &mut RootCertStore) -> Result<(), HttpError> {
-    let err = |reason: String| HttpError::CaCert {
-        path: path.display().to_string(),
-        reason,
-    };
-    let iter = CertificateDer::pem_file_iter(path).map_err(|e| err(e.to_string()))?;
-    let mut added = 0;
-    for cert in iter {
-        let cert = cert.map_err(|e| err(e.to_string()))?;
-        roots.add(cert).map_err(|e| err(e.to_string()))?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err(err("no PEM certificate found".into()));
-    }
-    Ok(())
 }
 
 /// The TLS server name for a URL host (DNS name or IP literal, brackets stripped).
