@@ -67,6 +67,21 @@ async fn reset_mid_body_keeps_the_status_and_counts_what_arrived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_before_the_headers_is_a_reset() {
+    let srv = support::resets_before_headers().await;
+    let s = client(ClientConfig::default()).session();
+    let ex = bounded(Duration::from_secs(10), s.send(Request::get(srv.url("/")))).await;
+    let err = ex.error.expect("a reset must be an error");
+    assert_eq!(err.kind, ErrorKind::Reset, "{}", err.message);
+    assert!(
+        err.message.contains(&srv.port().to_string()),
+        "{}",
+        err.message
+    );
+    assert!(ex.status.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_gigabyte_body_hits_the_deadline_with_bounded_capture() {
     let srv = support::huge_body().await;
     let cap = 64 * 1024;

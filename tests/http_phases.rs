@@ -45,6 +45,35 @@ async fn headers_after_200ms_then_drip_over_300ms_splits_wait_and_receive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_to_a_stalled_reader_shows_up_in_send_not_wait() {
+    let srv = support::slow_reader(Duration::from_millis(300)).await;
+    let size = 32 * 1024 * 1024;
+    let mut req = Request::new(Method::POST, srv.url("/upload"));
+    req.body = Bytes::from(vec![b'u'; size]);
+    let ex = bounded(Duration::from_secs(20), session().send(req)).await;
+    assert!(ex.error.is_none(), "{:?}", ex.error);
+    assert_eq!(ex.body.as_ref(), size.to_string().as_bytes());
+    let t = ex.timing;
+    assert!(t.send >= Duration::from_millis(250), "{t:?}");
+    assert!(t.wait < t.send, "{t:?}");
+    assert!(t.bytes_sent >= size as u64, "{t:?}");
+}
+
+#[test]
+fn sessions_and_their_send_futures_can_move_between_threads() {
+    fn is_send_sync<T: Send + Sync>(_: &T) {}
+    fn is_send<T: Send>(_: &T) {}
+    let client = Client::new(ClientConfig::default()).unwrap();
+    let s = client.session();
+    is_send_sync(&client);
+    is_send_sync(&s);
+    let fut = s.send(Request::get(
+        url::Url::parse("http://127.0.0.1:9/").unwrap(),
+    ));
+    is_send(&fut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_timing_metrics_arrive_parsed() {
     let srv = support::server_timing(r#"db;dur=150, cache;desc="hit";dur=2, bad name;dur=1"#).await;
     let ex = bounded(

@@ -140,9 +140,9 @@ impl Attempt {
 
     /// Phases from the marks; missing marks collapse onto the previous one, so the phases
     /// always add up to `total`.
-    pub(crate) fn timing(&mut self, end: Instant) -> Timing {
+    pub(crate) fn timing(&mut self) -> Timing {
         self.mark_send_end();
-        let end = self.end.unwrap_or(end).max(self.start);
+        let end = self.end.unwrap_or_else(Instant::now).max(self.start);
         let clamp = |prev: Instant, m: Option<Instant>| m.unwrap_or(prev).clamp(prev, end);
         let dns_end = clamp(self.start, self.connect.dns_end);
         let tcp_end = clamp(dns_end, self.connect.tcp_end);
@@ -354,7 +354,8 @@ mod tests {
         let mut att = Attempt::new(start);
         att.ready = Some(start + std::time::Duration::from_millis(5));
         att.headers_at = Some(start + std::time::Duration::from_millis(20));
-        let t = att.timing(start + std::time::Duration::from_millis(30));
+        att.end = Some(start + std::time::Duration::from_millis(30));
+        let t = att.timing();
         let sum = t.dns + t.connect + t.tls + t.send + t.wait + t.receive;
         assert_eq!(sum, t.total);
         assert_eq!(t.total, std::time::Duration::from_millis(30));

@@ -146,7 +146,9 @@ impl Session {
             timeout,
         } = req;
         let limit = timeout.unwrap_or(cfg.request_timeout);
-        let deadline = tokio::time::Instant::now() + limit;
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::from_std(start) + limit;
+        let mut first_hop = true;
         let mut hops: Vec<Hop> = Vec::new();
         loop {
             // The request is consumed by hyper; keep what a redirect would need.
@@ -154,7 +156,12 @@ impl Session {
             let hyper_req = self.build(method.clone(), &url, headers, body);
             // Build TLS (first https request only) before this request's clock starts.
             let tls = (url.scheme() == "https").then(|| self.client.tls());
-            let mut att = Attempt::new(Instant::now());
+            let hop_start = if std::mem::take(&mut first_hop) {
+                start
+            } else {
+                Instant::now()
+            };
+            let mut att = Attempt::new(hop_start);
             let res = match tls.transpose() {
                 Err(e) => Err(e),
                 Ok(tls) => {
@@ -165,7 +172,7 @@ impl Session {
                     }
                 }
             };
-            let timing = att.timing(Instant::now());
+            let timing = att.timing();
             if att.headers.contains_key(header::SET_COOKIE) {
                 self.store_cookies(&att.headers, &url);
             }
@@ -339,7 +346,8 @@ impl Session {
                 }
             };
             att.reused = reused;
-            att.ready = Some(Instant::now());
+            // Checking a connection out takes well under a microsecond: no clock read for it.
+            att.ready = Some(if reused { att.start } else { Instant::now() });
             match &mut conn.proto {
                 Proto::H2 { sender } => {
                     target(&mut req, url, true, &conn.host_header)?;

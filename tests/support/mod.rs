@@ -161,18 +161,71 @@ where
 
 /// Read one request head (up to 64 KiB); returns false if the peer went away first.
 pub async fn read_head(s: &mut TcpStream) -> bool {
+    read_head_text(s).await.is_some()
+}
+
+/// Read one request head; returns it as text plus how many body bytes came along with it.
+pub async fn read_head_text(s: &mut TcpStream) -> Option<(String, usize)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     while buf.len() < 64 * 1024 {
         match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            return true;
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            return Some((head, buf.len() - end - 4));
         }
     }
-    false
+    None
+}
+
+/// Content-Length of a request head (0 when absent).
+pub fn content_length(head: &str) -> u64 {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads the request head, waits `stall` before reading the body (so a large upload backs up
+/// in the socket buffers), then reads it all and answers `200` with the byte count.
+pub async fn slow_reader(stall: Duration) -> Server {
+    spawn_raw(move |mut s| async move {
+        let Some((head, already)) = read_head_text(&mut s).await else {
+            return;
+        };
+        tokio::time::sleep(stall).await;
+        let mut left = content_length(&head).saturating_sub(already as u64);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while left > 0 {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n as u64),
+            }
+        }
+        let body = content_length(&head).to_string();
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = s.write_all(resp.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await
+}
+
+/// Reads the request, then resets the connection without a response.
+pub async fn resets_before_headers() -> Server {
+    spawn_raw(|mut s| async move {
+        if read_head(&mut s).await {
+            let _ = s.set_zero_linger();
+            drop(s);
+        }
+    })
+    .await
 }
 
 /// Accepts, reads the request, and never answers (holds the socket for at most 60 s).
