@@ -200,6 +200,10 @@ async fn cookies_round_trip_and_merge_with_an_explicit_cookie_header() {
     )
     .await;
     assert!(ex.error.is_none());
+    assert!(
+        !format!("{ex:?}").contains("sid=abc"),
+        "Set-Cookie leaked into Debug"
+    );
     assert_eq!(s.cookie("sid", &srv.url("/me")).as_deref(), Some("abc"));
     assert_eq!(
         s.cookie("scoped", &srv.url("/me")),

@@ -175,6 +175,7 @@ impl Session {
             let timing = att.timing();
             if att.headers.contains_key(header::SET_COOKIE) {
                 self.store_cookies(&att.headers, &url);
+                mark_sensitive(&mut att.headers, &[header::SET_COOKIE]);
             }
             let mut error = res.err();
             if let (None, Some((mut next_headers, next_body)), Some(status)) =
@@ -242,6 +243,7 @@ impl Session {
         if !headers.contains_key(header::USER_AGENT) {
             headers.insert(header::USER_AGENT, USER_AGENT.clone());
         }
+        mark_sensitive(&mut headers, &SECRET_REQUEST_HEADERS);
         let mut r = hyper::Request::new(Full::new(body));
         *r.method_mut() = method;
         *r.headers_mut() = headers;
@@ -265,8 +267,9 @@ impl Session {
         }
         drop(jar);
         if line.len() != before
-            && let Ok(v) = HeaderValue::from_str(&line)
+            && let Ok(mut v) = HeaderValue::from_str(&line)
         {
+            v.set_sensitive(true);
             headers.insert(header::COOKIE, v);
         }
     }
@@ -469,6 +472,28 @@ fn target(
         }
     }
     Ok(())
+}
+
+/// Request headers whose values never show in `Debug` output and are never HPACK-indexed.
+static SECRET_REQUEST_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// Mark every value of `names` sensitive: `Debug` prints `Sensitive`, HTTP/2 skips indexing.
+fn mark_sensitive(headers: &mut HeaderMap, names: &[HeaderName]) {
+    for name in names {
+        // `entry` may reserve room, so look first: absent headers cost one lookup.
+        if !headers.contains_key(name) {
+            continue;
+        }
+        if let http::header::Entry::Occupied(mut e) = headers.entry(name) {
+            for v in e.iter_mut() {
+                v.set_sensitive(true);
+            }
+        }
+    }
 }
 
 fn host_header(url: &Url) -> Result<HeaderValue, TransportError> {
