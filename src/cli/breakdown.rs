@@ -50,8 +50,8 @@ pub struct BreakdownArgs {
     /// Request body (URL targets).
     #[arg(short = 'd', long = "data")]
     pub data: Option<String>,
-    /// Base URL for a scenario target.
-    #[arg(long = "base")]
+    /// Base URL for a scenario (overrides its `target`, like `run --target`).
+    #[arg(long = "target", value_name = "URL")]
     pub base: Option<String>,
     /// Do not verify TLS certificates (stamped in the output).
     #[arg(long, short = 'k')]
@@ -126,7 +126,7 @@ fn load_plan(a: &BreakdownArgs) -> Result<Plan, CliError> {
             .base
             .as_deref()
             .map(|b| {
-                url::Url::parse(b).map_err(|e| CliError::invalid(format!("--base `{b}`: {e}")))
+                url::Url::parse(b).map_err(|e| CliError::invalid(format!("--target `{b}`: {e}")))
             })
             .transpose()?;
         let overrides = crate::scenario::Overrides {
