@@ -16,3 +16,4 @@ pub mod http;
 pub mod plan;
 pub mod report;
 pub mod scenario;
+pub mod shard;

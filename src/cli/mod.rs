@@ -2,6 +2,7 @@
 //! documented contract; `main` prints errors once and exits with it.
 
 pub mod breakdown;
+pub mod merge;
 pub mod run;
 pub mod target;
 
@@ -69,6 +70,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Merge shard results (`run --shard K/N`) exactly into one result.
+    Merge(merge::MergeArgs),
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
 }
@@ -79,6 +82,7 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Validate { files } => validate(&files),
+        Command::Merge(args) => merge::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
