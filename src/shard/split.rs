@@ -35,9 +35,7 @@ fn share32(total: u32, n: u32, k: u32) -> u32 {
 /// plan unchanged except for its thresholds, which stay with the caller for the merge.
 pub fn split(plan: &Plan, spec: ShardSpec) -> Plan {
     let (n, k) = (spec.count.max(1), spec.index);
-    let mut out = plan.clone();
-    out.thresholds = Vec::new();
-    out.load = match &plan.load {
+    let load = match &plan.load {
         LoadModel::Closed {
             vus,
             duration,
@@ -83,14 +81,29 @@ pub fn split(plan: &Plan, spec: ShardSpec) -> Plan {
                 .collect(),
         },
     };
-    out.data = plan
-        .data
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| (*i as u64) % u64::from(n) == u64::from(k))
-        .map(|(_, row)| row.clone())
-        .collect();
-    out
+    // Field by field rather than `clone()`, so the data rows are copied once, not twice.
+    Plan {
+        name: plan.name.clone(),
+        source: plan.source.clone(),
+        target: plan.target.clone(),
+        env_name: plan.env_name.clone(),
+        envs: plan.envs.clone(),
+        env: plan.env.clone(),
+        flags: plan.flags.clone(),
+        data: plan
+            .data
+            .iter()
+            .skip(k as usize)
+            .step_by(n as usize)
+            .cloned()
+            .collect(),
+        load,
+        setup: plan.setup.clone(),
+        steps: plan.steps.clone(),
+        thresholds: Vec::new(),
+        http: plan.http.clone(),
+        max_duration: plan.max_duration,
+    }
 }
 
 /// Whether some shard of `count` would have work it cannot do: an open-model shard with a rate
