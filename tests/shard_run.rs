@@ -177,6 +177,7 @@ fn assert_exact_and_close(single: &Summary, merged: &Summary, shards: &[Summary]
             "p95",
         ),
     ] {
+        eprintln!("{what}: merged {a} ms, single run {b} ms");
         assert!(
             (a - b).abs() <= 1.0 + 0.25 * b,
             "{what}: merged {a} ms vs single {b} ms"
