@@ -2,7 +2,7 @@
 //! against a local server, started with one `--start-at`, then merged. Totals equal the
 //! single-run plan (and what the server counted); the merged histogram is the bucket-for-bucket
 //! sum of the shards'; percentiles match a single run's within noise; the shards started
-//! together. Needs the real transport (the stub's `send` is `todo!()` in this branch).
+//! together.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sonde::aggregate::{Hist, Summary};
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// A server on 127.0.0.1:0 whose delay follows a known distribution: every tenth request
-/// takes 20 ms, the others 2 ms. Returns its base URL and its request counter.
+/// takes 100 ms, the others 20 ms (large next to the scheduling noise of a busy machine). Returns its base URL and its request counter.
 fn server() -> (String, Arc<AtomicU64>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -38,7 +38,7 @@ fn server() -> (String, Arc<AtomicU64>) {
                     let svc = hyper::service::service_fn(move |_req| {
                         let n = counter.fetch_add(1, Ordering::SeqCst);
                         async move {
-                            let ms = if n % 10 == 9 { 20 } else { 2 };
+                            let ms = if n % 10 == 9 { 100 } else { 20 };
                             tokio::time::sleep(Duration::from_millis(ms)).await;
                             Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
                                 bytes::Bytes::from_static(b"ok"),
@@ -84,8 +84,15 @@ fn load(p: &Path) -> Summary {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// One measured scenario at a time: two overlapping runs on a 2-core machine would measure
+/// each other, not the plan.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs the single run, then three shards from one start time, then the merge.
 fn single_and_sharded(load_args: &[&str]) -> (Summary, Summary, Vec<Summary>, u64) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (url, hits) = server();
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single.json");
@@ -164,7 +171,7 @@ fn assert_exact_and_close(single: &Summary, merged: &Summary, shards: &[Summary]
     let info = merged.shard.as_ref().unwrap();
     assert_eq!(info.merged_from.len(), 3);
     assert!(!info.partial);
-    // Same plan, same server: percentiles within noise (1 ms + 25 %).
+    // Same plan, same server: percentiles within noise (5 ms + 25 %).
     for (a, b, what) in [
         (
             merged.http.latency.p50_ms,
@@ -179,14 +186,13 @@ fn assert_exact_and_close(single: &Summary, merged: &Summary, shards: &[Summary]
     ] {
         eprintln!("{what}: merged {a} ms, single run {b} ms");
         assert!(
-            (a - b).abs() <= 1.0 + 0.25 * b,
+            (a - b).abs() <= 5.0 + 0.25 * b,
             "{what}: merged {a} ms vs single {b} ms"
         );
     }
 }
 
 #[test]
-#[ignore = "needs the transport; un-ignore at merge"]
 fn three_closed_shards_merge_to_the_single_run() {
     let (single, merged, shards, hits) = single_and_sharded(&["--vus", "6", "--iterations", "300"]);
     assert_eq!(single.http.requests, 300);
@@ -197,7 +203,6 @@ fn three_closed_shards_merge_to_the_single_run() {
 }
 
 #[test]
-#[ignore = "needs the transport; un-ignore at merge"]
 fn three_open_shards_merge_to_the_single_run() {
     let (single, merged, shards, _) =
         single_and_sharded(&["--rate", "60/s", "--max-vus", "12", "--duration", "3s"]);

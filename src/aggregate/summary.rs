@@ -225,9 +225,9 @@ pub struct Summary {
     /// In plan order.
     pub steps: Vec<StepSummary>,
     pub series: Vec<IntervalPoint>,
-    /// Filled by the gate (later issue); empty when none were declared.
+    /// Threshold verdicts (`gate::evaluate`), in declaration order; empty when none were declared.
     #[serde(default)]
-    pub thresholds: Vec<serde_json::Value>,
+    pub thresholds: Vec<crate::gate::ThresholdResult>,
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,

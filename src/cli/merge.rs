@@ -5,7 +5,7 @@
 use super::run::OutFormat;
 use super::{CliError, Exit};
 use crate::report::{self, table::TableReport};
-use crate::shard::merge::{self, MergeOptions, ThresholdVerdict};
+use crate::shard::merge::{self, MergeOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -35,13 +35,7 @@ pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
     };
     let mut summary = merge::merge_files(&a.files, &opts).map_err(CliError::invalid)?;
     let thresholds = merge::thresholds(&summary, &a.thresholds).map_err(CliError::invalid)?;
-    let verdict = merge::evaluate_thresholds(&thresholds, &mut summary);
-    if verdict == ThresholdVerdict::NotEvaluated {
-        summary.notes.push(format!(
-            "{} threshold(s) NOT evaluated: this build has no threshold evaluator",
-            thresholds.len()
-        ));
-    }
+    merge::evaluate_thresholds(&thresholds, &mut summary);
     if let Some(info) = &summary.shard {
         eprintln!(
             "merged {} of {} shard(s) of `{}` (plan hash {}){}",
@@ -64,24 +58,20 @@ pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
         ),
     }
     report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
+    if let Err(e) = report::append_github_step_summary(&summary, None) {
+        eprintln!("warning: {e}");
+    }
     if summary.interrupted {
         return Ok(Exit::Interrupted);
     }
-    match verdict {
-        ThresholdVerdict::Failed(lines) => {
-            for l in lines {
-                eprintln!("threshold failed: {l}");
-            }
-            Ok(Exit::GateFailed)
+    // The same gate as `sonde run`: thresholds, failed requests and iterations.
+    let verdict = crate::gate::verdict(&summary, None);
+    if verdict.passed {
+        Ok(Exit::Ok)
+    } else {
+        for r in &verdict.reasons {
+            eprintln!("gate failed: {r}");
         }
-        ThresholdVerdict::NotEvaluated => {
-            eprintln!(
-                "error: {} threshold(s) could not be evaluated (no evaluator in this build); a gate \
-                 that was not evaluated does not pass",
-                thresholds.len()
-            );
-            Ok(Exit::GateFailed)
-        }
-        ThresholdVerdict::None | ThresholdVerdict::Passed => Ok(super::run::gate_exit(&summary)),
+        Ok(Exit::GateFailed)
     }
 }

@@ -2,7 +2,10 @@
 //! documented contract; `main` prints errors once and exits with it.
 
 pub mod breakdown;
+pub mod compare;
+pub mod import;
 pub mod merge;
+pub mod report;
 pub mod run;
 pub mod target;
 
@@ -72,8 +75,14 @@ pub enum Command {
     },
     /// Merge shard results (`run --shard K/N`) exactly into one result.
     Merge(merge::MergeArgs),
+    /// Compare a run with a baseline run: exit 1 on a significant regression, 2 if not comparable.
+    Compare(compare::CompareArgs),
+    /// Render a saved run as table, json, md, junit or html.
+    Report(report::ReportArgs),
     /// Serve the reference investment API the shipped scenarios run against.
     Demo(crate::demo::cli::DemoArgs),
+    /// Turn a browser's "Copy as cURL" or HAR export into a scenario (secrets as placeholders).
+    Import(import::ImportArgs),
 }
 
 /// Runs the parsed command to its exit code.
@@ -83,6 +92,9 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Validate { files } => validate(&files),
         Command::Merge(args) => merge::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Import(args) => import::run(args),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)

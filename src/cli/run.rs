@@ -342,14 +342,16 @@ async fn run_against(
 
     let clock = sharding.wait().await.map_err(CliError::runtime)?;
     let bar = progress_bar(a.quiet, &plan);
-    let mut total_req = 0u64;
     let mut total_err = 0u64;
     let opts = RunOptions {
         threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
         ..RunOptions::default()
     };
-    let res = exec::run_load(shared.clone(), &opts, |p| {
-        total_req += p.requests;
+    let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
+    let watch_abort = plan.thresholds.iter().any(|t| t.abort_on_fail);
+    let mut aborted: Option<String> = None;
+    let run_start = std::time::Instant::now();
+    let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
         total_err += p.errors;
         if let Some(b) = &bar {
             b.set_position(p.t as u64);
@@ -357,6 +359,19 @@ async fn run_against(
                 "{:.0} req/s, {} errors, p99 {:.1} ms",
                 p.requests as f64, total_err, p.p99_ms
             ));
+        }
+        if watch_abort && aborted.is_none() {
+            let elapsed = run_start.elapsed();
+            let partial = Summary::measured(&names, so_far, elapsed.as_secs_f64());
+            if let Some(r) = crate::gate::eval::abort_check(&plan.thresholds, &partial, elapsed) {
+                aborted = Some(format!(
+                    "aborted after {:.1}s: threshold `{}` failed ({})",
+                    elapsed.as_secs_f64(),
+                    r.threshold,
+                    r.message
+                ));
+                shared.stop.trigger();
+            }
         }
     })
     .await
@@ -383,6 +398,10 @@ async fn run_against(
     summary.series = res.series;
     summary.notes = notes;
     summary.shard = sharding.info(clock);
+    if let Some(a) = &aborted {
+        summary.notes.push(a.clone());
+    }
+    summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
 
     match a.format {
         OutFormat::Table => print!("{}", TableReport { width: None }.render_string(&summary)),
@@ -392,6 +411,9 @@ async fn run_against(
         ),
     }
     report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
+    if let Err(e) = report::append_github_step_summary(&summary, None) {
+        eprintln!("warning: {e}");
+    }
 
     if summary.interrupted {
         return Ok(Exit::Interrupted);
@@ -409,13 +431,18 @@ async fn run_against(
                 .join(", ")
         )));
     }
-    match gate_exit(&summary) {
+    let verdict = crate::gate::verdict(&summary, None);
+    if verdict.passed {
+        Ok(Exit::Ok)
+    } else if sharding.spec.is_some() {
         // A shard measures part of the load; `sonde merge` gates the whole.
-        Exit::GateFailed if sharding.spec.is_some() => {
-            eprintln!("shard: failures recorded; the gate is decided by `sonde merge`");
-            Ok(Exit::Ok)
+        eprintln!("shard: failures recorded; the gate is decided by `sonde merge`");
+        Ok(Exit::Ok)
+    } else {
+        for r in &verdict.reasons {
+            eprintln!("gate failed: {r}");
         }
-        code => Ok(code),
+        Ok(Exit::GateFailed)
     }
 }
 
@@ -429,15 +456,6 @@ fn unreachable(s: &Summary) -> bool {
                 "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls"
             )
         })
-}
-
-/// The one place a run's summary becomes an exit code: failed expectations fail the gate.
-pub(crate) fn gate_exit(s: &Summary) -> Exit {
-    if s.http.errors > 0 || s.iterations.failed > 0 {
-        Exit::GateFailed
-    } else {
-        Exit::Ok
-    }
 }
 
 fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {

@@ -1,7 +1,9 @@
 //! Runs a `Plan`: setup once, then the load model on N load threads, each a single-threaded
 //! tokio runtime that owns its virtual users and one `Recorder` (no locks shared across threads
-//! on the hot path). Threads ship small per-interval data every second and their full recorder
-//! at the end. Measures; never formats.
+//! on the hot path). Every second each thread swaps its recorder for a fresh one and ships the
+//! filled one (its delta) to the aggregator, which merges the deltas exactly: memory stays flat
+//! however long the run, and a partial summary exists at every interval (for
+//! `abort_on_fail` thresholds and the live view). Measures; never formats.
 //!
 //! Coordinated omission: in the open model every iteration has an intended start on the
 //! arrival schedule, and its first step's latency is measured from that instant, so a stalled
@@ -107,13 +109,15 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
 struct Msg {
     index: u64,
     data: IntervalRecorder,
+    delta: Recorder,
 }
 
-/// Runs the load. `on_interval` sees each merged interval as it completes (live view).
+/// Runs the load. `on_interval` sees each merged interval as it completes, with everything
+/// measured so far (live view, abort checks).
 pub async fn run_load(
     shared: Arc<Shared>,
     opts: &RunOptions,
-    mut on_interval: impl FnMut(&IntervalPoint),
+    mut on_interval: impl FnMut(&IntervalPoint, &Recorder),
 ) -> Result<RunResult, ExecError> {
     let threads = opts.threads.max(1);
     let names: Vec<String> = shared
@@ -185,7 +189,9 @@ pub async fn run_load(
     let mut pending: BTreeMap<u64, (IntervalRecorder, usize)> = BTreeMap::new();
     let mut series = Vec::new();
     let interval_s = opts.interval.as_secs_f64();
+    let mut recorder = Recorder::new(names.len());
     while let Some(msg) = rx.recv().await {
+        recorder.merge(&msg.delta);
         let e = pending.entry(msg.index).or_default();
         e.0.merge(&msg.data);
         e.1 += 1;
@@ -195,13 +201,13 @@ pub async fn run_load(
             }
             let (k, (iv, _)) = entry.remove_entry();
             let p = point(k, &iv, interval_s, start.elapsed().as_secs_f64());
-            on_interval(&p);
+            on_interval(&p, &recorder);
             series.push(p);
         }
     }
     for (k, (iv, _)) in pending {
         let p = point(k, &iv, interval_s, start.elapsed().as_secs_f64());
-        on_interval(&p);
+        on_interval(&p, &recorder);
         series.push(p);
     }
     let joined = tokio::task::spawn_blocking(move || {
@@ -213,9 +219,8 @@ pub async fn run_load(
     .await
     .map_err(|e| ExecError::Thread(e.to_string()))?;
     let elapsed = start.elapsed();
-    let mut recorder = Recorder::new(names.len());
     for r in joined {
-        recorder.merge(&r.map_err(ExecError::Thread)??);
+        r.map_err(ExecError::Thread)??;
     }
     Ok(RunResult {
         recorder,
@@ -249,7 +254,7 @@ fn load_thread(
     n_steps: usize,
     tx: mpsc::UnboundedSender<Msg>,
     due_rx: Option<mpsc::UnboundedReceiver<Instant>>,
-) -> Result<Recorder, ExecError> {
+) -> Result<(), ExecError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -269,8 +274,16 @@ fn load_thread(
                     let at = start + interval.mul_f64(k as f64);
                     tokio::time::sleep_until(at.into()).await;
                     let data = local.interval.take();
+                    let delta = local.rec.replace(Recorder::new(n_steps));
                     next_index.set(k + 1);
-                    if tx.send(Msg { index: k, data }).is_err() {
+                    if tx
+                        .send(Msg {
+                            index: k,
+                            data,
+                            delta,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -324,13 +337,15 @@ fn load_thread(
         }
         ticker.abort();
         let data = local.interval.take();
+        let delta = local.rec.take();
         let _ = tx.send(Msg {
             index: next_index.get(),
             data,
+            delta,
         });
     });
     drop(set);
-    Ok(local.rec.take())
+    Ok(())
 }
 
 /// Waits for `done` to resolve, but at most `grace` after the end time or a stop signal.

@@ -2,78 +2,172 @@
 //! receive, total), connection reuse, bytes, status, and parsed `Server-Timing`. Built on hyper
 //! 1.x `client::conn` + tokio-rustls because reqwest cannot split TCP from TLS or report reuse.
 //! Knows nothing of scenarios, plans or reports.
-// TEMPORARY STUB (lead's branch only): replaced wholesale by the real transport at merge.
-#![allow(dead_code, unused_variables)]
+//!
+//! # Phases (`Timing`)
+//! Marks are taken with `Instant::now()` only at phase edges; each phase runs from the previous
+//! mark to its own, so `dns + connect + tls + send + wait + receive == total` exactly (a missing
+//! mark, e.g. after a timeout, collapses its phase to zero).
+//! - `dns`: name resolution (`getaddrinfo` via tokio). 0 for IP literals and reused connections.
+//! - `connect`: TCP connect (all resolved addresses are tried in order). 0 when reused.
+//! - `tls`: the TLS handshake including ALPN. 0 for `http://` and reused connections.
+//! - `send`: from the connection being ready (or the TLS end; on a new HTTP/2 connection this
+//!   includes hyper's HTTP/2 preface) to the moment the request's last bytes were flushed to the
+//!   socket. It is measured in the I/O layer under hyper: the time of the last flush that
+//!   followed a write. For HTTP/2 the connection is shared, so with concurrent streams the mark
+//!   may belong to another stream's write; it is clamped to lie before the response headers.
+//! - `wait`: from the request being written to the response headers being parsed (time to
+//!   first byte; headers are parsed in the same poll that reads them).
+//! - `receive`: from the response headers to the last body byte.
+//! - `total`: from the start of this request (one hop) to its end.
+//!
+//! `reused` is true when the connection came from the session's pool (for HTTP/2: an existing
+//! shared connection). `tls_resumed` is rustls' `handshake_kind() == Resumed` on a new
+//! connection. `bytes_sent`/`bytes_received` count HTTP bytes above TLS (head and body, not the
+//! TLS handshake) for HTTP/1.1; for HTTP/2 they are estimated from header sizes before HPACK
+//! plus body lengths, since the connection's counters are shared between streams.
+//!
+//! # Connections
+//! HTTP/1.1 connections are driven inside the task that sends on them (no spawned connection
+//! task, no cross-task wake-ups) and return to the session's pool after a complete response.
+//! HTTP/2 (offered via ALPN over TLS) runs its connection in a spawned task and is shared by
+//! the session's concurrent requests. `ConnectionMode::New` opens a connection per request.
+//! A pooled HTTP/1.1 connection found closed before the request left is replaced silently.
+//!
+//! # Redirects, cookies, limits
+//! Redirects are followed by `Session::send` hop by hop (each a `Hop` with its own timing):
+//! 301/302/303 turn into GET without a body, 307/308 keep both; `Authorization`,
+//! `Proxy-Authorization` and an explicit `Cookie` are dropped when the host or port changes.
+//! The session's cookie jar stores `Set-Cookie` (domain/path rules of cookie_store) and adds
+//! matching cookies to later requests, after any `Cookie` header the request already has.
+//! `connect_timeout` bounds DNS+TCP+TLS; the request timeout bounds the whole exchange (all
+//! hops, including bodies). Bodies are streamed: at most `body_capture_limit` bytes are kept,
+//! all are counted.
+
+mod connect;
+mod error;
+mod exchange;
+mod io;
+mod redirect;
+mod server_timing;
+mod session;
+mod tls;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Version};
 use url::Url;
 
+pub use error::{ErrorKind, HttpError, TransportError};
+pub use server_timing::{ServerTimingMetric, parse_server_timing};
+pub use session::{Client, Session};
+
+/// How the transport behaves; one per run.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
+    /// DNS + TCP + TLS of a new connection.
     pub connect_timeout: Duration,
+    /// Default whole-exchange deadline (all hops, bodies included) when a request sets none.
     pub request_timeout: Duration,
     pub max_redirects: u32,
+    /// Bytes of each response body kept in `Exchange::body`; the rest is counted, discarded.
     pub body_capture_limit: usize,
+    /// Accept any server certificate (every report must say so).
     pub insecure: bool,
+    /// Extra trusted CA certificates (PEM), on top of the system roots.
     pub cacert: Option<PathBuf>,
     pub connection: ConnectionMode,
+    /// Offer HTTP/2 via ALPN on TLS connections.
     pub http2: bool,
 }
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_redirects: 10,
+            body_capture_limit: 1024 * 1024,
+            insecure: false,
+            cacert: None,
+            connection: ConnectionMode::Reuse,
+            http2: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConnectionMode {
+    /// Keep-alive: connections are pooled per session.
+    #[default]
     Reuse,
+    /// A fresh connection for every request (DNS, TCP and TLS show up each time).
     New,
 }
-#[derive(Clone)]
-pub struct Client;
-#[derive(Debug, thiserror::Error)]
-#[error("http")]
-pub struct HttpError;
-impl Client {
-    pub fn new(cfg: ClientConfig) -> Result<Client, HttpError> {
-        Ok(Client)
-    }
-    pub fn session(&self) -> Session {
-        Session
-    }
-}
-pub struct Session;
-impl Session {
-    pub async fn send(&self, req: Request) -> Exchange {
-        todo!()
-    }
-    pub fn add_cookie(&self, name: &str, value: &str, url: &Url) {}
-    pub fn cookie(&self, name: &str, url: &Url) -> Option<String> {
-        None
-    }
-    pub fn clear_connections(&self) {}
-}
+
+/// One request as exec builds it.
+#[derive(Debug, Clone)]
 pub struct Request {
-    pub method: http::Method,
+    pub method: Method,
     pub url: Url,
-    pub headers: http::HeaderMap,
-    pub body: bytes::Bytes,
+    pub headers: HeaderMap,
+    pub body: Bytes,
     pub follow_redirects: bool,
+    /// Overrides `ClientConfig::request_timeout`.
     pub timeout: Option<Duration>,
 }
+
+impl Request {
+    /// A request with no headers or body that follows redirects.
+    pub fn new(method: Method, url: Url) -> Request {
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            follow_redirects: true,
+            timeout: None,
+        }
+    }
+
+    pub fn get(url: Url) -> Request {
+        Request::new(Method::GET, url)
+    }
+}
+
+/// The outcome of `Session::send`. `error` is `None` when a full response was received;
+/// otherwise whatever was reached (status, headers, part of the body) is kept.
+#[derive(Debug, Clone)]
 pub struct Exchange {
+    /// Final URL after redirects.
     pub url: Url,
+    /// Redirect responses before the final one, each timed (empty without redirects).
     pub hops: Vec<Hop>,
+    /// Of the final request.
     pub timing: Timing,
-    pub status: Option<http::StatusCode>,
-    pub version: http::Version,
-    pub headers: http::HeaderMap,
-    pub body: bytes::Bytes,
+    pub status: Option<StatusCode>,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// The first `body_capture_limit` bytes (not decompressed).
+    pub body: Bytes,
+    /// All body bytes received.
     pub body_len: u64,
     pub server_timing: Vec<ServerTimingMetric>,
     pub error: Option<TransportError>,
 }
+
+/// One redirect response of a chain.
+#[derive(Debug, Clone)]
 pub struct Hop {
     pub url: Url,
-    pub status: http::StatusCode,
+    pub status: StatusCode,
     pub timing: Timing,
     pub server_timing: Vec<ServerTimingMetric>,
 }
-#[derive(Debug, Clone)]
+
+/// Phases of one request; see the module documentation for exact definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub start: Instant,
     pub dns: Duration,
@@ -87,32 +181,4 @@ pub struct Timing {
     pub tls_resumed: bool,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-}
-#[derive(Debug, Clone, Copy)]
-pub enum ErrorKind {
-    Dns,
-    ConnectRefused,
-    ConnectTimeout,
-    Connect,
-    Tls,
-    Timeout,
-    Reset,
-    BodyTruncated,
-    Protocol,
-    TooManyRedirects,
-    InvalidRequest,
-}
-impl ErrorKind {
-    pub fn as_str(&self) -> &'static str {
-        "x"
-    }
-}
-pub struct TransportError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-pub struct ServerTimingMetric {
-    pub name: String,
-    pub dur_ms: Option<f64>,
-    pub desc: Option<String>,
 }

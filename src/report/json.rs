@@ -1,17 +1,25 @@
-//! JSON: the full versioned run result (`--out run.json`), and the flat script summary
-//! (`--format json` on stdout).
+//! JSON: the full versioned run result (`--out run.json`; with a baseline, the comparison
+//! `sonde.compare/v1` instead), and the flat script summary (`--format json` on stdout).
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::gate::Comparison;
 use serde::Serialize;
 
 pub struct JsonReport;
 
 impl Report for JsonReport {
-    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError> {
-        let mut v = serde_json::to_vec_pretty(summary)
-            .map_err(|e| ReportError::Serialize(e.to_string()))?;
+    fn render_with(
+        &self,
+        summary: &Summary,
+        comparison: Option<&Comparison>,
+    ) -> Result<Vec<u8>, ReportError> {
+        let v = match comparison {
+            Some(c) => serde_json::to_vec_pretty(c),
+            None => serde_json::to_vec_pretty(summary),
+        };
+        let mut v = v.map_err(|e| ReportError::Serialize(e.to_string()))?;
         v.push(b'\n');
         Ok(v)
     }

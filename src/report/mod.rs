@@ -1,10 +1,15 @@
 //! Reports: one trait, one file per format. Every format renders a `Summary` to bytes; none
 //! imports the HTTP or exec code. Files are written atomically (temp file, then rename).
 
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod md;
+pub mod svg;
 pub mod table;
 
 use crate::aggregate::Summary;
+use crate::gate::Comparison;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +20,7 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: unknown report format `{ext}` (expected one of: json, txt)")]
+    #[error("{path}: unknown report format `{ext}` (expected one of: json, txt, md, xml, html)")]
     UnknownFormat { path: PathBuf, ext: String },
     #[error("cannot serialize the result: {0}")]
     Serialize(String),
@@ -26,8 +31,15 @@ pub enum ReportError {
 pub enum Format {
     /// The human table (also `.txt`).
     Table,
-    /// The full, versioned run result (`sonde.run/v1`).
+    /// The full, versioned run result (`sonde.run/v1`); with a baseline, the comparison
+    /// (`sonde.compare/v1`).
     Json,
+    /// Markdown for pull requests and `$GITHUB_STEP_SUMMARY`.
+    Markdown,
+    /// JUnit XML (`.xml`, `.junit.xml`): one test case per threshold and failing expectation.
+    Junit,
+    /// One self-contained HTML file with SVG charts.
+    Html,
 }
 
 impl Format {
@@ -41,6 +53,9 @@ impl Format {
         match ext.as_str() {
             "json" => Ok(Format::Json),
             "txt" | "table" => Ok(Format::Table),
+            "md" | "markdown" => Ok(Format::Markdown),
+            "xml" | "junit" => Ok(Format::Junit),
+            "html" | "htm" => Ok(Format::Html),
             _ => Err(ReportError::UnknownFormat {
                 path: path.to_path_buf(),
                 ext,
@@ -52,13 +67,37 @@ impl Format {
         match self {
             Format::Table => Box::new(table::TableReport { width: None }),
             Format::Json => Box::new(json::JsonReport),
+            Format::Markdown => Box::new(md::MarkdownReport),
+            Format::Junit => Box::new(junit::JunitReport),
+            Format::Html => Box::new(html::HtmlReport),
+        }
+    }
+
+    /// By name, as `--format` spells it.
+    pub fn by_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "table" | "txt" => Some(Format::Table),
+            "json" => Some(Format::Json),
+            "md" | "markdown" => Some(Format::Markdown),
+            "junit" | "xml" => Some(Format::Junit),
+            "html" => Some(Format::Html),
+            _ => None,
         }
     }
 }
 
-/// One report format.
+/// One report format: a run's `Summary` (its threshold results inside) and, when a baseline
+/// was given, the `Comparison`, rendered to bytes.
 pub trait Report {
-    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError>;
+    fn render_with(
+        &self,
+        summary: &Summary,
+        comparison: Option<&Comparison>,
+    ) -> Result<Vec<u8>, ReportError>;
+
+    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError> {
+        self.render_with(summary, None)
+    }
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename, so a
@@ -81,9 +120,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 
 /// Renders `summary` into every `--out` file, each in the format its extension names.
 pub fn write_outputs(summary: &Summary, outs: &[PathBuf]) -> Result<(), ReportError> {
-    for p in outs {
-        let bytes = Format::for_path(p)?.reporter().render(summary)?;
+    write_outputs_with(summary, None, outs)
+}
+
+/// Like `write_outputs`, with the baseline comparison in every report.
+pub fn write_outputs_with(
+    summary: &Summary,
+    comparison: Option<&Comparison>,
+    outs: &[PathBuf],
+) -> Result<(), ReportError> {
+    // Check every extension before writing anything: a typo must not leave half the outputs.
+    let formats = outs
+        .iter()
+        .map(|p| Format::for_path(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (p, f) in outs.iter().zip(formats) {
+        let bytes = f.reporter().render_with(summary, comparison)?;
         write_atomic(p, &bytes)?;
     }
     Ok(())
+}
+
+/// When `GITHUB_STEP_SUMMARY` names a file (GitHub Actions), appends the markdown report to it
+/// and returns its path.
+pub fn append_github_step_summary(
+    summary: &Summary,
+    comparison: Option<&Comparison>,
+) -> Result<Option<PathBuf>, ReportError> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let bytes = md::MarkdownReport.render_with(summary, comparison)?;
+    let io = |source| ReportError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    f.write_all(&bytes).map_err(io)?;
+    f.write_all(b"\n").map_err(io)?;
+    Ok(Some(path))
 }

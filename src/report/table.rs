@@ -1,9 +1,12 @@
 //! The human table (comfy-table): a header saying what ran and how latency was measured, the
-//! per-step percentile table (every time column in milliseconds), and errors by class.
+//! per-step percentile table (every time column in milliseconds), errors by class, thresholds
+//! and the baseline comparison. Also the small text helpers every format shares.
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::gate::compare::{CompareRow, ErrorRateDelta};
+use crate::gate::{Comparison, Outcome, ThresholdResult};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 use std::fmt::Write as _;
@@ -61,8 +64,66 @@ fn row(s: &StepSummary) -> Vec<String> {
     ]
 }
 
+/// `0.00% → 2.10%`.
+pub fn error_rate_cell(e: &ErrorRateDelta) -> String {
+    format!("{:.2}% → {:.2}%", e.baseline * 100.0, e.candidate * 100.0)
+}
+
+/// `pass`, `FAIL`, `NO DATA`.
+pub fn outcome_label(t: &ThresholdResult) -> &'static str {
+    match t.outcome {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "FAIL",
+        Outcome::NoData => "NO DATA",
+    }
+}
+
+/// The comparison rows a report shows: every step (and `http`), plus the parts that moved.
+pub fn rows_to_show(c: &Comparison) -> impl Iterator<Item = &CompareRow> {
+    c.rows.iter().filter(|r| {
+        r.part.is_none()
+            || matches!(
+                r.verdict,
+                crate::gate::Verdict::Regressed | crate::gate::Verdict::Improved
+            )
+    })
+}
+
+/// The quantile cells of a comparison row, in p50, p95, p99 order (`-` when absent).
+pub fn quantile_cells(r: &CompareRow) -> Vec<String> {
+    ["p50", "p95", "p99"]
+        .iter()
+        .map(|stat| {
+            r.quantiles
+                .iter()
+                .find(|q| q.stat == *stat)
+                .map_or_else(|| "-".to_string(), |q| q.describe())
+        })
+        .collect()
+}
+
+/// One line on the comparison: what was compared with what, the settings and the verdict.
+pub fn comparison_headline(c: &Comparison) -> String {
+    format!(
+        "compared with the baseline of {} (tolerance {}%, confidence {}%): {}",
+        if c.baseline.started_at.is_empty() {
+            "an earlier run"
+        } else {
+            c.baseline.started_at.as_str()
+        },
+        c.tolerance * 100.0,
+        c.confidence * 100.0,
+        c.verdict.label()
+    )
+}
+
 impl TableReport {
     pub fn render_string(&self, s: &Summary) -> String {
+        self.render_full(s, None)
+    }
+
+    /// The table with the thresholds section and, when given, the comparison section.
+    pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "scenario  {}", s.scenario);
         let target = if s.target.kind == "embedded-demo" {
@@ -154,11 +215,59 @@ impl TableReport {
         } else {
             let _ = writeln!(out, "no errors");
         }
+        if !s.thresholds.is_empty() {
+            let mut t = new_table(self.width);
+            t.set_header(vec!["result", "threshold", "measured"]);
+            for r in &s.thresholds {
+                t.add_row(vec![
+                    outcome_label(r).to_string(),
+                    r.threshold.clone(),
+                    r.message.clone(),
+                ]);
+            }
+            let _ = writeln!(out, "thresholds");
+            let _ = writeln!(out, "{t}");
+        }
+        if let Some(c) = comparison {
+            self.comparison(&mut out, c);
+        }
         out
+    }
+
+    fn comparison(&self, out: &mut String, c: &Comparison) {
+        let _ = writeln!(out, "{}", comparison_headline(c));
+        let mut t = new_table(self.width);
+        t.set_header(vec!["metric", "p50", "p95", "p99", "error rate", "verdict"]);
+        for r in rows_to_show(c) {
+            let mut cells = vec![r.key.clone()];
+            cells.extend(quantile_cells(r));
+            cells.push(
+                r.error_rate
+                    .as_ref()
+                    .map_or_else(String::new, error_rate_cell),
+            );
+            cells.push(r.verdict.label().to_string());
+            t.add_row(cells);
+        }
+        let _ = writeln!(out, "{t}");
+        for r in c.rows.iter().filter_map(|r| r.why.as_ref()) {
+            let _ = writeln!(out, "why       {r}");
+        }
+        for (which, names) in [
+            ("baseline", &c.only_in_baseline),
+            ("candidate", &c.only_in_candidate),
+        ] {
+            if !names.is_empty() {
+                let _ = writeln!(out, "only in the {which}: {}", names.join(", "));
+            }
+        }
+        for n in &c.notes {
+            let _ = writeln!(out, "note      {n}");
+        }
     }
 }
 
-fn describe_load(s: &Summary) -> String {
+pub fn describe_load(s: &Summary) -> String {
     let l = &s.load;
     let mut parts = vec![l.model.clone()];
     if let Some(v) = l.vus {
@@ -184,7 +293,11 @@ fn describe_load(s: &Summary) -> String {
 }
 
 impl Report for TableReport {
-    fn render(&self, summary: &Summary) -> Result<Vec<u8>, ReportError> {
-        Ok(self.render_string(summary).into_bytes())
+    fn render_with(
+        &self,
+        summary: &Summary,
+        comparison: Option<&Comparison>,
+    ) -> Result<Vec<u8>, ReportError> {
+        Ok(self.render_full(summary, comparison).into_bytes())
     }
 }

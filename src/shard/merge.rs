@@ -313,28 +313,8 @@ pub fn thresholds(summary: &Summary, extra: &[String]) -> Result<Vec<Threshold>,
     Ok(out)
 }
 
-/// What the thresholds said about a merged result.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ThresholdVerdict {
-    /// None were declared.
-    None,
-    Passed,
-    /// One line per failed threshold.
-    Failed(Vec<String>),
-    /// This build has no threshold evaluator; a gate that was not evaluated does not pass.
-    NotEvaluated,
-}
-
-/// HOOK for the threshold evaluator (`gate::eval`, being added in another branch): evaluate
-/// `thresholds` on the merged `summary`, store the results in `summary.thresholds`, and say
-/// whether all passed. Until `gate::evaluate` exists here this returns `NotEvaluated` for any
-/// non-empty list, and `sonde merge` exits 1 rather than pass an unevaluated gate. Wiring it:
-/// `let r = crate::gate::evaluate(thresholds, summary); summary.thresholds = r.clone();` then
-/// `Passed`/`Failed` from `crate::gate::all_passed(&r)` and each failed result's message.
-pub fn evaluate_thresholds(thresholds: &[Threshold], _summary: &mut Summary) -> ThresholdVerdict {
-    if thresholds.is_empty() {
-        ThresholdVerdict::None
-    } else {
-        ThresholdVerdict::NotEvaluated
-    }
+/// Evaluates `thresholds` on the merged `summary` with the gate's evaluator and stores the
+/// results in `summary.thresholds`, as `sonde run` does for a single run.
+pub fn evaluate_thresholds(thresholds: &[Threshold], summary: &mut Summary) {
+    summary.thresholds = crate::gate::evaluate(thresholds, summary);
 }

@@ -1,0 +1,130 @@
+//! `sonde compare RUN.json --baseline BASE.json`: load two saved runs, compare them
+//! (`gate::compare`), print the verdict, write the reports asked for, exit 1 on a regression and
+//! 2 when the runs are not comparable. No statistics and no formatting live here.
+
+use super::{CliError, Exit};
+use crate::aggregate::Summary;
+use crate::gate::{self, CompareError, CompareOptions};
+use crate::report::{self, md::MarkdownReport, table::TableReport};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run to judge (a result file written by `sonde run --out run.json`).
+    pub run: PathBuf,
+    /// The reference run to compare against.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// Smallest relative slowdown that may fail the gate (`5%` or `0.05`).
+    #[arg(long, default_value = "5%")]
+    pub tolerance: String,
+    /// Confidence of the significance tests, for all steps together (`99%` or `0.99`).
+    #[arg(long, default_value = "99%")]
+    pub confidence: String,
+    /// Also write the report to FILE; the extension picks the format
+    /// (txt, json = the comparison, md, xml = JUnit, html). Repeatable.
+    #[arg(long = "out", short = 'o')]
+    pub outs: Vec<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StdoutFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StdoutFormat {
+    Table,
+    Json,
+    Md,
+}
+
+/// `5%`, `5 %` or `0.05` → 0.05.
+pub fn parse_fraction(s: &str, what: &str) -> Result<f64, CliError> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    };
+    match v {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(CliError::invalid(format!(
+            "--{what} `{s}`: expected a percentage such as 5% or a fraction such as 0.05"
+        ))),
+    }
+}
+
+/// Reads a saved run result; anything unreadable or of another schema is invalid input.
+pub fn load_run(path: &Path) -> Result<Summary, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
+    let s: Summary = serde_json::from_str(&text).map_err(|e| {
+        CliError::invalid(format!(
+            "{}: not a sonde run result ({e}); write one with `sonde run --out run.json`",
+            path.display()
+        ))
+    })?;
+    if !s.schema.starts_with("sonde.run/v1") {
+        return Err(CliError::invalid(format!(
+            "{}: schema `{}` is not supported (expected sonde.run/v1)",
+            path.display(),
+            s.schema
+        )));
+    }
+    Ok(s)
+}
+
+pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
+    let tolerance = parse_fraction(&a.tolerance, "tolerance")?;
+    if tolerance >= 10.0 {
+        return Err(CliError::invalid(format!(
+            "--tolerance `{}`: must be below 1000%",
+            a.tolerance
+        )));
+    }
+    let confidence = parse_fraction(&a.confidence, "confidence")?;
+    if !(0.5..1.0).contains(&confidence) {
+        return Err(CliError::invalid(format!(
+            "--confidence `{}`: must be at least 50% and below 100%",
+            a.confidence
+        )));
+    }
+    for p in &a.outs {
+        report::Format::for_path(p).map_err(CliError::invalid)?;
+    }
+    let baseline = load_run(&a.baseline)?;
+    let candidate = load_run(&a.run)?;
+    let opts = CompareOptions {
+        tolerance,
+        confidence,
+    };
+    let cmp = gate::compare(&baseline, &candidate, &opts).map_err(|e| match e {
+        CompareError::NotComparable(_) | CompareError::NoHistogram { .. } => {
+            CliError::invalid(format!(
+                "cannot compare {} with the baseline {}: {e}",
+                a.run.display(),
+                a.baseline.display()
+            ))
+        }
+    })?;
+    match a.format {
+        StdoutFormat::Table => print!(
+            "{}",
+            TableReport { width: None }.render_full(&candidate, Some(&cmp))
+        ),
+        StdoutFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&cmp).map_err(CliError::runtime)?
+        ),
+        StdoutFormat::Md => print!("{}", MarkdownReport.render_string(&candidate, Some(&cmp))),
+    }
+    report::write_outputs_with(&candidate, Some(&cmp), &a.outs).map_err(CliError::runtime)?;
+    report::append_github_step_summary(&candidate, Some(&cmp)).map_err(CliError::runtime)?;
+    if cmp.regressed() {
+        for r in cmp.gating_rows().filter_map(|r| r.why.as_ref()) {
+            eprintln!("regressed: {r}");
+        }
+        Ok(Exit::GateFailed)
+    } else {
+        Ok(Exit::Ok)
+    }
+}

@@ -1,0 +1,134 @@
+//! `sonde import curl FILE` and `sonde import har FILE [--entry …]`: turn a browser's "Copy as
+//! cURL" or HAR export into scenario YAML (stdout or `-o FILE`). Only reads the input and writes
+//! the output; secrets become `${SONDE_…}` placeholders unless `--include-sensitive`.
+
+use super::{CliError, Exit};
+use crate::import::{self, EmitOptions, EntrySelector, ImportError};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub what: ImportWhat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportWhat {
+    /// A "Copy as cURL" command (Chrome/Firefox; bash, POSIX or Windows cmd dialect).
+    Curl {
+        /// The file holding the curl command.
+        file: PathBuf,
+        /// Write the scenario here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Keep secret values in the scenario instead of `${SONDE_…}` placeholders.
+        #[arg(long)]
+        include_sensitive: bool,
+    },
+    /// One entry of a HAR 1.2 export (Chrome, Firefox).
+    Har {
+        /// The HAR file.
+        file: PathBuf,
+        /// The entry: a 0-based index, or text its URL contains (first match). Required when
+        /// the file holds several entries.
+        #[arg(long, value_name = "URL-SUBSTRING|INDEX")]
+        entry: Option<String>,
+        /// Write the scenario here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Keep secret values in the scenario instead of `${SONDE_…}` placeholders.
+        #[arg(long)]
+        include_sensitive: bool,
+    },
+}
+
+fn scenario_name(file: &Path) -> String {
+    file.file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("imported")
+        .to_string()
+}
+
+fn input_error(file: &Path, e: ImportError) -> CliError {
+    match e {
+        ImportError::Io { .. } => CliError::invalid(e),
+        e if e.position().is_some() => CliError::invalid(format!("{}:{e}", file.display())),
+        e => CliError::invalid(format!("{}: {e}", file.display())),
+    }
+}
+
+/// Runs `sonde import …`: exit 0 on success, 2 on an unreadable or invalid input, 3 when the
+/// output cannot be written.
+pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
+    let (imported, file, output, include_sensitive, label) = match args.what {
+        ImportWhat::Curl {
+            file,
+            output,
+            include_sensitive,
+        } => {
+            let i = import::import_curl_file(&file).map_err(|e| input_error(&file, e))?;
+            let label = format!("curl {}", file.display());
+            (i, file, output, include_sensitive, label)
+        }
+        ImportWhat::Har {
+            file,
+            entry,
+            output,
+            include_sensitive,
+        } => {
+            let sel = entry
+                .as_deref()
+                .map(EntrySelector::parse)
+                .unwrap_or(EntrySelector::Only);
+            let i = import::import_har_file(&file, &sel).map_err(|e| input_error(&file, e))?;
+            let idx = match i.source {
+                import::Source::Har { entry } => entry,
+                import::Source::Curl(_) => 0,
+            };
+            let label = format!("HAR {} (entry {idx})", file.display());
+            (i, file, output, include_sensitive, label)
+        }
+    };
+    let emitted = import::to_scenario_yaml(
+        &imported,
+        &EmitOptions {
+            name: scenario_name(&file),
+            source_label: label,
+            include_sensitive,
+        },
+    );
+    match output {
+        None => print!("{}", emitted.yaml),
+        Some(out) => {
+            write_atomically(&out, &emitted.yaml)
+                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    if !emitted.placeholders.is_empty() {
+        let vars: Vec<&str> = emitted
+            .placeholders
+            .iter()
+            .map(|p| p.var.as_str())
+            .collect();
+        eprintln!(
+            "secrets are placeholders; export before running: {}",
+            vars.join(" ")
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// Writes through a temporary file in the same directory, then renames: never half a file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `sonde report RUN.json --format F [-o FILE] [--baseline BASE.json]`: render a saved run (and
+//! optionally its comparison with a baseline) in any report format. Always exit 0 once written:
+//! judging the run is `run`'s and `compare`'s job.
+
+use super::compare::load_run;
+use super::{CliError, Exit};
+use crate::gate::{self, CompareOptions};
+use crate::report::{self, Format};
+use clap::Args;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A result file written by `sonde run --out run.json`.
+    pub run: PathBuf,
+    /// Output format (default: from the -o extension, else table).
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write to FILE instead of stdout.
+    #[arg(long = "out", short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Include the comparison with this baseline run (default tolerance and confidence).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Md,
+    Junit,
+    Html,
+}
+
+impl From<ReportFormat> for Format {
+    fn from(f: ReportFormat) -> Format {
+        match f {
+            ReportFormat::Table => Format::Table,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Md => Format::Markdown,
+            ReportFormat::Junit => Format::Junit,
+            ReportFormat::Html => Format::Html,
+        }
+    }
+}
+
+pub fn run(a: ReportArgs) -> Result<Exit, CliError> {
+    let format = match (a.format, &a.out) {
+        (Some(f), _) => Format::from(f),
+        (None, Some(p)) => Format::for_path(p).map_err(CliError::invalid)?,
+        (None, None) => Format::Table,
+    };
+    let summary = load_run(&a.run)?;
+    let cmp = match &a.baseline {
+        Some(b) => {
+            let base = load_run(b)?;
+            Some(
+                gate::compare(&base, &summary, &CompareOptions::default())
+                    .map_err(CliError::invalid)?,
+            )
+        }
+        None => None,
+    };
+    let bytes = format
+        .reporter()
+        .render_with(&summary, cmp.as_ref())
+        .map_err(CliError::runtime)?;
+    match &a.out {
+        Some(p) => report::write_atomic(p, &bytes).map_err(CliError::runtime)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,199 @@
+//! In-process publish/subscribe hub: `publish(topic, event)` never blocks; each subscriber of a
+//! topic gets every event in order, or, if it falls behind, one `Lagged` notice and then nothing.
+//! Knows nothing about investments or HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use tokio::sync::broadcast;
+
+type Topics<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
+
+/// A topic-keyed broadcast hub. Cloning shares the same hub.
+#[derive(Debug)]
+pub struct Hub<T> {
+    topics: Arc<Topics<T>>,
+    capacity: usize,
+}
+
+impl<T> Clone for Hub<T> {
+    fn clone(&self) -> Self {
+        Self {
+            topics: Arc::clone(&self.topics),
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery<T> {
+    Event(T),
+    /// The subscriber fell more than the hub's capacity behind and was dropped; `missed` events
+    /// were lost. Nothing follows this notice.
+    Lagged {
+        missed: u64,
+    },
+}
+
+/// One subscriber's end of a topic.
+#[derive(Debug)]
+pub struct Subscription<T> {
+    // Option so Drop can release the receiver before checking whether the topic is now unused.
+    rx: Option<broadcast::Receiver<T>>,
+    topic: String,
+    topics: Weak<Topics<T>>,
+}
+
+fn lock<T>(topics: &Topics<T>) -> MutexGuard<'_, HashMap<String, broadcast::Sender<T>>> {
+    // A panic while holding this lock cannot leave the map half-updated (single inserts and
+    // removes), so a poisoned lock is still safe to use.
+    topics
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<T: Clone + Send + 'static> Hub<T> {
+    /// `capacity` is how many events a subscriber may fall behind before it is dropped.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            topics: Arc::new(Mutex::new(HashMap::new())),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Sends `event` to every current subscriber of `topic`; returns how many there were.
+    /// Never waits: a slow subscriber only loses its own place (see `Delivery::Lagged`).
+    pub fn publish(&self, topic: &str, event: T) -> usize {
+        let mut topics = lock(&self.topics);
+        let Some(tx) = topics.get(topic) else {
+            return 0;
+        };
+        match tx.send(event) {
+            Ok(n) => n,
+            Err(_) => {
+                // Nobody listens any more: forget the topic so the map does not grow forever.
+                topics.remove(topic);
+                0
+            }
+        }
+    }
+
+    /// Subscribes to `topic`; events published from now on will be delivered.
+    pub fn subscribe(&self, topic: &str) -> Subscription<T> {
+        let mut topics = lock(&self.topics);
+        let rx = match topics.get(topic) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(self.capacity);
+                topics.insert(topic.to_string(), tx);
+                rx
+            }
+        };
+        Subscription {
+            rx: Some(rx),
+            topic: topic.to_string(),
+            topics: Arc::downgrade(&self.topics),
+        }
+    }
+
+    /// Number of topics with a live channel (for tests and diagnostics).
+    pub fn topic_count(&self) -> usize {
+        lock(&self.topics).len()
+    }
+}
+
+impl<T: Clone> Subscription<T> {
+    /// The next delivery, in publish order. `None` once the subscriber was dropped for lagging
+    /// (after its `Lagged` notice) or the hub is gone.
+    pub async fn recv(&mut self) -> Option<Delivery<T>> {
+        let rx = self.rx.as_mut()?;
+        match rx.recv().await {
+            Ok(event) => Some(Delivery::Event(event)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                self.rx = None;
+                Some(Delivery::Lagged { missed })
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                self.rx = None;
+                None
+            }
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+impl<T> Drop for Subscription<T> {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        if let Some(topics) = self.topics.upgrade() {
+            let mut topics = lock(&topics);
+            if topics
+                .get(&self.topic)
+                .is_some_and(|tx| tx.receiver_count() == 0)
+            {
+                topics.remove(&self.topic);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::timeout;
+
+    #[tokio::test]
+    async fn every_subscriber_gets_every_event_in_order() {
+        let hub = Hub::new(16);
+        let mut a = hub.subscribe("t");
+        let mut b = hub.subscribe("t");
+        let mut other = hub.subscribe("u");
+        for i in 0..10 {
+            assert_eq!(hub.publish("t", i), 2);
+        }
+        for sub in [&mut a, &mut b] {
+            for i in 0..10 {
+                let got = timeout(Duration::from_secs(1), sub.recv()).await.unwrap();
+                assert_eq!(got, Some(Delivery::Event(i)));
+            }
+        }
+        assert!(
+            timeout(Duration::from_millis(20), other.recv())
+                .await
+                .is_err(),
+            "a subscriber of another topic must receive nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_dropped_with_a_notice_and_publishers_never_block() {
+        let hub = Hub::new(4);
+        let mut slow = hub.subscribe("t");
+        let mut fast = hub.subscribe("t");
+        for i in 0..100u32 {
+            // publish is synchronous: if it could block on `slow`, this loop would hang.
+            hub.publish("t", i);
+            let got = timeout(Duration::from_secs(1), fast.recv()).await.unwrap();
+            assert_eq!(got, Some(Delivery::Event(i)));
+        }
+        let notice = timeout(Duration::from_secs(1), slow.recv()).await.unwrap();
+        assert!(matches!(notice, Some(Delivery::Lagged { missed }) if missed > 0));
+        assert_eq!(slow.recv().await, None, "nothing after the notice");
+    }
+
+    #[tokio::test]
+    async fn unused_topics_are_forgotten() {
+        let hub: Hub<u8> = Hub::new(4);
+        let sub = hub.subscribe("t");
+        assert_eq!(hub.topic_count(), 1);
+        drop(sub);
+        assert_eq!(hub.topic_count(), 0);
+        assert_eq!(hub.publish("t", 1), 0);
+    }
+}

@@ -1,0 +1,221 @@
+//! Opening one connection, phase by phase: DNS (skipped for IP literals), TCP (`TCP_NODELAY`),
+//! TLS with ALPN, then the hyper HTTP/1.1 or HTTP/2 handshake. Records each phase's end in the
+//! attempt's marks. Does not pool, send requests or follow redirects.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+
+use super::error::{
+    Authority, ErrorKind, TransportError, chain, classify_connect_io, classify_tls_io,
+};
+use super::io::{IoStats, Stream, TimedIo};
+use super::tls::server_name;
+
+pub(crate) type Io = TokioIo<TimedIo>;
+pub(crate) type H1Connection = http1::Connection<Io, Full<Bytes>>;
+
+/// Where a connection goes: pool key and what the request needs to address it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub https: bool,
+    /// `Url::host_str` (IPv6 in brackets).
+    pub host: Box<str>,
+    pub port: u16,
+}
+
+impl Key {
+    pub(crate) fn matches(&self, https: bool, host: &str, port: u16) -> bool {
+        self.https == https && self.port == port && &*self.host == host
+    }
+}
+
+/// The HTTP side of an open connection.
+pub(crate) enum Proto {
+    /// HTTP/1.1: driven by the task that sends on it (no spawned task, no cross-task wake-ups);
+    /// `None` once hyper finished the connection.
+    H1 {
+        sender: http1::SendRequest<Full<Bytes>>,
+        conn: Option<Pin<Box<H1Connection>>>,
+    },
+    /// HTTP/2: the connection runs in its own task; senders are cloned per request.
+    H2 {
+        sender: http2::SendRequest<Full<Bytes>>,
+    },
+}
+
+/// An open connection and what the requests on it need.
+pub(crate) struct Conn {
+    pub key: Key,
+    pub proto: Proto,
+    pub stats: Arc<IoStats>,
+    /// `Host` header for HTTP/1.1 requests (host plus non-default port), built once.
+    pub host_header: HeaderValue,
+    pub tls_resumed: bool,
+}
+
+/// Phase ends recorded while connecting; kept outside the future so a timeout keeps them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ConnectMarks {
+    pub dns_end: Option<Instant>,
+    pub tcp_end: Option<Instant>,
+    pub tls_end: Option<Instant>,
+}
+
+/// What `open` needs from the client.
+pub(crate) struct Connector<'a> {
+    /// Present for `https://` URLs.
+    pub tls: Option<&'a tokio_rustls::TlsConnector>,
+    pub connect_timeout: std::time::Duration,
+}
+
+/// Open a connection for `url` (scheme already checked to be http/https).
+pub(crate) async fn open(
+    c: &Connector<'_>,
+    url: &url::Url,
+    key: Key,
+    host_header: HeaderValue,
+    start: Instant,
+    marks: &mut ConnectMarks,
+) -> Result<Conn, TransportError> {
+    let deadline = tokio::time::Instant::from_std(start + c.connect_timeout);
+    let authority = Authority {
+        host: &key.host,
+        port: key.port,
+    };
+    let timed_out = |phase: &str| {
+        TransportError::new(
+            ErrorKind::ConnectTimeout,
+            format!(
+                "{authority}: {phase} did not finish within the connect timeout ({:?})",
+                c.connect_timeout
+            ),
+        )
+    };
+    let host = url
+        .host()
+        .ok_or_else(|| TransportError::new(ErrorKind::InvalidRequest, "URL has no host"))?;
+
+    // DNS: nothing to resolve for an IP literal (dns stays 0).
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    match &host {
+        url::Host::Ipv4(ip) => addrs.push(SocketAddr::new((*ip).into(), key.port)),
+        url::Host::Ipv6(ip) => addrs.push(SocketAddr::new((*ip).into(), key.port)),
+        url::Host::Domain(name) => {
+            let found = timeout_at(deadline, tokio::net::lookup_host((*name, key.port)))
+                .await
+                .map_err(|_| timed_out("DNS resolution"))?
+                .map_err(|e| {
+                    TransportError::new(ErrorKind::Dns, format!("cannot resolve {name}: {e}"))
+                })?;
+            addrs.extend(found);
+            marks.dns_end = Some(Instant::now());
+            if addrs.is_empty() {
+                return Err(TransportError::new(
+                    ErrorKind::Dns,
+                    format!("{name} resolved to no address"),
+                ));
+            }
+        }
+    }
+
+    // TCP: try each address in order; the first that accepts wins.
+    let mut last_err = None;
+    let mut tcp = None;
+    for addr in &addrs {
+        match timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => return Err(timed_out("TCP connect")),
+            Ok(Ok(s)) => {
+                tcp = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last_err = Some(e),
+        }
+    }
+    let tcp = match (tcp, last_err) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(classify_connect_io(&e, authority)),
+        (None, None) => {
+            return Err(TransportError::new(
+                ErrorKind::Connect,
+                format!("{authority}: no address to connect to"),
+            ));
+        }
+    };
+    // Small requests must not wait for Nagle; failure to set it only costs latency.
+    let _ = tcp.set_nodelay(true);
+    marks.tcp_end = Some(Instant::now());
+
+    // TLS with ALPN.
+    let (stream, h2, tls_resumed) = if key.https {
+        let name = server_name(&host).ok_or_else(|| {
+            TransportError::new(
+                ErrorKind::Tls,
+                format!("{authority}: invalid TLS server name"),
+            )
+        })?;
+        let connector = c.tls.ok_or_else(|| {
+            TransportError::new(
+                ErrorKind::Tls,
+                format!("{authority}: TLS is not configured"),
+            )
+        })?;
+        let tls = timeout_at(deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| timed_out("TLS handshake"))?
+            .map_err(|e| classify_tls_io(&e, authority))?;
+        let session = tls.get_ref().1;
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        marks.tls_end = Some(Instant::now());
+        (Stream::Tls(Box::new(tls)), h2, resumed)
+    } else {
+        (Stream::Plain(tcp), false, false)
+    };
+
+    let stats = IoStats::new(start);
+    let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
+    let proto = if h2 {
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| {
+                TransportError::new(
+                    ErrorKind::Protocol,
+                    format!("{authority}: HTTP/2 handshake failed: {}", chain(&e)),
+                )
+            })?;
+        // The connection task ends when every sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Proto::H2 { sender }
+    } else {
+        let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| {
+            TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: HTTP/1.1 handshake failed: {}", chain(&e)),
+            )
+        })?;
+        Proto::H1 {
+            sender,
+            conn: Some(Box::pin(conn)),
+        }
+    };
+    Ok(Conn {
+        key,
+        proto,
+        stats,
+        host_header,
+        tls_resumed,
+    })
+}

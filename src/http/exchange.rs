@@ -1,0 +1,364 @@
+//! One request/response on one open connection, with its phase marks: HTTP/1.1 driven in the
+//! caller's task, HTTP/2 on the shared connection; the body streamed into a capped capture and
+//! counted. Does not open connections, pool them, or follow redirects.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+
+use super::Timing;
+use super::connect::{ConnectMarks, H1Connection};
+use super::error::{Authority, ErrorKind, Stage, TransportError, classify_hyper};
+use super::io::IoStats;
+
+pub(crate) type HyperRequest = hyper::Request<Full<Bytes>>;
+
+/// The first `limit` body bytes. A body that arrives in one chunk is kept as that chunk
+/// (no copy); later chunks are copied into one buffer up to the limit.
+#[derive(Debug, Default)]
+pub(crate) enum Capture {
+    #[default]
+    Empty,
+    One(Bytes),
+    Buf(BytesMut),
+}
+
+impl Capture {
+    fn push(&mut self, data: &Bytes, limit: usize) {
+        match self {
+            Capture::Empty => {
+                if limit > 0 && !data.is_empty() {
+                    *self = Capture::One(data.slice(..data.len().min(limit)));
+                }
+            }
+            Capture::One(first) => {
+                let room = limit.saturating_sub(first.len());
+                if room > 0 && !data.is_empty() {
+                    let take = data.len().min(room);
+                    let mut buf = BytesMut::with_capacity(first.len() + take);
+                    buf.extend_from_slice(first);
+                    buf.extend_from_slice(&data[..take]);
+                    *self = Capture::Buf(buf);
+                }
+            }
+            Capture::Buf(buf) => {
+                let room = limit.saturating_sub(buf.len());
+                if room > 0 {
+                    buf.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            Capture::Empty => Bytes::new(),
+            Capture::One(b) => b,
+            Capture::Buf(b) => b.freeze(),
+        }
+    }
+}
+
+/// Everything one attempt observed. Lives outside the request future, so a timeout that drops
+/// the future keeps the marks, status and counts reached so far.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub start: Instant,
+    pub connect: ConnectMarks,
+    /// Connection checked out or opened and handshaken; sending starts.
+    pub ready: Option<Instant>,
+    pub send_end: Option<Instant>,
+    pub headers_at: Option<Instant>,
+    pub end: Option<Instant>,
+    pub reused: bool,
+    pub tls_resumed: bool,
+    pub stats: Option<Arc<IoStats>>,
+    pub read0: u64,
+    pub written0: u64,
+    /// HTTP/2: bytes are estimated (head + body), the connection's counters are shared.
+    pub h2: bool,
+    pub h2_sent: u64,
+    pub h2_head_received: u64,
+    pub status: Option<StatusCode>,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub capture: Capture,
+    pub body_len: u64,
+}
+
+impl Attempt {
+    pub(crate) fn new(start: Instant) -> Attempt {
+        Attempt {
+            start,
+            connect: ConnectMarks::default(),
+            ready: None,
+            send_end: None,
+            headers_at: None,
+            end: None,
+            reused: false,
+            tls_resumed: false,
+            stats: None,
+            read0: 0,
+            written0: 0,
+            h2: false,
+            h2_sent: 0,
+            h2_head_received: 0,
+            status: None,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+            capture: Capture::Empty,
+            body_len: 0,
+        }
+    }
+
+    /// Attach the connection's counters; the deltas from now on are this request's bytes.
+    pub(crate) fn use_stats(&mut self, stats: &Arc<IoStats>, h2: bool) {
+        self.read0 = stats.read();
+        self.written0 = stats.written();
+        self.stats = Some(stats.clone());
+        self.h2 = h2;
+    }
+
+    /// The last flush after sending started marks the end of `send`.
+    fn mark_send_end(&mut self) {
+        if self.send_end.is_none()
+            && let (Some(stats), Some(ready)) = (&self.stats, self.ready)
+            && let Some(at) = stats.flushed_at()
+            && at >= ready
+        {
+            self.send_end = Some(at);
+        }
+    }
+
+    /// Phases from the marks; missing marks collapse onto the previous one, so the phases
+    /// always add up to `total`.
+    pub(crate) fn timing(&mut self) -> Timing {
+        self.mark_send_end();
+        let end = self.end.unwrap_or_else(Instant::now).max(self.start);
+        let clamp = |prev: Instant, m: Option<Instant>| m.unwrap_or(prev).clamp(prev, end);
+        let dns_end = clamp(self.start, self.connect.dns_end);
+        let tcp_end = clamp(dns_end, self.connect.tcp_end);
+        let tls_end = clamp(tcp_end, self.connect.tls_end);
+        let headers_cap = self.headers_at.unwrap_or(end);
+        let send_end = clamp(tls_end, self.send_end.map(|s| s.min(headers_cap)));
+        let headers_at = clamp(send_end, self.headers_at.or(Some(end)));
+        let (bytes_sent, bytes_received) = match &self.stats {
+            Some(_) if self.h2 => (self.h2_sent, self.h2_head_received + self.body_len),
+            Some(s) => (
+                s.written().saturating_sub(self.written0),
+                s.read().saturating_sub(self.read0),
+            ),
+            None => (0, 0),
+        };
+        Timing {
+            start: self.start,
+            dns: dns_end - self.start,
+            connect: tcp_end - dns_end,
+            tls: tls_end - tcp_end,
+            send: send_end - tls_end,
+            wait: headers_at - send_end,
+            receive: end - headers_at,
+            total: end - self.start,
+            reused: self.reused,
+            tls_resumed: self.tls_resumed,
+            bytes_sent,
+            bytes_received,
+        }
+    }
+}
+
+/// How an HTTP/1.1 attempt failed: retryable (the request never left, e.g. a pooled connection
+/// the server had closed) or final.
+pub(crate) enum Failure {
+    NotSent(Box<HyperRequest>, TransportError),
+    Failed(TransportError),
+}
+
+/// Send `req` over an HTTP/1.1 connection, polling the connection in this task.
+pub(crate) async fn run_h1(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    conn: &mut Option<Pin<Box<H1Connection>>>,
+    req: HyperRequest,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), Failure> {
+    let fut = async {
+        if let Err(e) = poll_fn(|cx| sender.poll_ready(cx)).await {
+            let err = classify_hyper(&e, Stage::BeforeHeaders, authority);
+            return Err(Failure::NotSent(Box::new(req), err));
+        }
+        let resp = match sender.try_send_request(req).await {
+            Ok(resp) => resp,
+            Err(mut e) => {
+                let err = classify_hyper(e.error(), Stage::BeforeHeaders, authority);
+                return Err(match e.take_message() {
+                    Some(req) => Failure::NotSent(Box::new(req), err),
+                    None => Failure::Failed(err),
+                });
+            }
+        };
+        read_response(resp, att, limit, authority)
+            .await
+            .map_err(Failure::Failed)
+    };
+    drive(conn, fut).await
+}
+
+/// Send `req` on a shared HTTP/2 connection (its task does the I/O).
+pub(crate) async fn run_h2(
+    sender: &mut http2::SendRequest<Full<Bytes>>,
+    req: HyperRequest,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    att.h2_sent =
+        head_len(req.headers()) + req.uri().path().len() as u64 + req.body().size_hint_exact();
+    sender
+        .ready()
+        .await
+        .map_err(|e| classify_hyper(&e, Stage::BeforeHeaders, authority))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| classify_hyper(&e, Stage::BeforeHeaders, authority))?;
+    att.h2_head_received = head_len(resp.headers());
+    read_response(resp, att, limit, authority).await
+}
+
+trait SizeHintExact {
+    fn size_hint_exact(&self) -> u64;
+}
+
+impl SizeHintExact for Full<Bytes> {
+    fn size_hint_exact(&self) -> u64 {
+        hyper::body::Body::size_hint(self).exact().unwrap_or(0)
+    }
+}
+
+/// Rough HTTP/2 head size (names, values, separators), before HPACK.
+fn head_len(h: &HeaderMap) -> u64 {
+    h.iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum()
+}
+
+async fn read_response(
+    resp: hyper::Response<Incoming>,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    let now = Instant::now();
+    att.headers_at = Some(now);
+    att.mark_send_end();
+    let (parts, mut body) = resp.into_parts();
+    att.status = Some(parts.status);
+    att.version = parts.version;
+    att.headers = parts.headers;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| classify_hyper(&e, Stage::Body, authority))?;
+        if let Some(data) = frame.data_ref() {
+            att.body_len += data.len() as u64;
+            att.capture.push(data, limit);
+        }
+    }
+    att.end = Some(Instant::now());
+    Ok(())
+}
+
+/// Poll `fut` and the HTTP/1.1 connection together until `fut` completes. When hyper finishes
+/// the connection, it is dropped so that whatever still waits on it fails at once.
+async fn drive<F: Future>(slot: &mut Option<Pin<Box<H1Connection>>>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        // A few rounds let a request enqueued by `fut` be written, and a response parsed by
+        // the connection be seen, without a self-wake through the scheduler.
+        for _ in 0..3 {
+            let Some(conn) = slot.as_mut() else {
+                return Poll::Pending;
+            };
+            let done = conn.as_mut().poll(cx).is_ready();
+            if done {
+                *slot = None;
+            }
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+            if done {
+                return Poll::Pending;
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The timeout message: which stage the deadline caught.
+pub(crate) fn timeout_error(
+    att: &Attempt,
+    authority: Authority<'_>,
+    limit: std::time::Duration,
+) -> TransportError {
+    let stage = if att.headers_at.is_some() {
+        "while receiving the body"
+    } else if att.ready.is_some() {
+        "waiting for the response"
+    } else {
+        "while connecting"
+    };
+    TransportError::new(
+        ErrorKind::Timeout,
+        format!("{authority}: no complete response within {limit:?} ({stage})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn capture_keeps_at_most_the_limit_across_chunks() {
+        let mut c = Capture::Empty;
+        c.push(&Bytes::from_static(b"hello "), 8);
+        c.push(&Bytes::from_static(b"world"), 8);
+        c.push(&Bytes::from_static(b"!!!"), 8);
+        assert_eq!(c.into_bytes(), Bytes::from_static(b"hello wo"));
+
+        let mut one = Capture::Empty;
+        one.push(&Bytes::from_static(b"abc"), 8);
+        assert!(matches!(one, Capture::One(_)));
+        assert_eq!(one.into_bytes(), Bytes::from_static(b"abc"));
+
+        let mut none = Capture::Empty;
+        none.push(&Bytes::from_static(b"abc"), 0);
+        assert!(none.into_bytes().is_empty());
+    }
+
+    #[test]
+    fn phases_add_up_to_total_even_with_missing_marks() {
+        let start = Instant::now();
+        let mut att = Attempt::new(start);
+        att.ready = Some(start + std::time::Duration::from_millis(5));
+        att.headers_at = Some(start + std::time::Duration::from_millis(20));
+        att.end = Some(start + std::time::Duration::from_millis(30));
+        let t = att.timing();
+        let sum = t.dns + t.connect + t.tls + t.send + t.wait + t.receive;
+        assert_eq!(sum, t.total);
+        assert_eq!(t.total, std::time::Duration::from_millis(30));
+        assert_eq!(t.receive, std::time::Duration::from_millis(10));
+    }
+}

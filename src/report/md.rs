@@ -1,0 +1,216 @@
+//! Markdown (GitHub-flavoured): verdict, what ran, percentile table, thresholds, comparison and
+//! errors, for pull requests and `$GITHUB_STEP_SUMMARY`. Every value from the run is escaped so
+//! a step name or error message cannot break a table or inject HTML.
+
+use super::table::{
+    comparison_headline, describe_load, error_rate_cell, ms, outcome_label, quantile_cells,
+    rows_to_show,
+};
+use super::{Report, ReportError};
+use crate::aggregate::Summary;
+use crate::aggregate::summary::StepSummary;
+use crate::gate::{self, Comparison};
+use std::fmt::Write as _;
+
+pub struct MarkdownReport;
+
+/// Escapes text for a markdown table cell (also inert as HTML, which GitHub renders).
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '`' => out.push_str("\\`"),
+            '*' | '_' | '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn step_row(out: &mut String, s: &StepSummary) {
+    let l = &s.latency;
+    let errors = if s.errors == 0 {
+        "0".to_string()
+    } else {
+        format!("{} ({:.1}%)", s.errors, s.error_rate() * 100.0)
+    };
+    let _ = writeln!(
+        out,
+        "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+        esc(&s.name),
+        s.requests,
+        s.rps,
+        errors,
+        ms(l.p50_ms),
+        ms(l.p90_ms),
+        ms(l.p95_ms),
+        ms(l.p99_ms),
+        ms(l.p999_ms),
+        ms(l.max_ms)
+    );
+}
+
+impl MarkdownReport {
+    pub fn render_string(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
+        let mut out = String::new();
+        let v = gate::verdict(s, comparison);
+        let _ = writeln!(
+            out,
+            "## sonde: {} — {}\n",
+            esc(&s.scenario),
+            if v.passed { "✅ passed" } else { "❌ failed" }
+        );
+        let target = if s.target.kind == "embedded-demo" {
+            format!("{} (embedded demo)", s.target.url)
+        } else {
+            s.target.url.clone()
+        };
+        let _ = write!(
+            out,
+            "**Target** {} · **Load** {}",
+            esc(&target),
+            esc(&describe_load(s))
+        );
+        if let Some(env) = &s.env {
+            let _ = write!(out, " · **Env** {}", esc(env));
+        }
+        let _ = writeln!(
+            out,
+            " · **Ran** {:.1} s, {} iterations, {} requests\n",
+            s.duration_s, s.iterations.count, s.http.requests
+        );
+        let _ = writeln!(
+            out,
+            "Latency is measured from {}.",
+            if s.latency_measured_from == "intended_start" {
+                "each iteration's intended start (coordinated omission corrected)"
+            } else {
+                "each request's start (closed model)"
+            }
+        );
+        for r in &v.reasons {
+            let _ = writeln!(out, "- ❌ {}", esc(r));
+        }
+        if s.insecure {
+            let _ = writeln!(out, "- ⚠️ `--insecure`: TLS certificates were NOT verified");
+        }
+        if s.interrupted {
+            let _ = writeln!(out, "- ⚠️ interrupted: partial results");
+        }
+        if s.iterations.dropped > 0 {
+            let _ = writeln!(
+                out,
+                "- ⚠️ {} iterations dropped: every VU was busy (raise `max_vus`)",
+                s.iterations.dropped
+            );
+        }
+        for n in &s.notes {
+            let _ = writeln!(out, "- {}", esc(n));
+        }
+
+        let _ = writeln!(out, "\n### Latency (ms)\n");
+        let _ = writeln!(
+            out,
+            "| step | reqs | rate/s | errors | p50 | p90 | p95 | p99 | p99.9 | max |"
+        );
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        for st in &s.steps {
+            step_row(&mut out, st);
+        }
+        if s.steps.len() != 1 {
+            step_row(&mut out, &s.http);
+        }
+
+        if !s.thresholds.is_empty() {
+            let _ = writeln!(out, "\n### Thresholds\n");
+            let _ = writeln!(out, "| result | threshold | measured |");
+            let _ = writeln!(out, "|---|---|---|");
+            for t in &s.thresholds {
+                let icon = if t.passed() { "✅" } else { "❌" };
+                let _ = writeln!(
+                    out,
+                    "| {icon} {} | {} | {} |",
+                    outcome_label(t),
+                    esc(&t.threshold),
+                    esc(&t.message)
+                );
+            }
+        }
+
+        if let Some(c) = comparison {
+            let _ = writeln!(out, "\n### Compared with the baseline\n");
+            let _ = writeln!(out, "{}\n", esc(&comparison_headline(c)));
+            let _ = writeln!(out, "| metric | p50 | p95 | p99 | error rate | verdict |");
+            let _ = writeln!(out, "|---|--:|--:|--:|--:|---|");
+            for r in rows_to_show(c) {
+                let q = quantile_cells(r);
+                let verdict = match r.verdict {
+                    gate::Verdict::Regressed => "**regressed**",
+                    other => other.label(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {verdict} |",
+                    esc(&r.key),
+                    esc(&q[0]),
+                    esc(&q[1]),
+                    esc(&q[2]),
+                    r.error_rate
+                        .as_ref()
+                        .map_or_else(String::new, error_rate_cell)
+                );
+            }
+            let whys: Vec<&String> = c.rows.iter().filter_map(|r| r.why.as_ref()).collect();
+            if !whys.is_empty() {
+                let _ = writeln!(out, "\n**Why**\n");
+                for w in whys {
+                    let _ = writeln!(out, "- {}", esc(w));
+                }
+            }
+            for n in &c.notes {
+                let _ = writeln!(out, "\n> {}", esc(n));
+            }
+            let _ = writeln!(out, "\n<sub>Method: {}.</sub>", esc(&c.method));
+        }
+
+        let errors: Vec<(&StepSummary, &String, &u64)> = s
+            .steps
+            .iter()
+            .flat_map(|st| st.error_classes.iter().map(move |(k, n)| (st, k, n)))
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(out, "\n### Errors\n");
+            let _ = writeln!(out, "| step | class | count | first messages |");
+            let _ = writeln!(out, "|---|---|--:|---|");
+            for (st, class, n) in errors {
+                let msgs: Vec<String> = st.error_messages.keys().take(3).map(|m| esc(m)).collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {n} | {} |",
+                    esc(&st.name),
+                    esc(class),
+                    msgs.join("; ")
+                );
+            }
+        }
+        out
+    }
+}
+
+impl Report for MarkdownReport {
+    fn render_with(
+        &self,
+        summary: &Summary,
+        comparison: Option<&Comparison>,
+    ) -> Result<Vec<u8>, ReportError> {
+        Ok(self.render_string(summary, comparison).into_bytes())
+    }
+}

@@ -1,0 +1,200 @@
+//! Starting and stopping the demo: `serve` on a bound listener, shutdown with open event
+//! streams, the live status stream, and the `sonde demo`
+//! binary (banner, Ctrl-C, bad `--fault`). Real servers on 127.0.0.1:0 only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support_demo;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sonde::demo::{DemoConfig, Fault};
+use support_demo::{invest, read_events, req, start, token};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_a_bound_listener_until_shutdown_even_with_an_open_stream() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sonde::demo::serve(
+        listener,
+        DemoConfig {
+            faults: vec![Fault::PaymentLatency(Duration::from_secs(5))],
+            ..DemoConfig::default()
+        },
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    // serve() seeds before accepting; connections queue in the backlog meanwhile.
+    let ids = req(addr, "GET", "/demo/identities").send().await;
+    assert_eq!(ids.status, 200);
+    let whale = ids.json()[0]["token"].as_str().unwrap().to_string();
+    let created = req(addr, "POST", "/investments")
+        .bearer(&whale)
+        .header("idempotency-key", "held-open")
+        .json(&serde_json::json!({"startup_id": 2, "amount_cents": 100}))
+        .send()
+        .await;
+    let id = created.json()["id"].as_i64().unwrap();
+    // A stream that would stay open for seconds (the charge takes 5 s).
+    let (status, _, body) = req(addr, "GET", &format!("/investments/{id}/events"))
+        .bearer(&whale)
+        .stream()
+        .await;
+    assert_eq!(status, 200);
+    let stopping = Instant::now();
+    tx.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("graceful shutdown finishes")
+        .unwrap();
+    result.unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let (_, ended) = read_events(body, Duration::from_secs(2)).await;
+    assert!(ended, "the event stream was closed by shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_reports_each_status_change_in_order_until_final() {
+    let demo = start(DemoConfig {
+        faults: vec![Fault::PaymentLatency(Duration::from_millis(300))],
+        ..DemoConfig::default()
+    })
+    .await;
+    let created = invest(&demo, "typical", "watch-me", 8, 4_200).await;
+    let id = created.json()["id"].as_i64().unwrap();
+    let t = token(&demo, "typical");
+    let (status, headers, body) = req(demo.addr, "GET", &format!("/investments/{id}/events"))
+        .bearer(&t)
+        .stream()
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let (events, ended) = read_events(body, Duration::from_secs(10)).await;
+    assert!(ended, "the stream ends after the final status");
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter(|(name, _)| name == "status")
+        .map(|(_, v)| v["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.len() >= 2, "{statuses:?}");
+    let rank = |s: &str| {
+        ["pending", "processing", "completed"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    let ranks: Vec<_> = statuses.iter().map(|s| rank(s)).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] < w[1]),
+        "strictly forward: {statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&"completed"));
+    assert!(events.iter().all(|(_, v)| v["id"] == id));
+    let truth = req(demo.addr, "GET", &format!("/investments/{id}"))
+        .bearer(&t)
+        .send()
+        .await
+        .json();
+    assert_eq!(truth["status"], "completed", "GET agrees with the stream");
+
+    // Someone else's investment has no stream (404, like a missing one).
+    req(demo.addr, "GET", &format!("/investments/{id}/events"))
+        .bearer(&token(&demo, "other"))
+        .send()
+        .await
+        .assert_problem(404, None);
+    demo.shutdown().await.unwrap();
+}
+
+#[test]
+fn the_binary_prints_url_and_identities_and_stops_cleanly_on_ctrl_c() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    while !banner.iter().any(|l: &String| l.contains("Ctrl-C")) {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("banner printed");
+        banner.push(line);
+    }
+    let text = banner.join("\n");
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap();
+    assert!(text.contains("whale") && text.contains("typical") && text.contains("token=sd_"));
+    assert_eq!(
+        text.matches("curl ").count(),
+        3,
+        "three curl examples:\n{text}"
+    );
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids = rt.block_on(req(addr, "GET", "/demo/identities").send());
+    assert_eq!(ids.status, 200);
+    assert!(text.contains(ids.json()[0]["token"].as_str().unwrap()));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sonde demo did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean exit on Ctrl-C: {status:?}");
+}
+
+#[test]
+fn an_unknown_fault_is_a_usage_error_listing_the_valid_names() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--fault", "slow-profiel"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("slow-profiel") && stderr.contains("valid faults: slow-profile"),
+        "{stderr}"
+    );
+}
