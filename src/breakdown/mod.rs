@@ -115,16 +115,14 @@ impl Iteration {
     }
 }
 
-/// The server's own total for one request: a `total` metric if sent, else `app`, else the sum
-/// of every metric (ms).
+/// The server's own total for one request: a `total` metric if it sends one, else the sum of
+/// its metrics, taken as the non-overlapping parts of its time (as the demo's `db` and `app`).
 pub fn server_total(st: &[(String, f64)]) -> Option<f64> {
     if st.is_empty() {
         return None;
     }
-    for key in ["total", "app"] {
-        if let Some((_, v)) = st.iter().find(|(n, _)| n == key) {
-            return Some(*v);
-        }
+    if let Some((_, v)) = st.iter().find(|(n, _)| n == "total") {
+        return Some(*v);
     }
     Some(st.iter().map(|(_, v)| v).sum())
 }
@@ -323,6 +321,8 @@ pub struct Comparison {
     pub b: String,
     pub connection: Connection,
     pub method: &'static str,
+    /// Differences smaller than this are not called out, however consistent.
+    pub min_diff_ms: f64,
     pub steps: Vec<StepComparison>,
     pub verdict: String,
     /// The step, phase and server-timing part that explain most of the difference.
@@ -343,7 +343,9 @@ pub const METHOD: &str = "Mann-Whitney U test (two-sided, normal approximation w
 /// Significance level for the verdict.
 pub const ALPHA: f64 = 0.05;
 
-pub fn compare(a: &Pass, b: &Pass, names: &[String]) -> Comparison {
+/// Compares two passes step by step. A step explains the difference only when its median
+/// moved by at least `min_diff_ms` and the test says it is significant (p < `ALPHA`).
+pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> Comparison {
     let mut steps = Vec::new();
     let mut best: Option<(f64, usize)> = None;
     for (i, name) in names.iter().enumerate() {
@@ -385,7 +387,10 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String]) -> Comparison {
                 (n, delta(&sa, &sb, 1.0))
             })
             .collect();
-        if total.p.is_some_and(|p| p < ALPHA) && best.is_none_or(|(d, _)| total.diff_ms.abs() > d) {
+        if total.p.is_some_and(|p| p < ALPHA)
+            && total.diff_ms.abs() >= min_diff_ms
+            && best.is_none_or(|(d, _)| total.diff_ms.abs() > d)
+        {
             best = Some((total.diff_ms.abs(), i));
         }
         steps.push(StepComparison {
@@ -409,7 +414,7 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String]) -> Comparison {
         let st = s
             .server_timing
             .iter()
-            .filter(|(n, _)| !matches!(n.as_str(), "total" | "app"))
+            .filter(|(n, _)| n.as_str() != "total")
             .max_by(|x, y| (x.1.diff_ms * sign).total_cmp(&(y.1.diff_ms * sign)))
             .filter(|(_, d)| d.diff_ms * sign > 0.0)
             .map(|(n, _)| n.clone());
@@ -421,12 +426,13 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String]) -> Comparison {
             p: s.total.p.unwrap_or(1.0),
         }
     });
-    let verdict = verdict(&a.env, &b.env, &steps, culprit.as_ref());
+    let verdict = verdict(&a.env, &b.env, &steps, culprit.as_ref(), min_diff_ms);
     Comparison {
         a: a.env.clone(),
         b: b.env.clone(),
         connection: a.connection,
         method: METHOD,
+        min_diff_ms,
         steps,
         verdict,
         culprit,
@@ -434,17 +440,24 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String]) -> Comparison {
 }
 
 /// `profile is 2.41 s slower for whale: wait +2.40 s, of which db +2.38 s (p < 0.001)`.
-fn verdict(a: &str, b: &str, steps: &[StepComparison], c: Option<&Culprit>) -> String {
+fn verdict(
+    a: &str,
+    b: &str,
+    steps: &[StepComparison],
+    c: Option<&Culprit>,
+    min_diff_ms: f64,
+) -> String {
     let Some(c) = c else {
         let largest = steps
             .iter()
             .max_by(|x, y| x.total.diff_ms.abs().total_cmp(&y.total.diff_ms.abs()));
         return match largest {
             Some(s) => format!(
-                "no significant difference between {a} and {b} (largest: {} {}, {})",
+                "no significant difference between {a} and {b} (largest: {} {}, {}; a difference must be significant and at least {})",
                 s.name,
                 signed(s.total.diff_ms),
-                fmt_p(s.total.p.unwrap_or(1.0))
+                fmt_p(s.total.p.unwrap_or(1.0)),
+                human_ms(min_diff_ms)
             ),
             None => format!("no significant difference between {a} and {b}"),
         };

@@ -246,7 +246,13 @@ pub fn render_comparison(c: &Comparison, width: u16) -> String {
                 f2(d.a_p50),
                 f2(d.b_p50),
                 format!("{:+.2}", d.diff_ms),
-                d.p.map_or_else(String::new, |p| format!("{p:.3} {}", mark(p))),
+                d.p.map_or_else(String::new, |p| {
+                    if p < 0.001 {
+                        format!("<0.001 {}", mark(p))
+                    } else {
+                        format!("{p:.3} {}", mark(p))
+                    }
+                }),
             ]
         };
         t.add_row(row("total", &s.total, true));

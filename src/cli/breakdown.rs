@@ -30,6 +30,10 @@ pub struct BreakdownArgs {
     pub connection: ConnArg,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Fmt,
+    /// With --vs: the smallest median difference worth calling out (`25ms`), however
+    /// consistent a smaller one is.
+    #[arg(long = "min-diff", default_value = "25ms")]
+    pub min_diff: String,
     /// Also write the run's JSON result (like `sonde run --out`); with --vs, the second
     /// environment's goes to FILE with `.ENV` before the extension.
     #[arg(long = "out", short = 'o')]
@@ -264,6 +268,10 @@ async fn measure(
     };
     let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
     let n_steps = names.len();
+    let min_diff_ms = crate::scenario::parse_duration(&a.min_diff)
+        .map_err(|e| CliError::invalid(format!("--min-diff `{}`: {e}", a.min_diff)))?
+        .as_secs_f64()
+        * 1000.0;
     let mut passes: Vec<Pass> = Vec::new();
     let mut comparisons = Vec::new();
     let mut recorders: Vec<crate::aggregate::Recorder> = envs
@@ -271,6 +279,7 @@ async fn measure(
         .map(|_| crate::aggregate::Recorder::new(n_steps))
         .collect();
     let started = Instant::now();
+    let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
     let set = tokio::task::LocalSet::new();
     for mode in modes {
         let client = Client::new(ClientConfig {
@@ -321,6 +330,10 @@ async fn measure(
                     .await;
                 let end = Instant::now();
                 let trace = take_trace(local);
+                for t in trace.iter().filter(|t| t.server_timing_skipped > 0) {
+                    let step = names.get(t.step).map_or("?", String::as_str);
+                    *skipped.entry(step.to_string()).or_default() += t.server_timing_skipped;
+                }
                 its.push(Iteration::from_trace(start, end, &trace));
             }
         }
@@ -330,7 +343,12 @@ async fn measure(
             mode_passes.push(Pass::compute(&env, *mode, &names, its));
         }
         if mode_passes.len() == 2 {
-            comparisons.push(breakdown::compare(&mode_passes[0], &mode_passes[1], &names));
+            comparisons.push(breakdown::compare(
+                &mode_passes[0],
+                &mode_passes[1],
+                &names,
+                min_diff_ms,
+            ));
         }
         passes.extend(mode_passes);
     }
@@ -367,7 +385,10 @@ async fn measure(
         insecure: plan.http.insecure,
         passes,
         comparisons,
-        notes: Vec::new(),
+        notes: skipped
+            .iter()
+            .map(|(step, n)| format!("{step}: {n} malformed Server-Timing entries skipped"))
+            .collect(),
     };
     Ok((doc, summaries))
 }

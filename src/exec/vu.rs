@@ -156,6 +156,8 @@ pub struct Traced {
     pub timing: crate::http::Timing,
     pub status: Option<u16>,
     pub server_timing: Vec<(String, f64)>,
+    /// Malformed `Server-Timing` entries the parser skipped.
+    pub server_timing_skipped: usize,
     pub error: Option<String>,
 }
 
@@ -174,15 +176,26 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
             timing: hop.timing,
             status: Some(hop.status.as_u16()),
             server_timing: st(&hop.server_timing),
+            server_timing_skipped: 0,
             error: None,
         });
     }
+    // The transport keeps only well-formed entries; count the skipped ones for the notes.
+    let mut scratch = Vec::new();
+    let skipped = ex
+        .headers
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| crate::http::parse_server_timing(v, &mut scratch))
+        .sum();
     t.push(Traced {
         step: idx,
         start: ex.timing.start,
         timing: ex.timing,
         status: ex.status.map(|s| s.as_u16()),
         server_timing: st(&ex.server_timing),
+        server_timing_skipped: skipped,
         error: ex.error.as_ref().map(|e| e.message.clone()),
     });
 }
