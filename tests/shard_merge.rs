@@ -43,6 +43,8 @@ fn shard(index: u32, n: u64, ms: u64, errors: u64, offset_s: u64) -> Summary {
     rec.steps[1].requests = 1;
     let mut s = Summary::measured(&["profile".into(), "total".into()], &rec, 10.0);
     s.scenario = "profile-load".into();
+    s.target.kind = "url".into();
+    s.target.url = "http://127.0.0.1:8080/".into();
     s.started_at = format!("2026-12-01T10:00:{:02}.000Z", offset_s);
     s.latency_measured_from = "request_start".into();
     s.load.model = "closed".into();
@@ -428,4 +430,44 @@ fn recorded_thresholds_are_evaluated_on_the_merged_result() {
     let m: Summary = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(m.thresholds.len(), 2);
     assert!(!m.thresholds[1].passed());
+}
+
+#[test]
+fn shard_and_merged_results_follow_the_result_schema() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/result-schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler
+        .add_resource("file:///result-schema.json", schema)
+        .unwrap();
+    let idx = compiler
+        .compile("file:///result-schema.json", &mut schemas)
+        .unwrap();
+    let check = |s: &Summary| {
+        let bytes = sonde::report::Format::Json.reporter().render(s).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        schemas.validate(&v, idx).map_err(|e| format!("{e:#}"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let parts = three();
+    check(&parts[0]).unwrap();
+    let files: Vec<PathBuf> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| write(dir.path(), &format!("shard-{i}.json"), s))
+        .collect();
+    let merged = sonde::shard::merge_files(
+        &files[..2],
+        &sonde::shard::MergeOptions {
+            allow_partial: true,
+        },
+    )
+    .unwrap();
+    check(&merged).unwrap();
+    // The schema does constrain the object: a bad plan hash is rejected.
+    let mut bad = parts[0].clone();
+    bad.shard.as_mut().unwrap().plan_hash = "not-a-hash".into();
+    assert!(check(&bad).is_err());
 }

@@ -1,8 +1,9 @@
 //! `sonde merge`'s checks and bookkeeping: reads shard result files, refuses those that do not
 //! belong together (another scenario or plan hash, another shard count, a duplicate index, a
 //! missing shard unless allowed, a truncated or invalid file), each naming the file; then adds
-//! them with `aggregate::merge` and records which shards the result holds. Also holds the hook
-//! where the merged result meets its thresholds. Writes nothing and prints nothing.
+//! them with `aggregate::merge` and records which shards the result holds; the plan's thresholds
+//! (recorded by every shard) and `--threshold`s are evaluated on the merged result with
+//! `gate::evaluate`. Writes nothing and prints nothing.
 
 use crate::aggregate::Summary;
 use crate::aggregate::merge::{self as exact, MergeError as ArithError};
@@ -204,7 +205,9 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
             .map_or_else(String::new, |p| p.0.clone()),
         source,
     })?;
-    let first = &parts[0].2;
+    let Some((_, _, first)) = parts.first() else {
+        return Err(MergeError::Empty);
+    };
     let merged_from: Vec<MergedShard> = parts
         .iter()
         .map(|(file, _, i)| MergedShard {
