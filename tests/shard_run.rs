@@ -2,7 +2,7 @@
 //! against a local server, started with one `--start-at`, then merged. Totals equal the
 //! single-run plan (and what the server counted); the merged histogram is the bucket-for-bucket
 //! sum of the shards'; percentiles match a single run's within noise; the shards started
-//! together.
+//! together; reports and `compare` take the merged result like any other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod shard_support;
@@ -96,6 +96,26 @@ fn single_and_sharded(load_args: &[&str]) -> (Summary, Summary, Vec<Summary>, u6
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(0));
+    // The merged result is a result like any other: reports render it, compare accepts it
+    // (exit 0 or 1 is a verdict on noise; 2 would mean "not comparable").
+    for fmt in ["html", "md", "junit"] {
+        let st = sonde()
+            .args(["report", "--format", fmt, "-o"])
+            .arg(dir.path().join(format!("merged.{fmt}")))
+            .arg(&merged)
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(0), "report --format {fmt}");
+    }
+    let st = sonde()
+        .arg("compare")
+        .arg(&merged)
+        .arg("--baseline")
+        .arg(&single)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(matches!(st.code(), Some(0 | 1)), "compare: {:?}", st.code());
     let shards: Vec<Summary> = files.iter().map(|f| load(f)).collect();
     // The server saw exactly as many requests from the shards as from the single run.
     assert_eq!(hits.load(Ordering::SeqCst), single_hits);
