@@ -18,3 +18,4 @@ pub mod plan;
 pub mod redact;
 pub mod report;
 pub mod scenario;
+pub mod shard;

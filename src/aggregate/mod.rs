@@ -3,6 +3,7 @@
 //! of HTTP or output formats: exec records into it, reports read a `Summary`.
 
 pub mod hist;
+pub mod merge;
 pub mod summary;
 
 pub use hist::Hist;

@@ -231,6 +231,49 @@ pub struct Summary {
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Set when the run was one shard of several (`--shard`) or a merge of shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// Which shard a result is, or which shards a merged result holds (`sonde::shard`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShardInfo {
+    /// This shard's index, from 0. Absent in a merged result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// How many shards the run was split into.
+    pub count: u32,
+    /// `shard::plan_hash` of the unsplit plan: shards merge only with the same hash.
+    pub plan_hash: String,
+    /// The agreed start (`--start-at`), RFC 3339 UTC, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// The wall clock (RFC 3339 UTC, µs) at which this shard's load started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_clock: Option<String>,
+    /// The whole plan's thresholds as written; a shard does not gate, the merge evaluates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<String>,
+    /// Merged result: the shards it holds, by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+    /// Merged result: the indexes of shards that were absent (`--allow-partial`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u32>,
+    /// Merged result: true when shards are missing, so totals cover only part of the plan.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+/// One shard inside a merged result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MergedShard {
+    pub index: u32,
+    /// The file it was read from, as given to `sonde merge`.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_clock: Option<String>,
 }
 
 impl Summary {

@@ -4,6 +4,7 @@
 pub mod breakdown;
 pub mod compare;
 pub mod import;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod target;
@@ -72,6 +73,8 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Merge shard results (`run --shard K/N`) exactly into one result.
+    Merge(merge::MergeArgs),
     /// Compare a run with a baseline run: exit 1 on a significant regression, 2 if not comparable.
     Compare(compare::CompareArgs),
     /// Render a saved run as table, json, md, junit or html.
@@ -88,6 +91,7 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Validate { files } => validate(&files),
+        Command::Merge(args) => merge::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Report(args) => report::run(args),
         Command::Import(args) => import::run(args),

@@ -1,0 +1,77 @@
+//! `sonde merge FILE... -o OUT [--allow-partial] [--threshold ...]`: shard results → one exact
+//! result → table/JSON/files → the same exit codes as `run`. The checks live in `shard::merge`,
+//! the arithmetic in `aggregate::merge`; this file only wires them to the command line.
+
+use super::run::OutFormat;
+use super::{CliError, Exit};
+use crate::report::{self, table::TableReport};
+use crate::shard::merge::{self, MergeOptions};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard result files (`sonde run --shard K/N --out shard-K.json`), in any order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the merged result to FILE; the extension picks the format. Repeatable.
+    #[arg(long = "out", short = 'o', required = true)]
+    pub outs: Vec<PathBuf>,
+    /// Merge even if shards are missing; the result says which and that it is partial.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Another threshold on the merged result, e.g. 'profile: p(95) < 300ms' (repeatable).
+    /// The plan's own thresholds, recorded in every shard file, always apply.
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutFormat,
+}
+
+pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
+    let opts = MergeOptions {
+        allow_partial: a.allow_partial,
+    };
+    let mut summary = merge::merge_files(&a.files, &opts).map_err(CliError::invalid)?;
+    let thresholds = merge::thresholds(&summary, &a.thresholds).map_err(CliError::invalid)?;
+    merge::evaluate_thresholds(&thresholds, &mut summary);
+    if let Some(info) = &summary.shard {
+        eprintln!(
+            "merged {} of {} shard(s) of `{}` (plan hash {}){}",
+            info.merged_from.len(),
+            info.count,
+            summary.scenario,
+            info.plan_hash,
+            if info.partial {
+                format!(" — PARTIAL: missing {:?}", info.missing)
+            } else {
+                String::new()
+            }
+        );
+    }
+    match a.format {
+        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(&summary)),
+        OutFormat::Json => println!(
+            "{}",
+            report::json::script_summary(&summary).map_err(CliError::runtime)?
+        ),
+    }
+    report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
+    if let Err(e) = report::append_github_step_summary(&summary, None) {
+        eprintln!("warning: {e}");
+    }
+    if summary.interrupted {
+        return Ok(Exit::Interrupted);
+    }
+    // The same gate as `sonde run`: thresholds, failed requests and iterations.
+    let verdict = crate::gate::verdict(&summary, None);
+    if verdict.passed {
+        Ok(Exit::Ok)
+    } else {
+        for r in &verdict.reasons {
+            eprintln!("gate failed: {r}");
+        }
+        Ok(Exit::GateFailed)
+    }
+}
