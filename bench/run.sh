@@ -26,7 +26,7 @@ source bench/sonde.env
 export SONDE_CMD SONDE_RATE_CMD SONDE_PARSE
 
 if [[ "${1:-}" == "--smoke" ]]; then
-  DUR=1 REPS=1 TOOLS="" bash "$PEERS"
+  DUR=1 REPS=1 TOOLS=wrk SCENARIOS="fast delay" bash "$PEERS"
 else
   bash "$PEERS"
 fi

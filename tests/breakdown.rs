@@ -186,3 +186,26 @@ async fn the_slow_profile_is_named_in_the_verdict_only_with_the_fault() {
             .starts_with("no significant difference")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curl_file_is_a_target_and_its_secrets_stay_out_of_the_output() {
+    let server = support::server_timing("db;dur=3").await;
+    let dir = tempfile::tempdir().unwrap();
+    let curl = dir.path().join("request.curl");
+    std::fs::write(
+        &curl,
+        format!(
+            "curl '{}?access_token=CanarySecretQ' \\\n  -H 'Authorization: Bearer CanarySecretA' \\\n  -b 'session=CanarySecretC' \\\n  -H 'Accept-Language: de-DE'\n",
+            server.url("/profile")
+        ),
+    )
+    .unwrap();
+    let (code, v, err) = breakdown(vec![curl.display().to_string(), "-n".into(), "2".into()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        v["passes"][0]["steps"][0]["server_timing"]["db"]["p50"],
+        3.0
+    );
+    let all = format!("{v}{err}").to_lowercase();
+    assert!(!all.contains("canarysecret"), "a secret leaked: {all}");
+}

@@ -142,12 +142,17 @@ fn load_plan(a: &BreakdownArgs) -> Result<Plan, CliError> {
     curl_plan(path, load, http)
 }
 
+/// A file holding a browser's "Copy as cURL" (bash or cmd), read by the same parser as
+/// `sonde import curl`.
 fn curl_plan(path: &Path, load: LoadModel, http: HttpOptions) -> Result<Plan, CliError> {
-    let _ = (load, http);
-    Err(CliError::invalid(format!(
-        "{}: not a URL or a scenario file (.yaml); curl command files are read by `sonde import curl`",
-        path.display()
-    )))
+    let imported = crate::import::import_curl_file(path).map_err(|e| {
+        CliError::invalid(format!(
+            "{}: not a URL or a scenario file (.yaml), and not a curl command: {}:{e}",
+            path.display(),
+            path.display()
+        ))
+    })?;
+    crate::import::plan::to_plan(&imported, load, http).map_err(CliError::invalid)
 }
 
 fn env_names(plan: &Plan, a: &BreakdownArgs) -> Result<Vec<String>, CliError> {
@@ -380,7 +385,7 @@ async fn measure(
     let doc = Breakdown {
         schema: "sonde.breakdown/v1",
         scenario: plan.name.clone(),
-        target: target_url.to_string(),
+        target: crate::redact::redact_url(target_url),
         iterations: a.n,
         insecure: plan.http.insecure,
         passes,

@@ -10,6 +10,7 @@ pub mod emit;
 pub mod env;
 pub mod envfile;
 pub mod har;
+pub mod plan;
 
 pub use curl::tokenize::Dialect;
 pub use diff::{Difference, apply_bad, diff};
