@@ -42,7 +42,7 @@ async fn slow_profile_makes_only_the_whale_slow_and_changes_no_answer() {
     })
     .await;
     let (whale_slow, whale_body_slow) = profile_time(&faulty, "whale", 1).await;
-    let (typical_slow, typical_body_slow) = profile_time(&faulty, "typical", 5).await;
+    let (typical_slow, typical_body_slow) = profile_time(&faulty, "typical", 10).await;
     faulty.shutdown().await.unwrap();
 
     eprintln!(
