@@ -171,7 +171,7 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
         t.push(Traced {
             step: idx,
             start: hop.timing.start,
-            timing: hop.timing.clone(),
+            timing: hop.timing,
             status: Some(hop.status.as_u16()),
             server_timing: st(&hop.server_timing),
             error: None,
@@ -180,7 +180,7 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
     t.push(Traced {
         step: idx,
         start: ex.timing.start,
-        timing: ex.timing.clone(),
+        timing: ex.timing,
         status: ex.status.map(|s| s.as_u16()),
         server_timing: st(&ex.server_timing),
         error: ex.error.as_ref().map(|e| e.message.clone()),
