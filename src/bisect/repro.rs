@@ -18,6 +18,8 @@ pub struct Row {
     pub env: usize,
     /// Printable axis values of the cell (`header:Accept-Language=de-DE`).
     pub cell: Vec<String>,
+    /// Per axis, the printable value (`None`: the item is removed).
+    pub values: Vec<Option<String>>,
     pub spec: EnvSpec,
 }
 
@@ -40,15 +42,22 @@ pub fn rows(envs: &[LoadedEnv], axes: &[Axis]) -> Vec<Row> {
         for cell in &cells {
             let mut spec = env.spec.clone();
             let mut labels = Vec::new();
+            let mut values = Vec::new();
             for (a, v) in cell {
                 let axis = &axes[*a];
                 let value = &axis.values[*v];
                 apply_axis(&mut spec, axis, value);
                 labels.push(axis.label(value));
+                values.push(
+                    value
+                        .as_ref()
+                        .map(|v| crate::import::env::display_value(axis.kind, &axis.name, v)),
+                );
             }
             out.push(Row {
                 env: e,
                 cell: labels,
+                values,
                 spec,
             });
         }
@@ -72,7 +81,11 @@ pub struct StepDoc {
 #[derive(Debug, Clone, Serialize)]
 pub struct RowDoc {
     pub env: String,
+    /// The matrix cell, one `kind:name=value` per axis (values redacted when secret).
     pub cell: Vec<String>,
+    /// Per axis, the value (`null`: the item removed).
+    #[serde(skip)]
+    pub values: Vec<Option<String>>,
     pub runs: usize,
     pub failed: usize,
     /// `pass`, `fail` or `flaky`.
@@ -89,6 +102,8 @@ pub struct ReproDoc {
     pub target: String,
     pub k: usize,
     pub steps: Vec<String>,
+    /// The `--matrix` axes (`kind:name`), in the order of each row's `cell`.
+    pub matrix: Vec<String>,
     pub rows: Vec<RowDoc>,
     pub notes: Vec<String>,
 }
@@ -146,6 +161,7 @@ pub fn row_doc(label: &str, row: &Row, runs: &Runs, steps: &[String], red: &Reda
     RowDoc {
         env: label.to_string(),
         cell: row.cell.clone(),
+        values: row.values.clone(),
         runs: runs.runs.len(),
         failed,
         verdict,
@@ -197,27 +213,64 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
     t.set_width(width);
-    let mut header = vec!["env".to_string(), "result".to_string()];
-    header.extend(doc.steps.iter().cloned());
-    header.push("first failure".into());
-    t.set_header(header);
-    for r in &doc.rows {
-        let mut label = r.env.clone();
-        for c in &r.cell {
-            label.push_str("\n· ");
-            label.push_str(c);
+    // Axes with one value are the same on every row: said once above the table.
+    let varying: Vec<usize> = (0..doc.matrix.len())
+        .filter(|a| {
+            let first = doc.rows.first().and_then(|r| r.values.get(*a));
+            doc.rows.iter().any(|r| r.values.get(*a) != first)
+        })
+        .collect();
+    if let Some(r) = doc.rows.first() {
+        for a in (0..doc.matrix.len()).filter(|a| !varying.contains(a)) {
+            if let Some(c) = r.cell.get(a) {
+                out.push_str(&format!("fixed     {c}\n"));
+            }
         }
+    }
+    let mut header = vec!["env".to_string()];
+    header.extend(varying.iter().map(|a| {
+        let m = &doc.matrix[*a];
+        m.split_once(':').map_or(m.clone(), |(_, n)| n.to_string())
+    }));
+    header.push("result".to_string());
+    header.extend(doc.steps.iter().cloned());
+    t.set_header(header);
+    let mut failures = Vec::new();
+    for r in &doc.rows {
         let verdict = match r.verdict {
             "pass" => format!("pass {}/{}", r.runs - r.failed, r.runs),
             "fail" => format!("FAIL {}/{}", r.failed, r.runs),
             _ => format!("flaky: {}/{} failed", r.failed, r.runs),
         };
-        let mut cells = vec![label, verdict];
+        let mut cells = vec![r.env.clone()];
+        for a in &varying {
+            cells.push(match r.values.get(*a) {
+                Some(Some(v)) => v.clone(),
+                _ => "(absent)".to_string(),
+            });
+        }
+        cells.push(verdict);
         cells.extend(r.steps.iter().map(step_cell));
-        cells.push(r.first_failure.clone().unwrap_or_default());
         t.add_row(cells);
+        if let Some(f) = &r.first_failure {
+            let mut label = r.env.clone();
+            for a in &varying {
+                if let Some(c) = r.cell.get(*a) {
+                    label.push_str(" · ");
+                    label.push_str(c);
+                }
+            }
+            failures.push(format!("  {label}: {f}"));
+        }
     }
     out.push_str(&t.to_string());
     out.push('\n');
+    if !failures.is_empty() {
+        out.push_str("first failure per environment\n");
+        for f in failures {
+            out.push_str(&f);
+            out.push('\n');
+        }
+    }
     out
 }

@@ -289,6 +289,10 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
         target: target_text,
         k: a.flow.k,
         steps: flow.step_names.clone(),
+        matrix: axes
+            .iter()
+            .map(|x| format!("{}:{}", x.kind, x.name))
+            .collect(),
         rows: docs,
         notes,
     };
