@@ -52,7 +52,10 @@ async fn shipped_curl_files_bisect_to_the_two_planted_items() {
         culprit_names(&doc),
         vec!["header:Accept-Language", "flag:new_kyc_form"]
     );
-    assert_eq!(doc["culprits"][0]["bad"], "de-DE,de;q=0.8,en-US;q=0.5,en;q=0.3");
+    assert_eq!(
+        doc["culprits"][0]["bad"],
+        "de-DE,de;q=0.8,en-US;q=0.5,en;q=0.3"
+    );
     assert_eq!(doc["culprits"][1]["good"], serde_json::Value::Null);
     assert_eq!(doc["culprits"][1]["bad"], "on");
     assert_eq!(doc["differences"].as_u64().unwrap() as usize, diffs.len());
@@ -65,19 +68,36 @@ async fn shipped_curl_files_bisect_to_the_two_planted_items() {
     );
     let curl = doc["curl"].as_str().unwrap();
     assert!(curl.contains("/onboarding/complete"), "{curl}");
-    assert!(curl.contains("x-feature-flags:"), "flags travel in the scenario's header: {curl}");
+    assert!(
+        curl.contains("x-feature-flags:"),
+        "flags travel in the scenario's header: {curl}"
+    );
     assert!(curl.contains("\"$SONDE_AUTHORIZATION\""), "{curl}");
 
     // The toggle line, with the real values, runs and fails only for German + the flag.
     let open = sonde(s(&[
-        "bisect", &scenario, "--good", &works, "--bad", &fails, "--target", &base, "--format",
-        "json", "-q", "--include-sensitive",
+        "bisect",
+        &scenario,
+        "--good",
+        &works,
+        "--bad",
+        &fails,
+        "--target",
+        &base,
+        "--format",
+        "json",
+        "-q",
+        "--include-sensitive",
     ]))
     .await;
     let line = open.json()["repro"].as_str().unwrap().to_string();
     assert!(line.starts_with("sonde repro "), "{line}");
     let bin = assert_cmd::cargo::cargo_bin("sonde");
-    let cmd = format!("'{}' {} --format json", bin.display(), &line["sonde ".len()..]);
+    let cmd = format!(
+        "'{}' {} --format json",
+        bin.display(),
+        &line["sonde ".len()..]
+    );
     let rerun = tokio::task::spawn_blocking(move || {
         assert_cmd::Command::new("sh")
             .args(["-c", &cmd])
@@ -95,7 +115,10 @@ async fn shipped_curl_files_bisect_to_the_two_planted_items() {
     let failing: Vec<&serde_json::Value> = rows.iter().filter(|r| r["failed"] != 0).collect();
     assert_eq!(failing.len(), 1);
     let cell = failing[0]["cell"].to_string();
-    assert!(cell.contains("de-DE") && cell.contains("new_kyc_form=on"), "{cell}");
+    assert!(
+        cell.contains("de-DE") && cell.contains("new_kyc_form=on"),
+        "{cell}"
+    );
     demo.shutdown().await.unwrap();
 }
 
@@ -105,14 +128,22 @@ async fn scenario_envs_repro_and_bisect() {
     let base = demo.base_url();
     let scenario = root("scenarios/onboarding-click.yaml");
     // No --env: every env of the scenario.
-    let out = sonde(s(&["repro", &scenario, "--target", &base, "-k", "2", "--format", "json"])).await;
+    let out = sonde(s(&[
+        "repro", &scenario, "--target", &base, "-k", "2", "--format", "json",
+    ]))
+    .await;
     assert_eq!(out.code, 1, "a row failed: {}\n{}", out.stdout, out.stderr);
     let doc = out.json();
     let verdicts: Vec<(String, String)> = doc["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["env"].as_str().unwrap().into(), r["verdict"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["env"].as_str().unwrap().into(),
+                r["verdict"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         verdicts,
@@ -123,7 +154,10 @@ async fn scenario_envs_repro_and_bisect() {
         ]
     );
     let failing = &doc["rows"][1];
-    assert_eq!(failing["first_failure"], "complete: expected status 200, got 500");
+    assert_eq!(
+        failing["first_failure"],
+        "complete: expected status 200, got 500"
+    );
     let complete = &failing["steps"][4];
     assert_eq!(complete["step"], "complete");
     assert_eq!(complete["statuses"]["500"], 2);
@@ -132,15 +166,44 @@ async fn scenario_envs_repro_and_bisect() {
 
     // Named envs: en and de-new-kyc differ only in the locale.
     let out = sonde(s(&[
-        "bisect", &scenario, "--good", "en", "--bad", "de-new-kyc", "--target", &base, "-q",
+        "bisect",
+        &scenario,
+        "--good",
+        "en",
+        "--bad",
+        "de-new-kyc",
+        "--target",
+        &base,
+        "-q",
     ]))
     .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("culprit: header:Accept-Language"), "{}", out.stdout);
-    assert!(out.stdout.contains("--matrix header:Accept-Language=en-US,de-DE"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("culprit: header:Accept-Language"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("--matrix header:Accept-Language=en-US,de-DE"),
+        "{}",
+        out.stdout
+    );
     // A name that is neither an env nor a file: exit 2 with a suggestion.
-    let out = sonde(s(&["bisect", &scenario, "--good", "en", "--bad", "de-new-kc"])).await;
+    let out = sonde(s(&[
+        "bisect",
+        &scenario,
+        "--good",
+        "en",
+        "--bad",
+        "de-new-kc",
+    ]))
+    .await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("did you mean `de-new-kyc`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `de-new-kyc`"),
+        "{}",
+        out.stderr
+    );
     demo.shutdown().await.unwrap();
 }
