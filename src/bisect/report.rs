@@ -332,8 +332,17 @@ pub fn render(doc: &BisectDoc, width: u16) -> String {
         &mut o,
         "probes",
         &format!(
-            "{} (ddmin bound {} for {} differences; budget {}), {} runs each · {} requests in all",
-            doc.probes, doc.probe_bound, doc.varied, doc.max_probes, per_probe, doc.requests
+            "{} (ddmin bound {} for {} differences; budget {}), {} each · {} requests in all",
+            doc.probes,
+            doc.probe_bound,
+            doc.varied,
+            doc.max_probes,
+            if per_probe == 1 {
+                "1 run".to_string()
+            } else {
+                format!("{per_probe} runs")
+            },
+            doc.requests
         ),
     );
     line(

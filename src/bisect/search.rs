@@ -258,7 +258,12 @@ pub fn confidence(found: &Found, k: usize) -> (&'static str, String) {
         }
         None => (
             "high",
-            format!("every probe gave the same outcome in all {k} of its runs"),
+            if k == 1 {
+                "one run per probe (-k 1): flakiness could not be seen; raise -k to check"
+                    .to_string()
+            } else {
+                format!("every probe gave the same outcome in all {k} of its runs")
+            },
         ),
     }
 }
