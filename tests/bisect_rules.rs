@@ -81,7 +81,9 @@ async fn culprit_failing_half_the_time_is_found_and_marked_flaky() {
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let h = hits.clone();
     let srv = rule_server(200, move |seen, _| {
-        seen.all_bad(&[7]) && h.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0
+        seen.all_bad(&[7])
+            && h.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .is_multiple_of(2)
     })
     .await;
     let e = envs(srv.server.port(), 12);
