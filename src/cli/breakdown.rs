@@ -5,7 +5,7 @@ use super::{CliError, Exit};
 use crate::aggregate::Summary;
 use crate::breakdown::{self, Breakdown, Connection, Iteration, Pass};
 use crate::exec::{Local, Shared, Stop, Target, Vu, run_iteration, run_setup};
-use crate::http::{Client, ClientConfig, ConnectionMode};
+use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ fn with_suffix(p: &Path, env: &str) -> PathBuf {
 }
 
 /// Terminal width for tables and the waterfall: the tty's, else `$COLUMNS`, else 100.
-fn terminal_width() -> u16 {
+pub(crate) fn terminal_width() -> u16 {
     let t = comfy_table::Table::new();
     t.width()
         .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()))
@@ -287,20 +287,12 @@ async fn measure(
     let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
     let set = tokio::task::LocalSet::new();
     for mode in modes {
-        let client = Client::new(ClientConfig {
-            connect_timeout: plan.http.connect_timeout,
-            request_timeout: plan.http.request_timeout,
-            max_redirects: plan.http.max_redirects,
-            body_capture_limit: plan.http.body_capture_limit,
-            insecure: plan.http.insecure,
-            cacert: plan.http.cacert.clone(),
-            connection: match mode {
-                Connection::New => ConnectionMode::New,
-                Connection::Reuse => ConnectionMode::Reuse,
-            },
-            http2: true,
-        })
-        .map_err(CliError::invalid)?;
+        let connection = match mode {
+            Connection::New => ConnectionMode::New,
+            Connection::Reuse => ConnectionMode::Reuse,
+        };
+        let client = Client::new(crate::exec::client_config(&plan.http, connection))
+            .map_err(CliError::invalid)?;
         // Per environment: its own plan (env applied), shared state, recorder and one VU.
         let mut lanes = Vec::new();
         for env in envs {

@@ -1,11 +1,13 @@
 //! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
 //! documented contract; `main` prints errors once and exits with it.
 
+pub mod bisect;
 pub mod breakdown;
 pub mod compare;
 pub mod import;
 pub mod merge;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod target;
 
@@ -67,6 +69,10 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Where a page load spends its time: per request, per phase, per Server-Timing part.
     Breakdown(Box<breakdown::BreakdownArgs>),
+    /// Replay a flow under several environments (× a matrix of items) and compare outcomes.
+    Repro(Box<repro::ReproArgs>),
+    /// Find the minimal set of differences between a good and a bad environment that fails.
+    Bisect(Box<bisect::BisectArgs>),
     /// Check scenario files without sending anything.
     Validate {
         /// Scenario files.
@@ -90,6 +96,8 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
+        Command::Repro(args) => repro::run(*args).await,
+        Command::Bisect(args) => bisect::run(*args).await,
         Command::Validate { files } => validate(&files),
         Command::Merge(args) => merge::run(args),
         Command::Compare(args) => compare::run(args),

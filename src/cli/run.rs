@@ -5,7 +5,7 @@ use super::{CliError, Exit};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::{LoadInfo, TargetInfo};
 use crate::exec::{self, RunOptions, Shared, Stop};
-use crate::http::{Client, ClientConfig, ConnectionMode};
+use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan, TargetSpec};
 use crate::report::{self, table::TableReport};
 use crate::shard::Sharding;
@@ -301,17 +301,8 @@ async fn run_against(
     notes: Vec<String>,
     sharding: &Sharding,
 ) -> Result<Exit, CliError> {
-    let client = Client::new(ClientConfig {
-        connect_timeout: plan.http.connect_timeout,
-        request_timeout: plan.http.request_timeout,
-        max_redirects: plan.http.max_redirects,
-        body_capture_limit: plan.http.body_capture_limit,
-        insecure: plan.http.insecure,
-        cacert: plan.http.cacert.clone(),
-        connection: ConnectionMode::Reuse,
-        http2: true,
-    })
-    .map_err(CliError::invalid)?;
+    let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))
+        .map_err(CliError::invalid)?;
 
     let setup_vars = exec::run_setup(&plan, base, &client)
         .await

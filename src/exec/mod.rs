@@ -68,6 +68,24 @@ pub struct RunResult {
     pub interrupted: bool,
 }
 
+/// The transport configuration a plan asks for: the one place `HttpOptions` become a
+/// `ClientConfig` (`run`, `breakdown`, `repro` and `bisect` all build their client here).
+pub fn client_config(
+    http: &crate::plan::HttpOptions,
+    connection: crate::http::ConnectionMode,
+) -> crate::http::ClientConfig {
+    crate::http::ClientConfig {
+        connect_timeout: http.connect_timeout,
+        request_timeout: http.request_timeout,
+        max_redirects: http.max_redirects,
+        body_capture_limit: http.body_capture_limit,
+        insecure: http.insecure,
+        cacert: http.cacert.clone(),
+        connection,
+        http2: true,
+    }
+}
+
 /// Runs the plan's `setup` steps once with their own session; their captures become variables
 /// every virtual user sees. Any failed setup step fails the run (nothing else is sent).
 pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<VarMap, ExecError> {

@@ -58,7 +58,8 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-fn env_name(prefix: &str, name: &str) -> String {
+/// A `SONDE_…` environment variable name for a placeholder (`prefix` + the name upper-cased).
+pub(crate) fn env_name(prefix: &str, name: &str) -> String {
     let mut s = String::from(prefix);
     let mut last_us = prefix.ends_with('_');
     for c in name.chars() {

@@ -1,0 +1,276 @@
+//! `repro`'s model: the rows (each environment × each cell of the `--matrix` cross product),
+//! their outcome per step over `k` runs, and the table and JSON forms. Every value shown is
+//! redacted when secret and every message is scrubbed; runs nothing itself.
+
+use super::env::{Axis, LoadedEnv, apply_axis};
+use super::flow::Runs;
+use crate::import::EnvSpec;
+use crate::redact::Redactor;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One row to run: an environment with one matrix cell applied.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Index into the environments.
+    pub env: usize,
+    /// Printable axis values of the cell (`header:Accept-Language=de-DE`).
+    pub cell: Vec<String>,
+    /// Per axis, the printable value (`None`: the item is removed).
+    pub values: Vec<Option<String>>,
+    pub spec: EnvSpec,
+}
+
+/// Every environment × every cell of the axes' cross product, environments outermost.
+pub fn rows(envs: &[LoadedEnv], axes: &[Axis]) -> Vec<Row> {
+    let mut cells: Vec<Vec<(usize, usize)>> = vec![Vec::new()];
+    for (a, axis) in axes.iter().enumerate() {
+        let mut next = Vec::with_capacity(cells.len() * axis.values.len());
+        for c in &cells {
+            for v in 0..axis.values.len() {
+                let mut c2 = c.clone();
+                c2.push((a, v));
+                next.push(c2);
+            }
+        }
+        cells = next;
+    }
+    let mut out = Vec::new();
+    for (e, env) in envs.iter().enumerate() {
+        for cell in &cells {
+            let mut spec = env.spec.clone();
+            let mut labels = Vec::new();
+            let mut values = Vec::new();
+            for (a, v) in cell {
+                let axis = &axes[*a];
+                let value = &axis.values[*v];
+                apply_axis(&mut spec, axis, value);
+                labels.push(axis.label(value));
+                values.push(
+                    value
+                        .as_ref()
+                        .map(|v| crate::import::env::display_value(axis.kind, &axis.name, v)),
+                );
+            }
+            out.push(Row {
+                env: e,
+                cell: labels,
+                values,
+                spec,
+            });
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepDoc {
+    pub step: String,
+    /// Runs in which the step sent a request.
+    pub ran: usize,
+    pub failed: usize,
+    /// Final status → runs.
+    pub statuses: BTreeMap<u16, usize>,
+    pub p50_ms: Option<f64>,
+    pub first_failure: Option<String>,
+    pub flaky: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowDoc {
+    pub env: String,
+    /// The matrix cell, one `kind:name=value` per axis (values redacted when secret).
+    pub cell: Vec<String>,
+    /// Per axis, the value (`null`: the item removed).
+    #[serde(skip)]
+    pub values: Vec<Option<String>>,
+    pub runs: usize,
+    pub failed: usize,
+    /// `pass`, `fail` or `flaky`.
+    pub verdict: &'static str,
+    /// `step: message` of the first failure.
+    pub first_failure: Option<String>,
+    pub steps: Vec<StepDoc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReproDoc {
+    pub schema: &'static str,
+    pub scenario: Option<String>,
+    pub target: String,
+    pub k: usize,
+    pub steps: Vec<String>,
+    /// The `--matrix` axes (`kind:name`), in the order of each row's `cell`.
+    pub matrix: Vec<String>,
+    pub rows: Vec<RowDoc>,
+    pub notes: Vec<String>,
+}
+
+impl ReproDoc {
+    /// Some row failed at least once.
+    pub fn any_failed(&self) -> bool {
+        self.rows.iter().any(|r| r.failed > 0)
+    }
+}
+
+/// The document of one row's runs.
+pub fn row_doc(label: &str, row: &Row, runs: &Runs, steps: &[String], red: &Redactor) -> RowDoc {
+    let failed = runs.failed();
+    let verdict = match runs.outcome() {
+        super::ddmin::Outcome::Pass => "pass",
+        super::ddmin::Outcome::Fail => "fail",
+        super::ddmin::Outcome::Flaky => "flaky",
+    };
+    let step_docs = steps
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut statuses = BTreeMap::new();
+            let mut ran = 0;
+            let mut failed = 0;
+            let mut first = None;
+            for r in &runs.runs {
+                let Some(s) = r.steps.get(i) else { continue };
+                if s.ran {
+                    ran += 1;
+                }
+                if let Some(st) = s.status {
+                    *statuses.entry(st).or_insert(0) += 1;
+                }
+                if let Some(f) = &s.failure {
+                    failed += 1;
+                    first.get_or_insert_with(|| red.scrub(f).into_owned());
+                }
+            }
+            let lat = runs.rec.steps.get(i).map(|s| &s.latency);
+            StepDoc {
+                step: name.clone(),
+                ran,
+                failed,
+                statuses,
+                p50_ms: lat
+                    .filter(|h| !h.is_empty())
+                    .map(|h| (h.quantile_ms(0.5) * 100.0).round() / 100.0),
+                first_failure: first,
+                flaky: failed > 0 && failed < ran,
+            }
+        })
+        .collect();
+    RowDoc {
+        env: label.to_string(),
+        cell: row.cell.clone(),
+        values: row.values.clone(),
+        runs: runs.runs.len(),
+        failed,
+        verdict,
+        first_failure: runs
+            .first_failure()
+            .and_then(|(i, m)| steps.get(i).map(|s| format!("{s}: {}", red.scrub(&m)))),
+        steps: step_docs,
+    }
+}
+
+fn step_cell(s: &StepDoc) -> String {
+    if s.ran == 0 {
+        return "not run".into();
+    }
+    let codes = if s.statuses.is_empty() {
+        "no response".to_string()
+    } else {
+        s.statuses
+            .keys()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let p50 = s.p50_ms.map(|p| format!(" {p:.1}ms")).unwrap_or_default();
+    if s.flaky {
+        format!("flaky {codes} ({}/{} failed)", s.failed, s.ran)
+    } else if s.failed > 0 {
+        format!("FAIL {codes}{p50}")
+    } else {
+        format!("{codes}{p50}")
+    }
+}
+
+/// The table: one row per environment (× cell), one column per step.
+pub fn render(doc: &ReproDoc, width: u16) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "repro     {}\ntarget    {}\nruns      {} per environment; cells: status, p50 latency\n",
+        doc.scenario
+            .as_deref()
+            .unwrap_or("(the request of the environment file)"),
+        doc.target,
+        doc.k
+    ));
+    for n in &doc.notes {
+        out.push_str(&format!("note      {n}\n"));
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_width(width);
+    // Axes with one value are the same on every row: said once above the table.
+    let varying: Vec<usize> = (0..doc.matrix.len())
+        .filter(|a| {
+            let first = doc.rows.first().and_then(|r| r.values.get(*a));
+            doc.rows.iter().any(|r| r.values.get(*a) != first)
+        })
+        .collect();
+    if let Some(r) = doc.rows.first() {
+        for a in (0..doc.matrix.len()).filter(|a| !varying.contains(a)) {
+            if let Some(c) = r.cell.get(a) {
+                out.push_str(&format!("fixed     {c}\n"));
+            }
+        }
+    }
+    let mut header = vec!["env".to_string()];
+    header.extend(varying.iter().map(|a| {
+        let m = &doc.matrix[*a];
+        m.split_once(':').map_or(m.clone(), |(_, n)| n.to_string())
+    }));
+    header.push("result".to_string());
+    header.extend(doc.steps.iter().cloned());
+    t.set_header(header);
+    let mut failures = Vec::new();
+    for r in &doc.rows {
+        let verdict = match r.verdict {
+            "pass" => format!("pass {}/{}", r.runs - r.failed, r.runs),
+            "fail" => format!("FAIL {}/{}", r.failed, r.runs),
+            _ => format!("flaky: {}/{} failed", r.failed, r.runs),
+        };
+        let mut cells = vec![r.env.clone()];
+        for a in &varying {
+            cells.push(match r.values.get(*a) {
+                Some(Some(v)) => v.clone(),
+                _ => "(absent)".to_string(),
+            });
+        }
+        cells.push(verdict);
+        cells.extend(r.steps.iter().map(step_cell));
+        t.add_row(cells);
+        if let Some(f) = &r.first_failure {
+            let mut label = r.env.clone();
+            for a in &varying {
+                if let Some(c) = r.cell.get(*a) {
+                    label.push_str(" · ");
+                    label.push_str(c);
+                }
+            }
+            failures.push(format!("  {label}: {f}"));
+        }
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    if !failures.is_empty() {
+        out.push_str("first failure per environment\n");
+        for f in failures {
+            out.push_str(&f);
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! `sonde bisect [SCENARIO] --good G --bad B [-k 3] [--max-probes 200]`: find the minimal set
+//! of differences between a good and a bad environment that makes the flow fail. Exit codes:
+//! 0 culprit found, 1 premise failed (the bad environment passes, or the good one fails too),
+//! 2 invalid input or identical environments (nothing was sent), 3 runtime failure (target
+//! unreachable, setup failed).
+
+use super::repro::{FlowArgs, Format, prepare, redactor, start};
+use super::{CliError, Exit};
+use crate::bisect::report::{self, Context};
+use crate::bisect::search::{self, Options, Verdict};
+use crate::bisect::shell::{self, Placeholders, ReproLine};
+use clap::Args;
+use std::io::Write as _;
+
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// The environment that works (scenario env name, curl, HAR, env file or inline item).
+    #[arg(long)]
+    pub good: String,
+    /// The environment that fails.
+    #[arg(long)]
+    pub bad: String,
+    /// Stop after this many probes (the result then fails but may not be minimal).
+    #[arg(long, default_value_t = 200)]
+    pub max_probes: usize,
+    /// Vary session-like credentials too instead of keeping the bad side's.
+    #[arg(long)]
+    pub vary_identity: bool,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
+    if a.max_probes == 0 {
+        return Err(CliError::invalid("--max-probes must be at least 1"));
+    }
+    // Good first: without a scenario, the flow is the good side's request (the same request a
+    // generated `sonde repro --env GOOD` line sends).
+    let prep = prepare(&a.flow, &[a.good.clone(), a.bad.clone()])?;
+    let (good, bad) = match prep.envs.as_slice() {
+        [g, b] => (g.clone(), b.clone()),
+        _ => return Err(CliError::runtime("internal: two environments expected")),
+    };
+    if crate::import::diff(&good.spec, &bad.spec).is_empty() {
+        return Err(CliError::invalid(format!(
+            "{} and {} are identical ({} items each): nothing to bisect, nothing was sent",
+            good.label,
+            bad.label,
+            good.spec.items().len()
+        )));
+    }
+    let (target, flow) = start(prep.spec.clone()).await?;
+    let red = redactor(&a.flow, &[&good, &bad], Some(&flow));
+    let opts = Options {
+        k: a.flow.k,
+        max_probes: a.max_probes,
+        vary_identity: a.vary_identity,
+    };
+    let quiet = a.quiet;
+    let b = search::bisect(&flow, &good.spec, &bad.spec, &opts, |p| {
+        if !quiet {
+            let what = if p.probe == 0 {
+                "good + the bad side's identity".to_string()
+            } else {
+                format!("probe {}: {} of {} differences", p.probe, p.applied, p.of)
+            };
+            let _ = writeln!(std::io::stderr(), "  {what} → {:?}", p.outcome);
+        }
+    })
+    .await;
+    let mut ph = Placeholders::new(a.flow.include_sensitive);
+    let mut cx = Context {
+        scenario: prep.plan.as_ref().map(|p| p.name.clone()),
+        target: format!(
+            "{}{}",
+            red.url(&target.info.url),
+            if target.info.kind == "embedded-demo" {
+                " (embedded demo, stopped on exit)"
+            } else {
+                ""
+            }
+        ),
+        good: good.label.clone(),
+        bad: bad.label.clone(),
+        k: opts.k,
+        max_probes: a.max_probes,
+        steps: flow.step_names.clone(),
+        include_sensitive: a.flow.include_sensitive,
+        notes: prep.notes.clone(),
+        ..Context::default()
+    };
+    if let Verdict::Found(f) = &b.verdict {
+        let step = b
+            .premise
+            .bad_failure
+            .as_ref()
+            .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
+        let (_, req) = flow.witness(&f.failing, step).await;
+        cx.curl = req.map(|r| shell::curl(&r, &mut ph));
+        let line = ReproLine {
+            scenario: a.flow.scenario.as_ref().map(|p| p.display().to_string()),
+            good: good.spec_text.clone(),
+            target: a.flow.target.clone(),
+            k: opts.k,
+            expect_status: if prep.plan.is_none() {
+                a.flow.expect_status.clone()
+            } else {
+                Vec::new()
+            },
+            keep_think: a.flow.keep_think,
+            insecure: a.flow.insecure,
+        };
+        let kept = if f.identity_culprit {
+            Vec::new()
+        } else {
+            b.identity.clone()
+        };
+        cx.repro = Some(shell::repro_line(&line, &kept, &f.culprits, &mut ph));
+        cx.placeholders = ph.names();
+    }
+    cx.requests = flow.requests();
+    target.stop().await;
+    let doc = report::document(&b, &cx, &red);
+    let text = match a.flow.format {
+        Format::Table => report::render(&doc, super::breakdown::terminal_width()),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?;
+            s.push('\n');
+            s
+        }
+    };
+    // Unreachable in table form: `main` prints the message once.
+    if a.flow.format == Format::Json || !matches!(b.verdict, Verdict::Unreachable { .. }) {
+        print!("{}", red.scrub(&text));
+    }
+    match b.verdict {
+        Verdict::Found(_) => Ok(Exit::Ok),
+        Verdict::NotReproducible | Verdict::GoodFails => Ok(Exit::GateFailed),
+        Verdict::Unreachable { .. } => Err(CliError::runtime(red.scrub(&doc.message))),
+        Verdict::Identical => Err(CliError::invalid(doc.message)),
+    }
+}

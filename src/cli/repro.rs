@@ -1,0 +1,320 @@
+//! `sonde repro [SCENARIO] --env A --env B [--matrix ITEM=v1,v2]... [-k 3]`: run the flow `k`
+//! times under each environment (× each matrix cell) and print pass/fail per step side by side.
+//! Also the argument handling `bisect` shares: loading the scenario and environments, the flow,
+//! the target and the redactor.
+
+use super::{CliError, Exit};
+use crate::bisect::env::{self, Axis, LoadedEnv};
+use crate::bisect::flow::{Flow, FlowSpec};
+use crate::bisect::repro::{self as model, ReproDoc};
+use crate::plan::{HttpOptions, Plan};
+use crate::redact::{self, Redactor};
+use clap::Args;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Options `repro` and `bisect` share.
+#[derive(Debug, Clone, Args)]
+pub struct FlowArgs {
+    /// A scenario file whose steps are the flow. Without one, the flow is the request of the
+    /// first curl/HAR environment.
+    pub scenario: Option<PathBuf>,
+    /// Runs per environment (per probe for `bisect`).
+    #[arg(short = 'k', long = "runs", default_value_t = 3)]
+    pub k: usize,
+    /// Base URL to send to (overrides the scenario's target or the request's origin).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Statuses that count as success for a scenario-less flow (default: below 400), e.g. `200,201`.
+    #[arg(long, value_delimiter = ',')]
+    pub expect_status: Vec<u16>,
+    /// Keep the scenario's think pauses (skipped by default: they change nothing that is sent).
+    #[arg(long)]
+    pub keep_think: bool,
+    /// Do not verify TLS certificates (stamped in the output).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Whole-request timeout (`30s`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Show secret values (and write them into generated commands) instead of redacting them.
+    #[arg(long)]
+    pub include_sensitive: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// An environment: a scenario env name, a curl file, a HAR file (`file.har#entry`), an env
+    /// YAML file, or an inline item (`header:Accept-Language=de-DE`). Repeatable. Without any,
+    /// every env of the scenario.
+    #[arg(long = "env")]
+    pub envs: Vec<String>,
+    /// An axis `KIND:NAME=v1,v2` (quote a value holding a comma: `"de-DE,de;q=0.9"`; `~`
+    /// removes the item). Repeatable; rows are the cross product.
+    #[arg(long = "matrix")]
+    pub matrix: Vec<String>,
+}
+
+/// Everything a command needs before it sends anything.
+pub(crate) struct Prepared {
+    pub plan: Option<Plan>,
+    pub envs: Vec<LoadedEnv>,
+    pub spec: FlowSpec,
+    pub notes: Vec<String>,
+}
+
+fn http_options(a: &FlowArgs) -> Result<HttpOptions, CliError> {
+    let mut h = HttpOptions {
+        insecure: a.insecure,
+        ..HttpOptions::default()
+    };
+    if let Some(t) = &a.timeout {
+        h.request_timeout = crate::scenario::parse_duration(t)
+            .map_err(|e| CliError::invalid(format!("--timeout `{t}`: {e}")))?;
+    }
+    Ok(h)
+}
+
+fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, CliError> {
+    a.target
+        .as_deref()
+        .map(|t| {
+            url::Url::parse(t).map_err(|e| {
+                CliError::invalid(format!("--target `{}`: {e}", redact::redact_url(t)))
+            })
+        })
+        .transpose()
+}
+
+/// Loads the scenario (if any) and the environments, and decides what the flow is.
+pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, CliError> {
+    if a.k == 0 {
+        return Err(CliError::invalid("-k must be at least 1"));
+    }
+    let http = http_options(a)?;
+    let target = target_url(a)?;
+    let plan = match &a.scenario {
+        Some(path) => {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if !matches!(ext, "yaml" | "yml" | "json") {
+                return Err(CliError::invalid(format!(
+                    "{}: the scenario must be a .yaml file; pass curl and HAR files with --env (or --good/--bad)",
+                    path.display()
+                )));
+            }
+            let overrides = crate::scenario::Overrides {
+                target: target.clone(),
+                http: Some(http.clone()),
+                ..Default::default()
+            };
+            Some(crate::scenario::load(path, &overrides).map_err(CliError::invalid)?)
+        }
+        None => None,
+    };
+    let mut envs = Vec::new();
+    for t in env_texts {
+        envs.push(env::load(t, plan.as_ref()).map_err(CliError::invalid)?);
+    }
+    let mut notes = Vec::new();
+    let spec = match &plan {
+        Some(p) => {
+            let templated: BTreeSet<_> = envs.iter().flat_map(|e| e.templated.clone()).collect();
+            let with_body: Vec<&str> = envs
+                .iter()
+                .filter(|e| e.spec.body.is_some())
+                .map(|e| e.label.as_str())
+                .collect();
+            if !with_body.is_empty() {
+                notes.push(format!(
+                    "request bodies of {} not used: the scenario's steps carry their own",
+                    with_body.join(", ")
+                ));
+            }
+            if !a.expect_status.is_empty() {
+                notes.push("--expect-status applies to a scenario-less flow; the scenario's `expect` decides here".into());
+            }
+            FlowSpec::scenario(p.clone(), a.keep_think, templated)
+        }
+        None => {
+            let requests: Vec<_> = envs.iter().filter_map(|e| e.request.as_ref()).collect();
+            let Some(first) = requests.first() else {
+                return Err(CliError::invalid(
+                    "nothing to send: give a scenario, or at least one environment that is a curl command file or a HAR entry",
+                ));
+            };
+            for r in &requests[1..] {
+                if r.method != first.method || r.path != first.path {
+                    notes.push(format!(
+                        "the environments' requests differ ({} {} and {} {}); every run sends {} {}",
+                        r.method, r.path, first.method, first.path, first.method, first.path
+                    ));
+                    break;
+                }
+            }
+            FlowSpec::request(
+                first,
+                target,
+                &a.expect_status,
+                http,
+                env::flag_transport(&requests),
+            )
+            .map_err(CliError::invalid)?
+        }
+    };
+    if !a.keep_think
+        && plan.as_ref().is_some_and(|p| {
+            p.steps
+                .iter()
+                .any(|n| matches!(n, crate::plan::StepNode::Think { .. }))
+        })
+    {
+        notes.push("think pauses skipped (--keep-think keeps them)".into());
+    }
+    if spec.plan.http.insecure {
+        notes.push("TLS certificates are NOT verified (--insecure)".into());
+    }
+    Ok(Prepared {
+        plan,
+        envs,
+        spec,
+        notes,
+    })
+}
+
+/// A redactor that knows every secret of the environments and of the setup's captures.
+pub(crate) fn redactor(a: &FlowArgs, envs: &[&LoadedEnv], flow: Option<&Flow>) -> Redactor {
+    let mut r = Redactor::new(a.include_sensitive);
+    for e in envs {
+        for v in e.spec.secret_values() {
+            r.add(&v);
+        }
+        for (n, v) in &e.spec.headers {
+            r.add_header(n, v);
+        }
+    }
+    if let Some(f) = flow {
+        for v in f.setup_values() {
+            if redact::looks_secret(&v) {
+                r.add(&v);
+            }
+        }
+    }
+    r
+}
+
+/// Starts the target (the embedded demo when the scenario has none) and the flow.
+pub(crate) async fn start(spec: FlowSpec) -> Result<(super::target::Target, Flow), CliError> {
+    let target = super::target::start(&spec.plan).await?;
+    match Flow::start(spec, &target.base).await {
+        Ok(flow) => Ok((target, flow)),
+        Err(e) => {
+            target.stop().await;
+            Err(CliError::runtime(e))
+        }
+    }
+}
+
+pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
+    let mut env_texts = a.envs.clone();
+    let axes = a
+        .matrix
+        .iter()
+        .map(|m| Axis::parse(m))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::invalid)?;
+    if env_texts.is_empty() {
+        let plan_envs: Vec<String> = match &a.flow.scenario {
+            Some(_) => prepare(&a.flow, &[])?
+                .plan
+                .map(|p| p.envs.keys().cloned().collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if plan_envs.is_empty() && a.flow.scenario.is_none() {
+            return Err(CliError::invalid(
+                "give a scenario or at least one --env (a curl file, a HAR file, an env file or an inline item)",
+            ));
+        }
+        env_texts = plan_envs;
+    }
+    let mut prep = prepare(&a.flow, &env_texts)?;
+    if prep.envs.is_empty() {
+        // A scenario without named envs: its steps as they are.
+        prep.envs.push(LoadedEnv {
+            label: "(scenario)".into(),
+            spec_text: String::new(),
+            spec: crate::import::EnvSpec::default(),
+            request: None,
+            templated: BTreeSet::new(),
+        });
+    }
+    let rows = model::rows(&prep.envs, &axes);
+    let (target, flow) = start(prep.spec.clone()).await?;
+    let red = redactor(&a.flow, &prep.envs.iter().collect::<Vec<_>>(), Some(&flow));
+    let mut docs = Vec::with_capacity(rows.len());
+    let mut unreachable = 0;
+    for row in &rows {
+        let runs = flow.run(&row.spec, a.flow.k).await;
+        if runs.unreachable() {
+            unreachable += 1;
+        }
+        let label = &prep.envs[row.env].label;
+        docs.push(model::row_doc(label, row, &runs, &flow.step_names, &red));
+    }
+    let target_text = format!(
+        "{}{}",
+        red.url(&target.info.url),
+        if target.info.kind == "embedded-demo" {
+            " (embedded demo)"
+        } else {
+            ""
+        }
+    );
+    target.stop().await;
+    let mut notes = prep.notes.clone();
+    notes.push(format!("{} requests sent", flow.requests()));
+    let doc = ReproDoc {
+        schema: "sonde.repro/v1",
+        scenario: prep.plan.as_ref().map(|p| p.name.clone()),
+        target: target_text,
+        k: a.flow.k,
+        steps: flow.step_names.clone(),
+        matrix: axes
+            .iter()
+            .map(|x| format!("{}:{}", x.kind, x.name))
+            .collect(),
+        rows: docs,
+        notes,
+    };
+    match a.flow.format {
+        Format::Table => print!(
+            "{}",
+            red.scrub(&model::render(&doc, super::breakdown::terminal_width()))
+        ),
+        Format::Json => println!(
+            "{}",
+            red.scrub(&serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?)
+        ),
+    }
+    if unreachable == rows.len() {
+        return Err(CliError::runtime(format!(
+            "{} could not be reached: every request failed",
+            doc.target
+        )));
+    }
+    Ok(if doc.any_failed() {
+        Exit::GateFailed
+    } else {
+        Exit::Ok
+    })
+}

@@ -1,0 +1,209 @@
+//! `repro` and `bisect` against the demo API with its `onboarding-locale` fault: the shipped
+//! `scenarios/envs/{works,fails}.curl` (two browsers, many differences) bisect to exactly the
+//! two planted items, the generated `sonde repro` line runs and shows only the culprit
+//! combination failing, and the scenario's own named environments behave as documented.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bisect_support;
+mod support;
+
+use bisect_support::{culprit_names, s, sonde};
+use sonde::bisect::ddmin::probe_bound;
+use sonde::demo::{DemoConfig, Fault, RunningDemo};
+use std::path::PathBuf;
+
+fn root(p: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(p)
+        .display()
+        .to_string()
+}
+
+async fn demo() -> RunningDemo {
+    sonde::demo::start(DemoConfig {
+        faults: vec![Fault::OnboardingLocale],
+        ..DemoConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_curl_files_bisect_to_the_two_planted_items() {
+    let works = root("scenarios/envs/works.curl");
+    let fails = root("scenarios/envs/fails.curl");
+    let scenario = root("scenarios/onboarding-click.yaml");
+    // The two files differ in many items, not just the planted ones.
+    let g = sonde::bisect::env::load(&works, None).unwrap();
+    let b = sonde::bisect::env::load(&fails, None).unwrap();
+    let diffs = sonde::import::diff(&g.spec, &b.spec);
+    assert!(diffs.len() >= 12, "only {} differences", diffs.len());
+
+    let demo = demo().await;
+    let base = demo.base_url();
+    let out = sonde(s(&[
+        "bisect", &scenario, "--good", &works, "--bad", &fails, "--target", &base, "--format",
+        "json", "-q",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(
+        culprit_names(&doc),
+        vec!["header:Accept-Language", "flag:new_kyc_form"]
+    );
+    assert_eq!(
+        doc["culprits"][0]["bad"],
+        "de-DE,de;q=0.8,en-US;q=0.5,en;q=0.3"
+    );
+    assert_eq!(doc["culprits"][1]["good"], serde_json::Value::Null);
+    assert_eq!(doc["culprits"][1]["bad"], "on");
+    assert_eq!(doc["differences"].as_u64().unwrap() as usize, diffs.len());
+    let varied = doc["varied"].as_u64().unwrap() as usize;
+    assert!(doc["probes"].as_u64().unwrap() as usize <= probe_bound(varied));
+    assert_eq!(doc["premise"]["bad"]["failed"], 3);
+    assert_eq!(
+        doc["premise"]["bad"]["first_failure"],
+        "complete: expected status 200, got 500"
+    );
+    let curl = doc["curl"].as_str().unwrap();
+    assert!(curl.contains("/onboarding/complete"), "{curl}");
+    assert!(
+        curl.contains("x-feature-flags:"),
+        "flags travel in the scenario's header: {curl}"
+    );
+    assert!(curl.contains("\"$SONDE_AUTHORIZATION\""), "{curl}");
+
+    // The toggle line, with the real values, runs and fails only for German + the flag.
+    let open = sonde(s(&[
+        "bisect",
+        &scenario,
+        "--good",
+        &works,
+        "--bad",
+        &fails,
+        "--target",
+        &base,
+        "--format",
+        "json",
+        "-q",
+        "--include-sensitive",
+    ]))
+    .await;
+    let line = open.json()["repro"].as_str().unwrap().to_string();
+    assert!(line.starts_with("sonde repro "), "{line}");
+    let bin = assert_cmd::cargo::cargo_bin("sonde");
+    let cmd = format!(
+        "'{}' {} --format json",
+        bin.display(),
+        &line["sonde ".len()..]
+    );
+    let rerun = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::new("sh")
+            .args(["-c", &cmd])
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&rerun.stdout);
+    assert_eq!(rerun.status.code(), Some(1), "{text}");
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = rows["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "two culprits toggled: 2 × 2 rows");
+    let failing: Vec<&serde_json::Value> = rows.iter().filter(|r| r["failed"] != 0).collect();
+    assert_eq!(failing.len(), 1);
+    let cell = failing[0]["cell"].to_string();
+    assert!(
+        cell.contains("de-DE") && cell.contains("new_kyc_form=on"),
+        "{cell}"
+    );
+    demo.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_envs_repro_and_bisect() {
+    let demo = demo().await;
+    let base = demo.base_url();
+    let scenario = root("scenarios/onboarding-click.yaml");
+    // No --env: every env of the scenario.
+    let out = sonde(s(&[
+        "repro", &scenario, "--target", &base, "-k", "2", "--format", "json",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "a row failed: {}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    let verdicts: Vec<(String, String)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["env"].as_str().unwrap().into(),
+                r["verdict"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("de".to_string(), "pass".to_string()),
+            ("de-new-kyc".to_string(), "fail".to_string()),
+            ("en".to_string(), "pass".to_string())
+        ]
+    );
+    let failing = &doc["rows"][1];
+    assert_eq!(
+        failing["first_failure"],
+        "complete: expected status 200, got 500"
+    );
+    let complete = &failing["steps"][4];
+    assert_eq!(complete["step"], "complete");
+    assert_eq!(complete["statuses"]["500"], 2);
+    assert_eq!(failing["steps"][0]["statuses"]["200"], 2);
+    assert!(complete["p50_ms"].as_f64().unwrap() > 0.0);
+
+    // Named envs: en and de-new-kyc differ only in the locale.
+    let out = sonde(s(&[
+        "bisect",
+        &scenario,
+        "--good",
+        "en",
+        "--bad",
+        "de-new-kyc",
+        "--target",
+        &base,
+        "-q",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("culprit: header:Accept-Language"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("--matrix header:Accept-Language=en-US,de-DE"),
+        "{}",
+        out.stdout
+    );
+    // A name that is neither an env nor a file: exit 2 with a suggestion.
+    let out = sonde(s(&[
+        "bisect",
+        &scenario,
+        "--good",
+        "en",
+        "--bad",
+        "de-new-kc",
+    ]))
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("did you mean `de-new-kyc`"),
+        "{}",
+        out.stderr
+    );
+    demo.shutdown().await.unwrap();
+}
