@@ -65,8 +65,10 @@ fn single_and_sharded(load_args: &[&str]) -> (Summary, Summary, Vec<Summary>, u6
     assert_eq!(st.code(), Some(0));
     let single_hits = hits.swap(0, Ordering::SeqCst);
 
-    let start = SystemTime::now() + Duration::from_secs(3);
-    let start_at = humantime::format_rfc3339_millis(start).to_string();
+    let start_at =
+        humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(3)).to_string();
+    // The agreed time is what the flag says (millisecond precision), not the finer clock value.
+    let start = humantime::parse_rfc3339(&start_at).unwrap();
     let files: Vec<PathBuf> = (0..3)
         .map(|k| dir.path().join(format!("shard-{k}.json")))
         .collect();

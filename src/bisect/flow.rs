@@ -319,6 +319,7 @@ impl Flow {
             base: &shared.base,
             env: &plan.env,
             flags: &plan.flags,
+            env_is_plan: true,
         };
         (run, build_request(s, &scope, &ctx).ok())
     }

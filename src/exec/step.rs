@@ -8,7 +8,7 @@ use crate::http::{Exchange, Request, Session};
 use crate::plan::template::{render_json, value_text};
 use crate::plan::{
     BodySpec, CaptureSource, Environment, Expectation, FlagTransport, JsonCheck, Step, Template,
-    TemplateError, ValueCheck,
+    TemplateError, ValueCheck, Vars,
 };
 use bytes::Bytes;
 use http::HeaderMap;
@@ -25,15 +25,28 @@ pub struct StepOutcome {
     pub end: Instant,
 }
 
+/// Variables that are never defined: a request that renders against them uses none, so it can
+/// be built once and reused for every iteration.
+pub struct NoVars;
+
+impl Vars for NoVars {
+    fn get_var(&self, _: &str) -> Option<&Value> {
+        None
+    }
+}
+
 /// Per-run context a step needs besides the scope.
 pub struct StepCtx<'a> {
     pub base: &'a str,
     pub env: &'a Environment,
     pub flags: &'a FlagTransport,
+    /// `env` is the plan's own environment (not setup's empty one), so requests prebuilt with
+    /// it apply.
+    pub env_is_plan: bool,
 }
 
 /// Builds the request. Errors are template errors (undefined variables at run time).
-pub fn build_request(step: &Step, scope: &Scope<'_>, ctx: &StepCtx<'_>) -> Result<Request, String> {
+pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result<Request, String> {
     let t = |tpl: &Template| tpl.render(scope).map_err(|e| describe(&e, step));
     let raw_url = t(&step.url)?;
     let full = if raw_url.starts_with("http://") || raw_url.starts_with("https://") {

@@ -68,6 +68,9 @@ pub struct Shared {
     /// For each request step (plan order): the index of its poll's `since` step.
     pub since: Vec<Option<usize>>,
     pub open_model: bool,
+    /// Requests of steps that use no variable at all, built once (plan order): the hot path
+    /// then clones instead of rendering templates and parsing the URL again.
+    pub prebuilt: Vec<Option<crate::http::Request>>,
 }
 
 impl Shared {
@@ -98,6 +101,16 @@ impl Shared {
             })
             .collect();
         let open_model = matches!(plan.load, crate::plan::LoadModel::Open { .. });
+        let ctx = StepCtx {
+            base: &base,
+            env: &plan.env,
+            flags: &plan.flags,
+            env_is_plan: true,
+        };
+        let prebuilt = plan
+            .request_steps()
+            .map(|s| build_request(s, &super::step::NoVars, &ctx).ok())
+            .collect();
         Shared {
             plan,
             base,
@@ -110,6 +123,7 @@ impl Shared {
             interrupted: AtomicBool::new(false),
             since,
             open_model,
+            prebuilt,
         }
     }
 }
@@ -289,6 +303,7 @@ pub async fn run_iteration(
             Target::Setup => &no_env,
         },
         flags: &plan.flags,
+        env_is_plan: recorder_for == Target::Main,
     };
     for node in nodes {
         if shared.stop.is_set() && matches!(recorder_for, Target::Main) && idx > 0 {
@@ -401,8 +416,16 @@ async fn run_step(
     let step_start = Instant::now();
     let measured_from = from.unwrap_or(step_start);
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
+    let prebuilt = match ctx.env_is_plan {
+        true => local.shared.prebuilt.get(idx).and_then(Option::as_ref),
+        false => None,
+    };
     loop {
-        let req = match build_request(step, scope, ctx) {
+        let built = match prebuilt {
+            Some(r) => Ok(r.clone()),
+            None => build_request(step, scope, ctx),
+        };
+        let req = match built {
             Ok(r) => r,
             Err(msg) => {
                 with_stats(local, idx, |s| {

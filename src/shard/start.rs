@@ -138,6 +138,11 @@ impl StartAt {
                     self.rfc3339()
                 );
                 tokio::time::sleep(left).await;
+                // The sleep runs on the monotonic clock; never start before the wall clock
+                // agrees (it can be slewed while we wait).
+                while let Ok(rest) = self.at.duration_since(SystemTime::now()) {
+                    tokio::time::sleep(rest.max(std::time::Duration::from_millis(1))).await;
+                }
             }
             Err(e) => eprintln!(
                 "{who}: the common start {} passed {:.2} s ago (within {} s): starting now",
