@@ -209,3 +209,84 @@ async fn a_curl_file_is_a_target_and_its_secrets_stay_out_of_the_output() {
     let all = format!("{v}{err}").to_lowercase();
     assert!(!all.contains("canarysecret"), "a secret leaked: {all}");
 }
+
+/// `--out run.json` carries the median iteration's waterfall (a sequential step, then a
+/// parallel pair whose slower request is the critical path), and `sonde report` draws it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_result_keeps_the_median_waterfall_and_the_html_report_draws_it() {
+    let server = support::spawn(|req: hyper::Request<hyper::body::Incoming>| async move {
+        let ms = if req.uri().path() == "/slow" { 80 } else { 5 };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        support::response(200, support::full("ok"))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("page.yaml");
+    std::fs::write(
+        &scenario,
+        "name: page\ntarget: http://127.0.0.1:1\nload: { vus: 1, iterations: 1 }\nsteps:\n  \
+         - name: page\n    request: { url: /page }\n  - parallel:\n      \
+         - name: fast\n        request: { url: /fast }\n      \
+         - name: slow\n        request: { url: /slow }\n",
+    )
+    .unwrap();
+    let run_json = dir.path().join("run.json");
+    let (code, _, err) = breakdown(vec![
+        scenario.display().to_string(),
+        "--target".into(),
+        server.url("/").to_string(),
+        "-n".into(),
+        "3".into(),
+        "--connection".into(),
+        "reuse".into(),
+        "--out".into(),
+        run_json.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let wf = v["waterfalls"].as_array().unwrap();
+    assert_eq!(wf.len(), 1, "one connection mode, one waterfall");
+    assert_eq!(wf[0]["connection"], "reuse");
+    assert_eq!(wf[0]["iterations"], 3);
+    let reqs = wf[0]["requests"].as_array().unwrap();
+    let req = |n: &str| reqs.iter().find(|r| r["step"] == n).unwrap();
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[0]["step"], "page", "in start order");
+    assert!(req("page")["critical"].as_bool().unwrap());
+    assert!(req("slow")["critical"].as_bool().unwrap());
+    assert!(!req("fast")["critical"].as_bool().unwrap(), "{wf:?}");
+    assert!(f(req("slow"), "wait_ms") >= 75.0, "{wf:?}");
+    // The pair starts after the page and overlaps: both begin before either ends.
+    let page_end = f(req("page"), "offset_ms") + f(req("page"), "total_ms");
+    for n in ["fast", "slow"] {
+        assert!(f(req(n), "offset_ms") >= page_end - 0.01, "{wf:?}");
+    }
+    assert!(f(req("slow"), "offset_ms") < f(req("fast"), "offset_ms") + f(req("fast"), "total_ms"));
+    assert!(f(&wf[0], "total_ms") >= f(req("slow"), "offset_ms") + f(req("slow"), "total_ms"));
+
+    let html = dir.path().join("report.html");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("report")
+        .arg(&run_json)
+        .args(["--format", "html", "-o"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&html).unwrap();
+    let chart = html
+        .split("data-chart=\"waterfall-reuse\"")
+        .nth(1)
+        .expect("the waterfall chart is in the report")
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(chart.matches("class=\"critical\"").count(), 2, "{chart}");
+    assert!(chart.contains(">slow: wait "), "{chart}");
+}

@@ -7,6 +7,7 @@
 mod gate_support;
 
 use gate_support::{fixed_summary, sampled_run, threshold};
+use sonde::aggregate::{Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, CompareOptions, Stat, compare, evaluate};
 use sonde::report::html::HtmlReport;
 use std::process::{Command, Stdio};
@@ -35,7 +36,85 @@ fn hostile_report() -> String {
         &cand,
     );
     cand.thresholds[0].threshold = format!("profile: p(95) < 1ms {HOSTILE}");
+    let mut wf = waterfall("new");
+    wf.requests[1].step = format!("total{HOSTILE}");
+    wf.requests[2].error = Some(format!("reset {HOSTILE}"));
+    wf.connection = format!("new{HOSTILE}");
+    cand.waterfalls = vec![wf, waterfall("reuse")];
     HtmlReport.render_string(&cand, Some(&c))
+}
+
+/// A breakdown's median iteration: `profile`, then `total` and `startup` side by side
+/// (`total` ends last, so it is the critical one of the pair).
+fn waterfall(connection: &str) -> Waterfall {
+    let req = |step: &str, offset_ms: f64, wait_ms: f64, critical: bool| WaterfallRequest {
+        step: step.into(),
+        offset_ms,
+        dns_ms: if connection == "new" { 0.2 } else { 0.0 },
+        connect_ms: if connection == "new" { 0.3 } else { 0.0 },
+        send_ms: 0.1,
+        wait_ms,
+        receive_ms: 0.4,
+        total_ms: 0.5 + wait_ms + if connection == "new" { 0.5 } else { 0.0 },
+        reused: connection == "reuse",
+        status: Some(200),
+        critical,
+        ..WaterfallRequest::default()
+    };
+    Waterfall {
+        connection: connection.into(),
+        iterations: 20,
+        total_ms: 62.0,
+        requests: vec![
+            req("profile", 0.0, 30.0, true),
+            req("total", 31.0, 25.0, true),
+            req("startup", 31.0, 3.0, false),
+        ],
+    }
+}
+
+#[test]
+fn the_breakdown_waterfall_is_drawn_only_when_the_run_has_one() {
+    let mut s = fixed_summary();
+    assert!(!HtmlReport.render_string(&s, None).contains("waterfall"));
+    s.waterfalls = vec![waterfall("new"), waterfall("reuse")];
+    let html = HtmlReport.render_string(&s, None);
+    assert!(html.contains("<h2>Waterfall of the median iteration</h2>"));
+    for mode in ["new", "reuse"] {
+        let chart = html
+            .split(&format!("data-chart=\"waterfall-{mode}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {mode} waterfall"))
+            .split("</svg>")
+            .next()
+            .unwrap();
+        // One segment per non-zero phase: new connections add dns and connect to each request.
+        let per_request = if mode == "new" { 5 } else { 3 };
+        assert_eq!(
+            chart.matches("class=\"bar\"").count(),
+            3 * per_request,
+            "{chart}"
+        );
+        assert_eq!(chart.matches("class=\"critical\"").count(), 2, "{chart}");
+        assert!(chart.contains(">total: wait 25 ms</title>"), "{chart}");
+        // Bars are placed on the time axis: the pair starts at the same x, after profile.
+        let x_of = |step: &str| -> f64 {
+            chart
+                .split(&format!("<title>{step}: send"))
+                .next()
+                .unwrap()
+                .rsplit("x=\"")
+                .next()
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(x_of("total"), x_of("startup"));
+        assert!(x_of("total") > x_of("profile"));
+    }
 }
 
 #[test]
@@ -46,6 +125,8 @@ fn hostile_values_stay_inert_and_nothing_is_fetched() {
     assert!(!html.contains("<img"), "an injected tag survived");
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(html.contains("data-chart=\"waterfall-new&lt;script&gt;"));
+    assert!(html.contains("★ total&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</text>"));
     // Self-contained: nothing loads from anywhere.
     for needle in [
         "src=\"http",

@@ -6,7 +6,7 @@
 mod gate_support;
 
 use gate_support::{fixed_summary, threshold};
-use sonde::aggregate::{Recorder, Summary};
+use sonde::aggregate::{Recorder, Summary, Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, Stat, evaluate};
 use sonde::report::Format;
 
@@ -50,6 +50,7 @@ fn every_json_output_validates() {
     s.load.stages = vec![(10.0, 5.0), (20.0, 0.0)];
     s.target.demo_faults = vec!["slow-profile".into()];
     s.notes.push("embedded demo seeded in 0.20s".into());
+    s.waterfalls = vec![waterfall()];
     let v = json_of(&s);
     check(&v).unwrap();
     // What the JSON report wrote reads back to the same summary.
@@ -90,4 +91,50 @@ fn results_that_break_the_contract_are_rejected() {
     assert!(!broken(&|v| {
         v.as_object_mut().unwrap().remove("notes");
     }));
+    // A breakdown's waterfall: valid as built, broken by an unknown mode or a missing phase.
+    assert!(!broken(&|v| v["waterfalls"] = json_of_waterfall()));
+    assert!(broken(&|v| {
+        v["waterfalls"] = json_of_waterfall();
+        v["waterfalls"][0]["connection"] = "sometimes".into();
+    }));
+    assert!(broken(&|v| {
+        v["waterfalls"] = json_of_waterfall();
+        v["waterfalls"][0]["requests"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("wait_ms");
+    }));
+}
+
+/// A hand-built waterfall: a sequential request, then a parallel pair (one failed).
+fn waterfall() -> Waterfall {
+    let req = |step: &str, offset_ms: f64, wait_ms: f64, critical: bool| WaterfallRequest {
+        step: step.into(),
+        offset_ms,
+        send_ms: 0.1,
+        wait_ms,
+        receive_ms: 0.4,
+        total_ms: 0.5 + wait_ms,
+        reused: true,
+        status: Some(200),
+        critical,
+        ..WaterfallRequest::default()
+    };
+    let mut failed = req("startup", 30.5, 3.0, false);
+    failed.status = None;
+    failed.error = Some("connection reset".into());
+    Waterfall {
+        connection: "reuse".into(),
+        iterations: 20,
+        total_ms: 60.0,
+        requests: vec![
+            req("profile", 0.0, 30.0, true),
+            req("total", 30.5, 25.0, true),
+            failed,
+        ],
+    }
+}
+
+fn json_of_waterfall() -> serde_json::Value {
+    serde_json::json!([waterfall()])
 }

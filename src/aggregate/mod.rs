@@ -5,9 +5,11 @@
 pub mod hist;
 pub mod merge;
 pub mod summary;
+pub mod waterfall;
 
 pub use hist::Hist;
 pub use summary::{IntervalPoint, Summary};
+pub use waterfall::{Waterfall, WaterfallRequest};
 
 use std::collections::BTreeMap;
 

@@ -231,6 +231,9 @@ pub struct Summary {
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// `sonde breakdown` only: the median iteration of each connection mode, as a waterfall.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waterfalls: Vec<super::Waterfall>,
     /// Set when the run was one shard of several (`--shard`) or a merge of shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,

@@ -5,6 +5,7 @@
 
 pub mod render;
 pub mod stats;
+pub mod waterfall;
 
 use crate::exec::Traced;
 use crate::plan::{Plan, StepNode};

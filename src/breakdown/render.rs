@@ -157,29 +157,7 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
         .max(1.0);
     let per_cell = axis / bar_w as f64;
 
-    // Critical path: in each group, the request that ends last.
-    let mut critical = vec![false; it.requests.len()];
-    for g in groups {
-        let last = it
-            .requests
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| g.contains(&r.step))
-            .max_by(|a, b| {
-                (a.1.offset_us + a.1.phases_us[6]).total_cmp(&(b.1.offset_us + b.1.phases_us[6]))
-            })
-            .map(|(i, _)| i);
-        // Sequential groups: every request of the step is on the path.
-        if g.len() == 1 {
-            for (i, r) in it.requests.iter().enumerate() {
-                if r.step == g[0] {
-                    critical[i] = true;
-                }
-            }
-        } else if let Some(i) = last {
-            critical[i] = true;
-        }
-    }
+    let critical = super::waterfall::critical_path(it, groups);
 
     for (i, r) in it.requests.iter().enumerate() {
         let mut bar = vec![' '; bar_w];

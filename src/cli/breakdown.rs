@@ -350,6 +350,7 @@ async fn measure(
         passes.extend(mode_passes);
     }
     let secs = started.elapsed().as_secs_f64();
+    let groups = breakdown::groups(plan);
     let summaries = envs
         .iter()
         .zip(recorders.iter())
@@ -369,6 +370,11 @@ async fn measure(
             .to_string();
             s.insecure = plan.http.insecure;
             s.latency_measured_from = "request_start".into();
+            s.waterfalls = passes
+                .iter()
+                .filter(|p| &p.env == env)
+                .filter_map(|p| breakdown::waterfall::of_pass(p, &names, &groups))
+                .collect();
             s
         })
         .collect();

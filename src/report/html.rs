@@ -1,8 +1,9 @@
 //! HTML: one self-contained file (no network at view time: a Content-Security-Policy allows
 //! nothing but its own hashed style and script) with a header (scenario, target, load, verdict),
 //! percentile table, thresholds, the baseline comparison, latency and request rate over time,
-//! the percentile spectrum on a log axis, and stacked phase bars per step. Every value from the
-//! run is escaped, so a hostile step name or error message stays text.
+//! the percentile spectrum on a log axis, stacked phase bars per step, and the waterfall of the
+//! median iteration when the run came from `breakdown`. Every value from the run is escaped, so
+//! a hostile step name or error message stays text.
 
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
@@ -325,9 +326,10 @@ impl HtmlReport {
         let _ = write!(
             o,
             "<h2>Latency over time</h2>{latency}<h2>Request rate</h2>{rate}\
-             <h2>Latency distribution</h2>{}<h2>Where the time goes</h2>{}",
+             <h2>Latency distribution</h2>{}<h2>Where the time goes</h2>{}{}",
             spectrum(s),
-            phase_bars(s)
+            phase_bars(s),
+            super::waterfall::section(s)
         );
 
         let mut errors = String::new();

@@ -7,6 +7,7 @@ pub mod junit;
 pub mod md;
 pub mod svg;
 pub mod table;
+pub mod waterfall;
 
 use crate::aggregate::Summary;
 use crate::gate::Comparison;

@@ -47,7 +47,7 @@ pub struct XAxis {
 }
 
 /// A "nice" tick step for a range (1, 2 or 5 × 10^k).
-fn nice_step(range: f64, target: f64) -> f64 {
+pub(crate) fn nice_step(range: f64, target: f64) -> f64 {
     if range <= 0.0 || !range.is_finite() {
         return 1.0;
     }
@@ -66,7 +66,7 @@ fn nice_step(range: f64, target: f64) -> f64 {
     m * mag
 }
 
-fn fmt_tick(v: f64) -> String {
+pub(crate) fn fmt_tick(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if v.abs() >= 100.0 {
