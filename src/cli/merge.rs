@@ -4,7 +4,6 @@
 
 use super::run::OutFormat;
 use super::{CliError, Exit};
-use crate::report::{self, table::TableReport};
 use crate::shard::merge::{self, MergeOptions};
 use clap::Args;
 use std::path::PathBuf;
@@ -50,17 +49,7 @@ pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
             }
         );
     }
-    match a.format {
-        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(&summary)),
-        OutFormat::Json => println!(
-            "{}",
-            report::json::script_summary(&summary).map_err(CliError::runtime)?
-        ),
-    }
-    report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
-    if let Err(e) = report::append_github_step_summary(&summary, None) {
-        eprintln!("warning: {e}");
-    }
+    super::run::publish(&summary, a.format, &a.outs)?;
     if summary.interrupted {
         return Ok(Exit::Interrupted);
     }

@@ -394,17 +394,7 @@ async fn run_against(
     }
     summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
 
-    match a.format {
-        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(&summary)),
-        OutFormat::Json => println!(
-            "{}",
-            report::json::script_summary(&summary).map_err(CliError::runtime)?
-        ),
-    }
-    report::write_outputs(&summary, &a.outs).map_err(CliError::runtime)?;
-    if let Err(e) = report::append_github_step_summary(&summary, None) {
-        eprintln!("warning: {e}");
-    }
+    publish(&summary, a.format, &a.outs)?;
 
     if summary.interrupted {
         return Ok(Exit::Interrupted);
@@ -435,6 +425,27 @@ async fn run_against(
         }
         Ok(Exit::GateFailed)
     }
+}
+
+/// Prints the summary on stdout in `format`, writes every `--out` file, and appends the
+/// markdown to `$GITHUB_STEP_SUMMARY` when set (shared by `run` and `merge`).
+pub(crate) fn publish(
+    summary: &Summary,
+    format: OutFormat,
+    outs: &[PathBuf],
+) -> Result<(), CliError> {
+    match format {
+        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(summary)),
+        OutFormat::Json => println!(
+            "{}",
+            report::json::script_summary(summary).map_err(CliError::runtime)?
+        ),
+    }
+    report::write_outputs(summary, outs).map_err(CliError::runtime)?;
+    if let Err(e) = report::append_github_step_summary(summary, None) {
+        eprintln!("warning: {e}");
+    }
+    Ok(())
 }
 
 /// Every request failed before any response: a runtime failure, not a slow API.

@@ -3,7 +3,6 @@
 
 use super::Imported;
 use crate::plan::{BodySpec, HttpOptions, LoadModel, Plan, Step, StepNode, TargetSpec, Template};
-use std::time::Duration;
 
 /// Builds the plan. The imported headers, cookies, flags and query become the plan's
 /// environment (so `repro`/`bisect` can vary them item by item); the body is sent as is.
@@ -31,13 +30,7 @@ pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result
         poll: None,
         line: 0,
     };
-    let max_duration = match &load {
-        LoadModel::Closed {
-            duration: Some(d), ..
-        }
-        | LoadModel::Open { duration: d, .. } => *d + Duration::from_secs(30),
-        LoadModel::Closed { .. } => Duration::from_secs(600),
-    };
+    let max_duration = crate::plan::single::max_duration(&load);
     let env = env_spec.to_environment();
     let mut envs = std::collections::BTreeMap::new();
     envs.insert("imported".to_string(), env.clone());

@@ -19,6 +19,18 @@ pub struct SingleRequest {
     pub body: Option<String>,
 }
 
+/// The hard cap of a one-request run: its duration plus 30 s of grace, or 10 minutes for an
+/// iteration-driven load.
+pub fn max_duration(load: &LoadModel) -> Duration {
+    match load {
+        LoadModel::Closed {
+            duration: Some(d), ..
+        }
+        | LoadModel::Open { duration: d, .. } => *d + Duration::from_secs(30),
+        LoadModel::Closed { .. } => Duration::from_secs(600),
+    }
+}
+
 /// Builds the plan; errors name the flag and the value that is wrong.
 pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<Plan, String> {
     let raw = &req.url;
@@ -63,13 +75,7 @@ pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<P
         poll: None,
         line: 0,
     };
-    let max_duration = match &load {
-        LoadModel::Closed {
-            duration: Some(d), ..
-        }
-        | LoadModel::Open { duration: d, .. } => *d + Duration::from_secs(30),
-        LoadModel::Closed { .. } => Duration::from_secs(600),
-    };
+    let max_duration = max_duration(&load);
     let mut origin = url.clone();
     origin.set_path("/");
     origin.set_query(None);
