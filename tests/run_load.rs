@@ -375,3 +375,37 @@ fn ctrl_c_writes_complete_partial_results() {
     assert!(requests > 20, "{requests}");
     assert!(v["duration_s"].as_f64().unwrap() < 10.0);
 }
+
+#[test]
+fn credentials_in_the_target_url_never_print() {
+    let addr = serve(|_req| async { ok("ok") });
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("run.json");
+    let url = format!("http://canaryuser:CanaryPassword@{addr}/?access_token=CanaryToken");
+    let out = sonde(&[
+        "run",
+        "--url",
+        &url,
+        "--iterations",
+        "2",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&out_file).unwrap()
+    )
+    .to_lowercase();
+    assert!(
+        !all.contains("canarypassword") && !all.contains("canarytoken"),
+        "{all}"
+    );
+}

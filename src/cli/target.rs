@@ -31,7 +31,7 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
             base: u.as_str().trim_end_matches('/').to_string(),
             info: TargetInfo {
                 kind: "url".into(),
-                url: u.to_string(),
+                url: crate::redact::redact_url(u.as_str()),
                 demo_faults: Vec::new(),
             },
             notes: Vec::new(),
