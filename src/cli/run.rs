@@ -345,10 +345,17 @@ async fn run_against(
     let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
         total_err += p.errors;
         if let Some(b) = &bar {
+            // p95 of every request so far (the steps' latency histograms merged).
+            let mut so_far_latency = crate::aggregate::Hist::default();
+            for st in &so_far.steps {
+                so_far_latency.merge(&st.latency);
+            }
             b.set_position(p.t as u64);
             b.set_message(format!(
-                "{:.0} req/s, {} errors, p99 {:.1} ms",
-                p.requests as f64, total_err, p.p99_ms
+                "{:.0} req/s now, {} errors, p95 so far {:.1} ms",
+                p.requests as f64,
+                total_err,
+                so_far_latency.quantile_ms(0.95)
             ));
         }
         if watch_abort && aborted.is_none() {
