@@ -285,11 +285,14 @@ pub async fn run_iteration(
         Target::Main => &plan.steps,
         Target::Setup => &plan.setup,
     };
-    let n_steps = match recorder_for {
-        Target::Main => plan.request_steps().count(),
-        Target::Setup => crate::plan::flatten(&plan.setup).count(),
+    // Step start instants matter only to polls that measure `since` an earlier step; without
+    // any, the iteration keeps none (no per-iteration allocation on the hot path).
+    let track_starts = recorder_for == Target::Main && shared.since.iter().any(Option::is_some);
+    let mut starts: Vec<Option<Instant>> = if track_starts {
+        vec![None; shared.since.len()]
+    } else {
+        Vec::new()
     };
-    let mut starts: Vec<Option<Instant>> = vec![None; n_steps];
     let mut idx = 0usize;
     let mut ok = true;
     let mut first = intended;
@@ -314,9 +317,16 @@ pub async fn run_iteration(
             StepNode::Request(step) => {
                 let out = {
                     let scope = scope(vu, row, &builtins, shared);
-                    let since = shared.since.get(idx).copied().flatten();
-                    let from = first.take().or_else(|| since.and_then(|i| starts[i]));
-                    starts[idx] = Some(from.unwrap_or_else(Instant::now));
+                    let since = match recorder_for {
+                        Target::Main => shared.since.get(idx).copied().flatten(),
+                        Target::Setup => None,
+                    };
+                    let from = first
+                        .take()
+                        .or_else(|| since.and_then(|i| starts.get(i).copied().flatten()));
+                    if let Some(s) = starts.get_mut(idx) {
+                        *s = Some(from.unwrap_or_else(Instant::now));
+                    }
                     run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
                 };
                 ok &= !out.failed;
@@ -332,7 +342,9 @@ pub async fn run_iteration(
                     let now = Instant::now();
                     let from = first.take();
                     let futs = steps.iter().enumerate().map(|(j, step)| {
-                        starts[idx + j] = Some(from.unwrap_or(now));
+                        if let Some(s) = starts.get_mut(idx + j) {
+                            *s = Some(from.unwrap_or(now));
+                        }
                         run_step(local, idx + j, step, &scope, &vu.session, &ctx, from)
                     });
                     let futs: Vec<_> = futs.collect();
