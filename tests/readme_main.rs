@@ -34,3 +34,30 @@ fn readme_main_command_prints_the_table() {
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
 }
+
+/// Every shipped scenario runs green against the embedded demo with no flags but a short
+/// duration (the invest scenario once picked a fully funded startup and got only 422s).
+#[test]
+fn every_shipped_scenario_passes_against_the_demo() {
+    for name in ["invest", "startups-browse", "onboarding-click"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args([
+                "run",
+                &format!("scenarios/{name}.yaml"),
+                "--duration",
+                "2s",
+                "-q",
+            ])
+            .env_remove("TARGET")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("no errors"), "{name}:\n{stdout}");
+    }
+}
