@@ -1,9 +1,10 @@
 //! Variable lookup for one iteration of one virtual user, in layers: captures, the data row,
 //! built-ins (`vu`, `iteration`, `uuid`, `timestamp_ms`), the environment's vars, then setup's
-//! captures. Nothing here allocates on lookup.
+//! captures. Nothing here allocates on lookup except a built-in's first use in an iteration.
 
 use crate::plan::Vars;
 use serde_json::Value;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 pub type VarMap = BTreeMap<String, Value>;
@@ -17,25 +18,36 @@ pub struct Scope<'a> {
 }
 
 /// Per-iteration built-in variables. `uuid` is fixed for the iteration so a step can reuse it
-/// (e.g. an idempotency key sent twice on purpose).
+/// (e.g. an idempotency key sent twice on purpose). `uuid` and `timestamp_ms` are made on first
+/// use: an iteration whose steps use neither pays nothing for them.
 pub struct Builtins {
     pub vu: Value,
     pub iteration: Value,
-    pub uuid: Value,
-    pub timestamp_ms: Value,
+    uuid: OnceCell<Value>,
+    timestamp_ms: OnceCell<Value>,
 }
 
 impl Builtins {
     pub fn new(vu: u64, iteration: u64) -> Builtins {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         Builtins {
             vu: Value::from(vu),
             iteration: Value::from(iteration),
-            uuid: Value::String(uuid_v4()),
-            timestamp_ms: Value::from(now_ms),
+            uuid: OnceCell::new(),
+            timestamp_ms: OnceCell::new(),
         }
+    }
+
+    pub fn uuid(&self) -> &Value {
+        self.uuid.get_or_init(|| Value::String(uuid_v4()))
+    }
+
+    pub fn timestamp_ms(&self) -> &Value {
+        self.timestamp_ms.get_or_init(|| {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            Value::from(now_ms)
+        })
     }
 }
 
@@ -67,8 +79,8 @@ impl Vars for Scope<'_> {
         match name {
             "vu" => return Some(&self.builtins.vu),
             "iteration" => return Some(&self.builtins.iteration),
-            "uuid" => return Some(&self.builtins.uuid),
-            "timestamp_ms" => return Some(&self.builtins.timestamp_ms),
+            "uuid" => return Some(self.builtins.uuid()),
+            "timestamp_ms" => return Some(self.builtins.timestamp_ms()),
             _ => {}
         }
         self.env.get(name).or_else(|| self.shared.get(name))

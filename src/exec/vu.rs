@@ -68,9 +68,9 @@ pub struct Shared {
     /// For each request step (plan order): the index of its poll's `since` step.
     pub since: Vec<Option<usize>>,
     pub open_model: bool,
-    /// Requests of steps that use no variable at all, built once (plan order): the hot path
-    /// then clones instead of rendering templates and parsing the URL again.
-    pub prebuilt: Vec<Option<crate::http::Request>>,
+    /// Requests of steps that use no variable at all, built once (plan order) with their
+    /// HTTP/1.1 bytes: the hot path then renders, parses and copies nothing.
+    pub prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
 }
 
 impl Shared {
@@ -109,7 +109,12 @@ impl Shared {
         };
         let prebuilt = plan
             .request_steps()
-            .map(|s| build_request(s, &super::step::NoVars, &ctx).ok())
+            .map(|s| {
+                build_request(s, &super::step::NoVars, &ctx).ok().map(|r| {
+                    let wire = r.encode_h1();
+                    (r, wire)
+                })
+            })
             .collect();
         Shared {
             plan,
@@ -433,27 +438,30 @@ async fn run_step(
         false => None,
     };
     loop {
-        let built = match prebuilt {
-            Some(r) => Ok(r.clone()),
-            None => build_request(step, scope, ctx),
+        let rendered;
+        let (req, wire) = match prebuilt {
+            Some((r, wire)) => (r, Some(wire)),
+            None => match build_request(step, scope, ctx) {
+                Ok(r) => {
+                    rendered = r;
+                    (&rendered, None)
+                }
+                Err(msg) => {
+                    with_stats(local, idx, |s| {
+                        s.skipped += 1;
+                        *s.error_classes.entry("template".into()).or_default() += 1;
+                        crate::aggregate::add_message(&mut s.error_messages, &msg, 1);
+                    });
+                    return StepOutcome {
+                        captures: Vec::new(),
+                        failed: true,
+                        abort: true,
+                        end: Instant::now(),
+                    };
+                }
+            },
         };
-        let req = match built {
-            Ok(r) => r,
-            Err(msg) => {
-                with_stats(local, idx, |s| {
-                    s.skipped += 1;
-                    *s.error_classes.entry("template".into()).or_default() += 1;
-                    crate::aggregate::add_message(&mut s.error_messages, &msg, 1);
-                });
-                return StepOutcome {
-                    captures: Vec::new(),
-                    failed: true,
-                    abort: true,
-                    end: Instant::now(),
-                };
-            }
-        };
-        let ex = session.send(req).await;
+        let ex = session.send_ref(req, wire).await;
         let end = Instant::now();
         let failure = check(step, &ex, scope);
         let captures = if failure.is_none() {

@@ -1,16 +1,15 @@
 //! Opening one connection, phase by phase: DNS (skipped for IP literals), TCP (`TCP_NODELAY`),
-//! TLS with ALPN, then the hyper HTTP/1.1 or HTTP/2 handshake. Records each phase's end in the
-//! attempt's marks. Does not pool, send requests or follow redirects.
+//! TLS with ALPN, then the hyper HTTP/2 handshake when ALPN chose h2 (HTTP/1.1 needs none).
+//! Records each phase's end in the attempt's marks. Does not pool, send requests or follow
+//! redirects.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::HeaderValue;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
@@ -18,11 +17,9 @@ use tokio::time::timeout_at;
 use super::error::{
     Authority, ErrorKind, TransportError, chain, classify_connect_io, classify_tls_io,
 };
+use super::h1::H1Conn;
 use super::io::{IoStats, Stream, TimedIo};
 use super::tls::server_name;
-
-pub(crate) type Io = TokioIo<TimedIo>;
-pub(crate) type H1Connection = http1::Connection<Io, Full<Bytes>>;
 
 /// Where a connection goes: pool key and what the request needs to address it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,15 +38,14 @@ impl Key {
 
 /// The HTTP side of an open connection.
 pub(crate) enum Proto {
-    /// HTTP/1.1: driven by the task that sends on it (no spawned task, no cross-task wake-ups);
-    /// `None` once hyper finished the connection.
-    H1 {
-        sender: http1::SendRequest<Full<Bytes>>,
-        conn: Option<Pin<Box<H1Connection>>>,
-    },
-    /// HTTP/2: the connection runs in its own task; senders are cloned per request.
+    /// HTTP/1.1: sonde's own (`h1`), driven by the task that sends on it (no spawned task, no
+    /// cross-task wake-ups).
+    H1(H1Conn),
+    /// HTTP/2: the connection runs in its own task; senders are cloned per request. `stats`
+    /// counts the shared connection's bytes and its last flush (the end of `send`).
     H2 {
         sender: http2::SendRequest<Full<Bytes>>,
+        stats: Arc<IoStats>,
     },
 }
 
@@ -57,9 +53,6 @@ pub(crate) enum Proto {
 pub(crate) struct Conn {
     pub key: Key,
     pub proto: Proto,
-    pub stats: Arc<IoStats>,
-    /// `Host` header for HTTP/1.1 requests (host plus non-default port), built once.
-    pub host_header: HeaderValue,
     pub tls_resumed: bool,
 }
 
@@ -83,7 +76,6 @@ pub(crate) async fn open(
     c: &Connector<'_>,
     url: &url::Url,
     key: Key,
-    host_header: HeaderValue,
     start: Instant,
     marks: &mut ConnectMarks,
 ) -> Result<Conn, TransportError> {
@@ -182,9 +174,9 @@ pub(crate) async fn open(
         (Stream::Plain(tcp), false, false)
     };
 
-    let stats = IoStats::new(start);
-    let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
     let proto = if h2 {
+        let stats = IoStats::new(start);
+        let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(io)
             .await
@@ -198,24 +190,13 @@ pub(crate) async fn open(
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Proto::H2 { sender }
+        Proto::H2 { sender, stats }
     } else {
-        let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| {
-            TransportError::new(
-                ErrorKind::Protocol,
-                format!("{authority}: HTTP/1.1 handshake failed: {}", chain(&e)),
-            )
-        })?;
-        Proto::H1 {
-            sender,
-            conn: Some(Box::pin(conn)),
-        }
+        Proto::H1(H1Conn::new(stream))
     };
     Ok(Conn {
         key,
         proto,
-        stats,
-        host_header,
         tls_resumed,
     })
 }

@@ -1,21 +1,18 @@
-//! One request/response on one open connection, with its phase marks: HTTP/1.1 driven in the
-//! caller's task, HTTP/2 on the shared connection; the body streamed into a capped capture and
-//! counted. Does not open connections, pool them, or follow redirects.
+//! The attempt record every request fills (phase marks, status, headers, capped body capture,
+//! bytes) and the HTTP/2 exchange on a shared hyper connection; HTTP/1.1 is in `h1`. Does not
+//! open connections, pool them, or follow redirects.
 
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 
 use super::Timing;
-use super::connect::{ConnectMarks, H1Connection};
+use super::connect::ConnectMarks;
 use super::error::{Authority, ErrorKind, Stage, TransportError, classify_hyper};
 use super::io::IoStats;
 
@@ -32,7 +29,7 @@ pub(crate) enum Capture {
 }
 
 impl Capture {
-    fn push(&mut self, data: &Bytes, limit: usize) {
+    pub(crate) fn push(&mut self, data: &Bytes, limit: usize) {
         match self {
             Capture::Empty => {
                 if limit > 0 && !data.is_empty() {
@@ -80,13 +77,13 @@ pub(crate) struct Attempt {
     pub end: Option<Instant>,
     pub reused: bool,
     pub tls_resumed: bool,
+    /// HTTP/2 only: the shared connection's counters, for the end of `send`.
     pub stats: Option<Arc<IoStats>>,
-    pub read0: u64,
-    pub written0: u64,
-    /// HTTP/2: bytes are estimated (head + body), the connection's counters are shared.
+    /// HTTP/1.1: bytes written and read by this exchange. HTTP/2: estimates (head sizes before
+    /// HPACK plus bodies), since the connection's counters are shared between streams.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
     pub h2: bool,
-    pub h2_sent: u64,
-    pub h2_head_received: u64,
     pub status: Option<StatusCode>,
     pub version: Version,
     pub headers: HeaderMap,
@@ -106,11 +103,9 @@ impl Attempt {
             reused: false,
             tls_resumed: false,
             stats: None,
-            read0: 0,
-            written0: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
             h2: false,
-            h2_sent: 0,
-            h2_head_received: 0,
             status: None,
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
@@ -119,15 +114,13 @@ impl Attempt {
         }
     }
 
-    /// Attach the connection's counters; the deltas from now on are this request's bytes.
-    pub(crate) fn use_stats(&mut self, stats: &Arc<IoStats>, h2: bool) {
-        self.read0 = stats.read();
-        self.written0 = stats.written();
+    /// HTTP/2: the send mark comes from the shared connection's last flush.
+    pub(crate) fn use_stats(&mut self, stats: &Arc<IoStats>) {
         self.stats = Some(stats.clone());
-        self.h2 = h2;
+        self.h2 = true;
     }
 
-    /// The last flush after sending started marks the end of `send`.
+    /// The last flush after sending started marks the end of `send` (HTTP/2).
     fn mark_send_end(&mut self) {
         if self.send_end.is_none()
             && let (Some(stats), Some(ready)) = (&self.stats, self.ready)
@@ -150,13 +143,9 @@ impl Attempt {
         let headers_cap = self.headers_at.unwrap_or(end);
         let send_end = clamp(tls_end, self.send_end.map(|s| s.min(headers_cap)));
         let headers_at = clamp(send_end, self.headers_at.or(Some(end)));
-        let (bytes_sent, bytes_received) = match &self.stats {
-            Some(_) if self.h2 => (self.h2_sent, self.h2_head_received + self.body_len),
-            Some(s) => (
-                s.written().saturating_sub(self.written0),
-                s.read().saturating_sub(self.read0),
-            ),
-            None => (0, 0),
+        let bytes_received = match self.h2 {
+            true => self.bytes_received + self.body_len,
+            false => self.bytes_received,
         };
         Timing {
             start: self.start,
@@ -169,48 +158,10 @@ impl Attempt {
             total: end - self.start,
             reused: self.reused,
             tls_resumed: self.tls_resumed,
-            bytes_sent,
+            bytes_sent: self.bytes_sent,
             bytes_received,
         }
     }
-}
-
-/// How an HTTP/1.1 attempt failed: retryable (the request never left, e.g. a pooled connection
-/// the server had closed) or final.
-pub(crate) enum Failure {
-    NotSent(Box<HyperRequest>, TransportError),
-    Failed(TransportError),
-}
-
-/// Send `req` over an HTTP/1.1 connection, polling the connection in this task.
-pub(crate) async fn run_h1(
-    sender: &mut http1::SendRequest<Full<Bytes>>,
-    conn: &mut Option<Pin<Box<H1Connection>>>,
-    req: HyperRequest,
-    att: &mut Attempt,
-    limit: usize,
-    authority: Authority<'_>,
-) -> Result<(), Failure> {
-    let fut = async {
-        if let Err(e) = poll_fn(|cx| sender.poll_ready(cx)).await {
-            let err = classify_hyper(&e, Stage::BeforeHeaders, authority);
-            return Err(Failure::NotSent(Box::new(req), err));
-        }
-        let resp = match sender.try_send_request(req).await {
-            Ok(resp) => resp,
-            Err(mut e) => {
-                let err = classify_hyper(e.error(), Stage::BeforeHeaders, authority);
-                return Err(match e.take_message() {
-                    Some(req) => Failure::NotSent(Box::new(req), err),
-                    None => Failure::Failed(err),
-                });
-            }
-        };
-        read_response(resp, att, limit, authority)
-            .await
-            .map_err(Failure::Failed)
-    };
-    drive(conn, fut).await
 }
 
 /// Send `req` on a shared HTTP/2 connection (its task does the I/O).
@@ -221,7 +172,7 @@ pub(crate) async fn run_h2(
     limit: usize,
     authority: Authority<'_>,
 ) -> Result<(), TransportError> {
-    att.h2_sent =
+    att.bytes_sent =
         head_len(req.headers()) + req.uri().path().len() as u64 + req.body().size_hint_exact();
     sender
         .ready()
@@ -231,7 +182,7 @@ pub(crate) async fn run_h2(
         .send_request(req)
         .await
         .map_err(|e| classify_hyper(&e, Stage::BeforeHeaders, authority))?;
-    att.h2_head_received = head_len(resp.headers());
+    att.bytes_received = head_len(resp.headers());
     read_response(resp, att, limit, authority).await
 }
 
@@ -274,36 +225,6 @@ async fn read_response(
     }
     att.end = Some(Instant::now());
     Ok(())
-}
-
-/// Poll `fut` and the HTTP/1.1 connection together until `fut` completes. When hyper finishes
-/// the connection, it is dropped so that whatever still waits on it fails at once.
-async fn drive<F: Future>(slot: &mut Option<Pin<Box<H1Connection>>>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        // A few rounds let a request enqueued by `fut` be written, and a response parsed by
-        // the connection be seen, without a self-wake through the scheduler.
-        for _ in 0..3 {
-            let Some(conn) = slot.as_mut() else {
-                return Poll::Pending;
-            };
-            let done = conn.as_mut().poll(cx).is_ready();
-            if done {
-                *slot = None;
-            }
-            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-                return Poll::Ready(v);
-            }
-            if done {
-                return Poll::Pending;
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// The timeout message: which stage the deadline caught.

@@ -1,6 +1,6 @@
-//! The byte stream under hyper: plain TCP or rustls over TCP, wrapped in a counter that records
-//! bytes in/out and when the last written bytes were flushed (the end of `send`). It times
-//! nothing else and knows nothing of HTTP.
+//! The byte stream of a connection: plain TCP or rustls over TCP. For HTTP/2 (hyper) it is
+//! wrapped in a counter that records bytes in/out and when the last written bytes were flushed
+//! (the end of `send`); HTTP/1.1 (`h1`) counts and marks for itself. Knows nothing of HTTP.
 
 use std::io;
 use std::pin::Pin;
@@ -13,20 +13,75 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// Plain or TLS stream; one type so hyper's connection type is the same for both.
+/// Plain or TLS stream; one type so a connection's type is the same for both.
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// Counters shared between the connection's I/O (written by whoever polls the connection) and
-/// the request that reads them at phase edges. One writer per field, so plain loads and stores
-/// suffice: no read-modify-write, no lock.
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The mark shared between an HTTP/2 connection's I/O (written by its task) and the requests
+/// that read it at phase edges. One writer, so plain loads and stores suffice: no lock.
 #[derive(Debug)]
 pub(crate) struct IoStats {
     base: Instant,
-    read: AtomicU64,
-    written: AtomicU64,
     /// Nanoseconds after `base` + 1 of the last flush that followed a write; 0 = never.
     flushed_at: AtomicU64,
 }
@@ -35,18 +90,8 @@ impl IoStats {
     pub(crate) fn new(base: Instant) -> Arc<IoStats> {
         Arc::new(IoStats {
             base,
-            read: AtomicU64::new(0),
-            written: AtomicU64::new(0),
             flushed_at: AtomicU64::new(0),
         })
-    }
-
-    pub(crate) fn read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
     }
 
     /// When written bytes were last flushed to the socket (plaintext side of TLS).
@@ -58,12 +103,10 @@ impl IoStats {
     }
 }
 
-/// `Stream` plus byte counters and the flush mark. Counts HTTP bytes (above TLS).
+/// `Stream` plus the flush mark (HTTP/2).
 pub(crate) struct TimedIo {
     inner: Stream,
     stats: Arc<IoStats>,
-    read: u64,
-    written: u64,
     /// Bytes were written since the last recorded flush (hyper flushes on every poll, even
     /// when it only read, so only a flush after a write marks the end of sending).
     dirty: bool,
@@ -74,16 +117,12 @@ impl TimedIo {
         TimedIo {
             inner,
             stats,
-            read: 0,
-            written: 0,
             dirty: false,
         }
     }
 
     fn wrote(&mut self, n: usize) {
         if n > 0 {
-            self.written += n as u64;
-            self.stats.written.store(self.written, Ordering::Relaxed);
             self.dirty = true;
         }
     }
@@ -103,18 +142,7 @@ impl AsyncRead for TimedIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let res = match &mut this.inner {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        };
-        let n = buf.filled().len().saturating_sub(before);
-        if n > 0 {
-            this.read += n as u64;
-            this.stats.read.store(this.read, Ordering::Relaxed);
-        }
-        res
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 
@@ -125,10 +153,7 @@ impl AsyncWrite for TimedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let res = match &mut this.inner {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        };
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = res {
             this.wrote(n);
         }
@@ -141,10 +166,7 @@ impl AsyncWrite for TimedIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let res = match &mut this.inner {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        };
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = res {
             this.wrote(n);
         }
@@ -152,18 +174,12 @@ impl AsyncWrite for TimedIo {
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.inner {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let res = match &mut this.inner {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        };
+        let res = Pin::new(&mut this.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = res {
             this.flushed();
         }
@@ -171,9 +187,6 @@ impl AsyncWrite for TimedIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -46,6 +46,7 @@
 mod connect;
 mod error;
 mod exchange;
+mod h1;
 mod io;
 mod redirect;
 mod server_timing;
@@ -119,6 +120,22 @@ pub struct Request {
 }
 
 impl Request {
+    /// The request in HTTP/1.1 wire form as `Session::send_ref` would write it to a session
+    /// without cookies: render it once for a step that has no per-iteration variables.
+    pub fn encode_h1(&self) -> Bytes {
+        let mut out = Vec::new();
+        h1::encode(
+            &self.method,
+            &self.url,
+            &self.headers,
+            &self.body,
+            None,
+            &session::USER_AGENT,
+            &mut out,
+        );
+        Bytes::from(out)
+    }
+
     /// A request with no headers or body that follows redirects.
     pub fn new(method: Method, url: Url) -> Request {
         Request {

@@ -3,10 +3,8 @@
 //! of the pool, the timed request, `Set-Cookie` stored, redirects followed hop by hop. Nothing
 //! here is shared between sessions except the read-only client and rustls' resumption cache.
 
-use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,17 +15,28 @@ use url::{Position, Url};
 
 use super::connect::{self, Conn, Connector, Key, Proto};
 use super::error::{Authority, ErrorKind, HttpError, TransportError};
-use super::exchange::{self, Attempt, Failure, HyperRequest};
+use super::exchange::{self, Attempt, HyperRequest};
+use super::h1::{self, H1Failure};
 use super::{ClientConfig, ConnectionMode, Exchange, Hop, Request, redirect, tls};
 use super::{ServerTimingMetric, parse_server_timing};
 
 /// Idle HTTP/1.1 connections kept per session (a `parallel:` group needs a few).
 const MAX_IDLE: usize = 32;
+/// What one attempt sends: the request (first hop borrowed, later hops owned) and, for the
+/// first hop, its pre-rendered HTTP/1.1 bytes.
+struct Outgoing<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    wire: Option<&'a Bytes>,
+}
+
 /// Pooled connections found dead before a fresh one is opened.
 const MAX_STALE_RETRIES: usize = 3;
 
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-static USER_AGENT: HeaderValue =
+pub(crate) static USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("sonde/", env!("CARGO_PKG_VERSION")));
 
 struct Inner {
@@ -136,24 +145,39 @@ impl Session {
     /// Send one request, following redirects if asked; never fails, the outcome is in
     /// `Exchange::error`.
     pub async fn send(&self, req: Request) -> Exchange {
+        self.send_ref(&req, None).await
+    }
+
+    /// `send` without giving the request up. `wire` is the request as `encode_h1` rendered it
+    /// once: written as is on HTTP/1.1 while the session's jar holds no cookie (a load loop's
+    /// static step then renders nothing per request).
+    pub async fn send_ref(&self, req: &Request, wire: Option<&Bytes>) -> Exchange {
         let cfg = &self.client.cfg;
-        let Request {
-            mut method,
-            mut url,
-            mut headers,
-            mut body,
-            follow_redirects,
-            timeout,
-        } = req;
-        let limit = timeout.unwrap_or(cfg.request_timeout);
+        let limit = req.timeout.unwrap_or(cfg.request_timeout);
         let start = Instant::now();
         let deadline = tokio::time::Instant::from_std(start) + limit;
         let mut first_hop = true;
         let mut hops: Vec<Hop> = Vec::new();
+        // After a redirect: the next request, owned.
+        let mut next_req: Option<(Method, Url, HeaderMap, Bytes)> = None;
         loop {
-            // The request is consumed by hyper; keep what a redirect would need.
-            let kept = follow_redirects.then(|| (headers.clone(), body.clone()));
-            let hyper_req = self.build(method.clone(), &url, headers, body);
+            let out = match &next_req {
+                Some((method, url, headers, body)) => Outgoing {
+                    method,
+                    url,
+                    headers,
+                    body,
+                    wire: None,
+                },
+                None => Outgoing {
+                    method: &req.method,
+                    url: &req.url,
+                    headers: &req.headers,
+                    body: &req.body,
+                    wire,
+                },
+            };
+            let url = out.url;
             // Build TLS (first https request only) before this request's clock starts.
             let tls = (url.scheme() == "https").then(|| self.client.tls());
             let hop_start = if std::mem::take(&mut first_hop) {
@@ -165,22 +189,21 @@ impl Session {
             let res = match tls.transpose() {
                 Err(e) => Err(e),
                 Ok(tls) => {
-                    let fut = self.attempt(&url, hyper_req, &mut att, tls);
+                    let fut = self.attempt(&out, &mut att, tls);
                     match tokio::time::timeout_at(deadline, fut).await {
                         Ok(r) => r,
-                        Err(_) => Err(exchange::timeout_error(&att, authority(&url), limit)),
+                        Err(_) => Err(exchange::timeout_error(&att, authority(url), limit)),
                     }
                 }
             };
             let timing = att.timing();
             if att.headers.contains_key(header::SET_COOKIE) {
-                self.store_cookies(&att.headers, &url);
+                self.store_cookies(&att.headers, url);
                 mark_sensitive(&mut att.headers, &[header::SET_COOKIE]);
             }
             let mut error = res.err();
-            if let (None, Some((mut next_headers, next_body)), Some(status)) =
-                (&error, kept, att.status)
-                && let Some(next) = redirect::next(status, &att.headers, &url, &method)
+            if let (None, true, Some(status)) = (&error, req.follow_redirects, att.status)
+                && let Some(next) = redirect::next(status, &att.headers, url, out.method)
             {
                 match next {
                     Err(msg) => error = Some(TransportError::new(ErrorKind::Protocol, msg)),
@@ -190,32 +213,32 @@ impl Session {
                             format!(
                                 "more than {} redirects (last from {})",
                                 cfg.max_redirects,
-                                authority(&url)
+                                authority(url)
                             ),
                         ));
                     }
                     Ok(next) => {
-                        redirect::carry_headers(&mut next_headers, &url, &next);
+                        let mut next_headers = out.headers.clone();
+                        redirect::carry_headers(&mut next_headers, url, &next);
                         hops.push(Hop {
-                            url: std::mem::replace(&mut url, next.url),
+                            url: url.clone(),
                             status,
                             timing,
                             server_timing: server_timing(&att.headers),
                         });
-                        method = next.method;
-                        headers = next_headers;
-                        body = if next.keep_body {
-                            next_body
+                        let next_body = if next.keep_body {
+                            out.body.clone()
                         } else {
                             Bytes::new()
                         };
+                        next_req = Some((next.method, next.url, next_headers, next_body));
                         continue;
                     }
                 }
             }
             let server_timing = server_timing(&att.headers);
             return Exchange {
-                url,
+                url: url.clone(),
                 hops,
                 timing,
                 status: att.status,
@@ -251,22 +274,7 @@ impl Session {
     }
 
     fn apply_cookies(&self, url: &Url, headers: &mut HeaderMap) {
-        let jar = lock(&self.jar);
-        let mut line = String::new();
-        if let Some(existing) = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
-            line.push_str(existing);
-        }
-        let before = line.len();
-        for (name, value) in jar.get_request_values(url) {
-            if !line.is_empty() {
-                line.push_str("; ");
-            }
-            line.push_str(name);
-            line.push('=');
-            line.push_str(value);
-        }
-        drop(jar);
-        if line.len() != before
+        if let Some(line) = self.cookie_line(url, headers)
             && let Ok(mut v) = HeaderValue::from_str(&line)
         {
             v.set_sensitive(true);
@@ -287,16 +295,40 @@ impl Session {
         self.has_cookies.store(any, Ordering::Relaxed);
     }
 
+    /// The jar's cookies for `url` merged after the request's own Cookie header; `None` when
+    /// the jar adds nothing.
+    fn cookie_line(&self, url: &Url, headers: &HeaderMap) -> Option<String> {
+        if !self.has_cookies.load(Ordering::Relaxed) {
+            return None;
+        }
+        let jar = lock(&self.jar);
+        let mut line = String::new();
+        if let Some(existing) = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()) {
+            line.push_str(existing);
+        }
+        let before = line.len();
+        for (name, value) in jar.get_request_values(url) {
+            if !line.is_empty() {
+                line.push_str("; ");
+            }
+            line.push_str(name);
+            line.push('=');
+            line.push_str(value);
+        }
+        (line.len() != before).then_some(line)
+    }
+
     /// One request on one connection (pooled or new), retrying on a fresh connection when a
-    /// pooled one turns out to be closed before the request left.
+    /// pooled one turns out to be closed (before the request left, or, for idempotent methods,
+    /// before any byte of a response arrived).
     async fn attempt(
         &self,
-        url: &Url,
-        mut req: HyperRequest,
+        out: &Outgoing<'_>,
         att: &mut Attempt,
         tls: Option<&tokio_rustls::TlsConnector>,
     ) -> Result<(), TransportError> {
         let cfg = &self.client.cfg;
+        let url = out.url;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,
@@ -315,6 +347,8 @@ impl Session {
         };
         let auth = Authority { host, port };
         let reuse = cfg.connection == ConnectionMode::Reuse;
+        // HTTP/1.1 bytes, rendered at most once per attempt (retries resend them).
+        let mut rendered: Option<Vec<u8>> = None;
         for _ in 0..=MAX_STALE_RETRIES {
             let pooled = if reuse {
                 self.checkout(https, host, port)
@@ -334,16 +368,8 @@ impl Session {
                         tls,
                         connect_timeout: cfg.connect_timeout,
                     };
-                    let host_header = host_header(url)?;
-                    let c = connect::open(
-                        &connector,
-                        url,
-                        key,
-                        host_header,
-                        att.start,
-                        &mut att.connect,
-                    )
-                    .await?;
+                    let c =
+                        connect::open(&connector, url, key, att.start, &mut att.connect).await?;
                     att.tls_resumed = c.tls_resumed;
                     c
                 }
@@ -351,10 +377,16 @@ impl Session {
             att.reused = reused;
             // Checking a connection out takes well under a microsecond: no clock read for it.
             att.ready = Some(if reused { att.start } else { Instant::now() });
-            match &mut conn.proto {
-                Proto::H2 { sender } => {
-                    target(&mut req, url, true, &conn.host_header)?;
-                    att.use_stats(&conn.stats, true);
+            let h1c = match &mut conn.proto {
+                Proto::H2 { sender, stats } => {
+                    let mut req = self.build(
+                        out.method.clone(),
+                        url,
+                        out.headers.clone(),
+                        out.body.clone(),
+                    );
+                    target_h2(&mut req, url)?;
+                    att.use_stats(stats);
                     let mut sender = sender.clone();
                     if reuse && !reused {
                         self.checkin(conn);
@@ -362,29 +394,42 @@ impl Session {
                     return exchange::run_h2(&mut sender, req, att, cfg.body_capture_limit, auth)
                         .await;
                 }
-                Proto::H1 { sender, conn: slot } => {
-                    target(&mut req, url, false, &conn.host_header)?;
-                    att.use_stats(&conn.stats, false);
-                    match exchange::run_h1(sender, slot, req, att, cfg.body_capture_limit, auth)
-                        .await
-                    {
-                        Ok(()) => {
-                            if reuse && slot.is_some() && !sender.is_closed() {
-                                self.checkin(conn);
-                            }
-                            return Ok(());
-                        }
-                        Err(Failure::NotSent(back, err)) => {
-                            if !reused {
-                                return Err(err);
-                            }
-                            // A stale pooled connection: its time is not this request's.
-                            req = *back;
-                            *att = Attempt::new(Instant::now());
-                        }
-                        Err(Failure::Failed(err)) => return Err(err),
+                Proto::H1(h1c) => h1c,
+            };
+            let wire: &[u8] = match (out.wire, self.has_cookies.load(Ordering::Relaxed)) {
+                (Some(w), false) => w,
+                _ => rendered.get_or_insert_with(|| {
+                    let cookie = self.cookie_line(url, out.headers);
+                    let mut buf = Vec::new();
+                    h1::encode(
+                        out.method,
+                        url,
+                        out.headers,
+                        out.body,
+                        cookie.as_deref(),
+                        &USER_AGENT,
+                        &mut buf,
+                    );
+                    buf
+                }),
+            };
+            let sent = h1::sent(out.method, out.headers);
+            let res = h1::exchange(h1c, wire, &sent, att, cfg.body_capture_limit, auth).await;
+            match res {
+                Ok(()) => {
+                    if reuse && h1c.is_reusable() {
+                        self.checkin(conn);
                     }
+                    return Ok(());
                 }
+                Err(H1Failure::Retry(err)) => {
+                    if !reused || !(out.method.is_idempotent() || att.bytes_sent == 0) {
+                        return Err(err);
+                    }
+                    // A stale pooled connection: its time is not this request's.
+                    *att = Attempt::new(Instant::now());
+                }
+                Err(H1Failure::Failed(err)) => return Err(err),
             }
         }
         Err(TransportError::new(
@@ -400,15 +445,14 @@ impl Session {
                 let mut pool = lock(&self.pool);
                 let i = pool.iter().position(|c| c.key.matches(https, host, port))?;
                 match &pool[i].proto {
-                    Proto::H2 { sender } if !sender.is_closed() => {
+                    Proto::H2 { sender, stats } if !sender.is_closed() => {
                         let c = &pool[i];
                         return Some(Conn {
                             key: c.key.clone(),
                             proto: Proto::H2 {
                                 sender: sender.clone(),
+                                stats: stats.clone(),
                             },
-                            stats: c.stats.clone(),
-                            host_header: c.host_header.clone(),
                             tls_resumed: c.tls_resumed,
                         });
                     }
@@ -416,21 +460,13 @@ impl Session {
                         pool.swap_remove(i);
                         continue;
                     }
-                    Proto::H1 { .. } => pool.swap_remove(i),
+                    Proto::H1(_) => pool.swap_remove(i),
                 }
             };
-            // Poll the idle connection once: a peer that closed it shows up as "finished".
-            if let Proto::H1 { sender, conn: slot } = &mut conn.proto {
-                let alive = match slot.as_mut() {
-                    Some(c) => c
-                        .as_mut()
-                        .poll(&mut Context::from_waker(Waker::noop()))
-                        .is_pending(),
-                    None => false,
-                };
-                if alive && !sender.is_closed() {
-                    return Some(conn);
-                }
+            if let Proto::H1(h1c) = &mut conn.proto
+                && h1c.idle_check()
+            {
+                return Some(conn);
             }
         }
     }
@@ -443,34 +479,16 @@ impl Session {
     }
 }
 
-/// Set the request target for the protocol: origin-form plus `Host` for HTTP/1.1, absolute
-/// URI (`:authority`) for HTTP/2.
-fn target(
-    req: &mut HyperRequest,
-    url: &Url,
-    h2: bool,
-    host: &HeaderValue,
-) -> Result<(), TransportError> {
-    let text = if h2 {
-        &url[..Position::AfterQuery]
-    } else {
-        &url[Position::BeforePath..Position::AfterQuery]
-    };
-    let uri = Uri::try_from(text).map_err(|e| {
+/// HTTP/2 addresses the request by absolute URI (`:authority`).
+fn target_h2(req: &mut HyperRequest, url: &Url) -> Result<(), TransportError> {
+    let uri = Uri::try_from(&url[..Position::AfterQuery]).map_err(|e| {
         TransportError::new(
             ErrorKind::InvalidRequest,
             format!("invalid request target: {e}"),
         )
     })?;
     *req.uri_mut() = uri;
-    if h2 {
-        *req.version_mut() = Version::HTTP_2;
-    } else {
-        *req.version_mut() = Version::HTTP_11;
-        if !req.headers().contains_key(header::HOST) {
-            req.headers_mut().insert(header::HOST, host.clone());
-        }
-    }
+    *req.version_mut() = Version::HTTP_2;
     Ok(())
 }
 
@@ -494,16 +512,6 @@ fn mark_sensitive(headers: &mut HeaderMap, names: &[HeaderName]) {
             }
         }
     }
-}
-
-fn host_header(url: &Url) -> Result<HeaderValue, TransportError> {
-    let text = &url[Position::BeforeHost..Position::BeforePath];
-    HeaderValue::from_str(text).map_err(|_| {
-        TransportError::new(
-            ErrorKind::InvalidRequest,
-            "URL host is not a valid Host header",
-        )
-    })
 }
 
 fn authority(url: &Url) -> Authority<'_> {

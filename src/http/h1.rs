@@ -1,0 +1,748 @@
+//! HTTP/1.1 on one open connection, without hyper: the request written in one piece (pre-rendered
+//! bytes when the caller has them), the response head parsed with `httparse`, the body framed by
+//! RFC 9112 §6 (no body for HEAD/1xx/204/304, chunked, Content-Length, or until close) and
+//! streamed into the attempt's capped capture. Marks `send` end, headers and end on the attempt
+//! as they happen, so a deadline that drops this future keeps them. Does not open, pool or
+//! redirect.
+//!
+//! Why not hyper here: hyper's HTTP/1.1 client hands every request to its connection through a
+//! channel and a oneshot and decodes into `Incoming` through another; measured with callgrind,
+//! that machinery was most of sonde's ~33,000 instructions per request against nginx (oha, also
+//! hyper, spends ~22,600). This path does what a load tester needs and nothing else, and keeps
+//! no buffer while a connection is idle (10,000 idle virtual users cost only their sockets).
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use url::{Position, Url};
+
+use super::error::{Authority, ErrorKind, TransportError};
+use super::exchange::Attempt;
+use super::io::Stream;
+
+/// Largest response head accepted (status line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// Most response header lines accepted.
+const MAX_HEADERS: usize = 128;
+/// Read size; a buffer exists only while a response is being read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// An HTTP/1.1 connection between requests: just the stream.
+pub(crate) struct H1Conn {
+    io: Stream,
+    /// False once the connection cannot carry another request (close, unframed body, error).
+    reusable: bool,
+}
+
+/// How an exchange failed: `Retry` when nothing of a response arrived on a connection that may
+/// have been closed by the server while idle (the caller retries on a fresh connection if this
+/// one was pooled), `Failed` otherwise.
+pub(crate) enum H1Failure {
+    Retry(TransportError),
+    Failed(TransportError),
+}
+
+impl H1Conn {
+    pub(crate) fn new(io: Stream) -> H1Conn {
+        H1Conn { io, reusable: true }
+    }
+
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.reusable
+    }
+
+    /// True if the idle connection still looks open: a read would block. A peer that closed it
+    /// shows as end of stream, a misbehaving one as unsolicited bytes; both make it unusable.
+    /// Costs no system call when the runtime already knows the socket is not readable.
+    pub(crate) fn idle_check(&mut self) -> bool {
+        let mut scratch = [0u8; 16];
+        let mut rb = ReadBuf::new(&mut scratch);
+        let mut cx = Context::from_waker(Waker::noop());
+        let alive = matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
+            Poll::Pending
+        );
+        if !alive {
+            self.reusable = false;
+        }
+        alive && self.reusable
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.io {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        self.io.read_buf(buf).await
+    }
+}
+
+/// Whether the request may carry on after the response: what the exchange needs to know of it.
+pub(crate) struct Sent {
+    pub head_request: bool,
+    /// The request itself said `Connection: close`.
+    pub close: bool,
+}
+
+/// Render a request in HTTP/1.1 wire form (origin-form target, `Host` from the URL unless the
+/// headers carry one, a default User-Agent, `Content-Length` computed here; a caller's
+/// Content-Length or Transfer-Encoding is not sent). `cookie` replaces the request's own Cookie
+/// header when given (the jar's cookies merged in by the session).
+pub(crate) fn encode(
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &[u8],
+    cookie: Option<&str>,
+    user_agent: &HeaderValue,
+    out: &mut Vec<u8>,
+) {
+    let target = &url[Position::BeforePath..Position::AfterQuery];
+    let target = if target.is_empty() { "/" } else { target };
+    out.reserve(64 + target.len() + body.len() + headers.len() * 32);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(header::HOST) {
+        line(
+            out,
+            b"host",
+            url[Position::BeforeHost..Position::BeforePath].as_bytes(),
+        );
+    }
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        if name == header::COOKIE && cookie.is_some() {
+            continue;
+        }
+        line(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(c) = cookie {
+        line(out, b"cookie", c.as_bytes());
+    }
+    if !headers.contains_key(header::USER_AGENT) {
+        line(out, b"user-agent", user_agent.as_bytes());
+    }
+    let needs_length =
+        !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if needs_length {
+        let mut n = itoa::Buffer::new();
+        line(out, b"content-length", n.format(body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What the request says of itself, for framing and reuse.
+pub(crate) fn sent(method: &Method, headers: &HeaderMap) -> Sent {
+    Sent {
+        head_request: *method == Method::HEAD,
+        close: has_token(headers, &header::CONNECTION, "close"),
+    }
+}
+
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// Send `wire` and read one response into `att`.
+pub(crate) async fn exchange(
+    conn: &mut H1Conn,
+    wire: &[u8],
+    sent: &Sent,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), H1Failure> {
+    if let Err(e) = conn.write_all(wire).await {
+        conn.reusable = false;
+        return Err(H1Failure::Retry(io_error(
+            &e,
+            authority,
+            "while sending the request",
+            ErrorKind::Reset,
+        )));
+    }
+    att.send_end = Some(Instant::now());
+    att.bytes_sent += wire.len() as u64;
+
+    let mut buf = BytesMut::new();
+    let framing = loop {
+        let head = read_head(conn, &mut buf, att, authority).await?;
+        let Some(head) = head else {
+            continue; // an interim 1xx response
+        };
+        att.headers_at = Some(Instant::now());
+        att.status = Some(head.status);
+        att.version = head.version;
+        let framing = framing(head.status, &head.meta, sent.head_request, authority)
+            .map_err(H1Failure::Failed)?;
+        let keep_alive = match head.version {
+            Version::HTTP_10 => head.meta.keep_alive,
+            _ => !head.meta.close,
+        };
+        if !keep_alive || sent.close || head.status == StatusCode::SWITCHING_PROTOCOLS {
+            conn.reusable = false;
+        }
+        att.headers = head.headers;
+        break framing;
+    };
+    let res = read_body(conn, &mut buf, framing, att, limit, authority).await;
+    if res.is_err() {
+        conn.reusable = false;
+    } else if !buf.is_empty() {
+        // Bytes after the response that nobody asked for: the next response would be wrong.
+        conn.reusable = false;
+    }
+    att.end = Some(Instant::now());
+    res.map_err(H1Failure::Failed)
+}
+
+/// A final response head: status, version, headers, and what framing and reuse need from them
+/// (read once from the raw lines, not looked up again in the map).
+#[derive(Debug)]
+pub(crate) struct Head {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    meta: Meta,
+}
+
+#[derive(Debug, Default)]
+struct Meta {
+    /// Content-Length values seen (comma lists split), or the first invalid one.
+    content_length: Option<Result<u64, String>>,
+    conflicting_length: bool,
+    /// Transfer-Encoding present, and whether its last coding is `chunked`.
+    transfer_encoding: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Meta {
+    fn see(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for part in value.split(|b| *b == b',') {
+                let text = std::str::from_utf8(part).unwrap_or("").trim();
+                let n = text.parse::<u64>().map_err(|_| text.to_string());
+                match (&self.content_length, n) {
+                    (Some(Err(_)), _) => {}
+                    (_, Err(e)) => self.content_length = Some(Err(e)),
+                    (Some(Ok(old)), Ok(n)) if *old != n => self.conflicting_length = true,
+                    (_, Ok(n)) => self.content_length = Some(Ok(n)),
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value
+                .split(|b| *b == b',')
+                .map(|t| t.trim_ascii())
+                .rfind(|t| !t.is_empty());
+            match last {
+                Some(t) => self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked")),
+                None => {
+                    self.transfer_encoding.get_or_insert(false);
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in value.split(|b| *b == b',').map(|t| t.trim_ascii()) {
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+}
+
+/// Read and parse one response head; `None` for an interim (1xx other than 101) response.
+async fn read_head(
+    conn: &mut H1Conn,
+    buf: &mut BytesMut,
+    att: &mut Attempt,
+    authority: Authority<'_>,
+) -> Result<Option<Head>, H1Failure> {
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf, authority).map_err(H1Failure::Failed)? {
+                Some(head) => return Ok(head),
+                None if buf.len() >= MAX_HEAD => {
+                    return Err(H1Failure::Failed(TransportError::new(
+                        ErrorKind::Protocol,
+                        format!("{authority}: response head larger than {MAX_HEAD} bytes"),
+                    )));
+                }
+                None => {}
+            }
+        }
+        let nothing_yet = att.bytes_received == 0;
+        match conn.read_more(buf).await {
+            Ok(0) => {
+                conn.reusable = false;
+                let err = TransportError::new(
+                    ErrorKind::Reset,
+                    format!(
+                        "{authority}: connection closed before the response headers were complete"
+                    ),
+                );
+                return Err(match nothing_yet {
+                    true => H1Failure::Retry(err),
+                    false => H1Failure::Failed(err),
+                });
+            }
+            Ok(n) => att.bytes_received += n as u64,
+            Err(e) => {
+                conn.reusable = false;
+                let err = io_error(
+                    &e,
+                    authority,
+                    "before the response headers",
+                    ErrorKind::Reset,
+                );
+                return Err(match nothing_yet {
+                    true => H1Failure::Retry(err),
+                    false => H1Failure::Failed(err),
+                });
+            }
+        }
+    }
+}
+
+/// `Ok(None)` while the head is incomplete; `Ok(Some(None))` for an interim response (consumed).
+#[allow(clippy::type_complexity)]
+fn parse_head(
+    buf: &mut BytesMut,
+    authority: Authority<'_>,
+) -> Result<Option<Option<Head>>, TransportError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_multiple_spaces_in_response_status_delimiters(true);
+    let parsed = cfg.parse_response_with_uninit_headers(&mut resp, buf, &mut slots);
+    let len = match parsed {
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(n)) => n,
+        Err(e) => {
+            return Err(TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: invalid response head: {e}"),
+            ));
+        }
+    };
+    let code = resp.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code).map_err(|_| {
+        TransportError::new(
+            ErrorKind::Protocol,
+            format!("{authority}: invalid status code {code}"),
+        )
+    })?;
+    let version = match resp.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    // Header names and values as offsets into the head, so the values can share its bytes.
+    let base = buf.as_ptr() as usize;
+    let mut meta = Meta::default();
+    let mut spans: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        meta.see(h.name.as_bytes(), h.value);
+        let n = h.name.as_ptr() as usize - base;
+        let v = h.value.as_ptr() as usize - base;
+        spans.push((n, n + h.name.len(), v, v + h.value.len()));
+    }
+    let head = buf.split_to(len).freeze();
+    if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(Some(None));
+    }
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    for (n0, n1, v0, v1) in spans {
+        // httparse checked the token and value characters; anything `http` still refuses
+        // (e.g. an obsolete byte in a value) is left out rather than failing the response.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&head[n0..n1]),
+            HeaderValue::from_maybe_shared(head.slice(v0..v1)),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    Ok(Some(Some(Head {
+        status,
+        version,
+        headers,
+        meta,
+    })))
+}
+
+fn framing(
+    status: StatusCode,
+    meta: &Meta,
+    head_request: bool,
+    authority: Authority<'_>,
+) -> Result<Framing, TransportError> {
+    if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::None);
+    }
+    if let Some(chunked) = meta.transfer_encoding {
+        return Ok(match chunked {
+            true => Framing::Chunked,
+            false => Framing::UntilClose,
+        });
+    }
+    if meta.conflicting_length {
+        return Err(TransportError::new(
+            ErrorKind::Protocol,
+            format!("{authority}: conflicting Content-Length values"),
+        ));
+    }
+    Ok(match &meta.content_length {
+        Some(Err(text)) => {
+            return Err(TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: invalid Content-Length `{text}`"),
+            ));
+        }
+        Some(Ok(0)) => Framing::None,
+        Some(Ok(n)) => Framing::Length(*n),
+        None => Framing::UntilClose,
+    })
+}
+
+fn deliver(att: &mut Attempt, data: Bytes, limit: usize) {
+    att.body_len += data.len() as u64;
+    att.capture.push(&data, limit);
+}
+
+async fn read_body(
+    conn: &mut H1Conn,
+    buf: &mut BytesMut,
+    framing: Framing,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    match framing {
+        Framing::None => Ok(()),
+        Framing::Length(total) => {
+            let mut left = total;
+            loop {
+                let take = (buf.len() as u64).min(left) as usize;
+                if take > 0 {
+                    deliver(att, buf.split_to(take).freeze(), limit);
+                    left -= take as u64;
+                }
+                if left == 0 {
+                    return Ok(());
+                }
+                if fill(conn, buf, att, authority).await? == 0 {
+                    return Err(TransportError::new(
+                        ErrorKind::BodyTruncated,
+                        format!(
+                            "{authority}: connection closed after {} of {total} body bytes",
+                            total - left
+                        ),
+                    ));
+                }
+            }
+        }
+        Framing::UntilClose => {
+            conn.reusable = false;
+            loop {
+                if !buf.is_empty() {
+                    let all = buf.split().freeze();
+                    deliver(att, all, limit);
+                }
+                if fill(conn, buf, att, authority).await? == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        Framing::Chunked => read_chunked(conn, buf, att, limit, authority).await,
+    }
+}
+
+/// Read more bytes into `buf`; 0 at end of stream. Errors are body errors.
+async fn fill(
+    conn: &mut H1Conn,
+    buf: &mut BytesMut,
+    att: &mut Attempt,
+    authority: Authority<'_>,
+) -> Result<usize, TransportError> {
+    match conn.read_more(buf).await {
+        Ok(n) => {
+            att.bytes_received += n as u64;
+            Ok(n)
+        }
+        Err(e) => Err(io_error(
+            &e,
+            authority,
+            "during the response body",
+            ErrorKind::BodyTruncated,
+        )),
+    }
+}
+
+fn truncated(authority: Authority<'_>) -> TransportError {
+    TransportError::new(
+        ErrorKind::BodyTruncated,
+        format!("{authority}: connection closed in the middle of a chunked body"),
+    )
+}
+
+async fn read_chunked(
+    conn: &mut H1Conn,
+    buf: &mut BytesMut,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    loop {
+        // Chunk size line.
+        let size = loop {
+            match httparse::parse_chunk_size(buf) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    buf.advance(used);
+                    break size;
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
+                    if fill(conn, buf, att, authority).await? == 0 {
+                        return Err(truncated(authority));
+                    }
+                }
+                _ => {
+                    return Err(TransportError::new(
+                        ErrorKind::Protocol,
+                        format!("{authority}: invalid chunk size line in a chunked body"),
+                    ));
+                }
+            }
+        };
+        if size == 0 {
+            return read_trailers(conn, buf, att, authority).await;
+        }
+        let mut left = size;
+        while left > 0 {
+            if buf.is_empty() && fill(conn, buf, att, authority).await? == 0 {
+                return Err(truncated(authority));
+            }
+            let take = (buf.len() as u64).min(left) as usize;
+            deliver(att, buf.split_to(take).freeze(), limit);
+            left -= take as u64;
+        }
+        while buf.len() < 2 {
+            if fill(conn, buf, att, authority).await? == 0 {
+                return Err(truncated(authority));
+            }
+        }
+        if &buf[..2] != b"\r\n" {
+            return Err(TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: chunk data not followed by CRLF"),
+            ));
+        }
+        buf.advance(2);
+    }
+}
+
+/// Skip trailer fields up to the empty line that ends a chunked body.
+async fn read_trailers(
+    conn: &mut H1Conn,
+    buf: &mut BytesMut,
+    att: &mut Attempt,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    let mut seen = 0usize;
+    loop {
+        match buf.windows(2).position(|w| w == b"\r\n") {
+            Some(0) => {
+                buf.advance(2);
+                return Ok(());
+            }
+            Some(i) => {
+                seen += i + 2;
+                buf.advance(i + 2);
+                continue;
+            }
+            None => {}
+        }
+        if seen + buf.len() > MAX_HEAD {
+            return Err(TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: chunked trailers larger than {MAX_HEAD} bytes"),
+            ));
+        }
+        if fill(conn, buf, att, authority).await? == 0 {
+            return Err(truncated(authority));
+        }
+    }
+}
+
+fn io_error(
+    e: &io::Error,
+    authority: Authority<'_>,
+    when: &str,
+    default: ErrorKind,
+) -> TransportError {
+    let kind = match e.kind() {
+        io::ErrorKind::InvalidData => {
+            // rustls reports TLS failures after the handshake as invalid data.
+            if e.get_ref()
+                .is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some())
+            {
+                ErrorKind::Tls
+            } else {
+                ErrorKind::Protocol
+            }
+        }
+        _ => default,
+    };
+    TransportError::new(kind, format!("{authority}: {e} {when}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn auth() -> Authority<'static> {
+        Authority {
+            host: "127.0.0.1",
+            port: 80,
+        }
+    }
+
+    #[test]
+    fn encodes_origin_form_with_host_length_and_merged_cookie() {
+        let url = Url::parse("http://example.test:8080/a/b?x=1#frag").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        let ua = HeaderValue::from_static("sonde/test");
+        let mut out = Vec::new();
+        encode(
+            &Method::POST,
+            &url,
+            &h,
+            b"{}",
+            Some("a=1; s=2"),
+            &ua,
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "POST /a/b?x=1 HTTP/1.1\r\nhost: example.test:8080\r\nx-one: 1\r\n\
+             cookie: a=1; s=2\r\nuser-agent: sonde/test\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    fn meta(lines: &[(&str, &str)]) -> Meta {
+        let mut m = Meta::default();
+        for (n, v) in lines {
+            m.see(n.as_bytes(), v.as_bytes());
+        }
+        m
+    }
+
+    #[test]
+    fn head_parse_skips_interim_and_shares_values() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 3\r\nConnection: Close\r\n\r\nok\n"[..],
+        );
+        assert!(matches!(parse_head(&mut buf, auth()), Ok(Some(None))));
+        let head = parse_head(&mut buf, auth()).unwrap().unwrap().unwrap();
+        assert_eq!(head.status, StatusCode::OK);
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.headers.get_all("x-a").iter().count(), 2);
+        assert!(matches!(head.meta.content_length, Some(Ok(3))));
+        assert!(head.meta.close);
+        assert_eq!(&buf[..], b"ok\n");
+    }
+
+    #[test]
+    fn partial_head_waits_and_garbage_is_a_protocol_error() {
+        let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-A"[..]);
+        assert!(matches!(parse_head(&mut buf, auth()), Ok(None)));
+        let mut bad = BytesMut::from(&b"NOT HTTP\r\n\r\n"[..]);
+        let e = parse_head(&mut bad, auth()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let ok = StatusCode::OK;
+        let same = meta(&[("Content-Length", "5, 5")]);
+        assert!(matches!(
+            framing(ok, &same, false, auth()),
+            Ok(Framing::Length(5))
+        ));
+        assert!(matches!(
+            framing(ok, &same, true, auth()),
+            Ok(Framing::None)
+        ));
+        assert!(matches!(
+            framing(StatusCode::NOT_MODIFIED, &same, false, auth()),
+            Ok(Framing::None)
+        ));
+        let differ = meta(&[("content-length", "5"), ("content-length", "6")]);
+        assert!(framing(ok, &differ, false, auth()).is_err());
+        let bad = meta(&[("content-length", "5x")]);
+        assert!(framing(ok, &bad, false, auth()).is_err());
+        let te = meta(&[
+            ("content-length", "5"),
+            ("Transfer-Encoding", "gzip, chunked"),
+        ]);
+        assert!(matches!(
+            framing(ok, &te, false, auth()),
+            Ok(Framing::Chunked)
+        ));
+        let te_gzip = meta(&[("transfer-encoding", "gzip")]);
+        assert!(matches!(
+            framing(ok, &te_gzip, false, auth()),
+            Ok(Framing::UntilClose)
+        ));
+        assert!(matches!(
+            framing(ok, &Meta::default(), false, auth()),
+            Ok(Framing::UntilClose)
+        ));
+    }
+}
