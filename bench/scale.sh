@@ -12,7 +12,8 @@
 # Knobs (environment): SONDE_BIN (default target/release/sonde, built if missing), VUS (10000;
 # at most ~11,900: nginx-scale.conf has worker_connections 12000), DUR_SCALE (60), DUR_PEERS
 # (= DUR_SCALE), PEERS ("oha wrk"; empty = sonde only), OHA (oha binary), OHA_THREADS (1),
-# DUR_STEADY (300), STEADY_EARLY (60: the early RSS point), STEADY_RATE (2000), STEADY_MAX_VUS
+# DUR_STEADY (300), STEADY_EARLY (60: the early RSS point), STEADY_WIN (10: seconds before each
+# point whose largest RSS is compared), STEADY_RATE (2000), STEADY_MAX_VUS
 # (200), SERVER_CPU (0), TOOL_CPU (1), BENCH_STATE (target/bench-state).
 # Target: its own nginx on 127.0.0.1:18090 (bench/nginx-scale.conf), 1 worker on SERVER_CPU.
 # Output: markdown table on stdout and in $BENCH_STATE/scale.md; raw outputs and per-second
@@ -33,7 +34,8 @@ for a in "$@"; do
   esac
 done
 if ((SMOKE)); then
-  VUS="${VUS:-1000}" DUR_SCALE="${DUR_SCALE:-5}" DUR_STEADY="${DUR_STEADY:-20}" STEADY_EARLY="${STEADY_EARLY:-5}"
+  VUS="${VUS:-1000}" DUR_SCALE="${DUR_SCALE:-5}" DUR_STEADY="${DUR_STEADY:-20}" STEADY_EARLY="${STEADY_EARLY:-8}"
+  STEADY_WIN="${STEADY_WIN:-3}"
   STEADY="${STEADY:-0}"
 fi
 VUS="${VUS:-10000}"
@@ -42,6 +44,7 @@ DUR_PEERS="${DUR_PEERS:-$DUR_SCALE}"
 PEERS="${PEERS-oha wrk}"
 DUR_STEADY="${DUR_STEADY:-300}"
 STEADY_EARLY="${STEADY_EARLY:-60}"
+STEADY_WIN="${STEADY_WIN:-10}"
 STEADY_RATE="${STEADY_RATE:-2000}"
 STEADY_MAX_VUS="${STEADY_MAX_VUS:-200}"
 STEADY="${STEADY:-1}"
@@ -177,6 +180,9 @@ peak_kb() {
 peak_conns() { awk 'BEGIN{m=0} $4 > m {m=$4} END{print m}' "$OUT/$1.samples"; }
 # held_conns NAME DUR: fewest established connections between 20 % and 90 % of the run.
 held_conns() { awk -v d="$2" 'BEGIN{m=-1} $1 >= d * 0.2 && $1 <= d * 0.9 { if (m < 0 || $4 < m) m = $4 } END{ print (m < 0) ? "-" : m }' "$OUT/$1.samples"; }
+# win_max NAME COLUMN FROM TO: largest value of COLUMN (2 = VmRSS kB, 4 = connections) among the
+# samples with FROM <= elapsed <= TO.
+win_max() { awk -v c="$2" -v a="$3" -v b="$4" '$1 >= a && $1 <= b { if (n++ == 0 || $c > m) m = $c } END{ print n ? m : "-" }' "$OUT/$1.samples"; }
 cpu_s() { [[ -s "$OUT/$1.time" ]] && awk 'END{printf "%.1f", $2 + $3}' "$OUT/$1.time" || echo "-"; }
 
 # reqs_errs NAME KIND -> "requests errors detail" from the tool's own output
@@ -261,14 +267,19 @@ ROW_B=""
 if ((STEADY)); then
   probe steady "$((DUR_STEADY + 60))" "$SONDE" run --url "$URL" --rate "${STEADY_RATE}/s" --max-vus "$STEADY_MAX_VUS" \
     --duration "${DUR_STEADY}s" --format json --quiet
-  early="$(rss_at steady "$STEADY_EARLY")"
-  # the last sample taken while the load was still running (the process may linger to report)
-  late="$(awk -v d="$DUR_STEADY" '$1 <= d {r=$2} END{print (r == "") ? "-" : r}' "$OUT/steady.samples")"
+  # RSS here swings by ~1.5 MB within seconds (buffers allocated and freed), so one sample
+  # at each point would compare phases of that swing: compare the largest VmRSS of the
+  # STEADY_WIN seconds before each point instead, and show the whole range after the early one.
+  early="$(win_max steady 2 "$((STEADY_EARLY - STEADY_WIN))" "$STEADY_EARLY")"
+  late="$(win_max steady 2 "$((DUR_STEADY - STEADY_WIN))" "$DUR_STEADY")"
+  range="$(awk -v a="$STEADY_EARLY" -v d="$DUR_STEADY" '$1 >= a && $1 <= d { if (n++ == 0 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 }
+    END{ if (n) printf "%.1f–%.1f", lo * 1.024 / 1000, hi * 1.024 / 1000; else print "-" }' "$OUT/steady.samples")"
   ratio="$(awk -v a="$early" -v b="$late" 'BEGIN{ if (a + 0 > 0 && b + 0 > 0) printf "%.3f", b / a; else print "-" }')"
+  conns="$(win_max steady 4 "$((STEADY_EARLY - STEADY_WIN))" "$STEADY_EARLY") → $(win_max steady 4 "$((DUR_STEADY - STEADY_WIN))" "$DUR_STEADY")"
   re="$(reqs_errs steady sonde)"; req="${re%% *}"; re="${re#* }"; err="${re%% *}"; detail="${re#* }"
   rc="$(cat "$OUT/steady.rc")"; ((rc == 0)) || detail="exit $rc; $detail"
-  ROW_B="| sonde --rate ${STEADY_RATE}/s --max-vus $STEADY_MAX_VUS, ${DUR_STEADY} s | $(mb "$early") | $(mb "$late") | $ratio | $(mb "$(peak_kb steady)") | $(cpu_s steady) | $req | $err | $detail |"
-  STEADY_MET="$(awk -v r="$ratio" 'BEGIN{ if (r == "-") print "not measured"; else if (r >= 0.95 && r <= 1.05) print "met"; else print "not met" }')"
+  ROW_B="| sonde --rate ${STEADY_RATE}/s --max-vus $STEADY_MAX_VUS, ${DUR_STEADY} s | $(mb "$early") | $(mb "$late") | $ratio | $range | $conns | $(mb "$(peak_kb steady)") | $(cpu_s steady) | $req | $err | $detail |"
+  STEADY_MET="$(awk -v r="$ratio" 'BEGIN{ if (r == "-") print "not measured"; else if (r >= 0.95 && r <= 1.05) print "met"; else if (r < 0.95) print "not met literally, but RSS fell (no growth)"; else print "not met (RSS grew)" }')"
 fi
 
 # --- report ---
@@ -293,10 +304,10 @@ HELD="$(held_conns sonde "$DUR_SCALE")"
   echo "Goal 4a (RSS < 100 MB with $VUS VUs for ${DUR_SCALE} s): **$A_MET** (peak $(mb "$SONDE_PEAK") MB; held $HELD of $VUS connections)."
   if [[ -n "$ROW_B" ]]; then
     echo
-    echo "**Probe B — steady rate, open model.** RSS (MB) at ${STEADY_EARLY} s and at the end of the load (last sample at or before ${DUR_STEADY} s)."
+    echo "**Probe B — steady rate, open model.** RSS in MB: the largest sample in the ${STEADY_WIN} s before ${STEADY_EARLY} s (*early*) and before ${DUR_STEADY} s (*end*, the end of the load); *range* = smallest–largest sample in between; *conns* = established connections (largest in each window)."
     echo
-    echo "| run | RSS @${STEADY_EARLY} s | RSS @end | end / early | peak RSS | CPU s | requests | errors | notes |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| run | RSS early | RSS end | end / early | range | conns | peak RSS | CPU s | requests | errors | notes |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     echo "$ROW_B"
     echo
     echo "Goal 4b (RSS after the run within 5 % of RSS after ${STEADY_EARLY} s): **$STEADY_MET**."
