@@ -4,6 +4,8 @@
 # ../shared/bench/run-peers.sh with sonde's line added. Loopback only; every run is bounded.
 #   bench/run.sh            full run (3 reps x 5 s per tool and scenario, ~4 min)
 #   bench/run.sh --smoke    one short rep of sonde alone, to keep the wiring working
+# Goals 4 and 5 have their own probes: bench/scale.sh (10k VUs memory, RSS stability; ~10 min)
+# and bench/startup.sh (spawn to first request); both take --smoke and SONDE_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=../shared/bench/run-peers.sh
