@@ -138,6 +138,7 @@ pub async fn run_load(
     mut on_interval: impl FnMut(&IntervalPoint, &Recorder),
 ) -> Result<RunResult, ExecError> {
     let threads = opts.threads.max(1);
+    raise_open_files_limit();
     let names: Vec<String> = shared
         .plan
         .request_steps()
@@ -453,6 +454,25 @@ async fn closed(
     .await;
 }
 
+/// Every virtual user holds a socket: lift the soft open-files limit to the hard one (a
+/// common soft default of 1024 would fail the 1,021st connection).
+fn raise_open_files_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let lim = getrlimit(Resource::Nofile);
+        if lim.current != lim.maximum {
+            let _ = setrlimit(
+                Resource::Nofile,
+                rustix::process::Rlimit {
+                    current: lim.maximum,
+                    maximum: lim.maximum,
+                },
+            );
+        }
+    }
+}
+
 /// The open model's clock: a dedicated thread sleeps until each arrival's intended start and
 /// hands it to a load thread (round-robin). tokio's timer wheel has 1 ms granularity, which
 /// would add up to a millisecond of the tool's own lateness to every latency measured from
@@ -464,7 +484,12 @@ fn pace(
     stop: &Stop,
     txs: Vec<mpsc::UnboundedSender<Instant>>,
 ) {
-    const SPIN: Duration = Duration::from_micros(200);
+    // With the kernel's default 50 us timer slack a sleep wakes up to 50 us late; with 1 ns it
+    // wakes within the scheduler's latency, and the spin before each arrival can be short (a
+    // long spin costs CPU the load thread on the same core needs).
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
+    const SPIN: Duration = Duration::from_micros(50);
     let end_s = length.as_secs_f64();
     let mut k = 0u64;
     while let Some(t) = arrivals.time_of(k) {

@@ -1,7 +1,9 @@
 //! The one HTTP transport. Every request yields its phases (dns, connect, tls, send, wait,
-//! receive, total), connection reuse, bytes, status, and parsed `Server-Timing`. Built on hyper
-//! 1.x `client::conn` + tokio-rustls because reqwest cannot split TCP from TLS or report reuse.
-//! Knows nothing of scenarios, plans or reports.
+//! receive, total), connection reuse, bytes, status, and parsed `Server-Timing`. HTTP/1.1 is
+//! sonde's own (`h1`: httparse for the head, RFC 9112 framing), HTTP/2 is hyper 1.x
+//! `client::conn`, both over tokio and tokio-rustls, because reqwest cannot split TCP from TLS
+//! or report reuse, and hyper's HTTP/1.1 client costs more per request than a load tester can
+//! afford (see `h1`). Knows nothing of scenarios, plans or reports.
 //!
 //! # Phases (`Timing`)
 //! Marks are taken with `Instant::now()` only at phase edges; each phase runs from the previous
@@ -11,27 +13,30 @@
 //! - `connect`: TCP connect (all resolved addresses are tried in order). 0 when reused.
 //! - `tls`: the TLS handshake including ALPN. 0 for `http://` and reused connections.
 //! - `send`: from the connection being ready (or the TLS end; on a new HTTP/2 connection this
-//!   includes hyper's HTTP/2 preface) to the moment the request's last bytes were flushed to the
-//!   socket. It is measured in the I/O layer under hyper: the time of the last flush that
-//!   followed a write. For HTTP/2 the connection is shared, so with concurrent streams the mark
-//!   may belong to another stream's write; it is clamped to lie before the response headers.
+//!   includes hyper's HTTP/2 preface) to the moment the request's last bytes were handed to the
+//!   socket (HTTP/1.1: the one write returned, TLS flushed). For HTTP/2 it is measured in the
+//!   I/O layer under hyper, the time of the last flush that followed a write; the connection is
+//!   shared, so with concurrent streams the mark may belong to another stream's write; it is
+//!   clamped to lie before the response headers.
 //! - `wait`: from the request being written to the response headers being parsed (time to
-//!   first byte; headers are parsed in the same poll that reads them).
+//!   first byte; headers are parsed as soon as the bytes that complete them are read).
 //! - `receive`: from the response headers to the last body byte.
 //! - `total`: from the start of this request (one hop) to its end.
 //!
 //! `reused` is true when the connection came from the session's pool (for HTTP/2: an existing
 //! shared connection). `tls_resumed` is rustls' `handshake_kind() == Resumed` on a new
-//! connection. `bytes_sent`/`bytes_received` count HTTP bytes above TLS (head and body, not the
-//! TLS handshake) for HTTP/1.1; for HTTP/2 they are estimated from header sizes before HPACK
-//! plus body lengths, since the connection's counters are shared between streams.
+//! connection. `bytes_sent`/`bytes_received` count HTTP bytes above TLS (head, body and chunk
+//! framing, not the TLS handshake) for HTTP/1.1; for HTTP/2 they are estimated from header
+//! sizes before HPACK plus body lengths, since the connection's counters are shared.
 //!
 //! # Connections
 //! HTTP/1.1 connections are driven inside the task that sends on them (no spawned connection
 //! task, no cross-task wake-ups) and return to the session's pool after a complete response.
 //! HTTP/2 (offered via ALPN over TLS) runs its connection in a spawned task and is shared by
 //! the session's concurrent requests. `ConnectionMode::New` opens a connection per request.
-//! A pooled HTTP/1.1 connection found closed before the request left is replaced silently.
+//! A pooled HTTP/1.1 connection found closed is replaced silently: when it shows closed at
+//! checkout, when writing the request fails, or (idempotent methods only) when it closes before
+//! any byte of the response.
 //!
 //! # Redirects, cookies, limits
 //! Redirects are followed by `Session::send` hop by hop (each a `Hop` with its own timing):

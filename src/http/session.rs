@@ -369,7 +369,10 @@ impl Session {
                         connect_timeout: cfg.connect_timeout,
                     };
                     let c =
-                        connect::open(&connector, url, key, att.start, &mut att.connect).await?;
+                        // Boxed: connecting (DNS, TLS, the HTTP/2 handshake) is rare next to
+                        // requests, and inline its state would sit in every virtual user's task.
+                        Box::pin(connect::open(&connector, url, key, att.start, &mut att.connect))
+                            .await?;
                     att.tls_resumed = c.tls_resumed;
                     c
                 }
@@ -391,8 +394,8 @@ impl Session {
                     if reuse && !reused {
                         self.checkin(conn);
                     }
-                    return exchange::run_h2(&mut sender, req, att, cfg.body_capture_limit, auth)
-                        .await;
+                    let limit = cfg.body_capture_limit;
+                    return Box::pin(exchange::run_h2(&mut sender, req, att, limit, auth)).await;
                 }
                 Proto::H1(h1c) => h1c,
             };
