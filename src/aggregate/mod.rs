@@ -47,6 +47,26 @@ pub struct StepStats {
 pub const MAX_MESSAGES: usize = 20;
 
 impl StepStats {
+    /// Back to empty, keeping the histograms' memory (server timing names are dropped, so a
+    /// name seen once does not show up later with no data).
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        for h in &mut self.phases {
+            h.reset();
+        }
+        self.server_timing.clear();
+        self.requests = 0;
+        self.skipped = 0;
+        self.errors = 0;
+        self.reused = 0;
+        self.tls_resumed = 0;
+        self.bytes_sent = 0;
+        self.bytes_received = 0;
+        self.statuses.clear();
+        self.error_classes.clear();
+        self.error_messages.clear();
+    }
+
     pub fn merge(&mut self, o: &StepStats) {
         self.latency.merge(&o.latency);
         for (a, b) in self.phases.iter_mut().zip(o.phases.iter()) {
@@ -126,6 +146,17 @@ impl Recorder {
         }
     }
 
+    /// Back to empty, keeping the histograms' memory.
+    pub fn reset(&mut self) {
+        for s in &mut self.steps {
+            s.reset();
+        }
+        self.iterations = 0;
+        self.failed_iterations = 0;
+        self.dropped_iterations = 0;
+        self.iteration_time.reset();
+    }
+
     pub fn merge(&mut self, o: &Recorder) {
         if self.steps.len() < o.steps.len() {
             self.steps.resize_with(o.steps.len(), StepStats::default);
@@ -161,6 +192,14 @@ pub struct IntervalRecorder {
 }
 
 impl IntervalRecorder {
+    pub fn reset(&mut self) {
+        self.requests = 0;
+        self.errors = 0;
+        self.iterations = 0;
+        self.dropped = 0;
+        self.latency.reset();
+    }
+
     pub fn merge(&mut self, o: &IntervalRecorder) {
         self.requests += o.requests;
         self.errors += o.errors;

@@ -86,17 +86,14 @@ impl H1Conn {
     }
 
     async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        if let (Stream::Plain(s), 0) = (&self.io, buf.capacity()) {
+        if let (Stream::Plain(s), 0) = (&mut self.io, buf.capacity()) {
             // Wait for the response before allocating: 10,000 virtual users waiting on a
-            // slow server then hold no read buffer.
-            loop {
-                s.readable().await?;
-                buf.reserve(READ_CHUNK);
-                match s.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    res => return res,
-                }
-            }
+            // slow server then hold no read buffer. The read itself goes through `poll_read`,
+            // which forgets the socket's readiness after a short read: the next wait then
+            // costs no `recvfrom` that can only say EAGAIN.
+            s.readable().await?;
+            buf.reserve(READ_CHUNK);
+            return s.read_buf(buf).await;
         }
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
