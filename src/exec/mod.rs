@@ -523,11 +523,6 @@ enum Arrive {
     Channel(mpsc::UnboundedReceiver<Instant>),
 }
 
-/// How long before an arrival the timer fires and the pacer starts polling the clock. Measured
-/// on this project's 2-core VM at 500/s: 40 us left the iteration's start 58 us late at the
-/// median, 150 us brings it to 17 us.
-const LOCAL_SPIN: Duration = Duration::from_micros(150);
-
 /// This load thread's share of the arrivals (k = idx, idx + n, ...), each released at its
 /// intended start by a timerfd in the thread's own runtime; the channel closes after the last.
 fn pace_local(
@@ -542,6 +537,7 @@ fn pace_local(
     let stop = stop.clone();
     tokio::task::spawn_local(async move {
         let timer = timer::PreciseTimer::new();
+        let mut lead = timer::Lead::default();
         let end_s = length.as_secs_f64();
         let mut k = idx;
         while let Some(t) = arrivals.time_of(k) {
@@ -549,7 +545,7 @@ fn pace_local(
                 break;
             }
             let due = start + Duration::from_secs_f64(t);
-            let early = due.checked_sub(LOCAL_SPIN).unwrap_or(due);
+            let early = due.checked_sub(lead.get()).unwrap_or(due);
             let slept = async {
                 match &timer {
                     Some(timer) => timer.sleep_until(early).await,
@@ -560,6 +556,7 @@ fn pace_local(
                 _ = slept => {}
                 _ = stop.wait() => break,
             }
+            lead.woke(Instant::now().saturating_duration_since(early));
             // An idle CPU wakes tens of microseconds late (more in a virtual machine): the
             // last stretch is polled, yielding so responses of other iterations keep flowing.
             while Instant::now() < due {

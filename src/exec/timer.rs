@@ -4,7 +4,38 @@
 //! would add up to a millisecond of the tool's own lateness to every latency measured from the
 //! intended start. Elsewhere `new` returns `None` and the caller uses the pacer thread.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long before an arrival to wake up, learned from how late wake-ups are: twice a moving
+/// estimate of the lateness plus 10 us, within 20-300 us. A fixed lead either misses on a
+/// machine that wakes late or burns CPU polling on one that wakes on time (measured on this
+/// project's VM at 500/s: a 40 us lead started iterations a median 58 us late, 150 us brought
+/// that to 14 us at the price of 150 us of polling per arrival).
+pub struct Lead {
+    /// Moving estimate of the wake-up lateness, in nanoseconds.
+    late_ns: f64,
+}
+
+impl Default for Lead {
+    fn default() -> Self {
+        Lead { late_ns: 50_000.0 }
+    }
+}
+
+impl Lead {
+    const MIN: Duration = Duration::from_micros(20);
+    const MAX: Duration = Duration::from_micros(300);
+
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos((2.0 * self.late_ns) as u64 + 10_000).clamp(Self::MIN, Self::MAX)
+    }
+
+    /// Record how long after its target a wake-up came.
+    pub fn woke(&mut self, late: Duration) {
+        let ns = (late.as_nanos() as f64).min(Self::MAX.as_nanos() as f64);
+        self.late_ns += (ns - self.late_ns) / 8.0;
+    }
+}
 
 #[cfg(target_os = "linux")]
 pub struct PreciseTimer {
@@ -92,11 +123,37 @@ impl PreciseTimer {
     }
 }
 
+#[cfg(test)]
+mod lead_tests {
+    use super::*;
+
+    #[test]
+    fn lead_follows_the_observed_lateness_within_bounds() {
+        let mut lead = Lead::default();
+        assert_eq!(lead.get(), Duration::from_micros(110));
+        for _ in 0..100 {
+            lead.woke(Duration::from_micros(5));
+        }
+        assert_eq!(lead.get(), Duration::from_micros(20));
+        for _ in 0..100 {
+            lead.woke(Duration::from_micros(80));
+        }
+        let l = lead.get();
+        assert!(
+            l > Duration::from_micros(160) && l <= Duration::from_micros(170),
+            "{l:?}"
+        );
+        for _ in 0..100 {
+            lead.woke(Duration::from_millis(5));
+        }
+        assert_eq!(lead.get(), Duration::from_micros(300));
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test(flavor = "current_thread")]
     async fn wakes_after_the_due_instant_and_well_within_a_millisecond_of_it() {
