@@ -88,6 +88,21 @@ async fn chunked_body_with_extensions_and_trailers_in_tiny_pieces_then_reuse() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_with_bare_lf_line_ends_is_accepted() {
+    let (srv, accepted) = scripted(usize::MAX, |_, _| {
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\nabc\n0\nx-t: 1\n\n".to_vec()
+    })
+    .await;
+    let s = session();
+    for _ in 0..2 {
+        let ex = get(&s, &srv, "/").await;
+        assert!(ex.error.is_none(), "{:?}", ex.error);
+        assert_eq!(&ex.body[..], b"abc");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_until_close_is_complete_and_the_connection_is_not_reused() {
     let (srv, accepted) = scripted(7, |_, _| {
         b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nthe whole body<close>".to_vec()

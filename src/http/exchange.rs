@@ -235,6 +235,8 @@ pub(crate) fn timeout_error(
 ) -> TransportError {
     let stage = if att.headers_at.is_some() {
         "while receiving the body"
+    } else if att.ready.is_some() && att.send_end.is_none() && !att.h2 {
+        "while sending the request"
     } else if att.ready.is_some() {
         "waiting for the response"
     } else {

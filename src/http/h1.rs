@@ -34,11 +34,18 @@ const MAX_HEADERS: usize = 128;
 /// Read size; a buffer exists only while a response is being read.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// Idle longer than this, a pooled connection is checked with a real (peeking) system call:
+/// the runtime's cached readiness may not yet know of a close the kernel already has, when
+/// the load thread was busy with other virtual users.
+const EXACT_CHECK_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// An HTTP/1.1 connection between requests: just the stream.
 pub(crate) struct H1Conn {
     io: Stream,
     /// False once the connection cannot carry another request (close, unframed body, error).
     reusable: bool,
+    /// When the last response ended.
+    idle_since: Option<Instant>,
 }
 
 /// How an exchange failed: `Retry` when nothing of a response arrived on a connection that may
@@ -51,7 +58,11 @@ pub(crate) enum H1Failure {
 
 impl H1Conn {
     pub(crate) fn new(io: Stream) -> H1Conn {
-        H1Conn { io, reusable: true }
+        H1Conn {
+            io,
+            reusable: true,
+            idle_since: None,
+        }
     }
 
     pub(crate) fn is_reusable(&self) -> bool {
@@ -65,14 +76,45 @@ impl H1Conn {
         let mut scratch = [0u8; 16];
         let mut rb = ReadBuf::new(&mut scratch);
         let mut cx = Context::from_waker(Waker::noop());
-        let alive = matches!(
+        let mut alive = matches!(
             Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
             Poll::Pending
         );
+        if alive
+            && self
+                .idle_since
+                .is_some_and(|t| t.elapsed() >= EXACT_CHECK_AFTER)
+        {
+            alive = self.peek_alive();
+        }
         if !alive {
             self.reusable = false;
         }
         alive && self.reusable
+    }
+
+    /// Ask the kernel, not the runtime's cache: end of stream or unsolicited bytes mean dead.
+    /// On TLS, pending bytes may be a session ticket, which the poll above already consumed
+    /// if it could; they are not held against the connection.
+    #[cfg(target_os = "linux")]
+    fn peek_alive(&self) -> bool {
+        use rustix::net::{RecvFlags, recv};
+        let mut one = [0u8; 1];
+        let flags = RecvFlags::PEEK | RecvFlags::DONTWAIT;
+        let (tcp, tls) = match &self.io {
+            Stream::Plain(s) => (s, false),
+            Stream::Tls(s) => (s.get_ref().0, true),
+        };
+        match recv(tcp, &mut one, flags) {
+            Err(rustix::io::Errno::AGAIN) => true,
+            Ok((_, 0)) | Err(_) => false,
+            Ok(_) => tls,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn peek_alive(&self) -> bool {
+        true
     }
 
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -235,6 +277,7 @@ pub(crate) async fn exchange(
         break framing;
     };
     let res = read_body(conn, &mut buf, framing, att, limit, authority).await;
+    conn.idle_since = Some(Instant::now());
     if res.is_err() {
         conn.reusable = false;
     } else if !buf.is_empty() {
@@ -271,7 +314,12 @@ impl Meta {
         if name.eq_ignore_ascii_case(b"content-length") {
             for part in value.split(|b| *b == b',') {
                 let text = std::str::from_utf8(part).unwrap_or("").trim();
-                let n = text.parse::<u64>().map_err(|_| text.to_string());
+                // Digits only (`parse` would also take a sign); a long bad value is cut short.
+                let n = match text.bytes().all(|b| b.is_ascii_digit()) {
+                    true => text.parse::<u64>().ok(),
+                    false => None,
+                }
+                .ok_or_else(|| text.chars().take(40).collect::<String>());
                 match (&self.content_length, n) {
                     (Some(Err(_)), _) => {}
                     (_, Err(e)) => self.content_length = Some(Err(e)),
@@ -546,6 +594,14 @@ async fn read_chunked(
     loop {
         // Chunk size line.
         let size = loop {
+            if let Some(size) = bare_lf_chunk_size(buf) {
+                break size.map_err(|()| {
+                    TransportError::new(
+                        ErrorKind::Protocol,
+                        format!("{authority}: invalid chunk size line in a chunked body"),
+                    )
+                })?;
+            }
             match httparse::parse_chunk_size(buf) {
                 Ok(httparse::Status::Complete((used, size))) => {
                     buf.advance(used);
@@ -576,19 +632,48 @@ async fn read_chunked(
             deliver(att, buf.split_to(take).freeze(), limit);
             left -= take as u64;
         }
-        while buf.len() < 2 {
+        // CRLF after the data; a bare LF is accepted too (RFC 9112 §2.2).
+        while buf.len() < 2 && !buf.starts_with(b"\n") {
             if fill(conn, buf, att, authority).await? == 0 {
                 return Err(truncated(authority));
             }
         }
-        if &buf[..2] != b"\r\n" {
+        if buf.starts_with(b"\n") {
+            buf.advance(1);
+        } else if buf.starts_with(b"\r\n") {
+            buf.advance(2);
+        } else {
             return Err(TransportError::new(
                 ErrorKind::Protocol,
                 format!("{authority}: chunk data not followed by CRLF"),
             ));
         }
-        buf.advance(2);
     }
+}
+
+/// A chunk-size line that ends in a bare LF (httparse wants CRLF): `Some` with the size (and
+/// the line consumed) or an error; `None` when the line is not complete or ends in CRLF.
+#[allow(clippy::result_unit_err)]
+fn bare_lf_chunk_size(buf: &mut BytesMut) -> Option<Result<u64, ()>> {
+    let end = buf.iter().take(MAX_HEAD).position(|b| *b == b'\n')?;
+    if end > 0 && buf[end - 1] == b'\r' {
+        return None;
+    }
+    let line = &buf[..end];
+    let digits = line
+        .split(|b| *b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let size = match digits.len() {
+        1..=16 => std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| u64::from_str_radix(d, 16).ok())
+            .ok_or(()),
+        _ => Err(()),
+    };
+    buf.advance(end + 1);
+    Some(size)
 }
 
 /// Skip trailer fields up to the empty line that ends a chunked body.
@@ -600,17 +685,15 @@ async fn read_trailers(
 ) -> Result<(), TransportError> {
     let mut seen = 0usize;
     loop {
-        match buf.windows(2).position(|w| w == b"\r\n") {
-            Some(0) => {
-                buf.advance(2);
+        // Lines end in CRLF, or a bare LF (RFC 9112 §2.2); an empty line ends the body.
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            let empty = i == 0 || (i == 1 && buf[0] == b'\r');
+            seen += i + 1;
+            buf.advance(i + 1);
+            if empty {
                 return Ok(());
             }
-            Some(i) => {
-                seen += i + 2;
-                buf.advance(i + 2);
-                continue;
-            }
-            None => {}
+            continue;
         }
         if seen + buf.len() > MAX_HEAD {
             return Err(TransportError::new(
@@ -736,6 +819,8 @@ mod tests {
         assert!(framing(ok, &differ, false, auth()).is_err());
         let bad = meta(&[("content-length", "5x")]);
         assert!(framing(ok, &bad, false, auth()).is_err());
+        let signed = meta(&[("content-length", "+5")]);
+        assert!(framing(ok, &signed, false, auth()).is_err());
         let te = meta(&[
             ("content-length", "5"),
             ("Transfer-Encoding", "gzip, chunked"),
