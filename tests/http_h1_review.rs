@@ -115,21 +115,7 @@ async fn early_error_response_to_a_large_upload_is_reported_with_its_status() {
 /// trusts the cached readiness, reuses the dead connection, and a POST is not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_after_an_idle_close_seen_late_by_a_busy_load_thread_succeeds() {
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let acc = accepted.clone();
-    let srv = spawn_raw(move |mut s: TcpStream| {
-        acc.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if read_head_text(&mut s).await.is_none() {
-                return;
-            }
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let (srv, accepted) = support::answers_once_then_closes(Duration::from_millis(20)).await;
     let url = srv.url("/form");
     let client = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -190,21 +190,7 @@ async fn connection_close_and_http10_open_a_new_connection_next_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_connection_the_server_closed_is_replaced_without_an_error() {
     // Keep-alive response, then the server closes the idle connection after 50 ms.
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let acc = accepted.clone();
-    let srv = spawn_raw(move |mut s: TcpStream| {
-        acc.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if read_head_text(&mut s).await.is_none() {
-                return;
-            }
-            let _ = s
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    let (srv, accepted) = support::answers_once_then_closes(Duration::from_millis(50)).await;
     let s = session();
     let first = get(&s, &srv, "/").await;
     assert!(first.error.is_none(), "{:?}", first.error);

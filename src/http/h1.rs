@@ -368,35 +368,27 @@ async fn read_head(
             }
         }
         let nothing_yet = att.bytes_received == 0;
-        match conn.read_more(buf).await {
-            Ok(0) => {
-                conn.reusable = false;
-                let err = TransportError::new(
-                    ErrorKind::Reset,
-                    format!(
-                        "{authority}: connection closed before the response headers were complete"
-                    ),
-                );
-                return Err(match nothing_yet {
-                    true => H1Failure::Retry(err),
-                    false => H1Failure::Failed(err),
-                });
+        let err = match conn.read_more(buf).await {
+            Ok(0) => TransportError::new(
+                ErrorKind::Reset,
+                format!("{authority}: connection closed before the response headers were complete"),
+            ),
+            Ok(n) => {
+                att.bytes_received += n as u64;
+                continue;
             }
-            Ok(n) => att.bytes_received += n as u64,
-            Err(e) => {
-                conn.reusable = false;
-                let err = io_error(
-                    &e,
-                    authority,
-                    "before the response headers",
-                    ErrorKind::Reset,
-                );
-                return Err(match nothing_yet {
-                    true => H1Failure::Retry(err),
-                    false => H1Failure::Failed(err),
-                });
-            }
-        }
+            Err(e) => io_error(
+                &e,
+                authority,
+                "before the response headers",
+                ErrorKind::Reset,
+            ),
+        };
+        conn.reusable = false;
+        return Err(match nothing_yet {
+            true => H1Failure::Retry(err),
+            false => H1Failure::Failed(err),
+        });
     }
 }
 

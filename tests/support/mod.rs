@@ -190,6 +190,27 @@ pub fn content_length(head: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Answers one keep-alive `200 ok` per connection, then closes it `after` later without having
+/// said `Connection: close` (an idle timeout); counts accepted connections.
+pub async fn answers_once_then_closes(after: Duration) -> (Server, Arc<AtomicU64>) {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let acc = accepted.clone();
+    let srv = spawn_raw(move |mut s: TcpStream| {
+        acc.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if read_head_text(&mut s).await.is_none() {
+                return;
+            }
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            tokio::time::sleep(after).await;
+        }
+    })
+    .await;
+    (srv, accepted)
+}
+
 /// Reads the request head, waits `stall` before reading the body (so a large upload backs up
 /// in the socket buffers), then reads it all and answers `200` with the byte count.
 pub async fn slow_reader(stall: Duration) -> Server {
