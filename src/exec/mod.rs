@@ -538,13 +538,11 @@ fn pace_local(
     tokio::task::spawn_local(async move {
         let timer = timer::PreciseTimer::new();
         let mut lead = timer::Lead::default();
-        let end_s = length.as_secs_f64();
         let mut k = idx;
-        while let Some(t) = arrivals.time_of(k) {
-            if t >= end_s || stop.is_set() {
+        while let Some(due) = due_of(&arrivals, k, start, length) {
+            if stop.is_set() {
                 break;
             }
-            let due = start + Duration::from_secs_f64(t);
             let early = due.checked_sub(lead.get()).unwrap_or(due);
             let slept = async {
                 match &timer {
@@ -571,8 +569,16 @@ fn pace_local(
     rx
 }
 
-/// The open model's clock where no precise timer exists: a dedicated thread sleeps until each arrival's intended start and
-/// hands it to a load thread (round-robin). tokio's timer wheel has 1 ms granularity, which
+/// Intended start of arrival `k`, or `None` once the schedule or the run's length is over.
+fn due_of(arrivals: &Arrivals, k: u64, start: Instant, length: Duration) -> Option<Instant> {
+    arrivals
+        .time_of(k)
+        .filter(|t| *t < length.as_secs_f64())
+        .map(|t| start + Duration::from_secs_f64(t))
+}
+
+/// The open model's clock where no precise timer exists: a dedicated thread sleeps until each
+/// arrival's intended start and hands it to a load thread (round-robin). tokio's timer wheel has 1 ms granularity, which
 /// would add up to a millisecond of the tool's own lateness to every latency measured from
 /// the intended start; a thread sleep plus a short spin lands within tens of microseconds.
 fn pace(
@@ -588,13 +594,11 @@ fn pace(
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
     const SPIN: Duration = Duration::from_micros(50);
-    let end_s = length.as_secs_f64();
     let mut k = 0u64;
-    while let Some(t) = arrivals.time_of(k) {
-        if t >= end_s || stop.is_set() {
+    while let Some(due) = due_of(arrivals, k, start, length) {
+        if stop.is_set() {
             break;
         }
-        let due = start + Duration::from_secs_f64(t);
         loop {
             let now = Instant::now();
             if now >= due {
