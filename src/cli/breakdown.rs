@@ -50,9 +50,12 @@ pub struct BreakdownArgs {
     /// Request body (URL targets).
     #[arg(short = 'd', long = "data")]
     pub data: Option<String>,
-    /// Base URL for a scenario (overrides its `target`, like `run --target`).
+    /// Base URL: overrides a scenario's `target` or a curl file's origin (like `run --target`).
     #[arg(long = "target", value_name = "URL")]
     pub base: Option<String>,
+    /// Allow requests to this host besides loopback (name, IP or CIDR; repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
     /// Do not verify TLS certificates (stamped in the output).
     #[arg(long, short = 'k')]
     pub insecure: bool,
@@ -139,7 +142,40 @@ fn load_plan(a: &BreakdownArgs) -> Result<Plan, CliError> {
         };
         return crate::scenario::load(path, &overrides).map_err(CliError::invalid);
     }
-    curl_plan(path, load, http)
+    let mut plan = curl_plan(path, load, http)?;
+    // `--target` sends the file's request to another base URL, as `repro --target` does.
+    if let Some(b) = &a.base {
+        let u =
+            url::Url::parse(b).map_err(|e| CliError::invalid(format!("--target `{b}`: {e}")))?;
+        plan.target = crate::plan::TargetSpec::Url(u);
+    }
+    Ok(plan)
+}
+
+/// The hosts the user named: a URL argument, `--target`, a curl file's request (not a
+/// scenario's own target).
+fn policy(a: &BreakdownArgs, plan: &Plan) -> Result<crate::http::HostPolicy, CliError> {
+    let mut named = Vec::new();
+    if let Ok(u) = url::Url::parse(&a.target) {
+        named.push(u);
+    }
+    if let Some(b) = &a.base
+        && let Ok(u) = url::Url::parse(b)
+    {
+        named.push(u);
+    }
+    let ext = Path::new(&a.target)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    let is_scenario = matches!(ext, "yaml" | "yml" | "json");
+    if !is_scenario
+        && a.base.is_none()
+        && let crate::plan::TargetSpec::Url(u) = &plan.target
+    {
+        named.push(u.clone());
+    }
+    super::target::host_policy(&a.allow_hosts, named.iter())
 }
 
 /// A file holding a browser's "Copy as cURL" (bash or cmd), read by the same parser as
@@ -196,7 +232,9 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, CliError> {
     if a.n == 0 {
         return Err(CliError::invalid("-n must be at least 1"));
     }
-    let plan = load_plan(&a)?;
+    let mut plan = load_plan(&a)?;
+    let policy = policy(&a, &plan)?;
+    super::target::guard(&mut plan, policy)?;
     let envs = env_names(&plan, &a)?;
     let target = super::target::start(&plan).await?;
     let result = measure(&a, &plan, &envs, &target.base, &target.info.url).await;

@@ -25,6 +25,10 @@ pub struct FlowArgs {
     /// Base URL to send to (overrides the scenario's target or the request's origin).
     #[arg(long)]
     pub target: Option<String>,
+    /// Allow requests to this host besides loopback (name, IP or CIDR; repeatable). The hosts
+    /// of the curl and HAR files given as environments are allowed as named.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
     /// Statuses that count as success for a scenario-less flow (default: below 400), e.g. `200,201`.
     #[arg(long, value_delimiter = ',')]
     pub expect_status: Vec<u16>,
@@ -163,7 +167,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
             }
             FlowSpec::request(
                 first,
-                target,
+                target.clone(),
                 &a.expect_status,
                 http,
                 env::flag_transport(&requests),
@@ -180,6 +184,15 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
     {
         notes.push("think pauses skipped (--keep-think keeps them)".into());
     }
+    let mut spec = spec;
+    let mut named: Vec<url::Url> = target.iter().cloned().collect();
+    named.extend(
+        envs.iter()
+            .filter_map(|e| e.request.as_ref())
+            .filter_map(|r| url::Url::parse(&r.base).ok()),
+    );
+    let policy = super::target::host_policy(&a.allow_hosts, named.iter())?;
+    super::target::guard(&mut spec.plan, policy)?;
     if spec.plan.http.insecure {
         notes.push("TLS certificates are NOT verified (--insecure)".into());
     }

@@ -6,7 +6,7 @@ use crate::aggregate::Summary;
 use crate::aggregate::summary::{LoadInfo, TargetInfo};
 use crate::exec::{self, RunOptions, Shared, Stop};
 use crate::http::{Client, ConnectionMode};
-use crate::plan::{HttpOptions, LoadModel, Plan, TargetSpec};
+use crate::plan::{HttpOptions, LoadModel, Plan};
 use crate::report::{self, table::TableReport};
 use crate::shard::Sharding;
 use clap::Args;
@@ -32,11 +32,13 @@ pub struct RunArgs {
     /// Request body for --url (curl's -d). Without --url, `-d 2m` is read as --duration.
     #[arg(short = 'd', long = "data")]
     pub data: Option<String>,
-    /// Base URL; overrides the scenario's `target`. Also allows load on a non-loopback host.
+    /// Base URL; overrides the scenario's `target`. Also allows its host (see --allow-host).
     #[arg(long)]
     pub target: Option<String>,
-    /// Allow load on this non-loopback host named only in the scenario (repeatable).
-    #[arg(long = "allow-host")]
+    /// Allow requests to this host besides loopback: a name, an IP or a CIDR block
+    /// (repeatable). A scenario's own hosts (target, absolute step URLs, redirects) are
+    /// refused unless named here, in --target or in --url.
+    #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
     /// Named environment of the scenario.
     #[arg(long)]
@@ -206,28 +208,16 @@ fn url_plan(
     crate::plan::single::plan(&req, load, http_options(a)?).map_err(CliError::invalid)
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A scenario file alone never aims load at a remote host: it must be on the command line.
-fn check_safety(plan: &Plan, a: &RunArgs) -> Result<(), CliError> {
-    if a.url.is_some() || a.target.is_some() {
-        return Ok(());
-    }
-    if let TargetSpec::Url(u) = &plan.target {
-        let host = u.host_str().unwrap_or("");
-        if !is_loopback(host) && !a.allow_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            return Err(CliError::invalid(format!(
-                "the scenario targets {host}, which is not this machine; put it on the command line \
-                 to confirm (--target {u} or --allow-host {host})"
-            )));
+/// The allow-list of this run: `--allow-host`, `--target` and `--url` are on the command line;
+/// a scenario's own `target` and step URLs are not.
+fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, CliError> {
+    let mut named = Vec::new();
+    for t in [&a.target, &a.url].into_iter().flatten() {
+        if let Ok(u) = url::Url::parse(t) {
+            named.push(u);
         }
     }
-    Ok(())
+    super::target::host_policy(&a.allow_hosts, named.iter())
 }
 
 fn load_info(plan: &Plan) -> LoadInfo {
@@ -267,14 +257,20 @@ fn load_info(plan: &Plan) -> LoadInfo {
 }
 
 pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
-    let plan = build_plan(&a)?;
-    check_safety(&plan, &a)?;
+    let mut plan = build_plan(&a)?;
+    plan.http.allow = Arc::new(policy(&a)?);
+    let hosts_ok = plan.check_hosts(&plan.http.allow);
+    if !a.dry_run {
+        hosts_ok.clone().map_err(CliError::invalid)?;
+    }
     let env = |k: &str| std::env::var(k).ok();
     let (sharding, plan) = Sharding::prepare(plan, a.shard.as_deref(), a.start_at.as_deref(), &env)
         .map_err(CliError::invalid)?;
     if a.dry_run {
         print!("{}", sharding.description);
+        print!("{}", super::target::describe_contacts(&plan));
         eprintln!("dry run: nothing was sent");
+        hosts_ok.map_err(CliError::invalid)?;
         return Ok(Exit::Ok);
     }
     let plan = Arc::new(plan);
@@ -408,7 +404,7 @@ async fn run_against(
     }
     if unreachable(&summary) {
         return Err(CliError::runtime(format!(
-            "the target {} could not be reached: every request failed to connect ({})",
+            "the target {} could not be reached: every request failed before a response ({})",
             summary.target.url,
             summary
                 .http
@@ -462,7 +458,7 @@ fn unreachable(s: &Summary) -> bool {
         && s.http.error_classes.keys().all(|c| {
             matches!(
                 c.as_str(),
-                "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls"
+                "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls" | "not_allowed"
             )
         })
 }

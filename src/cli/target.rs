@@ -3,7 +3,71 @@
 
 use super::CliError;
 use crate::aggregate::summary::TargetInfo;
+use crate::http::HostPolicy;
 use crate::plan::{Plan, TargetSpec};
+use std::sync::Arc;
+
+/// The allow-list of one command: loopback, every `--allow-host`, and the URLs the user named
+/// on the command line (`--target`, `--url`, a URL argument, a curl or HAR file's request).
+pub fn host_policy<'a>(
+    allow_hosts: &[String],
+    named: impl IntoIterator<Item = &'a url::Url>,
+) -> Result<HostPolicy, CliError> {
+    let mut p = HostPolicy::loopback_only();
+    for h in allow_hosts {
+        p.allow(h)
+            .map_err(|e| CliError::invalid(format!("--allow-host: {e}")))?;
+    }
+    for u in named {
+        p.allow_url(u);
+    }
+    Ok(p)
+}
+
+/// Puts `policy` in the plan's transport options (every request is checked against it) and
+/// refuses, before anything is sent, a plan whose target or absolute step URLs leave it.
+pub fn guard(plan: &mut Plan, policy: HostPolicy) -> Result<(), CliError> {
+    plan.check_hosts(&policy).map_err(CliError::invalid)?;
+    plan.http.allow = Arc::new(policy);
+    Ok(())
+}
+
+/// The `--dry-run` lines naming every host the plan may contact and whether it is allowed.
+pub fn describe_contacts(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("hosts this plan may contact:\n");
+    let contacts = plan.contacts();
+    if matches!(plan.target, TargetSpec::EmbeddedDemo { .. }) {
+        out.push_str("  target: the embedded demo on 127.0.0.1 (loopback)\n");
+    }
+    for c in &contacts {
+        let (shown, verdict) = match &c.origin {
+            Some(o) => (
+                crate::redact::redact_url(o.as_str()),
+                match plan.http.allow.check_url(o) {
+                    Ok(()) => "allowed".to_string(),
+                    Err(r) => format!("REFUSED: {}", r.rule),
+                },
+            ),
+            None => (
+                crate::redact::redact_url(&c.written),
+                "host decided at run time: checked on every request".to_string(),
+            ),
+        };
+        let _ = writeln!(out, "  {}: {shown} ({verdict})", c.what);
+    }
+    let extra = plan.http.allow.describe();
+    let _ = writeln!(
+        out,
+        "  allowed: loopback{}",
+        if extra.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", extra.join(", "))
+        }
+    );
+    out
+}
 
 pub struct Target {
     /// Base URL without a trailing slash.

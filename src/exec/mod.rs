@@ -84,6 +84,7 @@ pub fn client_config(
         cacert: http.cacert.clone(),
         connection,
         http2: true,
+        allow: http.allow.clone(),
     }
 }
 
@@ -403,6 +404,8 @@ fn load_thread(
         });
     });
     drop(set);
+    // A blocking task (a DNS lookup the resolver never answers) must not hold the run open.
+    rt.shutdown_background();
     Ok(())
 }
 

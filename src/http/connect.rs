@@ -69,7 +69,12 @@ pub(crate) struct Connector<'a> {
     /// Present for `https://` URLs.
     pub tls: Option<&'a tokio_rustls::TlsConnector>,
     pub connect_timeout: std::time::Duration,
+    /// Hosts besides loopback that may be contacted.
+    pub allow: &'a super::HostPolicy,
 }
+
+/// The longest a name may take to resolve (within the connect timeout).
+const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Open a connection for `url` (scheme already checked to be http/https).
 pub(crate) async fn open(
@@ -96,6 +101,10 @@ pub(crate) async fn open(
     let host = url
         .host()
         .ok_or_else(|| TransportError::new(ErrorKind::InvalidRequest, "URL has no host"))?;
+    // The allow-list, before anything leaves this machine (no DNS query either).
+    c.allow
+        .check_host(&host)
+        .map_err(|r| TransportError::new(ErrorKind::NotAllowed, r.to_string()))?;
 
     // DNS: nothing to resolve for an IP literal (dns stays 0).
     let mut addrs: Vec<SocketAddr> = Vec::new();
@@ -103,9 +112,20 @@ pub(crate) async fn open(
         url::Host::Ipv4(ip) => addrs.push(SocketAddr::new((*ip).into(), key.port)),
         url::Host::Ipv6(ip) => addrs.push(SocketAddr::new((*ip).into(), key.port)),
         url::Host::Domain(name) => {
-            let found = timeout_at(deadline, tokio::net::lookup_host((*name, key.port)))
+            // Resolution has its own deadline inside the connect timeout, and its own class: a
+            // resolver that never answers is a `dns` failure, not a slow server.
+            let dns_deadline = deadline.min(tokio::time::Instant::from_std(start + DNS_TIMEOUT));
+            let found = timeout_at(dns_deadline, tokio::net::lookup_host((*name, key.port)))
                 .await
-                .map_err(|_| timed_out("DNS resolution"))?
+                .map_err(|_| {
+                    TransportError::new(
+                        ErrorKind::Dns,
+                        format!(
+                            "resolving {name} did not finish within {:?}",
+                            dns_deadline.duration_since(tokio::time::Instant::from_std(start))
+                        ),
+                    )
+                })?
                 .map_err(|e| {
                     TransportError::new(ErrorKind::Dns, format!("cannot resolve {name}: {e}"))
                 })?;
@@ -116,6 +136,12 @@ pub(crate) async fn open(
                     ErrorKind::Dns,
                     format!("{name} resolved to no address"),
                 ));
+            }
+            // A DNS answer must not point an allowed name at a private or metadata address.
+            for a in &addrs {
+                c.allow
+                    .check_resolved(name, a.ip())
+                    .map_err(|r| TransportError::new(ErrorKind::NotAllowed, r.to_string()))?;
             }
         }
     }

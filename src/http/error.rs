@@ -31,6 +31,9 @@ pub enum ErrorKind {
     TooManyRedirects,
     /// The request could not be built (bad URL scheme, header, method).
     InvalidRequest,
+    /// The host is not on the allow-list (loopback, or named on the command line): nothing was
+    /// sent, no connection was opened.
+    NotAllowed,
 }
 
 impl ErrorKind {
@@ -48,11 +51,12 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::TooManyRedirects => "too_many_redirects",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::NotAllowed => "not_allowed",
         }
     }
 
     /// Every kind, in declaration order (for reports that list all classes).
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Dns,
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
@@ -64,6 +68,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::TooManyRedirects,
         ErrorKind::InvalidRequest,
+        ErrorKind::NotAllowed,
     ];
 }
 

@@ -233,6 +233,20 @@ pub(crate) fn timeout_error(
     authority: Authority<'_>,
     limit: std::time::Duration,
 ) -> TransportError {
+    let resolving = att.ready.is_none()
+        && att.connect.dns_end.is_none()
+        && att.connect.tcp_end.is_none()
+        && !authority.host.starts_with('[')
+        && authority.host.parse::<std::net::IpAddr>().is_err();
+    if resolving {
+        return TransportError::new(
+            ErrorKind::Dns,
+            format!(
+                "resolving {} did not finish within the request timeout ({limit:?})",
+                authority.host
+            ),
+        );
+    }
     let stage = if att.headers_at.is_some() {
         "while receiving the body"
     } else if att.ready.is_some() && att.send_end.is_none() && !att.h2 {

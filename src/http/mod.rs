@@ -38,16 +38,23 @@
 //! checkout, when writing the request fails, or (idempotent methods only) when it closes before
 //! any byte of the response.
 //!
+//! # Which hosts
+//! Every new connection is checked against the client's `HostPolicy` (`allow`) before DNS and
+//! again on the resolved addresses: a refused request fails with `not_allowed` and never opens
+//! a socket. Pooled connections were checked when they were opened.
+//!
 //! # Redirects, cookies, limits
 //! Redirects are followed by `Session::send` hop by hop (each a `Hop` with its own timing):
-//! 301/302/303 turn into GET without a body, 307/308 keep both; `Authorization`,
-//! `Proxy-Authorization` and an explicit `Cookie` are dropped when the host or port changes.
+//! 301/302/303 turn into GET without a body, 307/308 keep both; every header the redactor treats as
+//! secret (`Authorization`, `Cookie`, `X-Api-Key`, any `*token*`, ...) is dropped when the host
+//! or port changes, and each hop's host must pass the allow-list like any request.
 //! The session's cookie jar stores `Set-Cookie` (domain/path rules of cookie_store) and adds
 //! matching cookies to later requests, after any `Cookie` header the request already has.
 //! `connect_timeout` bounds DNS+TCP+TLS; the request timeout bounds the whole exchange (all
 //! hops, including bodies). Bodies are streamed: at most `body_capture_limit` bytes are kept,
 //! all are counted.
 
+pub mod allow;
 mod connect;
 mod error;
 mod exchange;
@@ -65,6 +72,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
 use url::Url;
 
+pub use allow::{HostPolicy, Refusal};
 pub use error::{ErrorKind, HttpError, TransportError};
 pub use server_timing::{ServerTimingMetric, parse_server_timing};
 pub use session::{Client, Session};
@@ -86,6 +94,9 @@ pub struct ClientConfig {
     pub connection: ConnectionMode,
     /// Offer HTTP/2 via ALPN on TLS connections.
     pub http2: bool,
+    /// The hosts besides loopback that requests may go to (`allow`); checked before every new
+    /// connection and again on the resolved addresses.
+    pub allow: std::sync::Arc<HostPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -99,6 +110,7 @@ impl Default for ClientConfig {
             cacert: None,
             connection: ConnectionMode::Reuse,
             http2: true,
+            allow: std::sync::Arc::new(HostPolicy::loopback_only()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Redirect rules: which responses redirect, where to, and what the next request keeps.
 //! 301/302/303 become GET without a body (HEAD stays HEAD); 307/308 keep method and body.
-//! Credentials (`Authorization`, `Proxy-Authorization`, an explicit `Cookie`) never follow to
-//! another host or port. Pure functions: no I/O.
+//! Credentials (every header `redact::is_secret_header` names: `Authorization`, `Cookie`,
+//! `X-Api-Key`, `X-Auth-Token`, ...) never follow to another host or port. Pure functions: no I/O.
 
 use http::{HeaderMap, Method, StatusCode, header};
 use url::Url;
@@ -71,9 +71,16 @@ pub(crate) fn carry_headers(headers: &mut HeaderMap, from: &Url, next: &Next) {
         }
     }
     if !same_origin(from, &next.url) {
-        headers.remove(header::AUTHORIZATION);
-        headers.remove(header::PROXY_AUTHORIZATION);
-        headers.remove(header::COOKIE);
+        // Every credential stays with its origin: the redactor's list of secret headers
+        // (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`, any `*token*`, ...).
+        let secret: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|n| crate::redact::is_secret_header(n.as_str()))
+            .cloned()
+            .collect();
+        for n in secret {
+            headers.remove(n);
+        }
     }
 }
 
@@ -137,6 +144,8 @@ mod tests {
         );
         h.insert(header::COOKIE, HeaderValue::from_static("sid=1"));
         h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        h.insert("x-api-key", HeaderValue::from_static("k-123"));
+        h.insert("x-custom-token", HeaderValue::from_static("t-123"));
         let same = next(StatusCode::FOUND, &loc("/b"), &from, &Method::GET)
             .unwrap()
             .unwrap();
@@ -151,6 +160,8 @@ mod tests {
             carry_headers(&mut moved, &from, &n);
             assert!(!moved.contains_key(header::AUTHORIZATION), "{other}");
             assert!(!moved.contains_key(header::COOKIE), "{other}");
+            assert!(!moved.contains_key("x-api-key"), "{other}");
+            assert!(!moved.contains_key("x-custom-token"), "{other}");
             assert!(moved.contains_key(header::ACCEPT));
         }
     }

@@ -367,6 +367,7 @@ impl Session {
                     let connector = Connector {
                         tls,
                         connect_timeout: cfg.connect_timeout,
+                        allow: &cfg.allow,
                     };
                     let c =
                         // Boxed: connecting (DNS, TLS, the HTTP/2 handshake) is rare next to

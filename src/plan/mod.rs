@@ -87,6 +87,8 @@ pub struct HttpOptions {
     pub body_capture_limit: usize,
     pub insecure: bool,
     pub cacert: Option<PathBuf>,
+    /// Hosts besides loopback the user allowed on the command line (never from a file).
+    pub allow: std::sync::Arc<crate::http::HostPolicy>,
 }
 
 impl Default for HttpOptions {
@@ -98,6 +100,7 @@ impl Default for HttpOptions {
             body_capture_limit: 1024 * 1024,
             insecure: false,
             cacert: None,
+            allow: std::sync::Arc::new(crate::http::HostPolicy::loopback_only()),
         }
     }
 }
@@ -132,6 +135,96 @@ impl Plan {
     pub fn request_steps(&self) -> impl Iterator<Item = &Step> {
         flatten(&self.steps)
     }
+}
+
+/// A place a plan may send requests to, for the allow-list check and `--dry-run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// `target`, `step \`name\`` or `setup step \`name\``.
+    pub what: String,
+    /// `scheme://host[:port]`; `None` when the host is a template decided at run time.
+    pub origin: Option<url::Url>,
+    /// The URL as written (a template for templated hosts).
+    pub written: String,
+}
+
+impl Plan {
+    /// Every origin the plan may contact: its target and each step whose URL is absolute.
+    pub fn contacts(&self) -> Vec<Contact> {
+        let mut out = Vec::new();
+        match &self.target {
+            TargetSpec::Url(u) => out.push(Contact {
+                what: "target".into(),
+                origin: Some(origin_of(u)),
+                written: u.to_string(),
+            }),
+            TargetSpec::EmbeddedDemo { .. } => {}
+        }
+        let steps = flatten(&self.setup)
+            .map(|s| ("setup step", s))
+            .chain(self.request_steps().map(|s| ("step", s)));
+        for (kind, step) in steps {
+            let src = step.url.source();
+            let lower = src.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                continue;
+            }
+            let after = src.find("://").map_or(0, |i| i + 3);
+            let end = src[after..]
+                .find(['/', '?', '#'])
+                .map_or(src.len(), |i| after + i);
+            let authority = &src[..end];
+            let origin = if authority.contains("{{") {
+                None
+            } else {
+                url::Url::parse(authority).ok().map(|u| origin_of(&u))
+            };
+            out.push(Contact {
+                what: format!("{kind} `{}`", step.name),
+                origin,
+                written: src,
+            });
+        }
+        out
+    }
+
+    /// Refuses, before anything is sent, a plan that names a host outside `policy` (loopback
+    /// and the hosts on the command line). Templated hosts are checked by the transport.
+    pub fn check_hosts(&self, policy: &crate::http::HostPolicy) -> Result<(), String> {
+        let refused: Vec<String> = self
+            .contacts()
+            .iter()
+            .filter_map(|c| {
+                let o = c.origin.as_ref()?;
+                policy.check_url(o).err().map(|r| {
+                    format!(
+                        "{} sends to {}: {}",
+                        c.what,
+                        crate::redact::redact_url(o.as_str()),
+                        r.rule
+                    )
+                })
+            })
+            .collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "nothing was sent: the plan names hosts that are not allowed\n  {}",
+                refused.join("\n  ")
+            ))
+        }
+    }
+}
+
+fn origin_of(u: &url::Url) -> url::Url {
+    let mut o = u.clone();
+    o.set_path("/");
+    o.set_query(None);
+    o.set_fragment(None);
+    let _ = o.set_username("");
+    let _ = o.set_password(None);
+    o
 }
 
 pub fn flatten(nodes: &[StepNode]) -> impl Iterator<Item = &Step> {

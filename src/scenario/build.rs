@@ -509,6 +509,7 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
         let d = HttpOptions::default();
         h.insecure = c.insecure;
         h.cacert = c.cacert.clone();
+        h.allow = c.allow.clone();
         if c.connect_timeout != d.connect_timeout {
             h.connect_timeout = c.connect_timeout;
         }
