@@ -147,12 +147,15 @@ async fn redirects_not_followed_when_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unresolvable_name_is_a_dns_error_naming_the_host() {
+    let url = url::Url::parse("http://sonde-test.nonexistent.invalid/").unwrap();
+    let mut allow = sonde::http::HostPolicy::loopback_only();
+    allow.allow_url(&url);
     let s = client(ClientConfig {
         connect_timeout: Duration::from_secs(5),
+        allow: std::sync::Arc::new(allow),
         ..ClientConfig::default()
     })
     .session();
-    let url = url::Url::parse("http://sonde-test.nonexistent.invalid/").unwrap();
     let ex = bounded(Duration::from_secs(10), s.send(Request::get(url))).await;
     let err = ex.error.expect("must fail");
     assert!(

@@ -217,6 +217,8 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
     out.load = merge_load(parts);
     out.started_at = humantime::format_rfc3339_millis(t0).to_string();
     out.interrupted = parts.iter().any(|p| p.interrupted);
+    out.cut_requests = parts.iter().map(|p| p.cut_requests).sum();
+    out.rate_limit_wait_s = parts.iter().map(|p| p.rate_limit_wait_s).sum();
     out.insecure = parts.iter().any(|p| p.insecure);
     out.latency_measured_from = first.latency_measured_from.clone();
     out.series = merge_series(parts, &offsets, total_s);

@@ -23,6 +23,10 @@ pub struct StepStats {
     /// open-model iteration, which is measured from the iteration's intended start
     /// (coordinated omission); for a poll step, from `since` to the passing response.
     pub latency: Hist,
+    /// The same latency for requests that failed (transport error, unexpected status, failed
+    /// expectation, cut at the end): kept apart so `latency` describes successful requests
+    /// (k6 keeps `expected_response` apart the same way). Failures are counted in `errors`.
+    pub failed_latency: Hist,
     /// Per phase, indexed like `PHASES`.
     pub phases: [Hist; 7],
     /// `Server-Timing` metric name -> durations.
@@ -51,6 +55,7 @@ impl StepStats {
     /// name seen once does not show up later with no data).
     pub fn reset(&mut self) {
         self.latency.reset();
+        self.failed_latency.reset();
         for h in &mut self.phases {
             h.reset();
         }
@@ -69,6 +74,7 @@ impl StepStats {
 
     pub fn merge(&mut self, o: &StepStats) {
         self.latency.merge(&o.latency);
+        self.failed_latency.merge(&o.failed_latency);
         for (a, b) in self.phases.iter_mut().zip(o.phases.iter()) {
             a.merge(b);
         }
@@ -134,6 +140,11 @@ pub struct Recorder {
     pub failed_iterations: u64,
     /// Open model: iterations not started because every VU was busy.
     pub dropped_iterations: u64,
+    /// Requests still in flight when the grace period after the end (or an interrupt) ran
+    /// out: cancelled, and counted as failed requests of class `cancelled`.
+    pub cut_requests: u64,
+    /// Time virtual users waited, summed, because a 429 said `Retry-After`.
+    pub rate_limit_wait: std::time::Duration,
     /// Whole-iteration duration (from intended start in the open model).
     pub iteration_time: Hist,
 }
@@ -154,6 +165,8 @@ impl Recorder {
         self.iterations = 0;
         self.failed_iterations = 0;
         self.dropped_iterations = 0;
+        self.cut_requests = 0;
+        self.rate_limit_wait = std::time::Duration::ZERO;
         self.iteration_time.reset();
     }
 
@@ -167,6 +180,8 @@ impl Recorder {
         self.iterations += o.iterations;
         self.failed_iterations += o.failed_iterations;
         self.dropped_iterations += o.dropped_iterations;
+        self.cut_requests += o.cut_requests;
+        self.rate_limit_wait += o.rate_limit_wait;
         self.iteration_time.merge(&o.iteration_time);
     }
 

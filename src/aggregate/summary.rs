@@ -42,6 +42,10 @@ impl Stats {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// The histogram behind these stats (empty if it was not stored).
     pub fn histogram(&self) -> Hist {
         Hist::decode(&self.hist).unwrap_or_default()
@@ -70,7 +74,11 @@ pub struct StepSummary {
     pub statuses: BTreeMap<String, u64>,
     pub error_classes: BTreeMap<String, u64>,
     pub error_messages: BTreeMap<String, u64>,
+    /// Successful requests (see `failed_latency`).
     pub latency: Stats,
+    /// Latency of the failed requests, apart from `latency`; absent when none failed.
+    #[serde(default, skip_serializing_if = "Stats::is_empty")]
+    pub failed_latency: Stats,
     /// dns, connect, tls, send, wait, receive, total.
     pub phases: BTreeMap<String, Stats>,
     pub server_timing: BTreeMap<String, Stats>,
@@ -95,6 +103,7 @@ impl StepSummary {
             error_classes: s.error_classes.clone(),
             error_messages: s.error_messages.clone(),
             latency: Stats::of(&s.latency),
+            failed_latency: Stats::of(&s.failed_latency),
             phases: PHASES
                 .iter()
                 .zip(s.phases.iter())
@@ -113,6 +122,7 @@ impl StepSummary {
     pub fn to_stats(&self) -> StepStats {
         let mut s = StepStats {
             latency: self.latency.histogram(),
+            failed_latency: self.failed_latency.histogram(),
             requests: self.requests,
             errors: self.errors,
             reused: self.reused,
@@ -216,6 +226,13 @@ pub struct Summary {
     pub started_at: String,
     pub duration_s: f64,
     pub interrupted: bool,
+    /// Requests still in flight when the grace period ended: cancelled and counted as failed
+    /// (class `cancelled`).
+    #[serde(default)]
+    pub cut_requests: u64,
+    /// Seconds virtual users waited in total because a 429 said `Retry-After`.
+    #[serde(default)]
+    pub rate_limit_wait_s: f64,
     pub insecure: bool,
     /// `intended_start` (open model: coordinated-omission corrected) or `request_start`.
     pub latency_measured_from: String,
@@ -291,6 +308,8 @@ impl Summary {
             schema: SCHEMA.to_string(),
             sonde_version: env!("CARGO_PKG_VERSION").to_string(),
             duration_s: (seconds * 1000.0).round() / 1000.0,
+            cut_requests: rec.cut_requests,
+            rate_limit_wait_s: round3(rec.rate_limit_wait.as_secs_f64()),
             iterations: IterationSummary {
                 count: rec.iterations,
                 failed: rec.failed_iterations,

@@ -106,6 +106,7 @@ impl FlowSpec {
                 thresholds: Vec::new(),
                 http,
                 max_duration: Duration::from_secs(600),
+                graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
             },
             body_from_env: true,
             templated: BTreeSet::new(),

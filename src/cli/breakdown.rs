@@ -232,6 +232,7 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, CliError> {
     if a.n == 0 {
         return Err(CliError::invalid("-n must be at least 1"));
     }
+    crate::report::check_outputs(&a.outs).map_err(CliError::invalid)?;
     let mut plan = load_plan(&a)?;
     let policy = policy(&a, &plan)?;
     super::target::guard(&mut plan, policy)?;

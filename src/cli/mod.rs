@@ -9,6 +9,7 @@ pub mod merge;
 pub mod report;
 pub mod repro;
 pub mod run;
+pub mod signals;
 pub mod target;
 
 use clap::{Parser, Subcommand};

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// How long to run (`30s`, `2m`).
     #[arg(long, short = 'z')]
     pub duration: Option<String>,
+    /// How long in-flight requests may finish after the end or an interrupt (default 30s, as
+    /// k6's gracefulStop); what is still in flight then is cancelled and counted as failed.
+    #[arg(long = "graceful-stop", value_name = "DURATION")]
+    pub graceful_stop: Option<String>,
     /// Total iterations (closed model), shared by all VUs.
     #[arg(long, short = 'n')]
     pub iterations: Option<u64>,
@@ -79,6 +83,9 @@ pub struct RunArgs {
     /// Whole-request timeout, body included (`30s`).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
+    #[arg(long = "ignore-retry-after")]
+    pub ignore_retry_after: bool,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -109,12 +116,23 @@ fn http_options(a: &RunArgs) -> Result<HttpOptions, CliError> {
     let mut h = HttpOptions {
         insecure: a.insecure,
         cacert: a.cacert.clone(),
+        honor_retry_after: !a.ignore_retry_after,
         ..HttpOptions::default()
     };
     if let Some(t) = &a.timeout {
         h.request_timeout = parse_dur(t, "timeout")?;
     }
     Ok(h)
+}
+
+fn graceful_stop(a: &RunArgs) -> Result<Option<Duration>, CliError> {
+    a.graceful_stop
+        .as_deref()
+        .map(|d| {
+            crate::scenario::parse_duration(d)
+                .map_err(|e| CliError::invalid(format!("--graceful-stop `{d}`: {e}")))
+        })
+        .transpose()
 }
 
 /// Builds the plan from the scenario file or the one-URL flags.
@@ -166,38 +184,56 @@ fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
         duration,
         iterations: a.iterations,
         thresholds: a.thresholds.clone(),
+        graceful_stop: graceful_stop(a)?,
         http: Some(http_options(a)?),
     };
     crate::scenario::load(path, &overrides).map_err(CliError::invalid)
 }
 
+/// One-URL mode: the request from the flags, and everything else (load model, caps,
+/// thresholds, transport options) through the scenario loader, so `--url` accepts exactly
+/// what a scenario file accepts, with the same messages.
 fn url_plan(
     a: &RunArgs,
     raw: &str,
     duration: Option<Duration>,
     rate: Option<f64>,
 ) -> Result<Plan, CliError> {
-    let load = match rate {
-        Some(rate) => LoadModel::Open {
-            rate,
-            max_vus: a.max_vus.or(a.vus).unwrap_or(100),
-            duration: duration.unwrap_or(Duration::from_secs(10)),
-            stages: Vec::new(),
-        },
+    // The one-URL defaults (as hey and oha): one pass per VU, or 10 s of an open model.
+    let (duration, iterations, max_vus) = match rate {
+        Some(_) => (
+            duration.or(Some(Duration::from_secs(10))),
+            a.iterations,
+            a.max_vus.or(a.vus).or(Some(100)),
+        ),
         None => {
-            let vus = a.vus.unwrap_or(1);
-            LoadModel::Closed {
-                vus,
-                duration,
-                iterations: if duration.is_none() {
-                    Some(a.iterations.unwrap_or(u64::from(vus)))
-                } else {
-                    None
-                },
-                stages: Vec::new(),
-            }
+            let iterations = match (duration, a.iterations) {
+                (None, None) => Some(u64::from(a.vus.unwrap_or(1))),
+                (_, it) => it,
+            };
+            (duration, iterations, a.max_vus)
         }
     };
+    let overrides = crate::scenario::Overrides {
+        target: None,
+        env: None,
+        vus: if rate.is_some() {
+            None
+        } else {
+            a.vus.or(Some(1))
+        },
+        rate,
+        max_vus,
+        duration,
+        iterations,
+        thresholds: a.thresholds.clone(),
+        graceful_stop: graceful_stop(a)?,
+        http: Some(http_options(a)?),
+    };
+    // A one-step scenario named like the --url plan's step, so thresholds name `request`.
+    let skeleton = "name: url\nsteps:\n  - name: request\n    request: { url: / }\n";
+    let checked = crate::scenario::load_str(skeleton, std::path::Path::new("--url"), &overrides)
+        .map_err(CliError::invalid)?;
     let req = crate::plan::single::SingleRequest {
         method: a.method.clone(),
         url: raw.to_string(),
@@ -205,7 +241,12 @@ fn url_plan(
         cookies: Vec::new(),
         body: a.data.clone(),
     };
-    crate::plan::single::plan(&req, load, http_options(a)?).map_err(CliError::invalid)
+    let mut plan = crate::plan::single::plan(&req, checked.load.clone(), checked.http.clone())
+        .map_err(CliError::invalid)?;
+    plan.max_duration = checked.max_duration;
+    plan.graceful_stop = checked.graceful_stop;
+    plan.thresholds = checked.thresholds;
+    Ok(plan)
 }
 
 /// The allow-list of this run: `--allow-host`, `--target` and `--url` are on the command line;
@@ -257,6 +298,7 @@ fn load_info(plan: &Plan) -> LoadInfo {
 }
 
 pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
+    crate::report::check_outputs(&a.outs).map_err(CliError::invalid)?;
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
     let hosts_ok = plan.check_hosts(&plan.http.allow);
@@ -312,16 +354,20 @@ async fn run_against(
         setup_vars,
         stop,
     ));
-    let ctrlc = {
+    // Ctrl-C and SIGTERM (how CI runners and Kubernetes stop a job) both stop the load, let
+    // in-flight requests finish within the grace period and write every output, marked
+    // interrupted (exit 4). A second signal quits at once.
+    let signals = {
         let shared = shared.clone();
+        let mut watch = super::signals::Signals::install();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if let Some(sig) = watch.next().await {
                 eprintln!(
-                    "\ninterrupted: finishing in-flight requests, then writing results (Ctrl-C again to quit at once)"
+                    "\ninterrupted ({sig}): finishing in-flight requests, then writing results (again to quit at once)"
                 );
                 shared.interrupt();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
+                if let Some(sig) = watch.next().await {
+                    std::process::exit(super::signals::exit_code(sig));
                 }
             }
         })
@@ -332,11 +378,17 @@ async fn run_against(
     let mut total_err = 0u64;
     let opts = RunOptions {
         threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
+        grace: plan.graceful_stop,
         ..RunOptions::default()
     };
     let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
     let watch_abort = plan.thresholds.iter().any(|t| t.abort_on_fail);
     let mut aborted: Option<String> = None;
+    // Early stop: when every request of the first seconds failed before any response (closed
+    // port, unresolvable name, refused by the allow-list), the rest of the run would only
+    // repeat that; stop and say so (exit 3).
+    let mut reach_checked = false;
+    let mut unreachable_early: Option<String> = None;
     let run_start = std::time::Instant::now();
     let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
         total_err += p.errors;
@@ -353,6 +405,26 @@ async fn run_against(
                 total_err,
                 so_far_latency.quantile_ms(0.95)
             ));
+        }
+        if !reach_checked && p.t >= EARLY_STOP_AFTER.as_secs_f64() {
+            reach_checked = true;
+            let all = so_far.all_requests();
+            if all.requests > 0
+                && all.statuses.is_empty()
+                && all.error_classes.keys().all(|c| is_unreachable_class(c))
+            {
+                unreachable_early = Some(format!(
+                    "stopped after {:.1}s: every request so far failed before any response ({}); \
+                     the rest of the run would only repeat that",
+                    p.t,
+                    all.error_classes
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                shared.stop.trigger();
+            }
         }
         if watch_abort && aborted.is_none() {
             let elapsed = run_start.elapsed();
@@ -373,7 +445,7 @@ async fn run_against(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    ctrlc.abort();
+    signals.abort();
 
     let secs = res.elapsed.as_secs_f64();
     let mut summary = Summary::measured(&res.names, &res.recorder, secs);
@@ -395,6 +467,36 @@ async fn run_against(
     if let Some(a) = &aborted {
         summary.notes.push(a.clone());
     }
+    if let Some(u) = &unreachable_early {
+        summary.notes.push(u.clone());
+    }
+    if summary.rate_limit_wait_s > 0.0 {
+        summary.notes.push(format!(
+            "virtual users waited {:.1}s in total after 429 responses, as their Retry-After asked \
+             (each wait capped at 60s; `http.honor_retry_after: false` or --ignore-retry-after \
+             turns this off)",
+            summary.rate_limit_wait_s
+        ));
+    }
+    if summary.cut_requests > 0 {
+        summary.notes.push(format!(
+            "{} request(s) were still in flight when the grace period ({}) ended: cancelled and \
+             counted as failed (class `cancelled`)",
+            summary.cut_requests,
+            crate::scenario::fmt_duration(opts.grace)
+        ));
+    }
+    if let Some(planned) = planned_length(&plan)
+        && res.elapsed > planned + Duration::from_secs(1)
+    {
+        summary.notes.push(format!(
+            "ran {:.1}s for a {} load: the rest was waiting for in-flight requests (grace period \
+             {}, `graceful_stop`)",
+            secs,
+            crate::scenario::fmt_duration(planned),
+            crate::scenario::fmt_duration(opts.grace)
+        ));
+    }
     summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
 
     publish(&summary, a.format, &a.outs)?;
@@ -402,18 +504,8 @@ async fn run_against(
     if summary.interrupted {
         return Ok(Exit::Interrupted);
     }
-    if unreachable(&summary) {
-        return Err(CliError::runtime(format!(
-            "the target {} could not be reached: every request failed before a response ({})",
-            summary.target.url,
-            summary
-                .http
-                .error_classes
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+    if let Some(why) = no_response(&summary, sharding.spec.is_some()) {
+        return Err(CliError::runtime(why));
     }
     let verdict = crate::gate::verdict(&summary, None);
     if verdict.passed {
@@ -451,16 +543,69 @@ pub(crate) fn publish(
     Ok(())
 }
 
-/// Every request failed before any response: a runtime failure, not a slow API.
-fn unreachable(s: &Summary) -> bool {
-    s.http.requests > 0
-        && s.http.statuses.is_empty()
-        && s.http.error_classes.keys().all(|c| {
-            matches!(
-                c.as_str(),
-                "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls" | "not_allowed"
+/// A run in which no request got any response is a runtime failure, never "no errors":
+/// unreachable (DNS, connect, TLS, refused by the allow-list), or every request hung (timed
+/// out or cut at the end), or nothing was sent at all.
+fn no_response(s: &Summary, shard: bool) -> Option<String> {
+    let classes = || {
+        s.http
+            .error_classes
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if s.http.requests == 0 {
+        // A shard may legitimately get no virtual user of a small plan.
+        return (!shard && s.iterations.dropped == 0).then(|| {
+            format!(
+                "no request was sent to {} in {:.1}s (0 iterations)",
+                s.target.url, s.duration_s
             )
-        })
+        });
+    }
+    if !s.http.statuses.is_empty() {
+        return None;
+    }
+    let unreachable = s.http.error_classes.keys().all(|c| is_unreachable_class(c));
+    Some(if unreachable {
+        format!(
+            "the target {} could not be reached: every request failed before a response ({})",
+            s.target.url,
+            classes()
+        )
+    } else {
+        format!(
+            "no request to {} got a response: {}",
+            s.target.url,
+            classes()
+        )
+    })
+}
+
+/// When the early stop for an unreachable target looks.
+const EARLY_STOP_AFTER: Duration = Duration::from_secs(2);
+
+/// Error classes that mean no server answered at all.
+fn is_unreachable_class(c: &str) -> bool {
+    matches!(
+        c,
+        "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls" | "not_allowed"
+    )
+}
+
+/// How long the load itself was planned to last (`None` for iteration-driven runs).
+fn planned_length(plan: &Plan) -> Option<Duration> {
+    match &plan.load {
+        LoadModel::Closed {
+            duration: Some(d), ..
+        } => Some(*d),
+        LoadModel::Closed { stages, .. } | LoadModel::Open { stages, .. } if !stages.is_empty() => {
+            Some(stages.iter().map(|s| s.duration).sum())
+        }
+        LoadModel::Open { duration, .. } => Some(*duration),
+        LoadModel::Closed { .. } => None,
+    }
 }
 
 fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {

@@ -27,7 +27,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 pub use vu::{Local, Target, Traced, Vu, run_iteration};
 pub use vu::{Shared, Stop};
 
@@ -46,7 +46,7 @@ impl Default for RunOptions {
         RunOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             interval: Duration::from_secs(1),
-            grace: Duration::from_secs(10),
+            grace: crate::plan::DEFAULT_GRACEFUL_STOP,
         }
     }
 }
@@ -484,16 +484,52 @@ async fn closed(
                     break;
                 }
                 run_iteration(&local, &mut vu, Target::Main, None).await;
+                if !back_off(&local, &mut vu, end).await {
+                    break;
+                }
             }
         }));
     }
     finish_within(
-        futures_util::future::join_all(tasks),
+        futures_util::future::join_all(tasks.iter_mut()),
         &shared.stop,
         end,
         grace,
     )
     .await;
+    cancel_all(tasks).await;
+}
+
+/// Cancels what is still running after the grace period and waits until each cancelled task
+/// is dropped, so its in-flight request is counted (`cancelled`) in this thread's recorder
+/// before the recorder is shipped.
+async fn cancel_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        // A finished handle may already have been polled to completion by the join above.
+        if !t.is_finished() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The pause a virtual user takes after an iteration that failed before any response (so a
+/// closed port is not hit thousands of times a second) or was rate limited (`Retry-After`),
+/// never past the run's end. False when the run was stopped meanwhile.
+async fn back_off(local: &Local, vu: &mut Vu, end: Instant) -> bool {
+    let Some((why, d)) = vu.backoff.take() else {
+        return true;
+    };
+    let d = d.min(end.saturating_duration_since(Instant::now()));
+    if d.is_zero() {
+        return true;
+    }
+    if matches!(why, step::Backoff::RateLimited(_)) {
+        local.rec.borrow_mut().rate_limit_wait += d;
+    }
+    local.shared.stop.sleep(d).await
 }
 
 /// Every virtual user holds a socket: lift the soft open-files limit to the hard one (a
@@ -639,9 +675,10 @@ async fn open(
     let cap = share(max_vus, n, idx);
     let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(Vec::new()));
     let created = Cell::new(0u64);
-    let in_flight = Rc::new(Cell::new(0u64));
-    let drained = Rc::new(Notify::new());
+    let mut running = tokio::task::JoinSet::new();
     loop {
+        // Reap finished iterations so the set holds only those in flight.
+        while running.try_join_next().is_some() {}
         let due = tokio::select! {
             d = arrivals.recv() => match d { Some(d) => d, None => break },
             _ = shared.stop.wait() => break,
@@ -657,16 +694,12 @@ async fn open(
             Some(mut vu) => {
                 let local = local.clone();
                 let pool = pool.clone();
-                let in_flight = in_flight.clone();
-                let drained = drained.clone();
-                in_flight.set(in_flight.get() + 1);
-                tokio::task::spawn_local(async move {
+                running.spawn_local(async move {
                     run_iteration(&local, &mut vu, Target::Main, Some(due)).await;
+                    // A backing-off VU stays busy: arrivals that find no free VU are dropped
+                    // and shown, never silently sent.
+                    back_off(&local, &mut vu, end).await;
                     pool.borrow_mut().push(vu);
-                    in_flight.set(in_flight.get() - 1);
-                    if in_flight.get() == 0 {
-                        drained.notify_one();
-                    }
                 });
             }
             None => {
@@ -675,10 +708,10 @@ async fn open(
             }
         }
     }
-    let wait_drained = async {
-        while in_flight.get() > 0 {
-            drained.notified().await;
-        }
-    };
+    let wait_drained = async { while running.join_next().await.is_some() {} };
     finish_within(wait_drained, &shared.stop, end, grace).await;
+    // Past the grace period: cancel what is left and wait until each is dropped, so its
+    // in-flight request is counted before the recorder is shipped.
+    running.abort_all();
+    while running.join_next().await.is_some() {}
 }

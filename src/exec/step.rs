@@ -23,6 +23,45 @@ pub struct StepOutcome {
     /// The iteration cannot go on (a variable it needs is missing).
     pub abort: bool,
     pub end: Instant,
+    /// What the virtual user should wait before its next iteration.
+    pub backoff: Backoff,
+}
+
+/// Why a virtual user pauses between iterations instead of hammering a failing server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backoff {
+    #[default]
+    None,
+    /// The request failed before any response (refused, DNS, TLS...): exponential, per VU.
+    Failed,
+    /// 429 Too Many Requests: the server's `Retry-After` (capped), or exponential without one.
+    RateLimited(Option<Duration>),
+}
+
+/// The longest `Retry-After` a virtual user honours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else, or a
+/// date in the past, means absent.
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(
+            v.parse::<u64>()
+                .map_or(MAX_RETRY_AFTER, Duration::from_secs),
+        );
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    at.duration_since(std::time::SystemTime::now()).ok()
+}
+
+/// The pause a failing VU takes: 10 ms doubling per consecutive failed iteration, at most 1 s.
+pub fn failure_backoff(streak: u32) -> Duration {
+    Duration::from_millis(10u64 << streak.saturating_sub(1).min(7)).min(Duration::from_secs(1))
 }
 
 /// Variables that are never defined: a request that renders against them uses none, so it can
@@ -322,6 +361,10 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
 }
 
 fn status_class(code: u16) -> String {
+    if code == 429 {
+        // Rate limiting is the server asking for less load, not a client error of the API.
+        return "rate_limited".to_string();
+    }
     format!("status_{}xx", code / 100)
 }
 

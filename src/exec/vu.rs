@@ -3,7 +3,7 @@
 //! of the recorder never cross an `await`.
 
 use super::scope::{Builtins, Scope, VarMap};
-use super::step::{StepCtx, StepOutcome, build_request, capture, check, record_exchange};
+use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
 use crate::aggregate::{IntervalRecorder, Recorder, StepStats};
 use crate::http::{Client, Session};
 use crate::plan::{Plan, Step, StepNode, Template};
@@ -224,6 +224,11 @@ pub struct Vu {
     pub session: Session,
     pub captures: VarMap,
     pub env: VarMap,
+    /// Set by an iteration whose requests failed before a response or were rate limited: how
+    /// long this VU waits before its next iteration (taken by the load loop).
+    pub backoff: Option<(Backoff, std::time::Duration)>,
+    /// Consecutive iterations that failed before any response.
+    fail_streak: u32,
 }
 
 impl Vu {
@@ -233,6 +238,8 @@ impl Vu {
             session: shared.client.session(),
             captures: VarMap::new(),
             env: render_env(&shared.plan.env.vars, &shared.setup_vars),
+            backoff: None,
+            fail_streak: 0,
         }
     }
 }
@@ -300,6 +307,7 @@ pub async fn run_iteration(
     };
     let mut idx = 0usize;
     let mut ok = true;
+    let mut backoff = Backoff::None;
     let mut first = intended;
     // The environment (headers, cookies, flags, query) applies to `steps` only: setup runs
     // before it, and env values may be built from setup's captures.
@@ -335,6 +343,7 @@ pub async fn run_iteration(
                     run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
                 };
                 ok &= !out.failed;
+                backoff = worse(backoff, out.backoff);
                 vu.captures.extend(out.captures);
                 idx += 1;
                 if out.abort {
@@ -359,6 +368,7 @@ pub async fn run_iteration(
                 let mut abort = false;
                 for out in outs {
                     ok &= !out.failed;
+                    backoff = worse(backoff, out.backoff);
                     abort |= out.abort;
                     vu.captures.extend(out.captures);
                 }
@@ -378,6 +388,17 @@ pub async fn run_iteration(
             }
         }
     }
+    vu.backoff = match backoff {
+        Backoff::None => {
+            vu.fail_streak = 0;
+            None
+        }
+        Backoff::Failed | Backoff::RateLimited(None) => {
+            vu.fail_streak = vu.fail_streak.saturating_add(1);
+            Some((backoff, super::step::failure_backoff(vu.fail_streak)))
+        }
+        Backoff::RateLimited(Some(d)) => Some((backoff, d.min(super::step::MAX_RETRY_AFTER))),
+    };
     if matches!(recorder_for, Target::Main) {
         let mut rec = local.rec.borrow_mut();
         rec.iterations += 1;
@@ -388,6 +409,23 @@ pub async fn run_iteration(
         local.interval.borrow_mut().iterations += 1;
     }
     ok
+}
+
+/// The pause that matters more: a server's `Retry-After` over a failure's, either over none.
+fn worse(a: Backoff, b: Backoff) -> Backoff {
+    match (a, b) {
+        (Backoff::RateLimited(Some(x)), Backoff::RateLimited(Some(y))) => {
+            Backoff::RateLimited(Some(x.max(y)))
+        }
+        (Backoff::RateLimited(Some(x)), _) | (_, Backoff::RateLimited(Some(x))) => {
+            Backoff::RateLimited(Some(x))
+        }
+        (Backoff::RateLimited(None), _) | (_, Backoff::RateLimited(None)) => {
+            Backoff::RateLimited(None)
+        }
+        (Backoff::Failed, _) | (_, Backoff::Failed) => Backoff::Failed,
+        _ => Backoff::None,
+    }
 }
 
 /// Which recorder a step records into: the load's, or setup's (kept apart from the results).
@@ -420,6 +458,43 @@ fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R)
     f(&mut rec.steps[idx])
 }
 
+/// A step under way. Dropped while still armed, the step's future was cancelled: the run
+/// ended (or was interrupted) and its grace period ran out with this request in flight. It is
+/// then counted, not forgotten: a failed request of class `cancelled` with the time it had
+/// been waiting, and one more cut request in the summary.
+struct InFlight<'a> {
+    local: &'a Local,
+    idx: usize,
+    from: Instant,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let waited = self.from.elapsed();
+        // A cancelled future is dropped outside any poll: no borrow of the recorder is live.
+        if let Ok(mut rec) = self.local.rec.try_borrow_mut() {
+            rec.cut_requests += 1;
+            drop(rec);
+            with_stats(self.local, self.idx, |s| {
+                s.requests += 1;
+                s.failed_latency.record(waited);
+                s.record_error(
+                    "cancelled",
+                    Some("still in flight when the run's grace period ended"),
+                );
+            });
+        }
+        if let Ok(mut iv) = self.local.interval.try_borrow_mut() {
+            iv.requests += 1;
+            iv.errors += 1;
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     local: &Local,
@@ -432,6 +507,12 @@ async fn run_step(
 ) -> StepOutcome {
     let step_start = Instant::now();
     let measured_from = from.unwrap_or(step_start);
+    let mut in_flight = InFlight {
+        local,
+        idx,
+        from: measured_from,
+        armed: true,
+    };
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
     let prebuilt = match ctx.env_is_plan {
         true => local.shared.prebuilt.get(idx).and_then(Option::as_ref),
@@ -452,11 +533,13 @@ async fn run_step(
                         *s.error_classes.entry("template".into()).or_default() += 1;
                         crate::aggregate::add_message(&mut s.error_messages, &msg, 1);
                     });
+                    in_flight.armed = false;
                     return StepOutcome {
                         captures: Vec::new(),
                         failed: true,
                         abort: true,
                         end: Instant::now(),
+                        backoff: Backoff::None,
                     };
                 }
             },
@@ -488,11 +571,14 @@ async fn run_step(
             if let Some(p) = &step.poll
                 && !local.shared.stop.sleep(p.interval).await
             {
+                // Stopped while waiting to poll again: the step did not finish, nothing hangs.
+                in_flight.armed = false;
                 return StepOutcome {
                     captures: Vec::new(),
                     failed: false,
                     abort: true,
                     end,
+                    backoff: Backoff::None,
                 };
             }
             continue;
@@ -511,11 +597,12 @@ async fn run_step(
             (f, _) => f,
         };
         let failed = failure.is_some();
-        with_stats(local, idx, |s| {
-            s.latency.record(latency);
-            if let Some((class, msg)) = &failure {
+        with_stats(local, idx, |s| match &failure {
+            Some((class, msg)) => {
+                s.failed_latency.record(latency);
                 s.record_error(class, Some(msg));
             }
+            None => s.latency.record(latency),
         });
         {
             let mut iv = local.interval.borrow_mut();
@@ -524,6 +611,14 @@ async fn run_step(
                 iv.errors += 1;
             }
         }
+        in_flight.armed = false;
+        let backoff = match (&ex.error, ex.status) {
+            (Some(e), _) if e.kind.before_response() => Backoff::Failed,
+            (None, Some(st)) if st.as_u16() == 429 && local.shared.plan.http.honor_retry_after => {
+                Backoff::RateLimited(super::step::retry_after(&ex.headers))
+            }
+            _ => Backoff::None,
+        };
         return StepOutcome {
             // A missing capture stops the iteration: later steps would use a variable that has
             // no value. A failed status or assertion does not.
@@ -531,6 +626,7 @@ async fn run_step(
             captures: captures.unwrap_or_default(),
             failed,
             end,
+            backoff,
         };
     }
 }

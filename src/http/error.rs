@@ -55,6 +55,21 @@ impl ErrorKind {
         }
     }
 
+    /// The request failed before any response could exist: nothing answered (DNS, refused,
+    /// connect timeout, TLS) or it was never sent (allow-list, invalid request).
+    pub fn before_response(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Dns
+                | ErrorKind::ConnectRefused
+                | ErrorKind::ConnectTimeout
+                | ErrorKind::Connect
+                | ErrorKind::Tls
+                | ErrorKind::NotAllowed
+                | ErrorKind::InvalidRequest
+        )
+    }
+
     /// Every kind, in declaration order (for reports that list all classes).
     pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Dns,

@@ -49,5 +49,6 @@ pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result
         thresholds: Vec::new(),
         http,
         max_duration,
+        graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
     })
 }

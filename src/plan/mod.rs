@@ -76,6 +76,9 @@ pub struct Stage {
     pub target: f64,
 }
 
+/// The default `graceful_stop`: 30 s, as k6's `gracefulStop`.
+pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
+
 /// Transport limits that print in the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOptions {
@@ -87,6 +90,9 @@ pub struct HttpOptions {
     pub body_capture_limit: usize,
     pub insecure: bool,
     pub cacert: Option<PathBuf>,
+    /// A 429's `Retry-After` pauses the virtual user (capped at 60 s); off for deliberate
+    /// rate-limit tests (`http.honor_retry_after: false`, `--ignore-retry-after`).
+    pub honor_retry_after: bool,
     /// Hosts besides loopback the user allowed on the command line (never from a file).
     pub allow: std::sync::Arc<crate::http::HostPolicy>,
 }
@@ -100,6 +106,7 @@ impl Default for HttpOptions {
             body_capture_limit: 1024 * 1024,
             insecure: false,
             cacert: None,
+            honor_retry_after: true,
             allow: std::sync::Arc::new(crate::http::HostPolicy::loopback_only()),
         }
     }
@@ -128,6 +135,9 @@ pub struct Plan {
     pub http: HttpOptions,
     /// Hard cap on the whole run, even for iteration-driven plans.
     pub max_duration: Duration,
+    /// How long in-flight requests may finish after the load ends or is interrupted (k6's
+    /// `gracefulStop`); what is still in flight then is cancelled and counted (`cancelled`).
+    pub graceful_stop: Duration,
 }
 
 impl Plan {

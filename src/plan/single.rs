@@ -95,5 +95,6 @@ pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<P
         thresholds: Vec::new(),
         http,
         max_duration,
+        graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
     })
 }

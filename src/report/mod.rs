@@ -23,6 +23,8 @@ pub enum ReportError {
     },
     #[error("{path}: unknown report format `{ext}` (expected one of: json, txt, md, xml, html)")]
     UnknownFormat { path: PathBuf, ext: String },
+    #[error("cannot write {path}: {reason} (checked before sending anything)")]
+    Unwritable { path: PathBuf, reason: String },
     #[error("cannot serialize the result: {0}")]
     Serialize(String),
 }
@@ -116,6 +118,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Checks every output path before a run sends anything: a known extension, not a
+/// directory, in an existing directory where a file can be created. A run must not spend its
+/// load and then fail to write its result.
+pub fn check_outputs(outs: &[PathBuf]) -> Result<(), ReportError> {
+    for p in outs {
+        let bad = |reason: String| ReportError::Unwritable {
+            path: p.clone(),
+            reason,
+        };
+        if p.is_dir() {
+            return Err(bad("it is a directory".into()));
+        }
+        Format::for_path(p)?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(bad(format!(
+                "the directory {} does not exist",
+                dir.display()
+            )));
+        }
+        // Creating (and removing) a temporary file is the only honest test of writability.
+        tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| bad(format!("cannot create a file in {}: {e}", dir.display())))?;
+    }
     Ok(())
 }
 

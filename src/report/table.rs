@@ -43,8 +43,7 @@ fn new_table(width: Option<u16>) -> Table {
 }
 
 fn row(s: &StepSummary) -> Vec<String> {
-    let l = &s.latency;
-    vec![
+    let mut r = vec![
         s.name.clone(),
         s.requests.to_string(),
         format!("{:.1}", s.rps),
@@ -53,15 +52,22 @@ fn row(s: &StepSummary) -> Vec<String> {
         } else {
             format!("{} ({:.1}%)", s.errors, s.error_rate() * 100.0)
         },
-        ms(l.min_ms),
-        ms(l.p50_ms),
-        ms(l.p90_ms),
-        ms(l.p95_ms),
-        ms(l.p99_ms),
-        ms(l.p999_ms),
-        ms(l.max_ms),
-        ms(l.mean_ms),
+    ];
+    r.extend(latency_cells(&s.latency));
+    r
+}
+
+/// min, p50, p90, p95, p99, p99.9, max, mean; `-` when nothing was measured (never 0 ms).
+fn latency_cells(l: &crate::aggregate::summary::Stats) -> Vec<String> {
+    if l.count == 0 {
+        return vec!["-".to_string(); 8];
+    }
+    [
+        l.min_ms, l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms, l.mean_ms,
     ]
+    .iter()
+    .map(|v| ms(*v))
+    .collect()
 }
 
 /// `0.00% → 2.10%`.
@@ -188,6 +194,42 @@ impl TableReport {
             }
         }
         let _ = writeln!(out, "{t}");
+        let failed: Vec<&StepSummary> = s
+            .steps
+            .iter()
+            .filter(|st| !st.failed_latency.is_empty())
+            .collect();
+        if !failed.is_empty() {
+            // The table above is successful requests; failures' latency is shown apart.
+            let mut f = new_table(self.width);
+            f.set_header(vec![
+                "failed requests",
+                "count",
+                "min ms",
+                "p50 ms",
+                "p90 ms",
+                "p95 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "max ms",
+                "mean ms",
+            ]);
+            for st in failed {
+                let mut r = vec![st.name.clone(), st.failed_latency.count.to_string()];
+                r.extend(latency_cells(&st.failed_latency));
+                f.add_row(r);
+            }
+            for i in 1..10 {
+                if let Some(c) = f.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            let _ = writeln!(
+                out,
+                "latency above is of successful requests; failed requests apart:"
+            );
+            let _ = writeln!(out, "{f}");
+        }
 
         let mut errors = new_table(self.width);
         errors.set_header(vec!["step", "error class", "count", "first messages"]);

@@ -88,6 +88,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
         None => (Vec::new(), Vec::new()),
     };
     let (load, max_duration) = load::build(&r, m.get("load"), o)?;
+    let graceful_stop = load::graceful_stop(&r, m.get("load"), o)?;
     let http = http(&r, m.get("http"), o.http.as_ref())?;
     let mut groups = 0;
     let mut infos: Vec<StepInfo> = Vec::new();
@@ -154,6 +155,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
         thresholds: ths,
         http,
         max_duration,
+        graceful_stop,
     })
 }
 
@@ -479,7 +481,18 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
     let hour = Duration::from_secs(3600);
     if let Some(n) = n {
         let m = r.map(n, "`http`")?;
-        m.allow(&["timeouts", "max_redirects", "body_capture_limit"], "http")?;
+        m.allow(
+            &[
+                "timeouts",
+                "max_redirects",
+                "body_capture_limit",
+                "honor_retry_after",
+            ],
+            "http",
+        )?;
+        if let Some(b) = m.get("honor_retry_after") {
+            h.honor_retry_after = r.bool(b, "`honor_retry_after`")?;
+        }
         if let Some(t) = m.get("timeouts") {
             let tm = r.map(t, "`timeouts`")?;
             tm.allow(&["connect", "request"], "timeouts")?;
@@ -510,6 +523,9 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
         h.insecure = c.insecure;
         h.cacert = c.cacert.clone();
         h.allow = c.allow.clone();
+        if !c.honor_retry_after {
+            h.honor_retry_after = false;
+        }
         if c.connect_timeout != d.connect_timeout {
             h.connect_timeout = c.connect_timeout;
         }

@@ -66,7 +66,15 @@ struct Spec {
 fn read(r: &Reader<'_>, n: &Node) -> R<Spec> {
     let m = r.map(n, "`load`")?;
     m.allow(
-        &["vus", "duration", "iterations", "rate", "max_vus", "stages"],
+        &[
+            "vus",
+            "duration",
+            "iterations",
+            "rate",
+            "max_vus",
+            "stages",
+            "graceful_stop",
+        ],
         "load",
     )?;
     let mut s = Spec {
@@ -209,6 +217,36 @@ fn check_rate(v: &Field<f64>, key: &str, zero_ok: bool) -> R<f64> {
         ));
     }
     Ok(v.v)
+}
+
+/// The longest `graceful_stop` (k6's `gracefulStop`) a run may wait for in-flight requests.
+pub const MAX_GRACEFUL_STOP: Duration = Duration::from_secs(3600);
+
+/// `load.graceful_stop` (or `--graceful-stop`): how long in-flight requests may finish after
+/// the load ends or is interrupted. 0 cancels them at once; at most an hour.
+pub fn graceful_stop(r: &Reader<'_>, n: Option<&Node>, o: &Overrides) -> R<Duration> {
+    let check = |d: Duration, pos: Pos, name: &str| {
+        if d > MAX_GRACEFUL_STOP {
+            Err(Diag::new(pos, format!("{name} must be at most 1h"))
+                .help(format!("found {}", fmt_duration(d))))
+        } else {
+            Ok(d)
+        }
+    };
+    if let Some(d) = o.graceful_stop {
+        return check(d, Pos::NONE, "`--graceful-stop`");
+    }
+    let Some(n) = n else {
+        return Ok(crate::plan::DEFAULT_GRACEFUL_STOP);
+    };
+    let m = r.map(n, "`load`")?;
+    match m.get("graceful_stop") {
+        Some(v) => {
+            let d = r.duration(v, "`graceful_stop`")?;
+            check(d, v.pos, "`graceful_stop`")
+        }
+        None => Ok(crate::plan::DEFAULT_GRACEFUL_STOP),
+    }
 }
 
 /// Reads and validates the load model; returns it with the run's hard cap.

@@ -17,7 +17,7 @@ mod vars;
 mod yaml;
 
 pub use error::{ErrorKind, ScenarioError};
-pub use units::{parse_duration, parse_rate};
+pub use units::{fmt_duration, parse_duration, parse_rate};
 
 use crate::plan::Plan;
 use std::io::Read;
@@ -41,6 +41,8 @@ pub struct Overrides {
     pub max_vus: Option<u32>,
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
+    /// `--graceful-stop`: overrides `load.graceful_stop`.
+    pub graceful_stop: Option<Duration>,
     /// `--threshold` values, e.g. `profile: p(95) < 300ms`.
     pub thresholds: Vec<String>,
     /// Transport options from the CLI: `insecure` and `cacert` always apply; other fields

@@ -103,6 +103,7 @@ pub fn split(plan: &Plan, spec: ShardSpec) -> Plan {
         thresholds: Vec::new(),
         http: plan.http.clone(),
         max_duration: plan.max_duration,
+        graceful_stop: plan.graceful_stop,
     }
 }
 
