@@ -5,5 +5,8 @@
 
 mod support;
 
+#[path = "hostile/accounting.rs"]
+mod accounting;
+
 #[path = "hostile/allowlist.rs"]
 mod allowlist;

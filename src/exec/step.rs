@@ -438,3 +438,48 @@ pub fn capture(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn ra(v: &str) -> Option<Duration> {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, v.parse().unwrap());
+        retry_after(&h)
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_ignores_garbage() {
+        assert_eq!(ra("3"), Some(Duration::from_secs(3)));
+        assert_eq!(ra(" 0 "), Some(Duration::ZERO));
+        assert_eq!(ra("99999999999999999999999"), Some(MAX_RETRY_AFTER));
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        let d = ra(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            d > Duration::from_secs(3) && d <= Duration::from_secs(5),
+            "{d:?}"
+        );
+        assert_eq!(ra("Sun, 06 Nov 1994 08:49:37 GMT"), None, "past");
+        for junk in ["soon", "-1", "1.5", "", "Sun, 99 Nov 1994 08:49:37 GMT"] {
+            assert_eq!(ra(junk), None, "{junk}");
+        }
+        let mut none = http::HeaderMap::new();
+        assert_eq!(retry_after(&none), None);
+        none.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("x"),
+        );
+        assert_eq!(retry_after(&none), None);
+    }
+
+    #[test]
+    fn failure_backoff_doubles_to_a_second() {
+        assert_eq!(failure_backoff(1), Duration::from_millis(10));
+        assert_eq!(failure_backoff(2), Duration::from_millis(20));
+        assert_eq!(failure_backoff(7), Duration::from_millis(640));
+        assert_eq!(failure_backoff(8), Duration::from_secs(1));
+        assert_eq!(failure_backoff(u32::MAX), Duration::from_secs(1));
+    }
+}

@@ -59,6 +59,11 @@ pub fn netns_available() -> bool {
 /// and mount namespace with the recorder listening on 127.0.0.1:18080, 169.254.169.254:80 and
 /// 10.77.0.1:80.
 fn in_netns(dir: &Path, body: &str) -> NsRun {
+    in_netns_with(dir, "", body)
+}
+
+/// `in_netns` with `setup` run first (inside the namespaces, before the recorder starts).
+fn in_netns_with(dir: &Path, setup: &str, body: &str) -> NsRun {
     let log = dir.join("log.jsonl");
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, HOSTS).unwrap();
@@ -72,11 +77,12 @@ ip link set lo up
 ip addr add 169.254.169.254/32 dev lo
 ip addr add 10.77.0.1/32 dev lo
 mount --bind '{hosts}' /etc/hosts
+D='{dir}'
+{setup}
 python3 '{recorder}' '{log}' 127.0.0.1:18080 169.254.169.254:80 10.77.0.1:80 >/dev/null 2>&1 &
 REC=$!
 i=0; while [ ! -f '{log}.ready' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 SONDE='{sonde}'
-D='{dir}'
 {body}
 kill $REC 2>/dev/null
 "#,
@@ -244,4 +250,44 @@ $SONDE run --url 'http://internal.test/b' -n 2 -q --allow-host 10.77.0.0/16; ech
         .count();
     assert_eq!(second, 2, "{}", r.out);
     assert!(r.out.contains("exit2=0"), "{}", r.out);
+}
+
+#[test]
+fn a_resolver_that_never_answers_is_a_dns_error_within_the_request_timeout() {
+    if !netns_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:5\n",
+    )
+    .unwrap();
+    // A DNS server on the namespace's loopback that reads every query and never answers.
+    let setup = r#"mount --bind "$D/resolv.conf" /etc/resolv.conf
+python3 -c 'import socket,time
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",53))
+while True: s.recvfrom(4096)' >/dev/null 2>&1 &"#;
+    let r = in_netns_with(
+        d.path(),
+        setup,
+        r#"start=$(date +%s)
+$SONDE run --url 'http://stuck.example/' --allow-host stuck.example --vus 2 -z 1s --timeout 2s -q; echo "exit=$?"
+end=$(date +%s); echo "took=$((end-start))""#,
+    );
+    assert_eq!(r.exit(), 3, "{}", r.out);
+    assert!(
+        r.out.contains("resolving stuck.example did not finish"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("dns"), "{}", r.out);
+    let took: u64 = r
+        .out
+        .lines()
+        .find_map(|l| l.strip_prefix("took="))
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap();
+    // 1 s of load, lookups cut at the 2 s request timeout: never the resolver's 150 s.
+    assert!(took <= 6, "took {took}s\n{}", r.out);
 }
