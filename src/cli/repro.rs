@@ -63,6 +63,10 @@ pub struct ReproArgs {
     /// removes the item). Repeatable; rows are the cross product.
     #[arg(long = "matrix")]
     pub matrix: Vec<String>,
+    /// Largest number of rows (environments × matrix cells) to run; a bigger cross product
+    /// is refused before anything is built or sent.
+    #[arg(long = "max-cells", default_value_t = model::DEFAULT_MAX_CELLS, value_name = "N")]
+    pub max_cells: u64,
 }
 
 /// Everything a command needs before it sends anything.
@@ -232,6 +236,10 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
         .map(|m| Axis::parse(m))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CliError::invalid)?;
+    // The matrix alone (one environment at least) may already be too big: refuse it before
+    // loading anything.
+    model::check_row_count(env_texts.len().max(1), &axes, a.max_cells)
+        .map_err(CliError::invalid)?;
     if env_texts.is_empty() {
         let plan_envs: Vec<String> = match &a.flow.scenario {
             Some(_) => prepare(&a.flow, &[])?
@@ -258,6 +266,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
             templated: BTreeSet::new(),
         });
     }
+    model::check_row_count(prep.envs.len(), &axes, a.max_cells).map_err(CliError::invalid)?;
     let rows = model::rows(&prep.envs, &axes);
     let (target, flow) = start(prep.spec.clone()).await?;
     let red = redactor(&a.flow, &prep.envs.iter().collect::<Vec<_>>(), Some(&flow));
