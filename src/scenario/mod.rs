@@ -3,13 +3,15 @@
 //! sends a request; the only I/O is reading the scenario and its data file.
 //!
 //! Layers: `yaml` (tree with positions) → `reader` (typed access, `${ENV}`, templates) →
-//! `steps`/`checks`/`load`/`thresholds` (sections) → `vars` (cross-step checks) → `build`.
+//! `steps`/`checks`/`load`/`thresholds` (sections) → `vars` (cross-step checks) → `sizes`
+//! (expansion bounds) → `build`.
 
 mod build;
 mod checks;
 pub mod error;
 mod load;
 mod reader;
+mod sizes;
 mod steps;
 mod thresholds;
 pub mod units;

@@ -19,6 +19,8 @@ pub struct EnvInfo {
     pub vars: Vec<(String, Pos, Vec<Use>)>,
     /// Uses in the env's headers, cookies and query values.
     pub uses: Vec<Use>,
+    /// Bytes of literal text of each var's value (without its `{{...}}`).
+    pub literals: BTreeMap<String, u64>,
 }
 
 pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R<()> {
