@@ -84,3 +84,31 @@ fn expanding_variables_are_bounded_in_validate_and_run() {
     // Nothing was sent: the listener never saw a connection.
     assert!(listener.accept().is_err(), "run connected to the target");
 }
+
+/// Invalid UTF-8 is positioned: line, column (characters before it) and byte offset, with the
+/// line shown and a caret under the bad byte.
+#[test]
+fn invalid_utf8_names_line_column_and_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.yaml");
+    let mut bytes = b"name: x\nsteps:\n  - name: caf".to_vec();
+    bytes.push(0xE9); // `é` in Latin-1
+    bytes.extend_from_slice(b"\n    request: { url: / }\n");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not valid UTF-8: byte 0xE9 at offset 28 (line 3, column 14)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("latin1.yaml:3:14"), "{stderr}");
+    assert!(
+        stderr.contains("3 |   - name: caf\u{FFFD}\n  |              ^ invalid UTF-8 here"),
+        "{stderr}"
+    );
+}

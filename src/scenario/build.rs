@@ -44,7 +44,7 @@ const MAX_DATA_BYTES: u64 = 64 << 20;
 pub enum Fail {
     Syntax(Diag),
     File(Diag),
-    Cli { src: String, diag: Diag },
+    Cli { src: String, diag: Box<Diag> },
 }
 
 impl From<Diag> for Fail {
@@ -136,7 +136,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
     for cli in &o.thresholds {
         let t = thresholds::from_cli(cli, &names).map_err(|diag| Fail::Cli {
             src: cli.clone(),
-            diag,
+            diag: Box::new(diag),
         })?;
         ths.push(t);
     }

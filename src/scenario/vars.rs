@@ -55,6 +55,7 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
     let mut earlier: Vec<&str> = Vec::new();
     // Steps whose captures are not visible yet: the current step, or its parallel group.
     let mut pending: Vec<&StepInfo> = Vec::new();
+    let mut missing: Option<(Diag, Vec<Pos>)> = None;
     for (i, step) in steps.iter().enumerate() {
         let same_group = pending
             .last()
@@ -76,11 +77,19 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         scope.extend(captured.iter().copied());
         for u in &step.uses {
             if !scope.contains(u.name.as_str()) {
-                return Err(undefined(u, &scope, envs, steps, i));
+                // Every use of the first undefined name is listed, not only the first.
+                match &mut missing {
+                    None => missing = Some((undefined(u, &scope, envs, steps, i), Vec::new())),
+                    Some((d, also)) if d.message == undefined_message(&u.name) => {
+                        also.push(u.pos);
+                    }
+                    Some(_) => {}
+                }
             }
         }
         if let Some((since, pos)) = &step.since
             && !earlier.contains(&since.as_str())
+            && missing.is_none()
         {
             let d = Diag::new(*pos, format!("`since` names no earlier step: `{since}`"));
             let help = did_you_mean(since, earlier.iter().copied())
@@ -89,7 +98,25 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         }
         pending.push(step);
     }
-    Ok(())
+    match missing {
+        Some((d, also)) => Err(with_uses(d, also)),
+        None => Ok(()),
+    }
+}
+
+fn undefined_message(name: &str) -> String {
+    format!("undefined variable `{name}`")
+}
+
+/// The diagnostic with the further uses of the same name attached (and counted).
+fn with_uses(d: Diag, also: Vec<Pos>) -> Diag {
+    if also.is_empty() {
+        return d;
+    }
+    let n = also.len() + 1;
+    let mut d = d.also(also);
+    d.label = Some(format!("first of {n} uses"));
+    d
 }
 
 fn unique_names(steps: &[StepInfo]) -> R<()> {
@@ -134,20 +161,25 @@ fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<(
     let mut scope: BTreeSet<&str> = BUILTINS.into_iter().collect();
     scope.extend(setup_caps.iter().copied());
     scope.extend(own.iter().copied());
-    for (_, _, uses) in &env.vars {
-        for u in uses {
-            if !scope.contains(u.name.as_str()) {
-                let mut d = Diag::new(
-                    u.pos,
-                    format!("undefined variable `{}` in env `{}`", u.name, env.name),
-                );
-                d = d.help_opt(did_you_mean(&u.name, scope.iter().copied()));
-                if d.help.is_none() && data.iter().any(|c| c == &u.name) {
-                    d = d.help("env vars are resolved once per virtual user, before data rows; use the column in the step instead");
-                }
-                return Err(d);
-            }
+    let mut undefined_uses = env
+        .vars
+        .iter()
+        .flat_map(|(_, _, uses)| uses)
+        .filter(|u| !scope.contains(u.name.as_str()));
+    if let Some(u) = undefined_uses.next() {
+        let also = undefined_uses
+            .filter(|x| x.name == u.name)
+            .map(|x| x.pos)
+            .collect();
+        let mut d = Diag::new(
+            u.pos,
+            format!("undefined variable `{}` in env `{}`", u.name, env.name),
+        );
+        d = d.help_opt(did_you_mean(&u.name, scope.iter().copied()));
+        if d.help.is_none() && data.iter().any(|c| c == &u.name) {
+            d = d.help("env vars are resolved once per virtual user, before data rows; use the column in the step instead");
         }
+        return Err(with_uses(d, also));
     }
     if let Some(cycle) = find_cycle(env) {
         let first = &cycle[0];
@@ -167,14 +199,18 @@ fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<(
         .help("an env var cannot depend on itself, directly or through others"));
     }
     scope.extend(data.iter().map(String::as_str));
-    for u in &env.uses {
-        if !scope.contains(u.name.as_str()) {
-            return Err(Diag::new(
-                u.pos,
-                format!("undefined variable `{}` in env `{}`", u.name, env.name),
-            )
-            .help_opt(did_you_mean(&u.name, scope.iter().copied())));
-        }
+    let mut undefined_uses = env.uses.iter().filter(|u| !scope.contains(u.name.as_str()));
+    if let Some(u) = undefined_uses.next() {
+        let also = undefined_uses
+            .filter(|x| x.name == u.name)
+            .map(|x| x.pos)
+            .collect();
+        let d = Diag::new(
+            u.pos,
+            format!("undefined variable `{}` in env `{}`", u.name, env.name),
+        )
+        .help_opt(did_you_mean(&u.name, scope.iter().copied()));
+        return Err(with_uses(d, also));
     }
     Ok(())
 }
@@ -239,7 +275,7 @@ fn undefined(
 ) -> Diag {
     let name = u.name.as_str();
     let step = &steps[at];
-    let d = Diag::new(u.pos, format!("undefined variable `{name}`"));
+    let d = Diag::new(u.pos, undefined_message(name));
     let in_envs: Vec<&str> = envs
         .iter()
         .filter(|e| e.vars.iter().any(|(v, _, _)| v == name))
