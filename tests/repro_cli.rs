@@ -270,3 +270,17 @@ async fn a_matrix_above_the_cell_cap_is_refused_before_anything_is_sent() {
     assert_eq!(out.json()["rows"].as_array().unwrap().len(), 4);
     assert_eq!(srv.requests(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_run_count_is_refused_not_allocated() {
+    let srv = rule_server(200, |_, _| false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = curl_env(dir.path(), "g.curl", srv.server.port(), 'g', 1, "");
+    let env = env.display().to_string();
+    for k in ["100000000000", "1001"] {
+        let out = sonde(s(&["repro", "--env", &env, "-k", k])).await;
+        assert_eq!(out.code, 2, "-k {k}: {}", out.stderr);
+        assert!(out.stderr.contains("cap of 1000"), "{}", out.stderr);
+    }
+    assert_eq!(srv.requests(), 0);
+}

@@ -13,6 +13,10 @@ use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// Largest `-k`: runs per environment (per probe for `bisect`). A huge `-k` made the runs'
+/// bookkeeping abort on allocation before the first request.
+pub const MAX_RUNS: usize = 1_000;
+
 /// Options `repro` and `bisect` share.
 #[derive(Debug, Clone, Args)]
 pub struct FlowArgs {
@@ -104,6 +108,12 @@ fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, CliError> {
 pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, CliError> {
     if a.k == 0 {
         return Err(CliError::invalid("-k must be at least 1"));
+    }
+    if a.k > MAX_RUNS {
+        return Err(CliError::invalid(format!(
+            "-k {} is more runs than the cap of {MAX_RUNS} per environment (or probe)",
+            a.k
+        )));
     }
     let http = http_options(a)?;
     let target = target_url(a)?;
