@@ -180,3 +180,26 @@ async fn an_expired_certificate_is_refused_even_when_passed_with_cacert() {
         err.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_on_an_https_url_is_said_as_such() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _srv = tokio::spawn(async move {
+        for _ in 0..4 {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = tcp.read(&mut buf).await;
+            let _ = tcp
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let err = get(None, port).await.error.expect("not TLS");
+    assert_eq!(err.kind, ErrorKind::Tls, "{}", err.message);
+    assert!(err.message.contains("plain HTTP"), "{}", err.message);
+}
