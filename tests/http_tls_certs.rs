@@ -203,3 +203,25 @@ async fn plain_http_on_an_https_url_is_said_as_such() {
     assert_eq!(err.kind, ErrorKind::Tls, "{}", err.message);
     assert!(err.message.contains("plain HTTP"), "{}", err.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_not_valid_yet_says_from_when() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2999, 1, 1);
+    params.not_after = rcgen::date_time_ymd(3000, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("future.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let (port, _srv) = serve(cert.der().clone(), der).await;
+    let err = get(Some(&pem), port).await.error.expect("not valid yet");
+    assert_eq!(err.kind, ErrorKind::Tls, "{}", err.message);
+    assert!(
+        err.message
+            .contains("not valid yet: from 2999-01-01 00:00:00 UTC"),
+        "{}",
+        err.message
+    );
+}
