@@ -30,8 +30,16 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         .filter(|s| s.setup)
         .flat_map(|s| s.captures.iter().map(|(c, _)| c.as_str()))
         .collect();
-    for env in envs {
-        check_env(env, &setup_caps, data_columns)?;
+    for (i, env) in envs.iter().enumerate() {
+        if let Err(d) = check_env(env, &setup_caps, data_columns) {
+            return Err(also_in_other_envs(
+                d,
+                env,
+                &envs[i + 1..],
+                &setup_caps,
+                data_columns,
+            ));
+        }
     }
     // Env vars every env defines, and which of them are usable during setup.
     let mut common: Option<BTreeSet<&str>> = None;
@@ -156,11 +164,68 @@ fn capture_free<'a>(env: &'a EnvInfo, setup_caps: &BTreeSet<&str>) -> BTreeSet<&
     free
 }
 
-fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<()> {
-    let own: BTreeSet<&str> = env.vars.iter().map(|(n, _, _)| n.as_str()).collect();
+/// What an env's vars may use: built-ins, setup captures and the env's own vars.
+fn env_var_scope<'a>(env: &'a EnvInfo, setup_caps: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
     let mut scope: BTreeSet<&str> = BUILTINS.into_iter().collect();
     scope.extend(setup_caps.iter().copied());
-    scope.extend(own.iter().copied());
+    scope.extend(env.vars.iter().map(|(n, _, _)| n.as_str()));
+    scope
+}
+
+/// An undefined variable in an env's vars is often undefined in the next envs too (copied
+/// blocks): their uses are listed as well, and the headline names every env.
+fn also_in_other_envs(
+    d: Diag,
+    env: &EnvInfo,
+    rest: &[EnvInfo],
+    caps: &BTreeSet<&str>,
+    data: &[String],
+) -> Diag {
+    let head = "undefined variable `";
+    let Some(name) = d
+        .message
+        .strip_prefix(head)
+        .and_then(|r| r.split('`').next())
+        .filter(|_| d.message.ends_with(&format!("in env `{}`", env.name)))
+        .map(str::to_string)
+    else {
+        return d;
+    };
+    let mut names = vec![env.name.as_str()];
+    let mut more = Vec::new();
+    for other in rest {
+        let scope = env_var_scope(other, caps);
+        let in_vars = other
+            .vars
+            .iter()
+            .flat_map(|(_, _, uses)| uses)
+            .filter(|u| u.name == name && !scope.contains(u.name.as_str()));
+        // Headers, cookies and query may also use data columns.
+        let in_requests = other
+            .uses
+            .iter()
+            .filter(|u| u.name == name && !scope.contains(u.name.as_str()))
+            .filter(|u| !data.iter().any(|c| c == &u.name));
+        let uses: Vec<Pos> = in_vars.chain(in_requests).map(|u| u.pos).collect();
+        if !uses.is_empty() {
+            names.push(&other.name);
+            more.extend(uses);
+        }
+    }
+    if more.is_empty() {
+        return d;
+    }
+    let mut also = d.also.clone();
+    also.extend(more);
+    let message = format!("{head}{name}` in envs `{}`", names.join("`, `"));
+    let help = d.help.clone();
+    let mut out = with_uses(Diag::new(d.pos, message), also);
+    out.help = help;
+    out
+}
+
+fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<()> {
+    let mut scope = env_var_scope(env, setup_caps);
     let mut undefined_uses = env
         .vars
         .iter()
