@@ -44,3 +44,71 @@ fn a_bad_file_exits_2_with_its_position() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end(), expected.trim_end());
 }
+
+/// "Billion laughs": nested variables that double at each level are refused by `validate` and
+/// by `run` alike, before anything is sent, naming the variable, its position and the chain.
+#[test]
+fn expanding_variables_are_bounded_in_validate_and_run() {
+    let bad = "tests/fixtures/scenarios/bad/template-expansion-too-large.yaml";
+    let want =
+        "variable `l20` in env `default` expands to 2.0 MiB (2097152 bytes), above the 1 MiB limit";
+    let validate = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["validate", bad])
+        .output()
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = format!("http://{}", listener.local_addr().unwrap());
+    let run = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args([
+            "run",
+            bad,
+            "--target",
+            &target,
+            "--duration",
+            "1s",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    for (what, out) in [("validate", &validate), ("run", &run)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains(want), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--> {bad}:26:7"))
+                && stderr.contains("expansion chain: l20 -> l19 -> l18"),
+            "{what}: {stderr}"
+        );
+    }
+    // Nothing was sent: the listener never saw a connection.
+    assert!(listener.accept().is_err(), "run connected to the target");
+}
+
+/// Invalid UTF-8 is positioned: line, column (characters before it) and byte offset, with the
+/// line shown and a caret under the bad byte.
+#[test]
+fn invalid_utf8_names_line_column_and_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.yaml");
+    let mut bytes = b"name: x\nsteps:\n  - name: caf".to_vec();
+    bytes.push(0xE9); // `é` in Latin-1
+    bytes.extend_from_slice(b"\n    request: { url: / }\n");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not valid UTF-8: byte 0xE9 at offset 28 (line 3, column 14)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("latin1.yaml:3:14"), "{stderr}");
+    assert!(
+        stderr.contains("3 |   - name: caf\u{FFFD}\n  |              ^ invalid UTF-8 here"),
+        "{stderr}"
+    );
+}

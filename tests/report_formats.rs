@@ -141,15 +141,12 @@ fn junit_reads_back_with_one_case_per_threshold_and_failure() {
     );
     let (tests, failures, cases) = &suites["profile-load expectations"];
     assert_eq!((*tests, *failures), (2, 1));
-    assert_eq!(cases[0].0, "profile: expected status 200, got 500");
+    assert_eq!(cases[0].0, "profile: expectations");
     assert_eq!(
         cases[0].1.as_deref(),
-        Some("10 of 1000 requests: expected status 200, got 500")
+        Some("10 of 1000 requests failed: expected status 200, got 500")
     );
-    assert_eq!(
-        cases[1],
-        ("total: every response met its expectations".into(), None)
-    );
+    assert_eq!(cases[1], ("total: expectations".into(), None));
     let (tests, failures, cases) = &suites["profile-load compared with the baseline"];
     assert_eq!((*tests, *failures), (2, 1));
     let msg = cases[0].1.as_deref().unwrap();
@@ -222,4 +219,59 @@ fn write_outputs_checks_every_extension_before_writing_and_json_holds_the_compar
         serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(j["schema"], "sonde.compare/v1");
     assert_eq!(j["verdict"], "regressed");
+}
+
+/// Case names of every suite, in order.
+fn case_names(xml: &str) -> Vec<String> {
+    parse_junit(xml)
+        .into_values()
+        .flat_map(|(_, _, cases)| cases.into_iter().map(|(n, _)| n))
+        .collect()
+}
+
+#[test]
+fn junit_names_are_stable_and_the_run_is_described_for_jenkins() {
+    let failing = with_thresholds();
+    let mut passing = failing.clone();
+    for st in &mut passing.steps {
+        st.errors = 0;
+        st.error_classes.clear();
+        st.error_messages.clear();
+    }
+    let xml = |s: &sonde::aggregate::Summary| {
+        String::from_utf8(JunitReport.render_with(s, None).unwrap()).unwrap()
+    };
+    // A case keeps its name whether it passes or fails; the failure text is in the failure.
+    assert_eq!(case_names(&xml(&passing)), case_names(&xml(&failing)));
+    let failing_xml = xml(&failing);
+    assert!(
+        failing_xml.contains("10 × expected status 200, got 500</failure>"),
+        "{failing_xml}"
+    );
+
+    let mut run = failing.clone();
+    run.interrupted = true;
+    run.insecure = true;
+    let out = xml(&run);
+    // Jenkins' schema allows `skipped` on <testsuite>, not on <testsuites>.
+    let root = out
+        .split("<testsuites")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    assert!(!root.contains("skipped"), "{root}");
+    assert!(
+        root.contains("tests=") && root.contains("failures="),
+        "{root}"
+    );
+    for suite in out.split("<testsuite ").skip(1) {
+        assert!(
+            suite.contains("<property name=\"interrupted\" value=\"true\"/>")
+                && suite.contains("<property name=\"insecure\" value=\"true\"/>"),
+            "{suite}"
+        );
+    }
+    assert_eq!(out.matches("<properties>").count(), 2, "{out}");
 }

@@ -258,3 +258,57 @@ fn loads_in_headless_chromium_without_console_errors_and_draws_its_charts() {
         bytes.len()
     );
 }
+
+/// The `<svg data-chart="ID">…</svg>` element of a report.
+fn chart<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("data-chart=\"{id}\"")).unwrap();
+    let end = start + html[start..].find("</svg>").unwrap();
+    &html[start..end]
+}
+
+/// The y-axis tick labels of a chart (right-aligned texts), as numbers.
+fn y_ticks(svg: &str) -> Vec<f64> {
+    svg.split("text-anchor=\"end\"")
+        .skip(1)
+        .filter_map(|s| {
+            let label = s.split('>').nth(1)?.split('<').next()?;
+            label.replace(',', "").parse::<f64>().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn over_time_charts_leave_out_the_partial_last_second_and_show_gaps() {
+    let mut s = fixed_summary();
+    // Ten whole seconds at ~650 req/s, the third without any response, then a 0.05 s tail
+    // with 60 responses (1,200/s if extrapolated).
+    s.series = (1..=10)
+        .map(|t| sonde::aggregate::IntervalPoint {
+            t: f64::from(t),
+            requests: if t == 3 { 0 } else { 650 },
+            p50_ms: if t == 3 { 0.0 } else { 20.0 },
+            p99_ms: if t == 3 { 0.0 } else { 80.0 },
+            ..Default::default()
+        })
+        .collect();
+    s.series.push(sonde::aggregate::IntervalPoint {
+        t: 10.05,
+        requests: 60,
+        p50_ms: 21.0,
+        p99_ms: 81.0,
+        ..Default::default()
+    });
+    let html = HtmlReport.render_string(&s, None);
+    let rate = chart(&html, "request-rate");
+    let top = y_ticks(rate).into_iter().fold(0.0, f64::max);
+    assert!(
+        (650.0..1000.0).contains(&top),
+        "rate axis tops at {top}: {rate}"
+    );
+    assert!(html.contains("The last 0.05 s (a partial interval) is left out"));
+    // The second without responses is a gap in both latency lines, not a 0 ms point: each
+    // line is two pieces.
+    let latency = chart(&html, "latency-over-time");
+    assert_eq!(latency.matches("<polyline").count(), 4, "{latency}");
+    assert!(!y_ticks(latency).is_empty());
+}

@@ -215,3 +215,72 @@ async fn usage_errors_exit_2_before_sending() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--env"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_above_the_cell_cap_is_refused_before_anything_is_sent() {
+    let srv = rule_server(200, |_, _| false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = curl_env(dir.path(), "g.curl", srv.server.port(), 'g', 1, "");
+    let env = env.display().to_string();
+    let ten = "0,1,2,3,4,5,6,7,8,9";
+    let mut args = s(&["repro", "--env", &env, "-k", "1"]);
+    for i in 0..4 {
+        args.push("--matrix".into());
+        args.push(format!("header:x-m{i}={ten}"));
+    }
+    let out = sonde(args.clone()).await;
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("10000 rows")
+            && out.stderr.contains("cap of 1000")
+            && out.stderr.contains("--max-cells"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(srv.requests(), 0);
+
+    // `--max-cells` moves the cap both ways.
+    let two = |max: &str| {
+        s(&[
+            "repro",
+            "--env",
+            &env,
+            "-k",
+            "1",
+            "--matrix",
+            "header:x-a=1,2",
+            "--matrix",
+            "header:x-b=1,2",
+            "--max-cells",
+            max,
+            "--format",
+            "json",
+        ])
+    };
+    let out = sonde(two("3")).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("4 rows") && out.stderr.contains("cap of 3"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(srv.requests(), 0);
+    let out = sonde(two("4")).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(srv.requests(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_run_count_is_refused_not_allocated() {
+    let srv = rule_server(200, |_, _| false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = curl_env(dir.path(), "g.curl", srv.server.port(), 'g', 1, "");
+    let env = env.display().to_string();
+    for k in ["100000000000", "1001"] {
+        let out = sonde(s(&["repro", "--env", &env, "-k", k])).await;
+        assert_eq!(out.code, 2, "-k {k}: {}", out.stderr);
+        assert!(out.stderr.contains("cap of 1000"), "{}", out.stderr);
+    }
+    assert_eq!(srv.requests(), 0);
+}

@@ -250,7 +250,8 @@ impl Flow {
     pub async fn run(&self, env: &EnvSpec, k: usize) -> Runs {
         let shared = self.shared(env);
         let mut out = Runs {
-            runs: Vec::with_capacity(k),
+            // Grown as runs complete: `k` comes from the command line.
+            runs: Vec::with_capacity(k.min(64)),
             rec: Recorder::new(self.step_names.len()),
         };
         for _ in 0..k {

@@ -23,7 +23,44 @@ pub struct Row {
     pub spec: EnvSpec,
 }
 
+/// How many rows (environments × matrix cells) `repro` runs at most unless `--max-cells`
+/// raises it: each row is `k` runs of the whole flow, and the rows are built in memory first.
+pub const DEFAULT_MAX_CELLS: u64 = 1_000;
+
+/// The number of rows `rows` would build (environments × the product of the axes' value
+/// counts), computed without building anything; `None` when it does not fit in a `u64`.
+pub fn row_count(envs: usize, axes: &[Axis]) -> Option<u64> {
+    axes.iter().try_fold(u64::try_from(envs).ok()?, |n, a| {
+        n.checked_mul(u64::try_from(a.values.len()).ok()?)
+    })
+}
+
+/// Refuses a cross product above `max` rows, naming the count and the cap, before any row
+/// is built (9 axes of 10 values are a billion rows: gigabytes before the first request).
+pub fn check_row_count(envs: usize, axes: &[Axis], max: u64) -> Result<u64, String> {
+    let per_env = row_count(1, axes);
+    let describe = |n: Option<u64>| {
+        n.map_or_else(
+            || "more than 18446744073709551615".to_string(),
+            |n| n.to_string(),
+        )
+    };
+    match row_count(envs, axes) {
+        Some(n) if n <= max => Ok(n),
+        total => Err(format!(
+            "--matrix makes {} rows ({envs} environment{} × {} cells of {} ax{}), above the cap of {max}; \
+             narrow the axes, or raise the cap with --max-cells N",
+            describe(total),
+            if envs == 1 { "" } else { "s" },
+            describe(per_env),
+            axes.len(),
+            if axes.len() == 1 { "is" } else { "es" },
+        )),
+    }
+}
+
 /// Every environment × every cell of the axes' cross product, environments outermost.
+/// Callers bound the size first with `check_row_count`.
 pub fn rows(envs: &[LoadedEnv], axes: &[Axis]) -> Vec<Row> {
     let mut cells: Vec<Vec<(usize, usize)>> = vec![Vec::new()];
     for (a, axis) in axes.iter().enumerate() {
@@ -273,4 +310,35 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn axis(name: &str, n: usize) -> Axis {
+        let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        Axis::parse(&format!("header:{name}={}", values.join(","))).unwrap()
+    }
+
+    #[test]
+    fn the_cross_product_is_counted_without_building_it() {
+        let nine: Vec<Axis> = (0..9).map(|i| axis(&format!("x{i}"), 10)).collect();
+        assert_eq!(row_count(2, &nine), Some(2_000_000_000));
+        let e = check_row_count(2, &nine, DEFAULT_MAX_CELLS).unwrap_err();
+        assert!(e.contains("2000000000 rows"), "{e}");
+        assert!(e.contains("1000000000 cells of 9 axes"), "{e}");
+        assert!(
+            e.contains("cap of 1000") && e.contains("--max-cells"),
+            "{e}"
+        );
+        // Twenty axes of ten values overflow a u64: still a clear refusal, no panic.
+        let twenty: Vec<Axis> = (0..20).map(|i| axis(&format!("y{i}"), 10)).collect();
+        assert_eq!(row_count(1, &twenty), None);
+        let e = check_row_count(1, &twenty, u64::MAX).unwrap_err();
+        assert!(e.contains("more than 18446744073709551615 rows"), "{e}");
+        assert_eq!(check_row_count(3, &[axis("a", 2)], 6), Ok(6));
+        assert_eq!(check_row_count(1, &[], 1), Ok(1));
+    }
 }

@@ -13,6 +13,10 @@ use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// Largest `-k`: runs per environment (per probe for `bisect`). A huge `-k` made the runs'
+/// bookkeeping abort on allocation before the first request.
+pub const MAX_RUNS: usize = 1_000;
+
 /// Options `repro` and `bisect` share.
 #[derive(Debug, Clone, Args)]
 pub struct FlowArgs {
@@ -67,6 +71,10 @@ pub struct ReproArgs {
     /// removes the item). Repeatable; rows are the cross product.
     #[arg(long = "matrix")]
     pub matrix: Vec<String>,
+    /// Largest number of rows (environments × matrix cells) to run; a bigger cross product
+    /// is refused before anything is built or sent.
+    #[arg(long = "max-cells", default_value_t = model::DEFAULT_MAX_CELLS, value_name = "N")]
+    pub max_cells: u64,
 }
 
 /// Everything a command needs before it sends anything.
@@ -104,6 +112,12 @@ fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, CliError> {
 pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, CliError> {
     if a.k == 0 {
         return Err(CliError::invalid("-k must be at least 1"));
+    }
+    if a.k > MAX_RUNS {
+        return Err(CliError::invalid(format!(
+            "-k {} is more runs than the cap of {MAX_RUNS} per environment (or probe)",
+            a.k
+        )));
     }
     let http = http_options(a)?;
     let target = target_url(a)?;
@@ -245,6 +259,10 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
         .map(|m| Axis::parse(m))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CliError::invalid)?;
+    // The matrix alone (one environment at least) may already be too big: refuse it before
+    // loading anything.
+    model::check_row_count(env_texts.len().max(1), &axes, a.max_cells)
+        .map_err(CliError::invalid)?;
     if env_texts.is_empty() {
         let plan_envs: Vec<String> = match &a.flow.scenario {
             Some(_) => prepare(&a.flow, &[])?
@@ -271,6 +289,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
             templated: BTreeSet::new(),
         });
     }
+    model::check_row_count(prep.envs.len(), &axes, a.max_cells).map_err(CliError::invalid)?;
     let rows = model::rows(&prep.envs, &axes);
     let (target, flow) = start(prep.spec.clone()).await?;
     let red = redactor(&a.flow, &prep.envs.iter().collect::<Vec<_>>(), Some(&flow));

@@ -1,18 +1,33 @@
 //! In-process publish/subscribe hub: `publish(topic, event)` never blocks; each subscriber of a
 //! topic gets every event in order, or, if it falls behind, one `Lagged` notice and then nothing.
-//! Knows nothing about investments or HTTP.
+//! The last few events of each recent topic are retained (bounded per topic and in topics), so
+//! a subscriber that reconnects can replay what it missed. Knows nothing about investments or
+//! HTTP.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::broadcast;
 
 type Topics<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
 
+/// Events retained per topic for replay.
+const RETAINED_PER_TOPIC: usize = 8;
+/// Topics whose events are retained; the least recently published is forgotten first.
+const RETAINED_TOPICS: usize = 10_000;
+
+/// The retained events: per topic, the last few; and the topics in publish order.
+#[derive(Debug)]
+struct Retained<T> {
+    events: HashMap<String, VecDeque<T>>,
+    order: VecDeque<String>,
+}
+
 /// A topic-keyed broadcast hub. Cloning shares the same hub.
 #[derive(Debug)]
 pub struct Hub<T> {
     topics: Arc<Topics<T>>,
+    retained: Arc<Mutex<Retained<T>>>,
     capacity: usize,
 }
 
@@ -20,6 +35,7 @@ impl<T> Clone for Hub<T> {
     fn clone(&self) -> Self {
         Self {
             topics: Arc::clone(&self.topics),
+            retained: Arc::clone(&self.retained),
             capacity: self.capacity,
         }
     }
@@ -58,13 +74,52 @@ impl<T: Clone + Send + 'static> Hub<T> {
     pub fn new(capacity: usize) -> Self {
         Self {
             topics: Arc::new(Mutex::new(HashMap::new())),
+            retained: Arc::new(Mutex::new(Retained {
+                events: HashMap::new(),
+                order: VecDeque::new(),
+            })),
             capacity: capacity.max(1),
+        }
+    }
+
+    /// The last events published on `topic` (oldest first), if it is still retained.
+    pub fn retained(&self, topic: &str) -> Vec<T> {
+        let r = self
+            .retained
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        r.events
+            .get(topic)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn retain(&self, topic: &str, event: &T) {
+        // Same reasoning as `lock`: every update below leaves the maps consistent.
+        let mut r = self
+            .retained
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !r.events.contains_key(topic) {
+            r.order.push_back(topic.to_string());
+            while r.order.len() > RETAINED_TOPICS {
+                if let Some(old) = r.order.pop_front() {
+                    r.events.remove(&old);
+                }
+            }
+        }
+        let q = r.events.entry(topic.to_string()).or_default();
+        q.push_back(event.clone());
+        while q.len() > RETAINED_PER_TOPIC {
+            q.pop_front();
         }
     }
 
     /// Sends `event` to every current subscriber of `topic`; returns how many there were.
     /// Never waits: a slow subscriber only loses its own place (see `Delivery::Lagged`).
+    /// The event is retained for replay either way.
     pub fn publish(&self, topic: &str, event: T) -> usize {
+        self.retain(topic, &event);
         let mut topics = lock(&self.topics);
         let Some(tx) = topics.get(topic) else {
             return 0;
@@ -185,6 +240,23 @@ mod tests {
         let notice = timeout(Duration::from_secs(1), slow.recv()).await.unwrap();
         assert!(matches!(notice, Some(Delivery::Lagged { missed }) if missed > 0));
         assert_eq!(slow.recv().await, None, "nothing after the notice");
+    }
+
+    #[test]
+    fn recent_events_are_retained_for_replay_within_bounds() {
+        let hub: Hub<usize> = Hub::new(4);
+        // Retained even with nobody listening, the last few per topic.
+        for i in 0..20 {
+            hub.publish("t", i);
+        }
+        assert_eq!(hub.retained("t"), (12..20).collect::<Vec<_>>());
+        assert!(hub.retained("nobody").is_empty());
+        // Bounded in topics: the oldest topic is forgotten first.
+        for i in 0..RETAINED_TOPICS {
+            hub.publish(&format!("x{i}"), i);
+        }
+        assert!(hub.retained("t").is_empty());
+        assert_eq!(hub.retained(&format!("x{}", RETAINED_TOPICS - 1)).len(), 1);
     }
 
     #[tokio::test]

@@ -302,8 +302,8 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                 }
             }
             Expectation::Header { name, check } => {
-                let got = ex.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
-                if let Some(msg) = check_value(name, got, check, scope) {
+                let got = ex.headers.get(name.as_str()).map(header_text);
+                if let Some(msg) = check_value(name, got.as_deref(), check, scope) {
                     return Some(("assertion".into(), msg));
                 }
             }
@@ -391,6 +391,16 @@ fn check_value(
     }
 }
 
+/// A response header's value as text: UTF-8 when it is, else each byte as its Latin-1
+/// character (RFC 9110 obs-text). `to_str` accepts visible ASCII only, which made a header
+/// holding `café` look missing.
+fn header_text(v: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(v.as_bytes()) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(v.as_bytes().iter().map(|b| char::from(*b)).collect()),
+    }
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -418,8 +428,7 @@ pub fn capture(
             CaptureSource::Header(h) => ex
                 .headers
                 .get(h.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(|s| Value::String(s.to_string()))
+                .map(|v| Value::String(header_text(v).into_owned()))
                 .ok_or_else(|| format!("capture `{}`: no header {h}", c.var))?,
             CaptureSource::Cookie(name) => session
                 .cookie(name, &ex.url)

@@ -208,7 +208,10 @@ pub(crate) fn classify_tls_io(err: &io::Error, authority: Authority<'_>) -> Tran
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match (rustls_err, err.kind()) {
-        (Some(tls), _) => TransportError::new(ErrorKind::Tls, format!("{authority}: {tls}")),
+        (Some(tls), _) => TransportError::new(
+            ErrorKind::Tls,
+            format!("{authority}: {}", super::tls::describe(tls)),
+        ),
         (None, io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof) => {
             TransportError::new(
                 ErrorKind::Tls,

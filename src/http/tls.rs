@@ -1,16 +1,20 @@
 //! TLS client configuration, built once per `Client`: rustls with the `ring` provider, system
 //! roots (rustls-native-certs) plus `--cacert` PEM files, ALPN (`h2` when enabled, then
 //! `http/1.1`), in-memory session resumption. `insecure` swaps in a verifier that accepts any
-//! certificate. It opens no connections.
+//! certificate. Verification is webpki's, with one addition: a `--cacert` certificate that is
+//! itself the server's certificate is accepted even when it is marked CA:TRUE (what
+//! `openssl req -x509` makes, and what curl accepts). Also the words for every verification
+//! failure (`describe`). It opens no connections.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
 use super::error::HttpError;
 
@@ -63,7 +67,21 @@ pub(crate) fn client_config(
         // the user needs, and an untrusted server then fails with a clear TLS error.
         let native = rustls_native_certs::load_native_certs();
         roots.add_parsable_certificates(native.certs);
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if roots.is_empty() {
+            // Nothing can verify: every handshake fails with "unknown issuer", in words.
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| e.to_string())?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Verifier {
+                    webpki,
+                    pinned: extra_roots.to_vec(),
+                }))
+                .with_no_client_auth()
+        }
     };
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -79,6 +97,272 @@ pub(crate) fn server_name(host: &url::Host<&str>) -> Option<ServerName<'static>>
         url::Host::Domain(d) => ServerName::try_from(d.to_string()).ok(),
         url::Host::Ipv4(ip) => Some(ServerName::IpAddress(std::net::IpAddr::V4(*ip).into())),
         url::Host::Ipv6(ip) => Some(ServerName::IpAddress(std::net::IpAddr::V6(*ip).into())),
+    }
+}
+
+/// webpki's verification, plus two cases it cannot tell apart on its own: a `--cacert`
+/// certificate presented as the server's own (accepted, see `verify_server_cert`), and a
+/// self-signed certificate nobody trusts (refused, said as such).
+#[derive(Debug)]
+struct Verifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// The `--cacert` certificates, byte for byte.
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+/// A verification failure webpki has no words for.
+#[derive(Debug)]
+enum Refusal {
+    SelfSigned,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::SelfSigned => f.write_str(
+                "the server's certificate is self-signed and not trusted; pass that certificate with --cacert to trust it (or --insecure to skip verification)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// webpki's "a CA certificate was used as an end-entity certificate" (CA:TRUE on the
+/// server's own certificate), which rustls passes on only as an opaque error.
+fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
+    matches!(e, rustls::Error::InvalidCertificate(CertificateError::Other(o))
+        if format!("{:?}", o.0) == "CaUsedAsEndEntity")
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => Ok(v),
+            // webpki checks the validity period before the basic constraints, so this error
+            // means the certificate is within its validity period; it is trusted when it is
+            // exactly a `--cacert` certificate, and its names must still match.
+            Err(e)
+                if is_ca_used_as_end_entity(&e)
+                    && self
+                        .pinned
+                        .iter()
+                        .any(|p| p.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            // webpki checks CA:TRUE before it looks for an issuer, so an untrusted self-signed
+            // certificate arrives as either error.
+            Err(e)
+                if (is_ca_used_as_end_entity(&e)
+                    || matches!(
+                        e,
+                        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                    ))
+                    && intermediates.is_empty()
+                    && der::is_self_signed(end_entity) =>
+            {
+                Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(Refusal::SelfSigned)),
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// The host name as the user wrote it (`localhost`, `127.0.0.1`).
+fn name_text(n: &ServerName<'_>) -> String {
+    match n {
+        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// webpki's `DnsName("a.test")` / `IpAddress(127.0.0.1)` as `a.test` / `127.0.0.1`.
+fn presented_text(p: &str) -> String {
+    let inner = p
+        .strip_prefix("DnsName(")
+        .or_else(|| p.strip_prefix("IpAddress("))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(p);
+    inner.trim_matches('"').to_string()
+}
+
+/// A Unix time as `2024-05-01 12:00:00 UTC`.
+fn fmt_time(t: UnixTime) -> String {
+    let secs = t.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// A TLS failure in words: what is wrong with the certificate or the handshake, and, where
+/// there is one, what to do about it.
+pub(crate) fn describe(e: &rustls::Error) -> String {
+    use CertificateError as C;
+    let cert = |what: String| format!("certificate refused: {what}");
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::ExpiredContext { time, not_after } => cert(format!(
+                "the server's certificate expired on {} (it is now {})",
+                fmt_time(*not_after),
+                fmt_time(*time)
+            )),
+            C::Expired => cert("the server's certificate has expired".into()),
+            C::NotValidYetContext { time, not_before } => cert(format!(
+                "the server's certificate is not valid yet: from {} (it is now {}; check this machine's clock)",
+                fmt_time(*not_before),
+                fmt_time(*time)
+            )),
+            C::NotValidYet => cert("the server's certificate is not valid yet".into()),
+            C::NotValidForNameContext { expected, presented } => {
+                let names: Vec<String> = presented.iter().map(|p| presented_text(p)).collect();
+                let has = if names.is_empty() {
+                    "it names no host (no subjectAltName)".to_string()
+                } else {
+                    format!("it is for {}", names.join(", "))
+                };
+                cert(format!(
+                    "wrong host name: the server's certificate is not valid for {}; {has}",
+                    name_text(expected)
+                ))
+            }
+            C::NotValidForName => cert(
+                "wrong host name: the server's certificate is not valid for this host".into(),
+            ),
+            C::UnknownIssuer => cert(
+                "unknown issuer: the server's certificate is not signed by a trusted authority (system roots or --cacert); pass the issuing CA with --cacert"
+                    .into(),
+            ),
+            C::Revoked => cert("the server's certificate has been revoked".into()),
+            C::BadSignature => cert("the certificate's signature does not verify".into()),
+            C::BadEncoding => cert("the server's certificate is malformed".into()),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => cert(
+                "the server's certificate is not for server authentication (extended key usage)"
+                    .into(),
+            ),
+            C::UnhandledCriticalExtension => {
+                cert("the server's certificate has an unsupported critical extension".into())
+            }
+            C::Other(o) if format!("{:?}", o.0) == "CaUsedAsEndEntity" => cert(
+                "the server presents a CA certificate (CA:TRUE) as its own; pass exactly that certificate with --cacert to trust it"
+                    .into(),
+            ),
+            C::Other(o) => match o.0.downcast_ref::<Refusal>() {
+                Some(r) => cert(r.to_string()),
+                None => cert(format!("{:?}", o.0)),
+            },
+            other => cert(format!("{other:?}")),
+        },
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate".into(),
+        rustls::Error::AlertReceived(a) => {
+            format!("the server ended the handshake with a `{a:?}` alert")
+        }
+        rustls::Error::PeerIncompatible(p) => format!(
+            "no TLS version or cipher suite in common with the server ({p:?})"
+        ),
+        rustls::Error::NoApplicationProtocol => {
+            "the server accepts none of the offered protocols (ALPN h2, http/1.1)".into()
+        }
+        rustls::Error::InvalidMessage(m) => {
+            format!("the server sent something that is not TLS ({m:?}); is this port plain HTTP?")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Just enough DER to compare a certificate's issuer and subject.
+mod der {
+    /// One TLV: (tag, content, the rest after it).
+    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = b.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    /// The issuer and subject names equal (a self-issued, normally self-signed, certificate).
+    pub(super) fn is_self_signed(cert: &[u8]) -> bool {
+        (|| {
+            let (_, certificate, _) = tlv(cert)?;
+            let (_, tbs, _) = tlv(certificate)?;
+            let mut rest = tbs;
+            if rest.first() == Some(&0xA0) {
+                rest = tlv(rest)?.2; // [0] version
+            }
+            let (_, _, rest) = tlv(rest)?; // serial number
+            let (_, _, rest) = tlv(rest)?; // signature algorithm
+            let (_, issuer, rest) = tlv(rest)?;
+            let (_, _, rest) = tlv(rest)?; // validity
+            let (_, subject, _) = tlv(rest)?;
+            Some(issuer == subject)
+        })()
+        .unwrap_or(false)
     }
 }
 
@@ -121,5 +405,45 @@ impl ServerCertVerifier for AcceptAnything {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_civil_dates() {
+        assert_eq!(
+            fmt_time(UnixTime::since_unix_epoch(std::time::Duration::ZERO)),
+            "1970-01-01 00:00:00 UTC"
+        );
+        assert_eq!(
+            fmt_time(UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                1_709_210_096
+            ))),
+            "2024-02-29 12:34:56 UTC"
+        );
+    }
+
+    #[test]
+    fn failures_are_said_in_words() {
+        let e = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("api.test")
+                .map(|n| n.to_owned())
+                .unwrap_or(ServerName::IpAddress(
+                    std::net::IpAddr::from([127, 0, 0, 1]).into(),
+                )),
+            presented: vec![
+                "DnsName(\"localhost\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
+        });
+        assert_eq!(
+            describe(&e),
+            "certificate refused: wrong host name: the server's certificate is not valid for api.test; it is for localhost, 127.0.0.1"
+        );
+        let e = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert!(describe(&e).contains("unknown issuer"));
     }
 }

@@ -1,5 +1,7 @@
 //! `{{var}}` templates, parsed once at plan time and rendered per request without re-parsing.
 //! `${ENV_VAR}` is not handled here: the scenario loader expands it when it reads the file.
+//! A rendering never grows past `MAX_EXPANDED_BYTES` (nested variables that double at each
+//! level would otherwise reach gigabytes); the loader checks the same bound statically.
 
 use serde_json::Value;
 use std::borrow::Cow;
@@ -17,6 +19,9 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
+/// The largest value one template may render to (and one variable may expand to): 1 MiB.
+pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("unclosed `{{{{` at byte {offset}")]
@@ -25,6 +30,11 @@ pub enum TemplateError {
     BadName { name: String, offset: usize },
     #[error("undefined variable `{0}`")]
     Undefined(String),
+    #[error(
+        "`{{{{{name}}}}}` makes the rendered value larger than {} MiB, the limit for one expanded value",
+        MAX_EXPANDED_BYTES >> 20
+    )]
+    TooLarge { name: String },
 }
 
 /// Read access to variables. Implemented by exec's layered scopes and by plain maps.
@@ -131,8 +141,20 @@ impl Template {
         }
     }
 
-    /// Appends the rendering to `out`.
+    /// Bytes of literal text (everything but the placeholders).
+    pub fn literal_len(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.len(),
+                Part::Var(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Appends the rendering to `out`; what this call adds is at most `MAX_EXPANDED_BYTES`.
     pub fn render_into(&self, vars: &dyn Vars, out: &mut String) -> Result<(), TemplateError> {
+        let start = out.len();
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
@@ -140,7 +162,12 @@ impl Template {
                     let val = vars
                         .get_var(v)
                         .ok_or_else(|| TemplateError::Undefined(v.clone()))?;
-                    out.push_str(&value_text(val));
+                    let text = value_text(val);
+                    if out.len() - start + text.len() > MAX_EXPANDED_BYTES {
+                        out.truncate(start);
+                        return Err(TemplateError::TooLarge { name: v.clone() });
+                    }
+                    out.push_str(&text);
                 }
             }
         }
@@ -265,5 +292,23 @@ mod tests {
             TemplateError::Undefined("missing".into())
         );
         assert_eq!(Template::parse("x{{id}}y").unwrap().source(), "x{{id}}y");
+    }
+
+    #[test]
+    fn a_rendering_never_grows_past_the_cap() {
+        let mut m = vars();
+        m.insert("half".into(), json!("x".repeat(MAX_EXPANDED_BYTES / 2)));
+        let t = Template::parse("{{half}}{{half}}").unwrap();
+        assert_eq!(t.render(&m).unwrap().len(), MAX_EXPANDED_BYTES);
+        let t = Template::parse("{{half}}{{half}}{{id}}").unwrap();
+        let e = t.render(&m).unwrap_err();
+        assert_eq!(e, TemplateError::TooLarge { name: "id".into() });
+        assert!(e.to_string().contains("larger than 1 MiB"), "{e}");
+        let body = json!({"a": "{{half}}-{{half}}"});
+        assert!(matches!(
+            render_json(&body, &m),
+            Err(TemplateError::TooLarge { .. })
+        ));
+        assert_eq!(Template::parse("ab{{id}}c").unwrap().literal_len(), 3);
     }
 }

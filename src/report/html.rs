@@ -65,10 +65,43 @@ fn step_row(out: &mut String, s: &StepSummary) {
     out.push_str("</tr>");
 }
 
-/// p50 and p99 per interval, and requests (and errors) per second.
+type Points = Vec<(f64, f64)>;
+
+/// The per-second rate points, leaving out intervals narrower than half the usual width (the
+/// run's last partial second: 60 responses in its final 0.05 s would draw as 1,200/s).
+/// Returns the request and error points and the seconds left out.
+fn rate_points(s: &Summary) -> (Points, Points, f64) {
+    let mut widths: Vec<f64> = Vec::with_capacity(s.series.len());
+    let mut prev = 0.0;
+    for p in &s.series {
+        widths.push(p.t - prev);
+        prev = p.t;
+    }
+    let mut sorted: Vec<f64> = widths.iter().copied().filter(|w| *w > 0.0).collect();
+    sorted.sort_by(f64::total_cmp);
+    let nominal = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0);
+    let mut rate = Vec::new();
+    let mut errs = Vec::new();
+    let mut left_out = 0.0;
+    for (p, w) in s.series.iter().zip(widths) {
+        if w < nominal / 2.0 || w <= 0.0 {
+            left_out += w.max(0.0);
+            continue;
+        }
+        rate.push((p.t, p.requests as f64 / w));
+        errs.push((p.t, p.errors as f64 / w));
+    }
+    (rate, errs, left_out)
+}
+
+/// p50 and p99 per interval (a gap where an interval had no response), and requests (and
+/// errors) per second over whole intervals.
 fn over_time(s: &Summary) -> (String, String) {
     let pts = |f: fn(&crate::aggregate::IntervalPoint) -> f64| -> Vec<(f64, f64)> {
-        s.series.iter().map(|p| (p.t, f(p))).collect()
+        s.series
+            .iter()
+            .map(|p| (p.t, if p.requests == 0 { f64::NAN } else { f(p) }))
+            .collect()
     };
     let axis = XAxis {
         label: "seconds since start".into(),
@@ -93,17 +126,8 @@ fn over_time(s: &Summary) -> (String, String) {
         &axis,
         "ms",
     );
-    // Intervals are about a second; divide by the actual width to get a rate.
-    let mut prev = 0.0;
-    let mut rate = Vec::new();
-    let mut errs = Vec::new();
-    for p in &s.series {
-        let w = (p.t - prev).max(1e-3);
-        prev = p.t;
-        rate.push((p.t, p.requests as f64 / w));
-        errs.push((p.t, p.errors as f64 / w));
-    }
-    let rate = svg::line_chart(
+    let (rate, errs, left_out) = rate_points(s);
+    let mut rate = svg::line_chart(
         "request-rate",
         "Requests and errors per second",
         &[
@@ -121,6 +145,12 @@ fn over_time(s: &Summary) -> (String, String) {
         &axis,
         "per second",
     );
+    if left_out > 0.0 {
+        let _ = write!(
+            rate,
+            "<p>The last {left_out:.2} s (a partial interval) is left out of this chart: a rate over a sliver of a second is not a rate.</p>"
+        );
+    }
     (latency, rate)
 }
 

@@ -1,12 +1,15 @@
 //! JUnit XML (quick-junit), the format every CI system reads: a suite of thresholds (one test
-//! case each, the measured value in the failure message), a suite of expectations (one passing
-//! case per clean step, one failing case per distinct failure), and with a baseline a suite of
-//! comparisons (one case per step). Test names are stable across runs; counts go in messages.
+//! case each, the measured value in the failure message), a suite of expectations (one case
+//! per step, every distinct failure listed in its failure element), and with a baseline a suite
+//! of comparisons (one case per step). Test names are stable across runs, passing or failing,
+//! so CI can follow a case's history; counts and failure texts go in the failure. Every suite
+//! carries the run's `interrupted` and `insecure` as properties. The output validates against
+//! Jenkins' JUnit schema (no `skipped` on `<testsuites>`).
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::gate::{Comparison, Outcome, Verdict};
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
 
 pub struct JunitReport;
@@ -15,6 +18,29 @@ fn failure(message: String, ty: &str) -> TestCaseStatus {
     let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
     st.set_message(message).set_type(ty);
     st
+}
+
+/// What a reader of the test results must know about the whole run.
+fn run_properties(suite: &mut TestSuite, s: &Summary) {
+    suite.add_property(Property::new("interrupted", s.interrupted.to_string()));
+    suite.add_property(Property::new("insecure", s.insecure.to_string()));
+}
+
+/// quick-junit always writes `skipped` on `<testsuites>`, which Jenkins' JUnit schema refuses
+/// (it allows it on `<testsuite>` only): drop that one attribute.
+fn without_root_skipped(xml: &str) -> String {
+    let Some(open) = xml.find("<testsuites") else {
+        return xml.to_string();
+    };
+    let end = open + xml[open..].find('>').unwrap_or(0);
+    let tag = &xml[open..end];
+    let Some(at) = tag.find(" skipped=\"") else {
+        return xml.to_string();
+    };
+    let value_end = tag[at + 10..]
+        .find('"')
+        .map_or(tag.len(), |q| at + 10 + q + 1);
+    format!("{}{}{}", &xml[..open + at], &tag[value_end..], &xml[end..])
 }
 
 fn case(name: String, classname: &str, status: TestCaseStatus) -> TestCase {
@@ -32,6 +58,7 @@ impl JunitReport {
             let class = format!("sonde.{}.thresholds", s.scenario);
             let mut suite = TestSuite::new(format!("{} thresholds", s.scenario));
             suite.set_time(time);
+            run_properties(&mut suite, s);
             for t in &s.thresholds {
                 let status = match t.outcome {
                     Outcome::Pass => TestCaseStatus::success(),
@@ -46,35 +73,43 @@ impl JunitReport {
         let class = format!("sonde.{}.expectations", s.scenario);
         let mut suite = TestSuite::new(format!("{} expectations", s.scenario));
         suite.set_time(time);
+        run_properties(&mut suite, s);
         for st in &s.steps {
+            let name = format!("{}: expectations", st.name);
             if st.errors == 0 {
-                suite.add_test_case(case(
-                    format!("{}: every response met its expectations", st.name),
-                    &class,
-                    TestCaseStatus::success(),
-                ));
+                suite.add_test_case(case(name, &class, TestCaseStatus::success()));
                 continue;
             }
-            // One case per distinct failure; messages when recorded, else error classes.
+            // Every distinct failure, most frequent first; messages when recorded, else
+            // error classes.
             let failures = if st.error_messages.is_empty() {
                 &st.error_classes
             } else {
                 &st.error_messages
             };
-            for (what, n) in failures {
-                let msg = format!("{n} of {} requests: {what}", st.requests);
-                suite.add_test_case(case(
-                    format!("{}: {what}", st.name),
-                    &class,
-                    failure(msg, "expectation"),
-                ));
+            let mut listed: Vec<(&String, &u64)> = failures.iter().collect();
+            listed.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            let mut msg = format!("{} of {} requests failed", st.errors, st.requests);
+            if let Some((what, _)) = listed.first() {
+                msg.push_str(&format!(": {what}"));
+                if listed.len() > 1 {
+                    msg.push_str(&format!(" (and {} other failures)", listed.len() - 1));
+                }
             }
+            let mut status = failure(msg, "expectation");
+            let lines: Vec<String> = listed
+                .iter()
+                .map(|(what, n)| format!("{n} × {what}"))
+                .collect();
+            status.set_description(lines.join("\n"));
+            suite.add_test_case(case(name, &class, status));
         }
         report.add_test_suite(suite);
 
         if let Some(c) = comparison {
             let class = format!("sonde.{}.baseline", s.scenario);
             let mut suite = TestSuite::new(format!("{} compared with the baseline", s.scenario));
+            run_properties(&mut suite, s);
             for r in c.gating_rows() {
                 let detail: Vec<String> = r
                     .quantiles
@@ -110,6 +145,7 @@ impl Report for JunitReport {
         self.build(summary, comparison)
             .serialize(&mut out)
             .map_err(|e| ReportError::Serialize(e.to_string()))?;
-        Ok(out)
+        let xml = String::from_utf8(out).map_err(|e| ReportError::Serialize(e.to_string()))?;
+        Ok(without_root_skipped(&xml).into_bytes())
     }
 }

@@ -180,24 +180,38 @@ pub fn line_chart(id: &str, title: &str, series: &[Series], x: &XAxis, y_label: 
         TOP + ph / 2.0,
         esc(y_label)
     );
-    // Lines.
+    // Lines: a point that is not a number (an interval without data) breaks the line, so a
+    // gap shows as a gap rather than as a value; a lone point between gaps is a dot.
     for s in series {
-        let coords: Vec<String> = s
-            .points
-            .iter()
-            .filter(|(a, b)| a.is_finite() && b.is_finite())
-            .map(|(a, b)| format!("{:.1},{:.1}", sx(*a), sy(*b)))
-            .collect();
-        if coords.is_empty() {
-            continue;
+        let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (a, b) in &s.points {
+            if a.is_finite() && b.is_finite() {
+                if let Some(seg) = segments.last_mut() {
+                    seg.push((sx(*a), sy(*b)));
+                }
+            } else if segments.last().is_some_and(|seg| !seg.is_empty()) {
+                segments.push(Vec::new());
+            }
         }
-        let _ = write!(
-            out,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>"#,
-            s.color,
-            coords.join(" "),
-            esc(&s.name)
-        );
+        for seg in segments.iter().filter(|seg| !seg.is_empty()) {
+            if let [(x, y)] = seg.as_slice() {
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5" fill="{}"><title>{}</title></circle>"#,
+                    s.color,
+                    esc(&s.name)
+                );
+                continue;
+            }
+            let coords: Vec<String> = seg.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+            let _ = write!(
+                out,
+                r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"><title>{}</title></polyline>"#,
+                s.color,
+                coords.join(" "),
+                esc(&s.name)
+            );
+        }
     }
     // Legend.
     for (i, s) in series.iter().enumerate() {

@@ -9,7 +9,7 @@ use super::steps::{StepInfo, pairs, read_list};
 use super::units::parse_bytes;
 use super::vars::EnvInfo;
 use super::yaml::{self, Node, Value};
-use super::{Overrides, load, thresholds, vars};
+use super::{Overrides, load, sizes, thresholds, vars};
 use crate::plan::{Environment, FlagTransport, HttpOptions, Plan, TargetSpec};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -44,7 +44,7 @@ const MAX_DATA_BYTES: u64 = 64 << 20;
 pub enum Fail {
     Syntax(Diag),
     File(Diag),
-    Cli { src: String, diag: Diag },
+    Cli { src: String, diag: Box<Diag> },
 }
 
 impl From<Diag> for Fail {
@@ -112,6 +112,8 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
             .into());
     }
     vars::check(&env_infos, &columns, &infos)?;
+    let column_sizes = sizes::column_sizes(&data, &columns);
+    sizes::check(&env_infos, &column_sizes, &infos, &|t| r.literal_len(t))?;
     let main: Vec<&str> = infos
         .iter()
         .filter(|i| !i.setup)
@@ -135,7 +137,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
     for cli in &o.thresholds {
         let t = thresholds::from_cli(cli, &names).map_err(|diag| Fail::Cli {
             src: cli.clone(),
-            diag,
+            diag: Box::new(diag),
         })?;
         ths.push(t);
     }
@@ -283,6 +285,7 @@ fn environments(r: &Reader<'_>, n: &Node) -> R<Envs> {
                     var_name(var, vk.pos, "variable")?;
                     let mut uses: Vec<Use> = Vec::new();
                     let t = r.template(vv, "a variable", &mut uses)?;
+                    info.literals.insert(var.clone(), t.literal_len() as u64);
                     env.vars.insert(var.clone(), t);
                     info.vars.push((var.clone(), vk.pos, uses));
                 }

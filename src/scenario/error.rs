@@ -1,8 +1,11 @@
 //! Scenario errors: one problem, positioned at the offending token, rendered like rustc/hurl
 //! (`path:line:col`, the source line, a caret underline, a `help:` with the near match).
 //! Owns the rendering and the "did you mean" search; knows nothing of scenario semantics.
+//! Carets are placed by display width (an emoji or a CJK character is two cells, a combining
+//! mark none, a tab four), so they sit under the token in a terminal.
 
 use std::fmt;
+use unicode_width::UnicodeWidthChar;
 
 /// A 1-based position in a source text and the length (in chars) of the token there.
 /// `line == 0` means "no position" (the problem comes from the command line or the file system).
@@ -29,6 +32,8 @@ pub struct Diag {
     /// Short text printed after the carets.
     pub label: Option<String>,
     pub help: Option<String>,
+    /// Further places the same problem occurs (each shown with its own snippet).
+    pub also: Vec<Pos>,
 }
 
 impl Diag {
@@ -38,7 +43,13 @@ impl Diag {
             message: message.into(),
             label: None,
             help: None,
+            also: Vec::new(),
         }
+    }
+
+    pub fn also(mut self, also: Vec<Pos>) -> Diag {
+        self.also = also;
+        self
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Diag {
@@ -84,19 +95,35 @@ struct Inner {
     source_line: Option<String>,
     label: Option<String>,
     help: Option<String>,
+    /// Further positions of the same problem, each with its source line.
+    also: Vec<(Pos, Option<String>)>,
 }
 
 impl std::error::Error for ScenarioError {}
 
+/// The source line at a 1-based `line` (without its line ending).
+fn line_of(src: &str, line: usize) -> Option<String> {
+    if line == 0 {
+        return None;
+    }
+    src.split('\n')
+        .nth(line - 1)
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+}
+
+/// Terminal cells a character takes: tabs expand, zero-width marks take none.
+fn cells(c: char) -> usize {
+    if c == '\t' {
+        TAB.len()
+    } else {
+        c.width().unwrap_or(0)
+    }
+}
+
 impl ScenarioError {
     pub(crate) fn from_diag(kind: ErrorKind, path: &str, src: &str, d: Diag) -> ScenarioError {
-        let source_line = if d.pos.line > 0 {
-            src.split('\n')
-                .nth(d.pos.line - 1)
-                .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-        } else {
-            None
-        };
+        let source_line = line_of(src, d.pos.line);
+        let also = d.also.iter().map(|p| (*p, line_of(src, p.line))).collect();
         ScenarioError(Box::new(Inner {
             kind,
             path: path.to_string(),
@@ -105,6 +132,7 @@ impl ScenarioError {
             source_line,
             label: d.label,
             help: d.help,
+            also,
         }))
     }
 
@@ -117,6 +145,7 @@ impl ScenarioError {
             source_line: None,
             label: None,
             help: None,
+            also: Vec::new(),
         }))
     }
 
@@ -143,6 +172,11 @@ impl ScenarioError {
         self.0.help.as_deref()
     }
 
+    /// Further `(line, col)` positions of the same problem (every use of an undefined variable).
+    pub fn also(&self) -> Vec<(usize, usize)> {
+        self.0.also.iter().map(|(p, _)| (p.line, p.col)).collect()
+    }
+
     /// The file (or `--threshold`) the error is about, as given.
     pub fn path(&self) -> &str {
         &self.0.path
@@ -152,47 +186,69 @@ impl ScenarioError {
 /// Tabs in a displayed line become this many spaces (carets follow).
 const TAB: &str = "    ";
 
+/// The numbered source line and the caret line under the token at `pos`.
+fn snippet(
+    f: &mut fmt::Formatter<'_>,
+    pad: &str,
+    pos: Pos,
+    line: &str,
+    label: Option<&str>,
+) -> fmt::Result {
+    let shown = line.replace('\t', TAB);
+    // Caret start and width in terminal cells (tabs expanded, wide characters two cells).
+    let before: usize = line
+        .chars()
+        .take(pos.col.saturating_sub(1))
+        .map(cells)
+        .sum();
+    let width: usize = line
+        .chars()
+        .skip(pos.col.saturating_sub(1))
+        .take(pos.len)
+        .map(cells)
+        .sum::<usize>()
+        .max(1);
+    let code = format!("{:>w$} | {}", pos.line, shown, w = pad.len());
+    write!(f, "\n{pad} |\n{}", code.trim_end())?;
+    write!(f, "\n{pad} | {}{}", " ".repeat(before), "^".repeat(width))?;
+    if let Some(label) = label {
+        write!(f, " {label}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.0.message)?;
-        let gutter = if self.0.pos.line > 0 {
-            self.0.pos.line.to_string().len()
+        let e = &self.0;
+        writeln!(f, "error: {}", e.message)?;
+        let widest = e
+            .also
+            .iter()
+            .map(|(p, _)| p.line)
+            .chain([e.pos.line])
+            .max()
+            .unwrap_or(0);
+        let gutter = if widest > 0 {
+            widest.to_string().len()
         } else {
             1
         };
         let pad = " ".repeat(gutter);
-        if self.0.pos.line == 0 {
-            write!(f, "{pad}--> {}", self.0.path)?;
+        if e.pos.line == 0 {
+            write!(f, "{pad}--> {}", e.path)?;
         } else {
-            write!(
-                f,
-                "{pad}--> {}:{}:{}",
-                self.0.path, self.0.pos.line, self.0.pos.col
-            )?;
+            write!(f, "{pad}--> {}:{}:{}", e.path, e.pos.line, e.pos.col)?;
         }
-        if let (Some(line), true) = (&self.0.source_line, self.0.pos.line > 0) {
-            let shown = line.replace('\t', TAB);
-            // Caret start: columns before the token, with tabs expanded.
-            let before: usize = line
-                .chars()
-                .take(self.0.pos.col.saturating_sub(1))
-                .map(|c| if c == '\t' { TAB.len() } else { 1 })
-                .sum();
-            let width: usize = line
-                .chars()
-                .skip(self.0.pos.col.saturating_sub(1))
-                .take(self.0.pos.len)
-                .map(|c| if c == '\t' { TAB.len() } else { 1 })
-                .sum::<usize>()
-                .max(1);
-            let code = format!("{} | {}", self.0.pos.line, shown);
-            write!(f, "\n{pad} |\n{}", code.trim_end())?;
-            write!(f, "\n{pad} | {}{}", " ".repeat(before), "^".repeat(width))?;
-            if let Some(label) = &self.0.label {
-                write!(f, " {label}")?;
+        if let (Some(line), true) = (&e.source_line, e.pos.line > 0) {
+            snippet(f, &pad, e.pos, line, e.label.as_deref())?;
+        }
+        for (pos, line) in &e.also {
+            write!(f, "\n{pad}::: {}:{}:{}", e.path, pos.line, pos.col)?;
+            if let Some(line) = line {
+                snippet(f, &pad, *pos, line, None)?;
             }
         }
-        if let Some(help) = &self.0.help {
+        if let Some(help) = &e.help {
             write!(f, "\n{pad} = help: {help}")?;
         }
         Ok(())
@@ -265,6 +321,50 @@ mod tests {
         );
         let e = ScenarioError::from_diag(ErrorKind::Syntax, "t.yaml", "\tb: 1", d);
         assert!(e.to_string().ends_with("1 |     b: 1\n  |     ^"), "{e}");
+    }
+
+    #[test]
+    fn carets_follow_display_width_not_characters() {
+        // Two emoji (two cells each) and a combining accent (none) before the token.
+        let line = "url: \"/🚀🚀/e\u{301}/{{x}}\"";
+        let col = line.chars().position(|c| c == '{').unwrap() + 1;
+        let d = Diag::new(
+            Pos {
+                line: 1,
+                col,
+                len: 5,
+            },
+            "undefined variable `x`",
+        );
+        let e = ScenarioError::from_diag(ErrorKind::Invalid, "e.yaml", line, d);
+        let text = e.to_string();
+        let carets = text.lines().last().unwrap();
+        let code = text.lines().rev().nth(1).unwrap();
+        // The caret starts in the same terminal cell as `{{` in the code line.
+        let cell = |s: &str, upto: usize| -> usize { s[..upto].chars().map(cells).sum() };
+        assert_eq!(
+            cell(carets, carets.find('^').unwrap()),
+            cell(code, code.find("{{").unwrap()),
+            "{text}"
+        );
+        assert!(carets.ends_with("^^^^^"), "{text}");
+    }
+
+    #[test]
+    fn further_positions_get_their_own_snippets() {
+        let src = "a: {{x}}\nb: 1\nc: {{x}}\n";
+        let at = |line| Pos {
+            line,
+            col: 4,
+            len: 5,
+        };
+        let d = Diag::new(at(1), "undefined variable `x`").also(vec![at(3)]);
+        let e = ScenarioError::from_diag(ErrorKind::Invalid, "m.yaml", src, d);
+        assert_eq!(
+            e.to_string(),
+            "error: undefined variable `x`\n --> m.yaml:1:4\n  |\n1 | a: {{x}}\n  |    ^^^^^\n ::: m.yaml:3:4\n  |\n3 | c: {{x}}\n  |    ^^^^^"
+        );
+        assert_eq!(e.also(), vec![(3, 4)]);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! sends a request; the only I/O is reading the scenario and its data file.
 //!
 //! Layers: `yaml` (tree with positions) → `reader` (typed access, `${ENV}`, templates) →
-//! `steps`/`checks`/`load`/`thresholds` (sections) → `vars` (cross-step checks) → `build`.
+//! `steps`/`checks`/`load`/`thresholds` (sections) → `vars` (cross-step checks) → `sizes`
+//! (expansion bounds) → `build`.
 
 mod build;
 mod checks;
 pub mod error;
 mod load;
 mod reader;
+mod sizes;
 mod steps;
 mod thresholds;
 pub mod units;
@@ -71,9 +73,37 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, ScenarioError> {
             ),
         ));
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ScenarioError::io(&shown, format!("scenario `{shown}` is not UTF-8 text")))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return Err(not_utf8(&shown, e.as_bytes(), e.utf8_error())),
+    };
     load_str(&text, path, overrides)
+}
+
+/// Invalid UTF-8, positioned: line and column of the first bad byte (columns count the
+/// characters before it), its byte offset, and the line shown with the bad bytes replaced.
+fn not_utf8(shown: &str, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError {
+    let at = e.valid_up_to();
+    let before = String::from_utf8_lossy(bytes.get(..at).unwrap_or_default());
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let bad: Vec<String> = bytes
+        .get(at..at + e.error_len().unwrap_or(1))
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("0x{b:02X}"))
+        .collect();
+    let lossy = String::from_utf8_lossy(bytes);
+    let d = error::Diag::new(
+        error::Pos { line, col, len: 1 },
+        format!(
+            "the scenario is not valid UTF-8: byte {} at offset {at} (line {line}, column {col})",
+            bad.join(" ")
+        ),
+    )
+    .label("invalid UTF-8 here")
+    .help("save the file as UTF-8 (the shown line has the bad bytes replaced by \u{FFFD})");
+    ScenarioError::from_diag(ErrorKind::Syntax, shown, &lossy, d)
 }
 
 /// Like `load`, for text already in memory; `path_for_messages` names it in errors and
@@ -100,7 +130,7 @@ pub fn load_str_with_env(
         build::Fail::Syntax(d) => ScenarioError::from_diag(ErrorKind::Syntax, &shown, src, d),
         build::Fail::File(d) => ScenarioError::from_diag(ErrorKind::Invalid, &shown, src, d),
         build::Fail::Cli { src, diag } => {
-            ScenarioError::from_diag(ErrorKind::Invalid, "--threshold", &src, diag)
+            ScenarioError::from_diag(ErrorKind::Invalid, "--threshold", &src, *diag)
         }
     })
 }

@@ -15,6 +15,8 @@ pub type R<T> = Result<T, Diag>;
 pub struct Use {
     pub name: String,
     pub pos: Pos,
+    /// Which template of the file the use is in (uses of one template share it).
+    pub template: usize,
 }
 
 /// Looks up process environment variables for `${VAR}` (injectable for tests).
@@ -23,6 +25,8 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub struct Reader<'a> {
     pub src: Source<'a>,
     env: EnvLookup<'a>,
+    /// Bytes of literal text of every template read so far, indexed by `Use::template`.
+    literals: std::cell::RefCell<Vec<u64>>,
 }
 
 /// A mapping node with its keys as strings.
@@ -71,6 +75,7 @@ impl<'a> Reader<'a> {
         Reader {
             src: Source::new(text),
             env,
+            literals: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -254,17 +259,28 @@ impl<'a> Reader<'a> {
                 Diag::new(pos, format!("invalid variable name `{name}` in template"))
                     .help("variable names use letters, digits, `_`, `-` and `.`")
             }
-            TemplateError::Undefined(name) => {
+            TemplateError::Undefined(name) | TemplateError::TooLarge { name } => {
                 Diag::new(pos, format!("undefined variable `{name}`"))
             }
         })?;
+        let template = {
+            let mut lits = self.literals.borrow_mut();
+            lits.push(t.literal_len() as u64);
+            lits.len() - 1
+        };
         for name in t.vars() {
             uses.push(Use {
                 name: name.to_string(),
                 pos: self.var_pos(pos, name),
+                template,
             });
         }
         Ok(t)
+    }
+
+    /// Bytes of literal text of the template `Use::template` names (0 if unknown).
+    pub fn literal_len(&self, template: usize) -> u64 {
+        self.literals.borrow().get(template).copied().unwrap_or(0)
     }
 
     /// Where `{{name}}` sits inside the token at `pos` (the whole token if not found).

@@ -19,6 +19,8 @@ pub struct EnvInfo {
     pub vars: Vec<(String, Pos, Vec<Use>)>,
     /// Uses in the env's headers, cookies and query values.
     pub uses: Vec<Use>,
+    /// Bytes of literal text of each var's value (without its `{{...}}`).
+    pub literals: BTreeMap<String, u64>,
 }
 
 pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R<()> {
@@ -28,8 +30,16 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         .filter(|s| s.setup)
         .flat_map(|s| s.captures.iter().map(|(c, _)| c.as_str()))
         .collect();
-    for env in envs {
-        check_env(env, &setup_caps, data_columns)?;
+    for (i, env) in envs.iter().enumerate() {
+        if let Err(d) = check_env(env, &setup_caps, data_columns) {
+            return Err(also_in_other_envs(
+                d,
+                env,
+                &envs[i + 1..],
+                &setup_caps,
+                data_columns,
+            ));
+        }
     }
     // Env vars every env defines, and which of them are usable during setup.
     let mut common: Option<BTreeSet<&str>> = None;
@@ -53,6 +63,7 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
     let mut earlier: Vec<&str> = Vec::new();
     // Steps whose captures are not visible yet: the current step, or its parallel group.
     let mut pending: Vec<&StepInfo> = Vec::new();
+    let mut missing: Option<(Diag, Vec<Pos>)> = None;
     for (i, step) in steps.iter().enumerate() {
         let same_group = pending
             .last()
@@ -74,11 +85,19 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         scope.extend(captured.iter().copied());
         for u in &step.uses {
             if !scope.contains(u.name.as_str()) {
-                return Err(undefined(u, &scope, envs, steps, i));
+                // Every use of the first undefined name is listed, not only the first.
+                match &mut missing {
+                    None => missing = Some((undefined(u, &scope, envs, steps, i), Vec::new())),
+                    Some((d, also)) if d.message == undefined_message(&u.name) => {
+                        also.push(u.pos);
+                    }
+                    Some(_) => {}
+                }
             }
         }
         if let Some((since, pos)) = &step.since
             && !earlier.contains(&since.as_str())
+            && missing.is_none()
         {
             let d = Diag::new(*pos, format!("`since` names no earlier step: `{since}`"));
             let help = did_you_mean(since, earlier.iter().copied())
@@ -87,7 +106,25 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
         }
         pending.push(step);
     }
-    Ok(())
+    match missing {
+        Some((d, also)) => Err(with_uses(d, also)),
+        None => Ok(()),
+    }
+}
+
+fn undefined_message(name: &str) -> String {
+    format!("undefined variable `{name}`")
+}
+
+/// The diagnostic with the further uses of the same name attached (and counted).
+fn with_uses(d: Diag, also: Vec<Pos>) -> Diag {
+    if also.is_empty() {
+        return d;
+    }
+    let n = also.len() + 1;
+    let mut d = d.also(also);
+    d.label = Some(format!("first of {n} uses"));
+    d
 }
 
 fn unique_names(steps: &[StepInfo]) -> R<()> {
@@ -127,25 +164,87 @@ fn capture_free<'a>(env: &'a EnvInfo, setup_caps: &BTreeSet<&str>) -> BTreeSet<&
     free
 }
 
-fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<()> {
-    let own: BTreeSet<&str> = env.vars.iter().map(|(n, _, _)| n.as_str()).collect();
+/// What an env's vars may use: built-ins, setup captures and the env's own vars.
+fn env_var_scope<'a>(env: &'a EnvInfo, setup_caps: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
     let mut scope: BTreeSet<&str> = BUILTINS.into_iter().collect();
     scope.extend(setup_caps.iter().copied());
-    scope.extend(own.iter().copied());
-    for (_, _, uses) in &env.vars {
-        for u in uses {
-            if !scope.contains(u.name.as_str()) {
-                let mut d = Diag::new(
-                    u.pos,
-                    format!("undefined variable `{}` in env `{}`", u.name, env.name),
-                );
-                d = d.help_opt(did_you_mean(&u.name, scope.iter().copied()));
-                if d.help.is_none() && data.iter().any(|c| c == &u.name) {
-                    d = d.help("env vars are resolved once per virtual user, before data rows; use the column in the step instead");
-                }
-                return Err(d);
-            }
+    scope.extend(env.vars.iter().map(|(n, _, _)| n.as_str()));
+    scope
+}
+
+/// An undefined variable in an env's vars is often undefined in the next envs too (copied
+/// blocks): their uses are listed as well, and the headline names every env.
+fn also_in_other_envs(
+    d: Diag,
+    env: &EnvInfo,
+    rest: &[EnvInfo],
+    caps: &BTreeSet<&str>,
+    data: &[String],
+) -> Diag {
+    let head = "undefined variable `";
+    let Some(name) = d
+        .message
+        .strip_prefix(head)
+        .and_then(|r| r.split('`').next())
+        .filter(|_| d.message.ends_with(&format!("in env `{}`", env.name)))
+        .map(str::to_string)
+    else {
+        return d;
+    };
+    let mut names = vec![env.name.as_str()];
+    let mut more = Vec::new();
+    for other in rest {
+        let scope = env_var_scope(other, caps);
+        let in_vars = other
+            .vars
+            .iter()
+            .flat_map(|(_, _, uses)| uses)
+            .filter(|u| u.name == name && !scope.contains(u.name.as_str()));
+        // Headers, cookies and query may also use data columns.
+        let in_requests = other
+            .uses
+            .iter()
+            .filter(|u| u.name == name && !scope.contains(u.name.as_str()))
+            .filter(|u| !data.iter().any(|c| c == &u.name));
+        let uses: Vec<Pos> = in_vars.chain(in_requests).map(|u| u.pos).collect();
+        if !uses.is_empty() {
+            names.push(&other.name);
+            more.extend(uses);
         }
+    }
+    if more.is_empty() {
+        return d;
+    }
+    let mut also = d.also.clone();
+    also.extend(more);
+    let message = format!("{head}{name}` in envs `{}`", names.join("`, `"));
+    let help = d.help.clone();
+    let mut out = with_uses(Diag::new(d.pos, message), also);
+    out.help = help;
+    out
+}
+
+fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<()> {
+    let mut scope = env_var_scope(env, setup_caps);
+    let mut undefined_uses = env
+        .vars
+        .iter()
+        .flat_map(|(_, _, uses)| uses)
+        .filter(|u| !scope.contains(u.name.as_str()));
+    if let Some(u) = undefined_uses.next() {
+        let also = undefined_uses
+            .filter(|x| x.name == u.name)
+            .map(|x| x.pos)
+            .collect();
+        let mut d = Diag::new(
+            u.pos,
+            format!("undefined variable `{}` in env `{}`", u.name, env.name),
+        );
+        d = d.help_opt(did_you_mean(&u.name, scope.iter().copied()));
+        if d.help.is_none() && data.iter().any(|c| c == &u.name) {
+            d = d.help("env vars are resolved once per virtual user, before data rows; use the column in the step instead");
+        }
+        return Err(with_uses(d, also));
     }
     if let Some(cycle) = find_cycle(env) {
         let first = &cycle[0];
@@ -165,14 +264,18 @@ fn check_env(env: &EnvInfo, setup_caps: &BTreeSet<&str>, data: &[String]) -> R<(
         .help("an env var cannot depend on itself, directly or through others"));
     }
     scope.extend(data.iter().map(String::as_str));
-    for u in &env.uses {
-        if !scope.contains(u.name.as_str()) {
-            return Err(Diag::new(
-                u.pos,
-                format!("undefined variable `{}` in env `{}`", u.name, env.name),
-            )
-            .help_opt(did_you_mean(&u.name, scope.iter().copied())));
-        }
+    let mut undefined_uses = env.uses.iter().filter(|u| !scope.contains(u.name.as_str()));
+    if let Some(u) = undefined_uses.next() {
+        let also = undefined_uses
+            .filter(|x| x.name == u.name)
+            .map(|x| x.pos)
+            .collect();
+        let d = Diag::new(
+            u.pos,
+            format!("undefined variable `{}` in env `{}`", u.name, env.name),
+        )
+        .help_opt(did_you_mean(&u.name, scope.iter().copied()));
+        return Err(with_uses(d, also));
     }
     Ok(())
 }
@@ -237,7 +340,7 @@ fn undefined(
 ) -> Diag {
     let name = u.name.as_str();
     let step = &steps[at];
-    let d = Diag::new(u.pos, format!("undefined variable `{name}`"));
+    let d = Diag::new(u.pos, undefined_message(name));
     let in_envs: Vec<&str> = envs
         .iter()
         .filter(|e| e.vars.iter().any(|(v, _, _)| v == name))

@@ -166,6 +166,22 @@ pub fn parse(src: &str) -> Result<Node, Diag> {
         {
             pos.len = key.chars().count().max(1);
         }
+        if clean.contains("limits breached") {
+            // serde-saphyr's budget: anchors and aliases (`*a`) that repeat each other grow
+            // exponentially ("billion laughs"); the parser stops them before memory does.
+            // `Nodes { nodes: 250001 }` reads as `nodes: 250001`.
+            let raw = clean.rsplit("limits breached:").next().unwrap_or("").trim();
+            let what = raw
+                .split_once('{')
+                .and_then(|(_, r)| r.split('}').next())
+                .unwrap_or(raw)
+                .trim();
+            return Diag::new(
+                pos,
+                format!("the YAML is too large or too complex once its aliases are expanded ({what})"),
+            )
+            .help("each `*alias` copies what its `&anchor` holds; write the values out, or repeat less");
+        }
         let d = Diag::new(pos, format!("invalid YAML: {clean}"));
         if clean.starts_with("duplicate mapping key") {
             d.help("each key appears once in a mapping; merge the two entries")
@@ -300,6 +316,24 @@ mod tests {
         assert!(e.message.contains("quote"), "{}", e.message);
         // A tab inside a block scalar's content is text, not indentation: no error.
         assert!(parse("a: |\n  x\n  \ty\n").is_ok());
+    }
+
+    #[test]
+    fn aliases_that_multiply_are_stopped_with_a_clear_message() {
+        let mut src = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            src.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&src).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("the YAML is too large or too complex once its aliases are expanded"),
+            "{}",
+            e.message
+        );
+        assert!(e.pos.line > 1, "{:?}", e.pos);
+        assert!(e.help.unwrap().contains("*alias"));
     }
 
     #[test]

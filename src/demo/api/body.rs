@@ -1,5 +1,7 @@
 //! Request bodies: size limit, content type, JSON parsing with the path of the offending
-//! field, and typed field readers that answer 422 naming the field. No business rules.
+//! field (a key repeated in one object is refused: which of the two counts would be a guess),
+//! and typed field readers that answer 422 naming the field (text without control
+//! characters). No business rules.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -57,11 +59,29 @@ pub(crate) fn json_object(
         };
     }
     let mut de = serde_json::Deserializer::from_slice(&body);
-    let value: Value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        ApiError::bad_request("malformed-json", format!("malformed JSON: {}", err.inner()))
-            .with_field(path)
-    })?;
+    let value: Value = serde_path_to_error::deserialize::<_, Strict>(&mut de)
+        .map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.inner().to_string();
+            if let Some(key) = inner
+                .strip_prefix(DUPLICATE)
+                .and_then(|rest| rest.split('`').next())
+            {
+                let field = if path == "." || path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                return ApiError::bad_request(
+                    "duplicate-key",
+                    format!("the key `{key}` appears more than once in one object; send it once"),
+                )
+                .with_field(field);
+            }
+            ApiError::bad_request("malformed-json", format!("malformed JSON: {inner}"))
+                .with_field(path)
+        })?
+        .0;
     de.end().map_err(|err| {
         ApiError::bad_request("malformed-json", format!("malformed JSON: {err}")).with_field(".")
     })?;
@@ -71,6 +91,73 @@ pub(crate) fn json_object(
             ".",
             format!("the body must be a JSON object, not {}", kind(&other)),
         )),
+    }
+}
+
+/// How a repeated key's error message starts (then the key, then a backquote).
+const DUPLICATE: &str = "duplicate key `";
+
+/// A JSON value read like `serde_json::Value`, except that a key repeated in one object is an
+/// error (serde_json keeps the last one silently).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Strict(x)) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if m.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{k}`")));
+            }
+            let Strict(v) = map.next_value()?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
     }
 }
 
@@ -146,6 +233,16 @@ pub(crate) fn optional_str(
         Some(Value::String(s)) => {
             let s = s.trim();
             let n = s.chars().count();
+            if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| c.is_control()) {
+                return Err(ApiError::invalid(
+                    format!("{prefix}{name}"),
+                    format!(
+                        "must not contain control characters (U+{:04X} at character {})",
+                        u32::from(c),
+                        i + 1
+                    ),
+                ));
+            }
             if n == 0 || n > max_chars {
                 Err(ApiError::invalid(
                     format!("{prefix}{name}"),

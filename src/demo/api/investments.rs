@@ -43,9 +43,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     if values.next().is_some() {
         return Err(bad("send the Idempotency-Key header once"));
     }
+    // Visible ASCII only (0x21-0x7E): `to_str` also lets spaces and tabs through.
     let key = value
         .to_str()
-        .map_err(|_| bad("the Idempotency-Key must be visible ASCII"))?;
+        .ok()
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            bad("the Idempotency-Key must be visible ASCII (no spaces or control characters)")
+        })?;
     if key.is_empty() {
         return Err(bad("the Idempotency-Key is empty"));
     }
@@ -368,35 +373,95 @@ pub(crate) async fn get_one(
 struct Feed {
     id: i64,
     sub: Subscription<Investment>,
-    snapshot: Option<Investment>,
-    last_rank: u8,
+    /// Status events to send before the live ones (the snapshot, or a replay).
+    backlog: std::collections::VecDeque<Investment>,
+    /// Rank of the last status sent (or already seen by the client); live events at or below
+    /// it are not news.
+    last_rank: Option<u8>,
+    /// The investment was final when the stream opened: nothing follows the backlog.
+    final_known: bool,
     done: bool,
     stopping: watch::Receiver<bool>,
+}
+
+/// A status event's id: one more than its status rank, so `pending` is 1, `processing` 2 and
+/// the final status 3, on every connection: the ids of one investment's stream only grow, and
+/// a `Last-Event-ID` says exactly which statuses the client has seen.
+fn event_id(inv: &Investment) -> u8 {
+    status_rank(&inv.status) + 1
 }
 
 fn status_event(inv: &Investment) -> Event {
     Event::default()
         .event("status")
+        .id(event_id(inv).to_string())
         .data(serde_json::to_string(inv).unwrap_or_default())
+}
+
+/// The rank the client last saw, from `Last-Event-ID` (`1`..=`3`). Anything else counts as
+/// absent: the stream starts from the current status, which is always safe.
+fn last_seen_rank(headers: &HeaderMap) -> Option<u8> {
+    let id: u8 = headers
+        .get("last-event-id")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (1..=3).contains(&id).then(|| id - 1)
 }
 
 /// `GET /investments/{id}/events`: Server-Sent Events. First `status` is the current state,
 /// then one `status` per change until `completed` or `failed`; a subscriber that falls behind
-/// gets one `lagged` event and the stream ends (`GET /investments/{id}` is the truth).
+/// gets one `lagged` event and the stream ends (`GET /investments/{id}` is the truth). Each
+/// `status` carries an `id:`; a reconnect with `Last-Event-ID` gets every status after that
+/// one (replayed from the hub's retained events, the current one from the database), then
+/// the live ones.
 pub(crate) async fn events(
     State(state): State<Shared>,
     User(user_id): User,
     Path(raw): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = path_id(&raw, "investment")?;
+    let seen = last_seen_rank(&headers);
     // Subscribe before reading the snapshot, so no change can slip between the two.
-    let sub = state.hub.subscribe(&investment_topic(id));
+    let topic = investment_topic(id);
+    let sub = state.hub.subscribe(&topic);
     let (snapshot, _) = own_investment(&state.db, user_id, id).await?;
+    let now = status_rank(&snapshot.status);
+    // An id from the future (not this investment's stream) counts as absent.
+    let seen = seen.filter(|s| *s <= now);
+    let final_known = snapshot.is_terminal();
+    let mut backlog = std::collections::VecDeque::new();
+    match seen {
+        None => backlog.push_back(snapshot),
+        Some(seen) => {
+            // Statuses between the one seen and the current one, as they were published;
+            // the current one as the database has it now.
+            let mut missed: Vec<Investment> = state
+                .hub
+                .retained(&topic)
+                .into_iter()
+                .filter(|inv| {
+                    let r = status_rank(&inv.status);
+                    r > seen && r < now
+                })
+                .collect();
+            missed.sort_by_key(|inv| status_rank(&inv.status));
+            missed.dedup_by_key(|inv| status_rank(&inv.status));
+            backlog.extend(missed);
+            if now > seen {
+                backlog.push_back(snapshot);
+            }
+        }
+    }
     let feed = Feed {
         id,
         sub,
-        snapshot: Some(snapshot),
-        last_rank: 0,
+        backlog,
+        last_rank: seen,
+        final_known,
         done: false,
         stopping: state.stopping.clone(),
     };
@@ -404,10 +469,14 @@ pub(crate) async fn events(
         if f.done {
             return None;
         }
-        if let Some(inv) = f.snapshot.take() {
-            f.last_rank = status_rank(&inv.status);
+        if let Some(inv) = f.backlog.pop_front() {
+            f.last_rank = Some(status_rank(&inv.status));
             f.done = inv.is_terminal();
             return Some((Ok(status_event(&inv)), f));
+        }
+        if f.final_known {
+            // The client had already seen the final status: nothing more will come.
+            return None;
         }
         loop {
             let delivery = tokio::select! {
@@ -417,10 +486,10 @@ pub(crate) async fn events(
             match delivery {
                 Some(Delivery::Event(inv)) => {
                     let rank = status_rank(&inv.status);
-                    if rank <= f.last_rank {
-                        continue; // already reported by the snapshot
+                    if f.last_rank.is_some_and(|last| rank <= last) {
+                        continue; // already sent (or seen by the client)
                     }
-                    f.last_rank = rank;
+                    f.last_rank = Some(rank);
                     f.done = inv.is_terminal();
                     return Some((Ok(status_event(&inv)), f));
                 }
