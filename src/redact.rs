@@ -257,6 +257,57 @@ pub fn redact_query<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     }
 }
 
+/// Is a field secret by its name (a JSON key, form field, captured variable)?
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty() && (is_secret_query_name(name) || is_secret_header(name))
+}
+
+/// Longest excerpt of a response value a message quotes.
+pub const EXCERPT: usize = 200;
+
+/// A value read from a response, as a failure message may quote it: hidden whole when its
+/// field's name is secret or it looks secret, JSON redacted field by field, cut to
+/// [`EXCERPT`] characters (with how much was left out).
+pub fn quote_response_value(field: &str, text: &str) -> String {
+    if is_secret_name(field) || looks_secret(text) {
+        return REDACTED.to_string();
+    }
+    excerpt(&redact_body(text), EXCERPT)
+}
+
+/// `text` cut to at most `max` characters, saying how many were left out.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}… ({} more characters)", n - max)
+}
+
+/// Free text with every secret-looking token hidden (JWTs, `Bearer …`, long high-entropy
+/// strings); words and punctuation stay.
+pub fn redact_free_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    for c in text.chars().chain(std::iter::once('\0')) {
+        if c != '\0' && (c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c)) {
+            token.push(c);
+            continue;
+        }
+        out.push_str(if looks_secret(&token) {
+            REDACTED
+        } else {
+            &token
+        });
+        token.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    Redactor::new(false).scrub(&out).into_owned()
+}
+
 /// The printable form of a request body: JSON fields and form fields with secret names (or
 /// secret-looking values) hidden, other secret-looking tokens hidden; the shape stays visible.
 pub fn redact_body(text: &str) -> String {

@@ -10,3 +10,5 @@ mod accounting;
 
 #[path = "hostile/allowlist.rs"]
 mod allowlist;
+#[path = "hostile/secrets.rs"]
+mod secrets;

@@ -324,11 +324,25 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                 let fail = match (check, first) {
                     (JsonCheck::Exists, Some(_)) => None,
                     (_, None) => Some(format!("{path_src} matched nothing")),
-                    (JsonCheck::Equals(want), Some(got)) => {
-                        (got != want).then(|| format!("expected {path_src} == {want}, got {got}"))
+                    (JsonCheck::Equals(want), Some(got)) => (got != want).then(|| {
+                        let field = last_field(path_src);
+                        format!(
+                            "expected {path_src} == {}, got {}",
+                            crate::redact::quote_response_value(field, &want.to_string()),
+                            crate::redact::quote_response_value(field, &got.to_string())
+                        )
+                    }),
+                    (JsonCheck::Matches(re), Some(got)) => {
+                        (!re.is_match(&value_text(got))).then(|| {
+                            format!(
+                                "expected {path_src} to match /{re}/, got {}",
+                                crate::redact::quote_response_value(
+                                    last_field(path_src),
+                                    &got.to_string()
+                                )
+                            )
+                        })
                     }
-                    (JsonCheck::Matches(re), Some(got)) => (!re.is_match(&value_text(got)))
-                        .then(|| format!("expected {path_src} to match /{re}/, got {got}")),
                 };
                 if let Some(msg) = fail {
                     return Some(("assertion".into(), msg));
@@ -383,12 +397,38 @@ fn check_value(
         (_, None) => Some(format!("expected header {name}, it is missing")),
         (ValueCheck::Equals(t), Some(g)) => {
             let want = t.render(scope).unwrap_or_default();
-            (g != want).then(|| format!("expected header {name}: {want:?}, got {g:?}"))
+            (g != want).then(|| {
+                format!(
+                    "expected header {name}: {:?}, got {:?}",
+                    shown_header(name, &want),
+                    shown_header(name, g)
+                )
+            })
         }
-        (ValueCheck::Matches(re), Some(g)) => {
-            (!re.is_match(g)).then(|| format!("expected header {name} to match /{re}/, got {g:?}"))
-        }
+        (ValueCheck::Matches(re), Some(g)) => (!re.is_match(g)).then(|| {
+            format!(
+                "expected header {name} to match /{re}/, got {:?}",
+                shown_header(name, g)
+            )
+        }),
     }
+}
+
+/// A header value as a message quotes it: secret headers (`Set-Cookie`, `X-Auth-Token`, ...)
+/// redacted by `redact`, the rest cut to an excerpt.
+fn shown_header(name: &str, value: &str) -> String {
+    crate::redact::excerpt(
+        &crate::redact::redact_header(name, value),
+        crate::redact::EXCERPT,
+    )
+}
+
+/// The last key of a JSONPath (`$.user.token` → `token`, `$['api-key']` → `api-key`), to
+/// judge by name whether the value it selects is secret.
+fn last_field(path: &str) -> &str {
+    let p = path.trim_end_matches([']', '\'', '"']);
+    let start = p.rfind(['.', '[', '\'', '"']).map_or(0, |i| i + 1);
+    &p[start..]
 }
 
 /// A response header's value as text: UTF-8 when it is, else each byte as its Latin-1

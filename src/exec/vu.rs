@@ -458,6 +458,27 @@ fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R)
     f(&mut rec.steps[idx])
 }
 
+/// A failure message with the values of secret variables (captured, env, setup, data: by
+/// name, or by looking secret) and any secret-looking token hidden. Runs on failures only.
+fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
+    let mut r = crate::redact::Redactor::new(false);
+    let maps = [
+        Some(scope.captures),
+        Some(scope.env),
+        Some(scope.shared),
+        scope.row,
+    ];
+    for map in maps.into_iter().flatten() {
+        for (k, v) in map {
+            let text = crate::plan::template::value_text(v);
+            if crate::redact::is_secret_name(k) || crate::redact::looks_secret(&text) {
+                r.add(&text);
+            }
+        }
+    }
+    crate::redact::redact_free_text(&r.scrub(msg))
+}
+
 /// A step under way. Dropped while still armed, the step's future was cancelled: the run
 /// ended (or was interrupted) and its grace period ran out with this request in flight. It is
 /// then counted, not forgotten: a failed request of class `cancelled` with the time it had
@@ -596,6 +617,9 @@ async fn run_step(
             )),
             (f, _) => f,
         };
+        // Response-side secrets (a token echoed in a body, a captured session) never reach a
+        // report through a failure message.
+        let failure = failure.map(|(class, msg)| (class, scrub_secrets(&msg, scope)));
         let failed = failure.is_some();
         with_stats(local, idx, |s| match &failure {
             Some((class, msg)) => {
