@@ -40,6 +40,8 @@ pub struct StepStats {
     pub tls_resumed: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Responses whose body ended with the connection, with no length to check it against.
+    pub close_delimited: u64,
     pub statuses: BTreeMap<u16, u64>,
     /// Error class -> count (`connect_refused`, `timeout`, `status_5xx`, `assertion`, ...).
     pub error_classes: BTreeMap<String, u64>,
@@ -67,6 +69,7 @@ impl StepStats {
         self.tls_resumed = 0;
         self.bytes_sent = 0;
         self.bytes_received = 0;
+        self.close_delimited = 0;
         self.statuses.clear();
         self.error_classes.clear();
         self.error_messages.clear();
@@ -88,6 +91,7 @@ impl StepStats {
         self.tls_resumed += o.tls_resumed;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
+        self.close_delimited += o.close_delimited;
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_default() += v;
         }

@@ -52,6 +52,10 @@ impl Stats {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
@@ -71,6 +75,9 @@ pub struct StepSummary {
     pub tls_resumed: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Responses whose body had no length and ended with the connection (HTTP/1.0 style).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub close_delimited: u64,
     pub statuses: BTreeMap<String, u64>,
     pub error_classes: BTreeMap<String, u64>,
     pub error_messages: BTreeMap<String, u64>,
@@ -95,6 +102,7 @@ impl StepSummary {
             tls_resumed: s.tls_resumed,
             bytes_sent: s.bytes_sent,
             bytes_received: s.bytes_received,
+            close_delimited: s.close_delimited,
             statuses: s
                 .statuses
                 .iter()
@@ -129,6 +137,7 @@ impl StepSummary {
             tls_resumed: self.tls_resumed,
             bytes_sent: self.bytes_sent,
             bytes_received: self.bytes_received,
+            close_delimited: self.close_delimited,
             statuses: self
                 .statuses
                 .iter()

@@ -181,13 +181,20 @@ pub fn row_doc(label: &str, row: &Row, runs: &Runs, steps: &[String], red: &Reda
                     first.get_or_insert_with(|| red.scrub(f).into_owned());
                 }
             }
-            let lat = runs.rec.steps.get(i).map(|s| &s.latency);
+            // Every run of the step, passing or failing: repro shows how long the step took
+            // under this environment, whatever its outcome.
+            let lat = runs.rec.steps.get(i).map(|s| {
+                let mut all = s.latency.clone();
+                all.merge(&s.failed_latency);
+                all
+            });
             StepDoc {
                 step: name.clone(),
                 ran,
                 failed,
                 statuses,
                 p50_ms: lat
+                    .as_ref()
                     .filter(|h| !h.is_empty())
                     .map(|h| (h.quantile_ms(0.5) * 100.0).round() / 100.0),
                 first_failure: first,

@@ -221,6 +221,9 @@ pub fn record_exchange(stats: &mut StepStats, ex: &Exchange) {
         }
     }
     record_timing(stats, &ex.timing);
+    if ex.close_delimited {
+        stats.close_delimited += 1;
+    }
     if let Some(s) = ex.status {
         *stats.statuses.entry(s.as_u16()).or_default() += 1;
     }

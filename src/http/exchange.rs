@@ -89,6 +89,9 @@ pub(crate) struct Attempt {
     pub headers: HeaderMap,
     pub capture: Capture,
     pub body_len: u64,
+    /// HTTP/1.x body with no length that ended when the server closed the connection: a
+    /// truncated body cannot be told from a whole one.
+    pub close_delimited: bool,
 }
 
 impl Attempt {
@@ -111,6 +114,7 @@ impl Attempt {
             headers: HeaderMap::new(),
             capture: Capture::Empty,
             body_len: 0,
+            close_delimited: false,
         }
     }
 

@@ -534,6 +534,7 @@ async fn read_body(
         }
         Framing::UntilClose => {
             conn.reusable = false;
+            att.close_delimited = true;
             loop {
                 if !buf.is_empty() {
                     let all = buf.split().freeze();

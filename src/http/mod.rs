@@ -187,6 +187,9 @@ pub struct Exchange {
     pub body: Bytes,
     /// All body bytes received.
     pub body_len: u64,
+    /// The body had no length and ended with the connection (HTTP/1.0 style): whether it was
+    /// cut short cannot be known.
+    pub close_delimited: bool,
     pub server_timing: Vec<ServerTimingMetric>,
     pub error: Option<TransportError>,
 }

@@ -246,6 +246,7 @@ impl Session {
                 headers: att.headers,
                 body: att.capture.into_bytes(),
                 body_len: att.body_len,
+                close_delimited: att.close_delimited,
                 server_timing,
                 error,
             };

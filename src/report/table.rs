@@ -177,6 +177,14 @@ impl TableReport {
                 it.dropped
             );
         }
+        for st in s.steps.iter().filter(|st| st.close_delimited > 0) {
+            let _ = writeln!(
+                out,
+                "note      {}: {} response(s) had no length and ended with the connection \
+                 (HTTP/1.0 style): a truncated body cannot be detected",
+                st.name, st.close_delimited
+            );
+        }
         let mut t = new_table(self.width);
         t.set_header(vec![
             "step", "reqs", "rate/s", "errors", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms",

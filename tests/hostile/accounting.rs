@@ -465,3 +465,27 @@ async fn rate_limits_are_their_own_class_and_retry_after_is_honoured() {
         n.load(Ordering::SeqCst)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_delimited_by_close_is_noted_as_unverifiable() {
+    use tokio::io::AsyncWriteExt as _;
+    let srv = support::spawn_raw(|mut s| async move {
+        support::read_head(&mut s).await;
+        let _ = s
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length here")
+            .await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let url = srv.url("/").to_string();
+    let r = sonde(&["run", "--url", &url, "-n", "2", "-o", out.to_str().unwrap()]).await;
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("a truncated body cannot be detected"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(json(&out)["steps"][0]["close_delimited"], 2);
+}

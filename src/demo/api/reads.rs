@@ -2,6 +2,7 @@
 //! fault's N+1 path), and the startup catalogue with bound-parameter filters. No writes.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -166,10 +167,36 @@ async fn profile_parts(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), sqlx::
     Ok((totals, recent))
 }
 
+/// What one query costs a real application beyond the database's own work: the round trip to
+/// a database server on the same network. The embedded SQLite answers an indexed lookup in
+/// microseconds, so without it the N+1 fault's cost would depend on this CPU's speed.
+const DB_ROUND_TRIP: Duration = Duration::from_micros(50);
+
+/// Round trips owed by the N+1 loop, paid (as `db` time) in 10 ms sleeps: tokio's timer is
+/// 1 ms coarse, so sleeping 50 us 40,000 times would cost far more than it means.
+struct RoundTrips(Duration);
+
+impl RoundTrips {
+    async fn one_more(&mut self) {
+        self.0 += DB_ROUND_TRIP;
+        if self.0 >= Duration::from_millis(10) {
+            self.pay().await;
+        }
+    }
+    async fn pay(&mut self) {
+        if !self.0.is_zero() {
+            timing::db(tokio::time::sleep(self.0)).await;
+            self.0 = Duration::ZERO;
+        }
+    }
+}
+
 /// The `slow-profile` fault: the same answer, computed the way a hurried ORM would: a scan
-/// that ignores the user index, then one query per investment and one per startup. Harmless
-/// for a typical user (~25 rows), seconds for the whale (20,000).
+/// that ignores the user index, then one query per investment and one per startup, each with
+/// a database round trip. Harmless for a typical user (~25 rows), seconds for the whale
+/// (20,000).
 async fn profile_parts_slow(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), sqlx::Error> {
+    let mut owed = RoundTrips(Duration::ZERO);
     let mut conn = timing::db(db.read.acquire()).await?;
     let ids: Vec<i64> = timing::db(
         sqlx::query_scalar("SELECT id FROM investments NOT INDEXED WHERE user_id = ?1")
@@ -189,6 +216,7 @@ async fn profile_parts_slow(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), s
             .fetch_one(&mut *conn),
         )
         .await?;
+        owed.one_more().await;
         let inv = Investment::from_row(&row)?;
         // No memoisation across investments: each one asks for its startup again.
         let srow = timing::db(
@@ -199,6 +227,7 @@ async fn profile_parts_slow(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), s
             .fetch_one(&mut *conn),
         )
         .await?;
+        owed.one_more().await;
         startups.insert(inv.startup_id, Startup::from_row(&srow)?);
         totals.investments_count += 1;
         match inv.status.as_str() {
@@ -211,6 +240,7 @@ async fn profile_parts_slow(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), s
         }
         all.push(inv);
     }
+    owed.pay().await;
     all.sort_by(|a, b| (&b.created_at, b.id).cmp(&(&a.created_at, a.id)));
     let recent = all
         .into_iter()
