@@ -2,8 +2,8 @@
 //! 127.0.0.1:0 that behave like real ones: full-duplex echo (Node's `req.pipe(res)`), an early
 //! error response to a large upload, a pooled connection closed while the load thread was busy,
 //! and wire shapes (every byte in its own segment, no reason phrase, obs-text, huge heads,
-//! bytes after the response). The two marked `#[ignore]` are known limitations of the one-write
-//! request (see the issue 7 note): sonde does not read while it writes a request body.
+//! bytes after the response). The echo and the early 413 need a client that reads while it
+//! writes a request body (RFC 9112 §9.5), which `h1::send` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -33,8 +33,6 @@ fn post(url: url::Url, body: Bytes, timeout: Duration) -> Request {
 /// Node's `req.pipe(res)`: each piece of the request body is written back as a chunk as soon as
 /// it is read. A body larger than the socket buffers needs a client that reads while it writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known limitation: h1::exchange writes the whole request before reading, so a \
-            streaming echo of an upload larger than the socket buffers waits for the timeout"]
 async fn streaming_echo_of_a_large_upload_completes() {
     let srv = spawn_raw(|mut s: TcpStream| async move {
         let Some((head, already)) = read_head_text(&mut s).await else {
@@ -81,8 +79,6 @@ async fn streaming_echo_of_a_large_upload_completes() {
 /// reading the rest; RFC 9112 §9.5: a client sending a body SHOULD monitor the connection for
 /// an error response while it is transmitting the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known limitation: an early 413 + close while the body is still being written surfaces as a \
-            Reset 'while sending the request' with no status; the 413 is never read"]
 async fn early_error_response_to_a_large_upload_is_reported_with_its_status() {
     let srv = spawn_raw(|mut s: TcpStream| async move {
         if read_head_text(&mut s).await.is_none() {

@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use url::{Position, Url};
 
 use super::error::{Authority, ErrorKind, TransportError};
@@ -115,16 +115,6 @@ impl H1Conn {
     #[cfg(not(target_os = "linux"))]
     fn peek_alive(&self) -> bool {
         true
-    }
-
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.io {
-            Stream::Plain(s) => s.write_all(bytes).await,
-            Stream::Tls(s) => {
-                s.write_all(bytes).await?;
-                s.flush().await
-            }
-        }
     }
 
     async fn read_more(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
@@ -243,19 +233,24 @@ pub(crate) async fn exchange(
     limit: usize,
     authority: Authority<'_>,
 ) -> Result<(), H1Failure> {
-    if let Err(e) = conn.write_all(wire).await {
-        conn.reusable = false;
-        return Err(H1Failure::Retry(io_error(
-            &e,
-            authority,
-            "while sending the request",
-            ErrorKind::Reset,
-        )));
+    let mut buf = BytesMut::new();
+    match send(conn, wire, &mut buf, att).await {
+        Sent_::All => {}
+        // A final response before the whole request left (413 and close, an early 401): the
+        // rest of the body is not sent and the connection cannot be reused; read the response.
+        Sent_::AnsweredEarly => conn.reusable = false,
+        Sent_::Failed(e) => {
+            conn.reusable = false;
+            if final_status_in(&buf).is_none() {
+                let err = io_error(&e, authority, "while sending the request", ErrorKind::Reset);
+                return Err(match att.bytes_received {
+                    0 => H1Failure::Retry(err),
+                    _ => H1Failure::Failed(err),
+                });
+            }
+        }
     }
     att.send_end = Some(Instant::now());
-    att.bytes_sent += wire.len() as u64;
-
-    let mut buf = BytesMut::new();
     let framing = loop {
         let head = read_head(conn, &mut buf, att, authority).await?;
         let Some(head) = head else {
@@ -286,6 +281,95 @@ pub(crate) async fn exchange(
     }
     att.end = Some(Instant::now());
     res.map_err(H1Failure::Failed)
+}
+
+/// How sending a request ended.
+enum Sent_ {
+    All,
+    /// A final error response arrived before the request was written whole.
+    AnsweredEarly,
+    Failed(io::Error),
+}
+
+/// Writes `wire`, reading whatever the server sends meanwhile into `buf` (RFC 9112 §9.5: a
+/// client sending a body monitors the connection for a response). The usual small request
+/// goes out in one write and never touches the read side; a large upload keeps going while
+/// the server echoes it (Node's `req.pipe(res)`) or stops as soon as it answers early (413 and
+/// close). Counts the bytes written and read into `att`.
+async fn send(conn: &mut H1Conn, wire: &[u8], buf: &mut BytesMut, att: &mut Attempt) -> Sent_ {
+    use tokio::io::AsyncWrite;
+    let mut written = 0usize;
+    let mut read_closed = false;
+    let mut scratch: Option<Vec<u8>> = None;
+    let outcome = std::future::poll_fn(|cx| {
+        loop {
+            if written == wire.len() {
+                // Plain TCP needs no flush; TLS pushes its buffered records out.
+                return match Pin::new(&mut conn.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Sent_::All),
+                    Poll::Ready(Err(e)) => Poll::Ready(Sent_::Failed(e)),
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+            match Pin::new(&mut conn.io).poll_write(cx, &wire[written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Sent_::Failed(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    written += n;
+                    att.bytes_sent += n as u64;
+                    continue;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Sent_::Failed(e)),
+                Poll::Pending => {}
+            }
+            // The socket is full: the server is not reading. See whether it is talking.
+            if read_closed {
+                return Poll::Pending;
+            }
+            // Only a request that fills the socket gets here: a scratch buffer is fine.
+            let scratch = scratch.get_or_insert_with(|| vec![0u8; READ_CHUNK]);
+            let mut rb = ReadBuf::new(scratch);
+            match Pin::new(&mut conn.io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        // The server finished sending; only writing is left to wait for.
+                        read_closed = true;
+                        return Poll::Pending;
+                    }
+                    buf.extend_from_slice(rb.filled());
+                    att.bytes_received += n as u64;
+                    // An error response means the server does not want the rest of the body
+                    // (RFC 9112 §9.5); a success may be an echo that reads as it answers.
+                    if final_status_in(buf).is_some_and(|c| c >= 400) {
+                        return Poll::Ready(Sent_::AnsweredEarly);
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Sent_::Failed(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+    outcome
+}
+
+/// The status of a complete final (non-1xx) response head at the start of `buf`, after any
+/// interim ones.
+fn final_status_in(buf: &[u8]) -> Option<u16> {
+    let mut rest = buf;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(rest) {
+            Ok(httparse::Status::Complete(n)) => match resp.code {
+                Some(c) if (100..200).contains(&c) => rest = &rest[n..],
+                code => return code,
+            },
+            _ => return None,
+        }
+    }
 }
 
 /// A final response head: status, version, headers, and what framing and reuse need from them
