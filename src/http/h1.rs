@@ -301,7 +301,7 @@ async fn send(conn: &mut H1Conn, wire: &[u8], buf: &mut BytesMut, att: &mut Atte
     let mut written = 0usize;
     let mut read_closed = false;
     let mut scratch: Option<Vec<u8>> = None;
-    let outcome = std::future::poll_fn(|cx| {
+    std::future::poll_fn(|cx| {
         loop {
             if written == wire.len() {
                 // Plain TCP needs no flush; TLS pushes its buffered records out.
@@ -351,8 +351,7 @@ async fn send(conn: &mut H1Conn, wire: &[u8], buf: &mut BytesMut, att: &mut Atte
             }
         }
     })
-    .await;
-    outcome
+    .await
 }
 
 /// The status of a complete final (non-1xx) response head at the start of `buf`, after any
