@@ -123,6 +123,15 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
             });
         }
     }
+    // Env vars built from setup captures: one that would expand past the size limit is an
+    // error here, not an "undefined variable" in every step that uses it.
+    let (_, too_large) = vu::render_env_checked(&plan.env.vars, &vu.captures);
+    if let Some((name, why)) = too_large.first() {
+        return Err(ExecError::Setup {
+            step: "(env)".into(),
+            message: format!("env var `{name}` from setup captures: {why}"),
+        });
+    }
     Ok(vu.captures)
 }
 

@@ -248,6 +248,16 @@ impl Vu {
 /// (the scenario loader rejected cycles). Unresolvable ones are left out and reported by the
 /// step that uses them.
 pub fn render_env(vars: &std::collections::BTreeMap<String, Template>, shared: &VarMap) -> VarMap {
+    render_env_checked(vars, shared).0
+}
+
+/// `render_env`, also naming the variables that would expand past the size limit (built from
+/// a setup capture: the loader bounds everything it can see), with the error.
+pub fn render_env_checked(
+    vars: &std::collections::BTreeMap<String, Template>,
+    shared: &VarMap,
+) -> (VarMap, Vec<(String, String)>) {
+    let mut too_large = Vec::new();
     let mut out = VarMap::new();
     let builtins = Builtins::new(0, 0);
     for _ in 0..=vars.len() {
@@ -263,16 +273,24 @@ pub fn render_env(vars: &std::collections::BTreeMap<String, Template>, shared: &
                 env: &out,
                 shared,
             };
-            if let Ok(v) = t.render_value(&scope) {
-                out.insert(k.clone(), v);
-                progressed = true;
+            match t.render_value(&scope) {
+                Ok(v) => {
+                    out.insert(k.clone(), v);
+                    progressed = true;
+                }
+                Err(e @ crate::plan::template::TemplateError::TooLarge { .. }) => {
+                    if !too_large.iter().any(|(n, _)| n == k) {
+                        too_large.push((k.clone(), e.to_string()));
+                    }
+                }
+                Err(_) => {}
             }
         }
         if !progressed {
             break;
         }
     }
-    out
+    (out, too_large)
 }
 
 /// Runs one iteration. `intended` is the open model's scheduled start (coordinated omission).

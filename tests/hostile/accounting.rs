@@ -489,3 +489,39 @@ async fn a_body_delimited_by_close_is_noted_as_unverifiable() {
     );
     assert_eq!(json(&out)["steps"][0]["close_delimited"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_env_var_doubling_a_setup_capture_past_the_limit_fails_setup_by_name() {
+    let (srv, n) = {
+        let n = Arc::new(AtomicU64::new(0));
+        let c = n.clone();
+        let srv = support::spawn(move |_req| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                let big = "x".repeat(600 * 1024);
+                response(200, full(format!("{{\"v\":\"{big}\"}}")))
+            }
+        })
+        .await;
+        (srv, n)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: big\ntarget: {}\nsetup:\n  - name: grab\n    request: {{ url: /v }}\n    \
+             capture: {{ v: \"$.v\" }}\nenv:\n  e:\n    vars: {{ twice: \"{{{{v}}}}{{{{v}}}}\" }}\n\
+             steps:\n  - name: use\n    request: {{ url: \"/u?q={{{{twice}}}}\" }}\n",
+            srv.url("").as_str().trim_end_matches('/')
+        ),
+    )
+    .unwrap();
+    let r = sonde(&["run", file.to_str().unwrap(), "-q"]).await;
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("env var `twice`"), "{}", r.stderr);
+    assert!(r.stderr.contains("1 MiB"), "{}", r.stderr);
+    // Only the setup request was sent.
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+}

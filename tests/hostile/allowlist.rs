@@ -291,3 +291,49 @@ end=$(date +%s); echo "took=$((end-start))""#,
     // 1 s of load, lookups cut at the 2 s request timeout: never the resolver's 150 s.
     assert!(took <= 6, "took {took}s\n{}", r.out);
 }
+
+#[test]
+fn repro_and_bisect_send_only_to_the_hosts_of_the_files_named() {
+    if !netns_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("good.curl"),
+        "curl 'http://10.77.0.1/flow' -H 'Accept-Language: en'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("bad.curl"),
+        "curl 'http://10.77.0.1/flow' -H 'Accept-Language: de'\n",
+    )
+    .unwrap();
+    scenario(
+        d.path(),
+        "remote.yaml",
+        "name: r\ntarget: http://10.77.0.1\nsteps:\n  - name: a\n    request: { url: /scenario-target }\n",
+    );
+    let r = in_netns(
+        d.path(),
+        r#"$SONDE repro --env "$D/good.curl" --env "$D/bad.curl" -k 1; echo "exit=$?"
+$SONDE repro "$D/remote.yaml" -k 1; echo "exit2=$?"
+$SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Accept-Language=de -k 1; echo "exit3=$?""#,
+    );
+    // The curl files named 10.77.0.1: their request went there, twice (one per env).
+    let flows = r
+        .to("10.77.0.1:80")
+        .into_iter()
+        .filter(|h| h.starts_with("GET /flow "))
+        .count();
+    assert_eq!(flows, 2, "{}", r.out);
+    // A scenario's own remote target is not on the command line: refused, nothing sent.
+    assert!(r.out.contains("exit2=2"), "{}", r.out);
+    assert!(r.out.contains("exit3=2"), "{}", r.out);
+    assert!(
+        !r.to("10.77.0.1:80")
+            .iter()
+            .any(|h| h.contains("/scenario-target")),
+        "{}",
+        r.out
+    );
+}
