@@ -163,26 +163,49 @@ fn the_binary_prints_url_and_identities_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(ids.status, 200);
     assert!(text.contains(ids.json()[0]["token"].as_str().unwrap()));
 
+    assert!(
+        stop_with(&mut child, "-INT").success(),
+        "clean exit on Ctrl-C"
+    );
+}
+
+/// Sends `signal` to the child and waits (bounded) for its exit status.
+fn stop_with(child: &mut std::process::Child, signal: &str) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success()
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         assert!(
             Instant::now() < deadline,
-            "sonde demo did not stop on SIGINT"
+            "sonde demo did not stop on {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "clean exit on Ctrl-C: {status:?}");
+    }
+}
+
+/// Containers and CI stop a service with SIGTERM: the demo drains and exits 0, as on Ctrl-C.
+#[test]
+fn the_binary_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    assert!(lines.any(|l| l.contains("Ctrl-C")), "banner printed");
+    let status = stop_with(&mut child, "-TERM");
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
 #[test]

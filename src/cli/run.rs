@@ -316,6 +316,9 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
         return Ok(Exit::Ok);
     }
     let plan = Arc::new(plan);
+    // Listen for SIGTERM before the demo starts and setup runs: a stop then still ends the
+    // run the documented way (exit 4, results written) instead of killing it at once.
+    let signals = super::signals::Signals::install();
 
     let target = super::target::start(&plan).await?;
     let result = run_against(
@@ -325,6 +328,7 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
         target.info.clone(),
         target.notes.clone(),
         &sharding,
+        signals,
     )
     .await;
     target.stop().await;
@@ -338,6 +342,7 @@ async fn run_against(
     target: TargetInfo,
     notes: Vec<String>,
     sharding: &Sharding,
+    mut watch: super::signals::Signals,
 ) -> Result<Exit, CliError> {
     let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))
         .map_err(CliError::invalid)?;
@@ -359,7 +364,6 @@ async fn run_against(
     // interrupted (exit 4). A second signal quits at once.
     let signals = {
         let shared = shared.clone();
-        let mut watch = super::signals::Signals::install();
         tokio::spawn(async move {
             if let Some(sig) = watch.next().await {
                 eprintln!(

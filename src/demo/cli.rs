@@ -66,9 +66,28 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     drop(out);
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
+    // Ctrl-C or SIGTERM (how containers and CI stop a service): drain and stop cleanly.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let shutdown = async move {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            let _ = failed_tx.send(err);
+        #[cfg(unix)]
+        let term = async {
+            match &mut term {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                if let Err(err) = r {
+                    let _ = failed_tx.send(err);
+                }
+            }
+            () = term => {}
         }
     };
     serve_prepared(listener, prepared, shutdown).await?;
