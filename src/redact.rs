@@ -288,6 +288,13 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// Free text with every secret-looking token hidden (JWTs, `Bearer …`, long high-entropy
 /// strings); words and punctuation stay.
 pub fn redact_free_text(text: &str) -> String {
+    Redactor::new(false)
+        .scrub(&hide_secret_tokens(text))
+        .into_owned()
+}
+
+/// Every token (a run of URL-safe characters) that [`looks_secret`] replaced by [`REDACTED`].
+fn hide_secret_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut token = String::new();
     for c in text.chars().chain(std::iter::once('\0')) {
@@ -305,7 +312,7 @@ pub fn redact_free_text(text: &str) -> String {
             out.push(c);
         }
     }
-    Redactor::new(false).scrub(&out).into_owned()
+    out
 }
 
 /// The printable form of a request body: JSON fields and form fields with secret names (or
@@ -338,24 +345,7 @@ pub fn redact_body(text: &str) -> String {
     if text.contains('=') && !text.contains(char::is_whitespace) {
         return redact_query_string(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut token = String::new();
-    for c in text.chars().chain(std::iter::once('\0')) {
-        if c != '\0' && (c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c)) {
-            token.push(c);
-            continue;
-        }
-        out.push_str(if looks_secret(&token) {
-            REDACTED
-        } else {
-            &token
-        });
-        token.clear();
-        if c != '\0' {
-            out.push(c);
-        }
-    }
-    out
+    hide_secret_tokens(text)
 }
 
 /// Redacts a raw query string (`a=1&token=x` → `a=1&token=‹redacted›`), keeping its encoding.

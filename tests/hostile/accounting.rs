@@ -40,29 +40,47 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A server answering 200 at once, counting requests.
-async fn counting() -> (support::Server, Arc<AtomicU64>) {
+/// A server whose handler gets each request's number (from 0), counting them.
+async fn numbered<F, Fut>(answer: F) -> (support::Server, Arc<AtomicU64>)
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<support::Body>> + Send + 'static,
+{
     let n = Arc::new(AtomicU64::new(0));
     let c = n.clone();
     let srv = support::spawn(move |_req| {
-        let c = c.clone();
-        async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            response(200, full("ok"))
-        }
+        let i = c.fetch_add(1, Ordering::SeqCst);
+        answer(i)
     })
     .await;
     (srv, n)
 }
 
+/// A server answering 200 at once, counting requests.
+async fn counting() -> (support::Server, Arc<AtomicU64>) {
+    numbered(|_| async { response(200, full("ok")) }).await
+}
+
+/// `sonde run ARGS -o run.json`: the outcome and the written result.
+async fn run_json(args: &[&str]) -> (Out, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", out.to_str().unwrap()]);
+    let r = sonde(&all).await;
+    let j = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (r, j)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_is_a_failed_run_with_every_cut_request_counted() {
     let srv = support::never_answers().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     let url = srv.url("/").to_string();
-    let r = sonde(&[
-        "run",
+    let args = [
         "--url",
         &url,
         "--vus",
@@ -72,15 +90,12 @@ async fn a_server_that_never_answers_is_a_failed_run_with_every_cut_request_coun
         "--graceful-stop",
         "1s",
         "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    ];
+    let (r, j) = run_json(&args).await;
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("got a response"), "{}", r.stderr);
     assert!(r.stdout.contains("still in flight"), "{}", r.stdout);
     assert!(r.took < Duration::from_secs(10), "{:?}", r.took);
-    let j = json(&out);
     assert_eq!(j["cut_requests"], 2, "{j}");
     assert_eq!(j["http"]["errors"], 2);
     assert_eq!(j["http"]["error_classes"]["cancelled"], 2);
@@ -92,23 +107,15 @@ async fn a_server_that_never_answers_is_a_failed_run_with_every_cut_request_coun
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_hanging_request_in_fifty_is_counted_not_discarded() {
-    let n = Arc::new(AtomicU64::new(0));
-    let c = n.clone();
-    let srv = support::spawn(move |_req| {
-        let c = c.clone();
-        async move {
-            if c.fetch_add(1, Ordering::SeqCst) % 50 == 49 {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            }
-            response(200, full("ok"))
+    let (srv, n) = numbered(|i| async move {
+        if i % 50 == 49 {
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
+        response(200, full("ok"))
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     let url = srv.url("/").to_string();
-    let r = sonde(&[
-        "run",
+    let args = [
         "--url",
         &url,
         "--vus",
@@ -118,16 +125,13 @@ async fn one_hanging_request_in_fifty_is_counted_not_discarded() {
         "--graceful-stop",
         "500ms",
         "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    ];
+    let (r, j) = run_json(&args).await;
     assert_eq!(
         r.code, 1,
         "a hung request fails the gate\n{}{}",
         r.stdout, r.stderr
     );
-    let j = json(&out);
     let cut = j["cut_requests"].as_u64().unwrap();
     assert!(cut >= 1, "{j}");
     assert_eq!(j["http"]["error_classes"]["cancelled"].as_u64(), Some(cut));
@@ -140,35 +144,17 @@ async fn one_hanging_request_in_fifty_is_counted_not_discarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_requests_latency_is_kept_apart_from_the_percentiles() {
-    let n = Arc::new(AtomicU64::new(0));
-    let c = n.clone();
-    let srv = support::spawn(move |_req| {
-        let c = c.clone();
-        async move {
-            if c.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                return response(500, full("slow failure"));
-            }
-            response(200, full("ok"))
+    let (srv, _) = numbered(|i| async move {
+        if i % 2 == 1 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            return response(500, full("slow failure"));
         }
+        response(200, full("ok"))
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     let url = srv.url("/").to_string();
-    let r = sonde(&[
-        "run",
-        "--url",
-        &url,
-        "-n",
-        "8",
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    let (r, j) = run_json(&["--url", &url, "-n", "8", "-q"]).await;
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    let j = json(&out);
     let ok = &j["steps"][0]["latency"];
     let failed = &j["steps"][0]["failed_latency"];
     assert_eq!(ok["count"], 4, "{j}");
@@ -347,26 +333,11 @@ async fn sigterm_stops_like_ctrl_c_and_writes_every_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_stops_the_run_early_without_a_connection_storm() {
     let port = support::closed_port().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     let url = format!("http://127.0.0.1:{port}/");
-    let r = sonde(&[
-        "run",
-        "--url",
-        &url,
-        "--vus",
-        "5",
-        "-z",
-        "20s",
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    let (r, j) = run_json(&["--url", &url, "--vus", "5", "-z", "20s", "-q"]).await;
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("stopped after"), "{}", r.stdout);
     assert!(r.took < Duration::from_secs(8), "{:?}", r.took);
-    let j = json(&out);
     let attempts = j["http"]["requests"].as_u64().unwrap();
     // 5 VUs backing off (10 ms doubling to 1 s) for about 2 s: tens of attempts, not 50,000.
     assert!((5..=300).contains(&attempts), "{attempts}");
@@ -374,13 +345,9 @@ async fn a_closed_port_stops_the_run_early_without_a_connection_storm() {
 
 /// 429 with the given `Retry-After`, counting requests.
 async fn rate_limited(retry_after: Option<String>) -> (support::Server, Arc<AtomicU64>) {
-    let n = Arc::new(AtomicU64::new(0));
-    let c = n.clone();
-    let srv = support::spawn(move |_req| {
-        let c = c.clone();
+    numbered(move |_| {
         let ra = retry_after.clone();
         async move {
-            c.fetch_add(1, Ordering::SeqCst);
             let mut r = response(429, empty());
             if let Some(v) = ra {
                 r.headers_mut().insert("retry-after", v.parse().unwrap());
@@ -388,82 +355,54 @@ async fn rate_limited(retry_after: Option<String>) -> (support::Server, Arc<Atom
             r
         }
     })
-    .await;
-    (srv, n)
+    .await
+}
+
+/// Runs one VU against `retry_after` for `duration`; how many requests the server saw.
+async fn sent_with(retry_after: &str, duration: &str, extra: &[&str]) -> u64 {
+    let (srv, n) = rate_limited(Some(retry_after.to_string())).await;
+    let url = srv.url("/").to_string();
+    let mut args = vec![
+        "run",
+        "--url",
+        url.as_str(),
+        "--vus",
+        "1",
+        "-z",
+        duration,
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    sonde(&args).await;
+    n.load(Ordering::SeqCst)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_their_own_class_and_retry_after_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     // Seconds: 2 VUs for 2 s with Retry-After: 1 send about 2 requests each.
     let (srv, n) = rate_limited(Some("1".into())).await;
     let url = srv.url("/").to_string();
-    let r = sonde(&[
-        "run",
-        "--url",
-        &url,
-        "--vus",
-        "2",
-        "-z",
-        "2s",
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ])
-    .await;
+    let (r, j) = run_json(&["--url", &url, "--vus", "2", "-z", "2s", "-q"]).await;
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let sent = n.load(Ordering::SeqCst);
     assert!((2..=6).contains(&sent), "{sent}");
-    let j = json(&out);
-    assert_eq!(
-        j["http"]["error_classes"]["rate_limited"].as_u64(),
-        Some(sent)
-    );
+    let classes = &j["http"]["error_classes"];
+    assert_eq!(classes["rate_limited"].as_u64(), Some(sent), "{j}");
     assert!(j["rate_limit_wait_s"].as_f64().unwrap() >= 2.0, "{j}");
     assert!(r.stdout.contains("Retry-After"), "{}", r.stdout);
 
     // An HTTP-date at least two seconds past the run's end: one request, then the wait.
     let at = std::time::SystemTime::now() + Duration::from_secs(4);
-    let (srv, n) = rate_limited(Some(httpdate::fmt_http_date(at))).await;
-    let url = srv.url("/").to_string();
-    sonde(&["run", "--url", &url, "--vus", "1", "-z", "1500ms", "-q"]).await;
-    assert!(
-        n.load(Ordering::SeqCst) == 1,
-        "{}",
-        n.load(Ordering::SeqCst)
+    assert_eq!(
+        sent_with(&httpdate::fmt_http_date(at), "1500ms", &[]).await,
+        1
     );
-
     // Garbage means absent: the VU still backs off (exponentially), it does not hammer.
-    let (srv, n) = rate_limited(Some("soon".into())).await;
-    let url = srv.url("/").to_string();
-    sonde(&["run", "--url", &url, "--vus", "1", "-z", "1s", "-q"]).await;
-    assert!(
-        n.load(Ordering::SeqCst) <= 20,
-        "{}",
-        n.load(Ordering::SeqCst)
-    );
-
+    let garbage = sent_with("soon", "1s", &[]).await;
+    assert!(garbage <= 20, "{garbage}");
     // A deliberate rate-limit test turns it off.
-    let (srv, n) = rate_limited(Some("1".into())).await;
-    let url = srv.url("/").to_string();
-    sonde(&[
-        "run",
-        "--url",
-        &url,
-        "--vus",
-        "1",
-        "-z",
-        "1s",
-        "-q",
-        "--ignore-retry-after",
-    ])
-    .await;
-    assert!(
-        n.load(Ordering::SeqCst) > 50,
-        "{}",
-        n.load(Ordering::SeqCst)
-    );
+    let ignored = sent_with("1", "1s", &["--ignore-retry-after"]).await;
+    assert!(ignored > 50, "{ignored}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,35 +416,24 @@ async fn a_body_delimited_by_close_is_noted_as_unverifiable() {
         let _ = s.shutdown().await;
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run.json");
     let url = srv.url("/").to_string();
-    let r = sonde(&["run", "--url", &url, "-n", "2", "-o", out.to_str().unwrap()]).await;
+    let (r, j) = run_json(&["--url", &url, "-n", "2"]).await;
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("a truncated body cannot be detected"),
         "{}",
         r.stdout
     );
-    assert_eq!(json(&out)["steps"][0]["close_delimited"], 2);
+    assert_eq!(j["steps"][0]["close_delimited"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_env_var_doubling_a_setup_capture_past_the_limit_fails_setup_by_name() {
-    let (srv, n) = {
-        let n = Arc::new(AtomicU64::new(0));
-        let c = n.clone();
-        let srv = support::spawn(move |_req| {
-            let c = c.clone();
-            async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                let big = "x".repeat(600 * 1024);
-                response(200, full(format!("{{\"v\":\"{big}\"}}")))
-            }
-        })
-        .await;
-        (srv, n)
-    };
+    let (srv, n) = numbered(|_| async {
+        let big = "x".repeat(600 * 1024);
+        response(200, full(format!("{{\"v\":\"{big}\"}}")))
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.yaml");
     std::fs::write(
