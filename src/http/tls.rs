@@ -229,25 +229,14 @@ fn presented_text(p: &str) -> String {
 
 /// A Unix time as `2024-05-01 12:00:00 UTC`.
 fn fmt_time(t: UnixTime) -> String {
-    let secs = t.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    // X.509 times end at 9999-12-31 (a four-digit year); humantime formats up to there.
+    let secs = t.as_secs().min(253_402_300_799);
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    // RFC 3339 (`2024-05-01T12:00:00Z`), read as a date and time in UTC.
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replacen('T', " ", 1)
+        .replace('Z', " UTC")
 }
 
 /// A TLS failure in words: what is wrong with the certificate or the handshake, and, where
