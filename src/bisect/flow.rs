@@ -227,10 +227,10 @@ impl Flow {
         if self.spec.body_from_env
             && let Some(StepNode::Request(step)) = p.steps.first_mut()
         {
-            step.body = env.body.as_ref().map(|b| BodySpec::Raw {
-                content: Template::literal(b.text.clone()),
-                content_type: b.content_type.clone(),
-            });
+            step.body = env
+                .body
+                .as_ref()
+                .map(|b| BodySpec::exact(&b.text, b.binary.as_deref(), b.content_type.clone()));
         }
         p
     }

@@ -42,12 +42,23 @@ pub enum ImportError {
         option: String,
         supported: &'static str,
     },
+    #[error("{line}:{col}: curl option `{option}` is not supported: {reason}")]
+    RefusedOption {
+        line: usize,
+        col: usize,
+        option: String,
+        reason: String,
+    },
     #[error("{line}:{col}: curl option `{option}` needs a value")]
     MissingValue {
         line: usize,
         col: usize,
         option: String,
     },
+    #[error(
+        "the command uses the shell variable `${name}`, which is not set: export it (a shell would have substituted it)"
+    )]
+    UnsetShellVar { name: String },
     #[error("the curl command has no URL")]
     MissingUrl,
     #[error("{line}:{col}: invalid URL `{url}`: {reason}")]
@@ -86,6 +97,7 @@ impl ImportError {
         match self {
             ImportError::Syntax { line, col, .. }
             | ImportError::UnknownOption { line, col, .. }
+            | ImportError::RefusedOption { line, col, .. }
             | ImportError::MissingValue { line, col, .. }
             | ImportError::BadUrl { line, col, .. }
             | ImportError::HarJson { line, col, .. }
@@ -113,6 +125,9 @@ pub struct Imported {
     pub base: String,
     /// The path as the URL parser normalised it, without the query.
     pub path: String,
+    /// The query string exactly as it is sent (without `?`); `None` when the URL has no `?`.
+    /// `env.query` holds the same items decoded, for diffs and display.
+    pub raw_query: Option<String>,
     /// Headers (original order and case), cookies, feature flags, query items (decoded), body.
     pub env: EnvSpec,
     /// Where flags were found (so the scenario says where they travel).
@@ -128,7 +143,12 @@ impl Imported {
     /// The full URL (base + path + query), for display through [`redact::redact_url`].
     pub fn url(&self) -> String {
         let mut u = format!("{}{}", self.base, self.path);
-        if !self.env.query.is_empty() {
+        if let Some(q) = &self.raw_query
+            && encode_query(&self.env.query) != *q
+        {
+            u.push('?');
+            u.push_str(q);
+        } else if !self.env.query.is_empty() {
             let q: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(self.env.query.iter())
                 .finish();
@@ -164,12 +184,97 @@ impl fmt::Display for Imported {
     }
 }
 
-/// Splits an absolute http(s) URL into origin, normalised path, decoded query items and the
-/// decoded `user:password` userinfo if any.
-#[allow(clippy::type_complexity)]
-pub fn split_url(
-    raw: &str,
-) -> Result<(String, String, Vec<(String, String)>, Option<String>), String> {
+/// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
+pub fn encode_query(items: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(items.iter())
+        .finish()
+}
+
+impl Imported {
+    /// True when sending `env.query` as items gives exactly the bytes of `raw_query` (so the
+    /// query may be written as a mapping); false when the URL must carry it verbatim (`?a`,
+    /// `%20`, `*`, an empty name, Latin-1 `%E9`…).
+    pub fn query_items_exact(&self) -> bool {
+        match &self.raw_query {
+            None => self.env.query.is_empty(),
+            Some(q) => {
+                !q.is_empty()
+                    && self.env.query.iter().all(|(n, _)| !n.is_empty())
+                    && encode_query(&self.env.query) == *q
+            }
+        }
+    }
+
+    /// Replaces the shell-variable markers of a curl import (`$NAME` in the command) by the
+    /// values `lookup` gives, as a shell would have; fails naming the first unset variable.
+    /// Used where the request is sent directly (`breakdown`, `repro`, `bisect`); `sonde
+    /// import` writes them as `${NAME}` instead.
+    pub fn resolve_shell_vars(
+        mut self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Imported, ImportError> {
+        let mut missing = None;
+        let mut fix = |s: &mut String| {
+            if !s.contains(curl::tokenize::VAR_OPEN) {
+                return;
+            }
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find(curl::tokenize::VAR_OPEN) {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + curl::tokenize::VAR_OPEN.len_utf8()..];
+                let end = after.find(curl::tokenize::VAR_CLOSE).unwrap_or(after.len());
+                let name = &after[..end];
+                match lookup(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        missing.get_or_insert_with(|| name.to_string());
+                    }
+                }
+                rest = after
+                    .get(end + curl::tokenize::VAR_CLOSE.len_utf8()..)
+                    .unwrap_or("");
+            }
+            out.push_str(rest);
+            *s = out;
+        };
+        for (_, v) in self
+            .env
+            .headers
+            .iter_mut()
+            .chain(self.env.cookies.iter_mut())
+        {
+            fix(v);
+        }
+        if let Some(b) = self.env.body.as_mut()
+            && b.binary.is_none()
+        {
+            fix(&mut b.text);
+        }
+        match missing {
+            Some(name) => Err(ImportError::UnsetShellVar { name }),
+            None => Ok(self),
+        }
+    }
+}
+
+/// An absolute http(s) URL in parts.
+pub struct UrlParts {
+    /// `scheme://host[:port]`.
+    pub base: String,
+    pub path: String,
+    /// Decoded query items.
+    pub query: Vec<(String, String)>,
+    /// The query string as sent (after the URL parser's normalisation), without `?`.
+    pub raw_query: Option<String>,
+    /// Decoded `user:password`.
+    pub userinfo: Option<String>,
+}
+
+/// Splits an absolute http(s) URL into origin, normalised path, decoded query items (and the
+/// exact query string) and the decoded `user:password` userinfo if any.
+pub fn split_url(raw: &str) -> Result<UrlParts, String> {
     let u = url::Url::parse(raw).map_err(|e| e.to_string())?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!("scheme `{}` is not http or https", u.scheme()));
@@ -197,7 +302,13 @@ pub fn split_url(
             redact::percent_decode(u.password().unwrap_or(""))
         )
     });
-    Ok((base, u.path().to_string(), query, userinfo))
+    Ok(UrlParts {
+        base,
+        path: u.path().to_string(),
+        query,
+        raw_query: u.query().map(str::to_string),
+        userinfo,
+    })
 }
 
 fn read(path: &Path) -> Result<String, ImportError> {
@@ -207,14 +318,21 @@ fn read(path: &Path) -> Result<String, ImportError> {
     })
 }
 
-/// Reads and parses a curl command file.
+/// Reads and parses a curl command file, for sending it now: shell variables (`$TOKEN`) are
+/// taken from the process environment, as the shell would have.
 pub fn import_curl_file(path: &Path) -> Result<Imported, ImportError> {
+    curl::parse(&read(path)?)?.resolve_shell_vars(&|n| std::env::var(n).ok())
+}
+
+/// Reads and parses a curl command file for `sonde import`: shell variables stay markers that
+/// the scenario writer turns into `${NAME}`.
+pub fn read_curl_file(path: &Path) -> Result<Imported, ImportError> {
     curl::parse(&read(path)?)
 }
 
-/// Reads a HAR file and imports the selected entry.
+/// Reads a HAR file (as a stream: see `har`) and imports the selected entry.
 pub fn import_har_file(path: &Path, entry: &EntrySelector) -> Result<Imported, ImportError> {
-    har::parse(&read(path)?, entry)
+    har::import_file(path, entry)
 }
 
 /// Loads an environment from what a user passes to `--env`/`--good`/`--bad`:

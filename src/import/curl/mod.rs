@@ -2,26 +2,33 @@
 //! people type). Every unsupported option is an error that names it: nothing is silently
 //! dropped. Never runs a shell and never reads the files an `@file` argument names.
 //!
-//! Supported options: `-X/--request`, `-H/--header`, `-b/--cookie`, `-d/--data`,
-//! `--data-raw`, `--data-binary`, `--data-ascii`, `--data-urlencode`, `--json`, `-u/--user`,
-//! `-A/--user-agent`, `-e/--referer`, `--url`, `-G/--get`, `-I/--head`, `--compressed`,
-//! `-k/--insecure`, `-L/--location`. Accepted and ignored because they do not change the
-//! request (browsers emit some of them): `-i/--include`, `-s/--silent`, `-S/--show-error`,
-//! `-v/--verbose`, `-f/--fail`, `-g/--globoff`, `-N/--no-buffer`, `--path-as-is`, `--http1.0`,
-//! `--http1.1`, `--http2`, `--http2-prior-knowledge`, `--http3`, `--tlsv1.2`, `--tlsv1.3`.
+//! Supported options: `-X/--request` (any RFC 9110 token), `-H/--header`, `-b/--cookie`,
+//! `-d/--data`, `--data-raw`, `--data-binary`, `--data-ascii`, `--data-urlencode`, `--json`,
+//! `-u/--user`, `--oauth2-bearer`, `-A/--user-agent`, `-e/--referer`, `-r/--range`, `--url`,
+//! `--url-query`, `-G/--get`, `-I/--head`, `--compressed`, `-k/--insecure`, `-L/--location`
+//! (and `--location-trusted`, `--no-location`), `-g/--globoff`. Options that change nothing
+//! in the request curl sends (output, progress, timeouts, retries, TLS versions and CA
+//! files, …) are accepted and ignored; their values are skipped. Long options may be
+//! abbreviated as curl allows (`--sil`). Every other curl option is refused by name and
+//! column, with the reason: proxies, files (`@file`, `-T`, `-K`), multipart forms (`-F`),
+//! computed authentication (`--digest`, `--ntlm`), several requests (`--next`, several URLs).
 //!
-//! Semantics follow curl: `-d` makes the method POST unless `-X` says otherwise; several data
-//! options join with `&`; `-d` without a `Content-Type` header sends
-//! `application/x-www-form-urlencoded`; `-G` moves the data into the query string; `-u` and URL
-//! userinfo become an `Authorization: Basic` header; `-b 'a=1; b=2'` and a `Cookie:` header
-//! become cookies; a URL without a scheme is `http://`.
+//! Semantics follow curl 7.88: `-d` makes the method POST unless `-X` says otherwise; data
+//! pieces join with `&`, except that a `--json` piece is appended with no separator; `-d`
+//! without a `Content-Type` header sends `application/x-www-form-urlencoded`; `-G` appends the
+//! data to the query string as it is; `-u` and URL userinfo become an `Authorization: Basic`
+//! header; a `Cookie:` header or `-b` string is kept verbatim (split into cookies only when
+//! splitting and joining gives the same bytes); a URL without a scheme is `http://`; URL glob
+//! escapes `\[ \] \{ \}` (Chrome writes them) are unescaped, an unescaped glob is refused
+//! (curl would send several requests). Shell variables (`$NAME`, `${NAME}`) become `${NAME}`
+//! scenario variables; they are refused in the URL.
 
 pub mod tokenize;
 
 use super::env::{Body, EnvSpec, default_flag_sources};
 use super::{ImportError, Imported, Source, split_url};
 use base64::Engine as _;
-use tokenize::{Dialect, Pos, Word};
+use tokenize::{Dialect, Pos, VAR_OPEN, Word};
 
 fn err_at(pos: Pos, message: impl Into<String>) -> ImportError {
     ImportError::Syntax {
@@ -38,55 +45,327 @@ enum Opt {
     Cookie,
     Data,
     DataRaw,
-    DataBinary,
     DataUrlencode,
     Json,
     User,
+    Bearer,
     UserAgent,
     Referer,
+    Range,
     Url,
+    UrlQuery,
     Get,
     Head,
     Compressed,
     Insecure,
     Location,
+    Globoff,
+    /// Changes nothing in the request curl sends (output, progress, timeouts, TLS versions).
     Ignored,
+    /// Like `Ignored`, with a value to skip.
+    IgnoredValue,
 }
 
 impl Opt {
     fn takes_value(self) -> bool {
         !matches!(
             self,
-            Opt::Get | Opt::Head | Opt::Compressed | Opt::Insecure | Opt::Location | Opt::Ignored
+            Opt::Get
+                | Opt::Head
+                | Opt::Compressed
+                | Opt::Insecure
+                | Opt::Location
+                | Opt::Globoff
+                | Opt::Ignored
         )
     }
 }
 
+/// Every long option curl 7.88 knows (`curl --help all`), for curl's abbreviation rule (a
+/// unique prefix names an option) and to tell "not supported" from "not a curl option".
+const CURL_LONG: &[&str] = &[
+    "abstract-unix-socket",
+    "alt-svc",
+    "anyauth",
+    "append",
+    "aws-sigv4",
+    "basic",
+    "cacert",
+    "capath",
+    "cert",
+    "cert-status",
+    "cert-type",
+    "ciphers",
+    "compressed",
+    "compressed-ssh",
+    "config",
+    "connect-timeout",
+    "connect-to",
+    "continue-at",
+    "cookie",
+    "cookie-jar",
+    "create-dirs",
+    "create-file-mode",
+    "crlf",
+    "crlfile",
+    "curves",
+    "data",
+    "data-ascii",
+    "data-binary",
+    "data-raw",
+    "data-urlencode",
+    "delegation",
+    "digest",
+    "disable",
+    "disable-eprt",
+    "disable-epsv",
+    "disallow-username-in-url",
+    "dns-interface",
+    "dns-ipv4-addr",
+    "dns-ipv6-addr",
+    "dns-servers",
+    "doh-cert-status",
+    "doh-insecure",
+    "doh-url",
+    "dump-header",
+    "egd-file",
+    "engine",
+    "etag-compare",
+    "etag-save",
+    "expect100-timeout",
+    "fail",
+    "fail-early",
+    "fail-with-body",
+    "false-start",
+    "form",
+    "form-escape",
+    "form-string",
+    "ftp-account",
+    "ftp-alternative-to-user",
+    "ftp-create-dirs",
+    "ftp-method",
+    "ftp-pasv",
+    "ftp-port",
+    "ftp-pret",
+    "ftp-skip-pasv-ip",
+    "ftp-ssl-ccc",
+    "ftp-ssl-ccc-mode",
+    "ftp-ssl-control",
+    "get",
+    "globoff",
+    "happy-eyeballs-timeout-ms",
+    "haproxy-protocol",
+    "head",
+    "header",
+    "help",
+    "hostpubmd5",
+    "hostpubsha256",
+    "hsts",
+    "http0.9",
+    "http1.0",
+    "http1.1",
+    "http2",
+    "http2-prior-knowledge",
+    "http3",
+    "http3-only",
+    "ignore-content-length",
+    "include",
+    "insecure",
+    "interface",
+    "ipv4",
+    "ipv6",
+    "json",
+    "junk-session-cookies",
+    "keepalive-time",
+    "key",
+    "key-type",
+    "krb",
+    "libcurl",
+    "limit-rate",
+    "list-only",
+    "local-port",
+    "location",
+    "location-trusted",
+    "login-options",
+    "mail-auth",
+    "mail-from",
+    "mail-rcpt",
+    "mail-rcpt-allowfails",
+    "manual",
+    "max-filesize",
+    "max-redirs",
+    "max-time",
+    "metalink",
+    "negotiate",
+    "netrc",
+    "netrc-file",
+    "netrc-optional",
+    "next",
+    "no-alpn",
+    "no-buffer",
+    "no-clobber",
+    "no-keepalive",
+    "no-npn",
+    "no-progress-meter",
+    "no-sessionid",
+    "noproxy",
+    "ntlm",
+    "ntlm-wb",
+    "oauth2-bearer",
+    "output",
+    "output-dir",
+    "parallel",
+    "parallel-immediate",
+    "parallel-max",
+    "pass",
+    "path-as-is",
+    "pinnedpubkey",
+    "post301",
+    "post302",
+    "post303",
+    "preproxy",
+    "progress-bar",
+    "proto",
+    "proto-default",
+    "proto-redir",
+    "proxy",
+    "proxy-anyauth",
+    "proxy-basic",
+    "proxy-cacert",
+    "proxy-capath",
+    "proxy-cert",
+    "proxy-cert-type",
+    "proxy-ciphers",
+    "proxy-crlfile",
+    "proxy-digest",
+    "proxy-header",
+    "proxy-insecure",
+    "proxy-key",
+    "proxy-key-type",
+    "proxy-negotiate",
+    "proxy-ntlm",
+    "proxy-pass",
+    "proxy-pinnedpubkey",
+    "proxy-service-name",
+    "proxy-ssl-allow-beast",
+    "proxy-ssl-auto-client-cert",
+    "proxy-tls13-ciphers",
+    "proxy-tlsauthtype",
+    "proxy-tlspassword",
+    "proxy-tlsuser",
+    "proxy-tlsv1",
+    "proxy-user",
+    "proxy1.0",
+    "proxytunnel",
+    "pubkey",
+    "quote",
+    "random-file",
+    "range",
+    "rate",
+    "raw",
+    "referer",
+    "remote-header-name",
+    "remote-name",
+    "remote-name-all",
+    "remote-time",
+    "remove-on-error",
+    "request",
+    "request-target",
+    "resolve",
+    "retry",
+    "retry-all-errors",
+    "retry-connrefused",
+    "retry-delay",
+    "retry-max-time",
+    "sasl-authzid",
+    "sasl-ir",
+    "service-name",
+    "show-error",
+    "silent",
+    "socks4",
+    "socks4a",
+    "socks5",
+    "socks5-basic",
+    "socks5-gssapi",
+    "socks5-gssapi-nec",
+    "socks5-gssapi-service",
+    "socks5-hostname",
+    "speed-limit",
+    "speed-time",
+    "ssl",
+    "ssl-allow-beast",
+    "ssl-auto-client-cert",
+    "ssl-no-revoke",
+    "ssl-reqd",
+    "ssl-revoke-best-effort",
+    "sslv2",
+    "sslv3",
+    "stderr",
+    "styled-output",
+    "suppress-connect-headers",
+    "tcp-fastopen",
+    "tcp-nodelay",
+    "telnet-option",
+    "tftp-blksize",
+    "tftp-no-options",
+    "time-cond",
+    "tls-max",
+    "tls13-ciphers",
+    "tlsauthtype",
+    "tlspassword",
+    "tlsuser",
+    "tlsv1",
+    "tlsv1.0",
+    "tlsv1.1",
+    "tlsv1.2",
+    "tlsv1.3",
+    "tr-encoding",
+    "trace",
+    "trace-ascii",
+    "trace-time",
+    "unix-socket",
+    "upload-file",
+    "url",
+    "url-query",
+    "use-ascii",
+    "user",
+    "user-agent",
+    "verbose",
+    "version",
+    "write-out",
+    "xattr",
+];
+
+/// A supported long option (full name).
 fn long(name: &str) -> Option<Opt> {
     Some(match name {
         "request" => Opt::Request,
         "header" => Opt::Header,
         "cookie" => Opt::Cookie,
-        "data" | "data-ascii" => Opt::Data,
+        "data" | "data-ascii" | "data-binary" => Opt::Data,
         "data-raw" => Opt::DataRaw,
-        "data-binary" => Opt::DataBinary,
         "data-urlencode" => Opt::DataUrlencode,
         "json" => Opt::Json,
         "user" => Opt::User,
+        "oauth2-bearer" => Opt::Bearer,
         "user-agent" => Opt::UserAgent,
         "referer" => Opt::Referer,
+        "range" => Opt::Range,
         "url" => Opt::Url,
+        "url-query" => Opt::UrlQuery,
         "get" => Opt::Get,
         "head" => Opt::Head,
         "compressed" => Opt::Compressed,
         "insecure" => Opt::Insecure,
-        "location" => Opt::Location,
+        "location" | "location-trusted" => Opt::Location,
+        "globoff" => Opt::Globoff,
         "include"
         | "silent"
         | "show-error"
         | "verbose"
         | "fail"
-        | "globoff"
+        | "fail-early"
+        | "fail-with-body"
         | "no-buffer"
         | "path-as-is"
         | "http1.0"
@@ -94,38 +373,273 @@ fn long(name: &str) -> Option<Opt> {
         | "http2"
         | "http2-prior-knowledge"
         | "http3"
+        | "http3-only"
+        | "http0.9"
+        | "tlsv1"
+        | "tlsv1.0"
+        | "tlsv1.1"
         | "tlsv1.2"
-        | "tlsv1.3" => Opt::Ignored,
+        | "tlsv1.3"
+        | "sslv2"
+        | "sslv3"
+        | "ssl"
+        | "ssl-reqd"
+        | "ssl-no-revoke"
+        | "ssl-revoke-best-effort"
+        | "ssl-allow-beast"
+        | "cert-status"
+        | "false-start"
+        | "no-alpn"
+        | "no-npn"
+        | "no-sessionid"
+        | "no-keepalive"
+        | "tcp-nodelay"
+        | "tcp-fastopen"
+        | "ipv4"
+        | "ipv6"
+        | "progress-bar"
+        | "no-progress-meter"
+        | "remote-name"
+        | "remote-name-all"
+        | "remote-header-name"
+        | "remote-time"
+        | "remove-on-error"
+        | "create-dirs"
+        | "no-clobber"
+        | "xattr"
+        | "trace-time"
+        | "styled-output"
+        | "junk-session-cookies"
+        | "disable"
+        | "retry-all-errors"
+        | "retry-connrefused"
+        | "parallel"
+        | "parallel-immediate"
+        | "raw"
+        | "basic"
+        | "post301"
+        | "post302"
+        | "post303"
+        | "ignore-content-length"
+        | "compressed-ssh"
+        | "suppress-connect-headers"
+        | "disallow-username-in-url"
+        | "doh-insecure"
+        | "doh-cert-status"
+        | "manual" => Opt::Ignored,
+        "cookie-jar"
+        | "output"
+        | "output-dir"
+        | "dump-header"
+        | "stderr"
+        | "write-out"
+        | "trace"
+        | "trace-ascii"
+        | "max-time"
+        | "connect-timeout"
+        | "max-redirs"
+        | "retry"
+        | "retry-delay"
+        | "retry-max-time"
+        | "limit-rate"
+        | "max-filesize"
+        | "speed-limit"
+        | "speed-time"
+        | "cacert"
+        | "capath"
+        | "crlfile"
+        | "pinnedpubkey"
+        | "ciphers"
+        | "curves"
+        | "tls-max"
+        | "tls13-ciphers"
+        | "proto"
+        | "proto-default"
+        | "proto-redir"
+        | "interface"
+        | "local-port"
+        | "dns-servers"
+        | "dns-interface"
+        | "dns-ipv4-addr"
+        | "dns-ipv6-addr"
+        | "doh-url"
+        | "alt-svc"
+        | "expect100-timeout"
+        | "happy-eyeballs-timeout-ms"
+        | "keepalive-time"
+        | "parallel-max"
+        | "create-file-mode"
+        | "libcurl"
+        | "etag-save"
+        | "egd-file"
+        | "random-file"
+        | "engine"
+        | "rate" => Opt::IgnoredValue,
         _ => return None,
     })
 }
 
-fn short(c: char) -> Option<Opt> {
+/// Why a curl option that sonde knows of is refused.
+fn refusal(name: &str) -> &'static str {
+    match name {
+        "form" | "form-string" | "form-escape" => {
+            "multipart forms are not imported yet: use Chrome's \"Copy as cURL\", which writes the body with --data-raw"
+        }
+        "upload-file" | "config" | "netrc" | "netrc-file" | "netrc-optional" | "etag-compare"
+        | "hsts" => "it reads a file, which sonde does not do",
+        "digest" | "ntlm" | "ntlm-wb" | "negotiate" | "anyauth" | "aws-sigv4" | "krb"
+        | "delegation" => {
+            "its authentication is computed by curl from a server challenge or a signature; import the Authorization header the browser sent instead"
+        }
+        "cert" | "key" | "cert-type" | "key-type" | "pass" | "ssl-auto-client-cert" => {
+            "TLS client certificates are not supported"
+        }
+        "next" => "it starts a second request; sonde imports one request per command",
+        "unix-socket"
+        | "abstract-unix-socket"
+        | "connect-to"
+        | "resolve"
+        | "haproxy-protocol"
+        | "request-target" => {
+            "it changes where or how the request is sent in a way sonde cannot reproduce"
+        }
+        "continue-at" | "time-cond" | "tr-encoding" | "crlf" | "use-ascii" | "append" => {
+            "it changes the request in a way sonde does not reproduce"
+        }
+        n if n.starts_with("proxy")
+            || n.starts_with("socks")
+            || n == "preproxy"
+            || n == "noproxy" =>
+        {
+            "proxies are not supported: sonde sends to the target directly"
+        }
+        _ => "it is not an HTTP request option sonde reproduces",
+    }
+}
+
+/// Short options (letters curl 7.88 knows) as their long names.
+fn short_name(c: char) -> Option<&'static str> {
     Some(match c {
-        'X' => Opt::Request,
-        'H' => Opt::Header,
-        'b' => Opt::Cookie,
-        'd' => Opt::Data,
-        'u' => Opt::User,
-        'A' => Opt::UserAgent,
-        'e' => Opt::Referer,
-        'G' => Opt::Get,
-        'I' => Opt::Head,
-        'k' => Opt::Insecure,
-        'L' => Opt::Location,
-        'i' | 's' | 'S' | 'v' | 'f' | 'g' | 'N' => Opt::Ignored,
+        'X' => "request",
+        'H' => "header",
+        'b' => "cookie",
+        'd' => "data",
+        'u' => "user",
+        'A' => "user-agent",
+        'e' => "referer",
+        'r' => "range",
+        'G' => "get",
+        'I' => "head",
+        'k' => "insecure",
+        'L' => "location",
+        'g' => "globoff",
+        'i' => "include",
+        's' => "silent",
+        'S' => "show-error",
+        'v' => "verbose",
+        'f' => "fail",
+        'N' => "no-buffer",
+        'm' => "max-time",
+        'o' => "output",
+        'O' => "remote-name",
+        'J' => "remote-header-name",
+        'R' => "remote-time",
+        'w' => "write-out",
+        'c' => "cookie-jar",
+        'D' => "dump-header",
+        'j' => "junk-session-cookies",
+        'q' => "disable",
+        '4' => "ipv4",
+        '6' => "ipv6",
+        '#' => "progress-bar",
+        '0' => "http1.0",
+        '1' => "tlsv1",
+        '2' => "sslv2",
+        '3' => "sslv3",
+        'Y' => "speed-limit",
+        'y' => "speed-time",
+        'Z' => "parallel",
+        'M' => "manual",
+        'x' => "proxy",
+        'U' => "proxy-user",
+        'p' => "proxytunnel",
+        'F' => "form",
+        'T' => "upload-file",
+        'E' => "cert",
+        'K' => "config",
+        'n' => "netrc",
+        ':' => "next",
+        'z' => "time-cond",
+        'C' => "continue-at",
+        'a' => "append",
+        'B' => "use-ascii",
+        'l' => "list-only",
+        'P' => "ftp-port",
+        'Q' => "quote",
+        't' => "telnet-option",
+        'h' => "help",
+        'V' => "version",
         _ => return None,
     })
 }
 
-const SUPPORTED: &str = "-X -H -b -d --data-raw --data-binary --data-ascii --data-urlencode --json -u -A -e --url -G -I --compressed -k -L (and the harmless -i -s -S -v -f -g -N --path-as-is --http1.0 --http1.1 --http2 --http3)";
+const SUPPORTED: &str = "-X -H -b -d --data-raw --data-binary --data-ascii --data-urlencode --json -u --oauth2-bearer -A -e -r --url --url-query -G -I --compressed -k -L -g, and options that do not change the request (-s -S -v -i -o -m --max-time --connect-timeout --http2 --cacert …)";
 
-fn unknown(w: &Word, option: &str) -> ImportError {
+fn unknown(pos: Pos, option: &str) -> ImportError {
     ImportError::UnknownOption {
-        line: w.pos.line,
-        col: w.pos.col,
+        line: pos.line,
+        col: pos.col,
         option: option.to_string(),
         supported: SUPPORTED,
+    }
+}
+
+fn refused(pos: Pos, option: &str, reason: &str) -> ImportError {
+    ImportError::RefusedOption {
+        line: pos.line,
+        col: pos.col,
+        option: option.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Resolves a long option name the way curl does: exact, `--no-X` for a flag, or a unique
+/// prefix of one of curl's names. `Ok(None)` means a known curl option sonde refuses.
+fn resolve_long(name: &str, pos: Pos, written: &str) -> Result<(Opt, bool), ImportError> {
+    let full = if CURL_LONG.contains(&name) || long(name).is_some() {
+        name.to_string()
+    } else if let Some(flag) = name.strip_prefix("no-")
+        && let Some(opt) = long(flag).filter(|o| !o.takes_value())
+    {
+        return Ok((opt, false));
+    } else {
+        let hits: Vec<&str> = CURL_LONG
+            .iter()
+            .copied()
+            .filter(|n| n.starts_with(name))
+            .collect();
+        match hits.as_slice() {
+            [one] => one.to_string(),
+            [] => return Err(unknown(pos, written)),
+            many => {
+                return Err(refused(
+                    pos,
+                    written,
+                    &format!(
+                        "it is ambiguous: it abbreviates {}",
+                        many.iter()
+                            .take(5)
+                            .map(|n| format!("--{n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+    };
+    match long(&full) {
+        Some(opt) => Ok((opt, true)),
+        None => Err(refused(pos, written, refusal(&full))),
     }
 }
 
@@ -133,19 +647,41 @@ fn unknown(w: &Word, option: &str) -> ImportError {
 #[derive(Default)]
 struct Parsed {
     method: Option<(String, Pos)>,
-    url: Option<(String, Pos)>,
+    urls: Vec<(Word, Pos)>,
     headers: Vec<(String, String)>,
-    cookies: Vec<(String, String)>,
-    data: Vec<String>,
+    /// `Cookie` header values and `-b` strings, verbatim, in order.
+    cookie_strings: Vec<String>,
+    /// Data pieces: bytes, and whether the piece came from `--json` (joined without `&`).
+    data: Vec<(Vec<u8>, bool)>,
+    url_query: Vec<String>,
     json: bool,
     user: Option<String>,
+    bearer: Option<String>,
     user_agent: Option<String>,
     referer: Option<String>,
+    range: Option<String>,
     get: bool,
     head: bool,
     compressed: bool,
     insecure: bool,
     location: bool,
+    globoff: bool,
+}
+
+/// Splits `a=1; b=2` into cookies when that is lossless: joining the pieces with `; ` gives
+/// the same text back. Otherwise (`a=b; c`, odd spacing) `None`: the string is sent verbatim.
+pub fn split_cookies_exact(v: &str) -> Option<Vec<(String, String)>> {
+    let pieces: Vec<(String, String)> = v
+        .split("; ")
+        .map(|p| {
+            p.split_once('=')
+                .map(|(n, x)| (n.to_string(), x.to_string()))
+        })
+        .collect::<Option<_>>()?;
+    let ok = pieces
+        .iter()
+        .all(|(n, x)| !n.is_empty() && !n.contains([';', ' ']) && !x.contains(';'));
+    ok.then_some(pieces)
 }
 
 /// Splits `a=1; b=2` into cookies (a piece without `=` is skipped, as browsers do).
@@ -159,89 +695,147 @@ pub fn split_cookies(v: &str) -> Vec<(String, String)> {
 
 fn no_files(opt: &str, v: &str, pos: Pos) -> Result<(), ImportError> {
     if v.starts_with('@') {
-        return Err(err_at(
+        return Err(refused(
             pos,
-            format!(
-                "`{opt} @FILE` reads a file, which sonde does not do: paste the content with --data-raw"
-            ),
+            &format!("{opt} @FILE"),
+            "it reads a file, which sonde does not do: paste the content with --data-raw",
         ));
     }
     Ok(())
 }
 
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// curl's URL encoding (`curl_easy_escape` with `+` for space, as `--data-urlencode` sends):
+/// `A-Za-z0-9-._~` stay, space is `+`, every other byte is `%XX`.
+pub fn curl_urlencode(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for &b in s {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
-fn apply(p: &mut Parsed, opt: Opt, name: &str, v: &str, pos: Pos) -> Result<(), ImportError> {
+/// `--data-urlencode`/`--url-query` content: `content`, `=content`, `name=content`
+/// (`name@file` and `@file` read files and are refused). `+content` (url-query only) as is.
+fn urlencoded_piece(name: &str, v: &[u8], pos: Pos, plus: bool) -> Result<Vec<u8>, ImportError> {
+    if plus && let Some(rest) = v.strip_prefix(b"+") {
+        return Ok(rest.to_vec());
+    }
+    let eq = v.iter().position(|b| *b == b'=');
+    let at = v.iter().position(|b| *b == b'@');
+    Ok(match (eq, at) {
+        (Some(0), _) => curl_urlencode(&v[1..]).into_bytes(),
+        (Some(i), _) => {
+            let mut out = v[..i].to_vec();
+            out.push(b'=');
+            out.extend_from_slice(curl_urlencode(&v[i + 1..]).as_bytes());
+            out
+        }
+        (None, Some(_)) => {
+            return Err(refused(
+                pos,
+                &format!("{name} NAME@FILE"),
+                "it reads a file, which sonde does not do",
+            ));
+        }
+        (None, None) => curl_urlencode(v).into_bytes(),
+    })
+}
+
+/// A word's bytes. `$'\xHH'` escapes that do not form UTF-8 are read as the code points
+/// U+00HH, as the browsers that write them mean them (Firefox writes `é` as `\xe9`; the page
+/// sent UTF-8), not as the single bytes bash would pass to curl.
+fn bytes_of(w: &Word) -> Vec<u8> {
+    w.text.as_bytes().to_vec()
+}
+
+fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(), ImportError> {
+    let v = w.text.as_str();
+    let pos = w.pos;
     match opt {
-        Opt::Request => p.method = Some((v.to_string(), pos)),
+        Opt::Request => {
+            if v.is_empty() || !v.bytes().all(super::envfile::is_tchar) {
+                return Err(err_at(
+                    pos,
+                    "invalid HTTP method after -X: a method is a token (letters, digits and !#$%&'*+-.^_`|~)",
+                ));
+            }
+            p.method = Some((v.to_string(), pos));
+        }
         Opt::Header => {
             no_files(name, v, pos)?;
             if let Some((n, x)) = v.split_once(':') {
                 let x = x.trim_start_matches([' ', '\t']);
+                let n = n.trim_end();
+                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
+                    return Err(err_at(pos, "invalid header name in -H"));
+                }
                 if x.is_empty() {
                     // `Name:` removes one of curl's own headers; there is nothing to send.
                     return Ok(());
                 }
-                let n = n.trim();
-                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
-                    return Err(err_at(pos, "invalid header name in -H"));
-                }
                 if n.eq_ignore_ascii_case("cookie") {
-                    p.cookies.extend(split_cookies(x));
+                    p.cookie_strings.push(x.to_string());
                 } else {
                     p.headers.push((n.to_string(), x.to_string()));
                 }
             } else if let Some(n) = v.strip_suffix(';') {
-                p.headers.push((n.trim().to_string(), String::new()));
+                let n = n.trim();
+                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
+                    return Err(err_at(pos, "invalid header name in -H"));
+                }
+                p.headers.push((n.to_string(), String::new()));
             } else {
                 return Err(err_at(pos, "-H needs `Name: value`"));
             }
         }
         Opt::Cookie => {
             if !v.contains('=') {
-                return Err(err_at(
+                return Err(refused(
                     pos,
-                    "-b without `=` names a cookie file, which sonde does not read: pass `-b 'name=value; …'`",
+                    &format!("{name} FILE"),
+                    "without `=` it names a cookie file, which sonde does not read: pass `-b 'name=value; …'`",
                 ));
             }
-            p.cookies.extend(split_cookies(v));
+            p.cookie_strings.push(v.to_string());
         }
-        Opt::Data | Opt::DataBinary => {
+        Opt::Data => {
             no_files(name, v, pos)?;
-            p.data.push(v.to_string());
+            p.data.push((bytes_of(w), false));
         }
-        Opt::DataRaw => p.data.push(v.to_string()),
+        Opt::DataRaw => p.data.push((bytes_of(w), false)),
         Opt::Json => {
             no_files(name, v, pos)?;
             p.json = true;
-            p.data.push(v.to_string());
+            p.data.push((bytes_of(w), true));
         }
         Opt::DataUrlencode => {
-            let piece = match v.split_once('=') {
-                Some(("", content)) => urlencode(content),
-                Some((n, content)) => format!("{n}={}", urlencode(content)),
-                None if v.contains('@') => {
-                    return Err(err_at(
-                        pos,
-                        "`--data-urlencode name@FILE` reads a file, which sonde does not do",
-                    ));
-                }
-                None => urlencode(v),
-            };
-            p.data.push(piece);
+            let piece = urlencoded_piece(name, &bytes_of(w), pos, false)?;
+            p.data.push((piece, false));
+        }
+        Opt::UrlQuery => {
+            let piece = urlencoded_piece(name, &bytes_of(w), pos, true)?;
+            p.url_query
+                .push(String::from_utf8_lossy(&piece).into_owned());
         }
         Opt::User => p.user = Some(v.to_string()),
+        Opt::Bearer => p.bearer = Some(v.to_string()),
         Opt::UserAgent => p.user_agent = Some(v.to_string()),
         Opt::Referer => p.referer = Some(v.strip_suffix(";auto").unwrap_or(v).to_string()),
-        Opt::Url => p.url = Some((v.to_string(), pos)),
-        Opt::Get => p.get = true,
-        Opt::Head => p.head = true,
-        Opt::Compressed => p.compressed = true,
-        Opt::Insecure => p.insecure = true,
-        Opt::Location => p.location = true,
-        Opt::Ignored => {}
+        Opt::Range => p.range = Some(v.to_string()),
+        Opt::Url => p.urls.push((w.clone(), pos)),
+        Opt::Get => p.get = on,
+        Opt::Head => p.head = on,
+        Opt::Compressed => p.compressed = on,
+        Opt::Insecure => p.insecure = on,
+        Opt::Location => p.location = on,
+        Opt::Globoff => p.globoff = on,
+        Opt::Ignored | Opt::IgnoredValue => {}
     }
     Ok(())
 }
@@ -257,18 +851,17 @@ fn parse_words(words: &[Word]) -> Result<Parsed, ImportError> {
     let mut p = Parsed::default();
     let mut i = 1;
     let mut options_done = false;
+    let missing = |w: &Word, option: &str| ImportError::MissingValue {
+        line: w.pos.line,
+        col: w.pos.col,
+        option: option.to_string(),
+    };
     while i < words.len() {
         let w = &words[i];
         i += 1;
         let t = w.text.as_str();
         if options_done || !t.starts_with('-') || t == "-" {
-            if p.url.is_some() {
-                return Err(err_at(
-                    w.pos,
-                    "a second URL: sonde imports one request per command",
-                ));
-            }
-            p.url = Some((w.text.clone(), w.pos));
+            p.urls.push((w.clone(), w.pos));
             continue;
         }
         if t == "--" {
@@ -276,17 +869,13 @@ fn parse_words(words: &[Word]) -> Result<Parsed, ImportError> {
             continue;
         }
         if let Some(name) = t.strip_prefix("--") {
-            let opt = long(name).ok_or_else(|| unknown(w, t))?;
+            let (opt, on) = resolve_long(name, w.pos, t)?;
             if opt.takes_value() {
-                let v = words.get(i).ok_or(ImportError::MissingValue {
-                    line: w.pos.line,
-                    col: w.pos.col,
-                    option: t.to_string(),
-                })?;
+                let v = words.get(i).ok_or_else(|| missing(w, t))?;
                 i += 1;
-                apply(&mut p, opt, t, &v.text, v.pos)?;
+                apply(&mut p, opt, on, t, v)?;
             } else {
-                apply(&mut p, opt, t, "", w.pos)?;
+                apply(&mut p, opt, on, t, w)?;
             }
             continue;
         }
@@ -296,30 +885,40 @@ fn parse_words(words: &[Word]) -> Result<Parsed, ImportError> {
         while k < letters.len() {
             let c = letters[k];
             let name = format!("-{c}");
-            let opt = short(c).ok_or_else(|| unknown(w, &name))?;
+            let col = Pos {
+                line: w.pos.line,
+                col: w.pos.col + 1 + k,
+            };
+            let long_name = short_name(c).ok_or_else(|| unknown(col, &name))?;
+            let opt = long(long_name).ok_or_else(|| refused(col, &name, refusal(long_name)))?;
             if opt.takes_value() {
                 let attached: String = letters[k + 1..].iter().collect();
                 if attached.is_empty() {
-                    let v = words.get(i).ok_or(ImportError::MissingValue {
-                        line: w.pos.line,
-                        col: w.pos.col,
-                        option: name.clone(),
-                    })?;
+                    let v = words.get(i).ok_or_else(|| missing(w, &name))?;
                     i += 1;
-                    apply(&mut p, opt, &name, &v.text, v.pos)?;
+                    apply(&mut p, opt, true, &name, v)?;
                 } else {
-                    apply(&mut p, opt, &name, &attached, w.pos)?;
+                    let v = Word {
+                        text: attached,
+                        raw: None,
+                        pos: Pos {
+                            line: w.pos.line,
+                            col: col.col + 1,
+                        },
+                    };
+                    apply(&mut p, opt, true, &name, &v)?;
                 }
                 break;
             }
-            apply(&mut p, opt, &name, "", w.pos)?;
+            apply(&mut p, opt, true, &name, w)?;
             k += 1;
         }
     }
     Ok(p)
 }
 
-/// Parses a curl command file (dialect detected: see [`tokenize::detect`]).
+/// Parses a curl command file (dialect detected: see [`tokenize::detect`]). Shell variables
+/// stay as markers; see [`super::Imported::resolve_shell_vars`].
 pub fn parse(src: &str) -> Result<Imported, ImportError> {
     parse_with(src, tokenize::detect(src))
 }
@@ -331,28 +930,123 @@ pub fn parse_with(src: &str, dialect: Dialect) -> Result<Imported, ImportError> 
     build(p, dialect)
 }
 
+/// Undoes curl's URL glob escapes (`\[ \] \{ \}`); refuses an unescaped glob, which curl would
+/// expand into several requests. IPv6 literal hosts (`[::1]`) are not globs.
+fn unglob(url: &str, pos: Pos, globoff: bool) -> Result<String, ImportError> {
+    if globoff {
+        return Ok(url.to_string());
+    }
+    let host_start = url.find("://").map_or(0, |i| i + 3);
+    let mut out = String::with_capacity(url.len());
+    let mut chars = url.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some((_, '[' | ']' | '{' | '}'))) => {
+                if let Some((_, n)) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '[' if i == host_start => {
+                // An IPv6 literal: copy through the closing bracket.
+                out.push(c);
+                for (_, n) in chars.by_ref() {
+                    out.push(n);
+                    if n == ']' {
+                        break;
+                    }
+                }
+            }
+            '[' | '{' => {
+                return Err(err_at(
+                    Pos {
+                        line: pos.line,
+                        col: pos.col + url[..i].chars().count(),
+                    },
+                    format!(
+                        "unescaped `{c}` in the URL: curl expands `[…]` and `{{…}}` globs into several requests; write `\\{c}` for the character itself, or add -g"
+                    ),
+                ));
+            }
+            _ => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
-    let (raw_url, url_pos) = p.url.ok_or(ImportError::MissingUrl)?;
-    let with_scheme = if raw_url.contains("://") {
-        raw_url.clone()
-    } else {
-        format!("http://{raw_url}")
+    let (url_word, url_pos) = match p.urls.as_slice() {
+        [] => return Err(ImportError::MissingUrl),
+        [one] => one.clone(),
+        [_, (_, second), ..] => {
+            return Err(err_at(
+                *second,
+                format!(
+                    "the command names {} URLs and curl would send one request to each: sonde imports one request per command",
+                    p.urls.len()
+                ),
+            ));
+        }
     };
-    let (base, path, mut query, userinfo) =
-        split_url(&with_scheme).map_err(|reason| ImportError::BadUrl {
-            line: url_pos.line,
-            col: url_pos.col,
-            url: crate::redact::redact_url(&raw_url),
-            reason,
-        })?;
+    let raw_url = url_word.text.clone();
+    if let Some(i) = raw_url.find(VAR_OPEN) {
+        return Err(err_at(
+            Pos {
+                line: url_pos.line,
+                col: url_pos.col + raw_url[..i].chars().count(),
+            },
+            "a shell variable in the URL is not supported: write the URL itself",
+        ));
+    }
+    let unglobbed = unglob(&raw_url, url_pos, p.globoff)?;
+    let mut full = if unglobbed.contains("://") {
+        unglobbed
+    } else {
+        format!("http://{unglobbed}")
+    };
+    // Data pieces join with `&`, except that a --json piece is appended as it is (curl 7.88).
+    let data: Option<Vec<u8>> = (!p.data.is_empty()).then(|| {
+        let mut out = Vec::new();
+        for (k, (piece, json)) in p.data.iter().enumerate() {
+            if k > 0 && !json {
+                out.push(b'&');
+            }
+            out.extend_from_slice(piece);
+        }
+        out
+    });
+    let mut extra_query: Vec<String> = p.url_query.clone();
+    if p.get
+        && let Some(d) = &data
+    {
+        extra_query.push(String::from_utf8_lossy(d).into_owned());
+    }
+    if !extra_query.is_empty() {
+        let (before, frag) = match full.split_once('#') {
+            Some((b, f)) => (b.to_string(), Some(f.to_string())),
+            None => (full.clone(), None),
+        };
+        let mut u = before;
+        u.push(if u.contains('?') { '&' } else { '?' });
+        u.push_str(&extra_query.join("&"));
+        if let Some(f) = frag {
+            u.push('#');
+            u.push_str(&f);
+        }
+        full = u;
+    }
+    let parts = split_url(&full).map_err(|reason| ImportError::BadUrl {
+        line: url_pos.line,
+        col: url_pos.col,
+        url: crate::redact::redact_url(&raw_url),
+        reason,
+    })?;
 
     let mut env = EnvSpec {
         headers: p.headers,
-        cookies: p.cookies,
         ..EnvSpec::default()
     };
     let has = |env: &EnvSpec, n: &str| env.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
-    let credentials = p.user.or(userinfo);
+    let credentials = p.user.or(parts.userinfo);
     if let Some(up) = credentials
         && !has(&env, "authorization")
     {
@@ -364,8 +1058,19 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(up.as_bytes());
         env.headers
             .push(("Authorization".into(), format!("Basic {b64}")));
+    } else if let Some(t) = p.bearer
+        && !has(&env, "authorization")
+    {
+        env.headers
+            .push(("Authorization".into(), format!("Bearer {t}")));
     }
-    if let Some(ua) = p.user_agent
+    if let Some(r) = p.range
+        && !has(&env, "range")
+    {
+        let r = if r.contains('-') { r } else { format!("{r}-") };
+        env.headers.push(("Range".into(), format!("bytes={r}")));
+    }
+    if let Some(ua) = p.user_agent.filter(|u| !u.is_empty())
         && !has(&env, "user-agent")
     {
         env.headers.push(("User-Agent".into(), ua));
@@ -375,7 +1080,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
     {
         env.headers.push(("Referer".into(), r));
     }
-    if p.json {
+    if p.json && !p.get {
         if !has(&env, "content-type") {
             env.headers
                 .push(("Content-Type".into(), "application/json".into()));
@@ -385,8 +1090,15 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
                 .push(("Accept".into(), "application/json".into()));
         }
     }
+    // Cookies: one lossless split of the whole cookie string, or the string verbatim.
+    let cookie = p.cookie_strings.join("; ");
+    if !cookie.is_empty() {
+        match split_cookies_exact(&cookie) {
+            Some(c) => env.cookies = c,
+            None => env.headers.push(("Cookie".into(), cookie)),
+        }
+    }
 
-    let data = (!p.data.is_empty()).then(|| p.data.join("&"));
     let mut method = if p.head {
         "HEAD"
     } else if p.get {
@@ -397,41 +1109,29 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
         "GET"
     }
     .to_string();
-    if let Some((m, pos)) = &p.method {
-        if http::Method::from_bytes(m.as_bytes()).is_err() {
-            return Err(err_at(*pos, "invalid HTTP method after -X"));
-        }
+    if let Some((m, _)) = &p.method {
         method = m.clone();
     }
-    match data {
-        Some(d) if p.get => {
-            query.extend(d.split('&').filter(|s| !s.is_empty()).map(|s| {
-                let (k, v) = s.split_once('=').unwrap_or((s, ""));
-                (
-                    crate::redact::percent_decode(k),
-                    crate::redact::percent_decode(v),
-                )
-            }));
-        }
-        Some(d) => {
-            let ct = env
-                .headers
-                .iter()
-                .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
-                .map(|(_, v)| v.clone())
-                .or_else(|| Some("application/x-www-form-urlencoded".to_string()));
-            env.body = Some(Body::classify(d, ct));
-        }
-        None => {}
+    if let Some(d) = data
+        && !p.get
+    {
+        let ct = env
+            .headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.clone());
+        let ct = ct.or_else(|| Some("application/x-www-form-urlencoded".to_string()));
+        env.body = Some(Body::from_bytes(d, ct));
     }
-    env.query = query;
+    env.query = parts.query;
     let flag_sources = env.extract_flags(&default_flag_sources());
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| err_at(url_pos, "invalid HTTP method"))?;
     Ok(Imported {
         method,
-        base,
-        path,
+        base: parts.base,
+        path: parts.path,
+        raw_query: parts.raw_query,
         env,
         flag_sources,
         insecure: p.insecure,
@@ -477,8 +1177,9 @@ mod tests {
         let e = parse("curl https://h \\\n  --proxy x").unwrap_err();
         assert_eq!(e.position(), Some((2, 3)));
         assert!(e.to_string().contains("--proxy"), "{e}");
-        let e = parse("curl -sZ https://h").unwrap_err();
-        assert!(e.to_string().contains("`-Z`"), "{e}");
+        let e = parse("curl -sW https://h").unwrap_err();
+        assert!(e.to_string().contains("`-W`"), "{e}");
+        assert_eq!(e.position(), Some((1, 8)));
         let e = parse("curl https://h -H").unwrap_err();
         assert!(matches!(e, ImportError::MissingValue { .. }), "{e}");
         assert!(matches!(
