@@ -187,3 +187,223 @@ fn broken_json_reports_line_and_column() {
         .unwrap_err();
     assert_eq!(e.position(), Some((5, 1)), "{e}");
 }
+
+fn corpus(name: &str) -> PathBuf {
+    fixture("har-corpus").join(name)
+}
+
+fn load_entry(file: &str, index: usize) -> sonde::import::Imported {
+    sonde::import::import_har_file(&corpus(file), &EntrySelector::Index(index)).unwrap()
+}
+
+/// Imports one entry and loads the scenario `sonde import` would write, with the placeholders
+/// set to their values.
+fn import_and_load(path: &std::path::Path, index: usize) -> Result<(), String> {
+    let imp = sonde::import::import_har_file(path, &EntrySelector::Index(index))
+        .map_err(|e| e.to_string())?;
+    let emitted = sonde::import::to_scenario_yaml(
+        &imp,
+        &sonde::import::EmitOptions {
+            name: "corpus".into(),
+            source_label: "the HAR corpus".into(),
+            include_sensitive: false,
+        },
+    );
+    let values: Vec<(String, String)> = emitted
+        .placeholders
+        .iter()
+        .map(|p| (p.var.clone(), p.secret_value().to_string()))
+        .collect();
+    sonde::scenario::load_str_with_env(
+        &emitted.yaml,
+        std::path::Path::new("corpus.yaml"),
+        &Default::default(),
+        &|n| values.iter().find(|(v, _)| v == n).map(|(_, x)| x.clone()),
+    )
+    .map(|_| ())
+    .map_err(|e| format!("{e}\n{}", emitted.yaml))
+}
+
+#[test]
+fn every_exporter_quirk_imports_into_a_valid_scenario() {
+    let dir = fixture("har-corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "har"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "the HAR corpus is missing");
+    let (mut total, mut imported, mut failures) = (0, 0, Vec::new());
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let text = String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (i, e) in doc["log"]["entries"].as_array().unwrap().iter().enumerate() {
+            let url = e["request"]["url"].as_str().unwrap_or("");
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                continue;
+            }
+            total += 1;
+            match import_and_load(f, i) {
+                Ok(()) => imported += 1,
+                Err(err) => failures.push(format!("{}#{i}: {err}", f.display())),
+            }
+        }
+    }
+    println!("HAR corpus: {imported} of {total} http(s) entries import into valid scenarios");
+    assert!(total >= 20, "{total}");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn exporter_quirks_are_read_as_the_browser_meant_them() {
+    // Chrome: pseudo-headers and `authority` never become placeholders or items; the JSON body
+    // is the exact text (big numbers, exponent, duplicate keys).
+    let i = load_entry("chrome_devtools.har", 1);
+    assert!(i.env.headers.iter().all(|(n, _)| !n.starts_with(':')));
+    assert_eq!(
+        i.env.body.as_ref().unwrap().text,
+        r#"{"account":123456789012345678901,"amount":0.10000000000000000001,"scale":1e2,"k":1,"k":2,"note":"local"}"#
+    );
+    // A Latin-1 %E9 in a form body is kept as it is.
+    let i = load_entry("chrome_devtools.har", 2);
+    assert_eq!(
+        i.env.body.as_ref().unwrap().text,
+        "user=z%E9ynep&remember=on&password=local"
+    );
+    // Charles: base64 postData is decoded to its bytes; `?=` survives.
+    let i = load_entry("charles.har", 1);
+    let b = i.env.body.as_ref().unwrap();
+    assert_eq!(b.wire(), b"\x00\x85\xff\xfeAB");
+    assert_eq!(
+        load_entry("charles.har", 0).raw_query.as_deref(),
+        Some("=&v=1")
+    );
+    // Fiddler (BOM): duplicate headers stay separate and in order; `authorization` and
+    // `AUTHORIZATION` are both kept.
+    let i = load_entry("fiddler.har", 0);
+    let ua: Vec<&str> = i
+        .env
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "User-Agent")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(ua, ["UA", "UA"]);
+    let i = load_entry("fiddler.har", 1);
+    let auth = i
+        .env
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .count();
+    assert_eq!(auth, 2);
+    // IE11: `cookies: {}`; chrome-har: numbers and booleans in params; Firebug: params only.
+    assert!(load_entry("ie11.har", 0).env.cookies.is_empty());
+    let i = load_entry("chrome_har_npm.har", 0);
+    assert_eq!(
+        i.env.body.as_ref().unwrap().text,
+        "n=1&ok=true&ratio=0.5&empty="
+    );
+    let i = load_entry("firebug.har", 0);
+    assert_eq!(
+        i.env.body.as_ref().unwrap().text,
+        "first+name=Ada&lang=en%26fr"
+    );
+    // Insomnia: the query only in `queryString`.
+    let i = load_entry("insomnia.har", 0);
+    assert_eq!(i.raw_query.as_deref(), Some("q=rust+http&limit=10"));
+}
+
+#[test]
+fn refusals_name_the_json_path_and_tell_missing_from_empty() {
+    let e = har::parse(r#"{"log":{"version":"1.2"}}"#, &EntrySelector::Only).unwrap_err();
+    assert!(e.to_string().contains("`log.entries` is missing"), "{e}");
+    let e = har::parse(r#"{"log":{"entries":[]}}"#, &EntrySelector::Only).unwrap_err();
+    assert!(e.to_string().contains("no entries"), "{e}");
+    let e = har::parse(r#"{"nope":1}"#, &EntrySelector::Only).unwrap_err();
+    assert!(e.to_string().contains("is this a HAR file"), "{e}");
+    // Another entry's odd shape does not matter; the picked one's does, by path.
+    let src = r#"{"log":{"entries":[
+        {"request":{"method":"GET","url":"https://a.test/","headers":"weird"}},
+        {"request":{"method":"POST","url":"https://a.test/p","postData":{"mimeType":"application/x-www-form-urlencoded",
+          "params":[{"name":"a","value":{"nested":true}}]}}}]}}"#;
+    let e = har::parse(src, &EntrySelector::Index(1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "log.entries[1].request.postData.params[0].value: an object where a text value belongs"
+    );
+    let e = har::parse(src, &EntrySelector::Index(0)).unwrap_err();
+    assert_eq!(e.to_string(), "log.entries[0].request.headers: not a list");
+    // A UTF-16 export is named as such; a BOM is fine.
+    let e = har::from_reader(&b"\xFF\xFE{\x00"[..], &EntrySelector::Only).unwrap_err();
+    assert!(e.to_string().contains("UTF-16"), "{e}");
+    let i = har::from_reader(
+        &b"\xEF\xBB\xBF{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/\"}}]}}"[..],
+        &EntrySelector::Only,
+    )
+    .unwrap();
+    assert_eq!(i.path, "/");
+}
+
+#[test]
+fn a_large_har_is_streamed_not_held() {
+    // 20,000 entries with 4 KiB response bodies (~100 MB as text would be held before): the
+    // last entry is found by URL, reading one entry at a time.
+    struct Gen {
+        i: usize,
+        n: usize,
+        buf: Vec<u8>,
+        pos: usize,
+    }
+    impl std::io::Read for Gen {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+                if self.i == 0 {
+                    self.buf.extend_from_slice(b"{\"log\":{\"entries\":[");
+                }
+                if self.i < self.n {
+                    if self.i > 0 {
+                        self.buf.push(b',');
+                    }
+                    let body = "x".repeat(4096);
+                    self.buf.extend_from_slice(
+                        format!(
+                            "{{\"request\":{{\"method\":\"GET\",\"url\":\"https://big.test/e{}\",\"headers\":[]}},\"response\":{{\"content\":{{\"text\":\"{body}\"}}}}}}",
+                            self.i
+                        )
+                        .as_bytes(),
+                    );
+                    self.i += 1;
+                } else if self.i == self.n {
+                    self.buf.extend_from_slice(b"]}}");
+                    self.i += 1;
+                } else {
+                    return Ok(0);
+                }
+            }
+            let k = out.len().min(self.buf.len() - self.pos);
+            out[..k].copy_from_slice(&self.buf[self.pos..self.pos + k]);
+            self.pos += k;
+            Ok(k)
+        }
+    }
+    let n = 20_000;
+    let g = Gen {
+        i: 0,
+        n,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let i = har::from_reader(g, &EntrySelector::UrlContains("/e19999".into())).unwrap();
+    assert_eq!(i.path, "/e19999");
+    assert_eq!(i.source, Source::Har { entry: 19_999 });
+}

@@ -437,7 +437,8 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         shell_vars(&it.value, &mut vars_used);
     }
 
-    // Headers, in order; a name written the same way twice becomes a list (sent twice).
+    // Headers, in order; a repeated name (in any letter case: `authorization` and
+    // `AUTHORIZATION` are one field) becomes a list, every value sent, in order.
     let mut headers: Vec<(String, Vec<String>)> = Vec::new();
     for (n, v) in &env.headers {
         let out = if n.eq_ignore_ascii_case("cookie") {
@@ -450,7 +451,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             let secret = header_is_secret(n, v);
             s.value(ItemKind::Header, n, v, secret)
         };
-        match headers.iter_mut().find(|(h, _)| h == n) {
+        match headers.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(n)) {
             Some(slot) => slot.1.push(out),
             None => headers.push((n.clone(), vec![out])),
         }

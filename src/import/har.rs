@@ -9,7 +9,8 @@
 //! Deviations of real exporters accepted: a UTF-8 byte-order mark (Fiddler, IE), numbers and
 //! booleans where strings belong (chrome-har's `params[].value`), `{}` for an empty list (IE11's
 //! `cookies: {}`), `null` anywhere optional, `postData.text: ""` with `params` (Firebug: the
-//! body is built from the params), `postData.encoding: "base64"` (decoded to bytes).
+//! body is built from the params), `postData.encoding: "base64"` (decoded to bytes), a `url`
+//! without its query when `queryString` lists it (Insomnia).
 //!
 //! Headers that the browser or the transport computes are not environment items and are
 //! skipped: HTTP/2 pseudo-headers (`:authority`, `:method`, `:path`, `:scheme`), `Host`,
@@ -464,8 +465,25 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
             )),
         }
     };
-    let url = text("url")?;
+    let mut url = text("url")?;
     let method_text = text("method")?;
+    // Insomnia and HAR builders may leave the query out of `url` and list it only in
+    // `queryString`: then the list is the query.
+    if !url.contains('?') {
+        let qs_path = format!("{base_path}.queryString");
+        let items = pairs(req.get("queryString"), &qs_path)?;
+        if !items.is_empty() {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (n, v, _) in &items {
+                q.append_pair(n, v);
+            }
+            let (before, frag) = match url.split_once('#') {
+                Some((b, f)) => (b.to_string(), format!("#{f}")),
+                None => (url.clone(), String::new()),
+            };
+            url = format!("{before}?{}{frag}", q.finish());
+        }
+    }
     let parts = split_url(&url).map_err(|reason| {
         at(
             &format!("{base_path}.url"),

@@ -905,6 +905,7 @@ fn parse_words(words: &[Word]) -> Result<Parsed, ImportError> {
                             line: w.pos.line,
                             col: col.col + 1,
                         },
+                        lead: 0,
                     };
                     apply(&mut p, opt, true, &name, &v)?;
                 }
@@ -932,7 +933,7 @@ pub fn parse_with(src: &str, dialect: Dialect) -> Result<Imported, ImportError> 
 
 /// Undoes curl's URL glob escapes (`\[ \] \{ \}`); refuses an unescaped glob, which curl would
 /// expand into several requests. IPv6 literal hosts (`[::1]`) are not globs.
-fn unglob(url: &str, pos: Pos, globoff: bool) -> Result<String, ImportError> {
+fn unglob(url: &str, word: &Word, globoff: bool) -> Result<String, ImportError> {
     if globoff {
         return Ok(url.to_string());
     }
@@ -958,10 +959,7 @@ fn unglob(url: &str, pos: Pos, globoff: bool) -> Result<String, ImportError> {
             }
             '[' | '{' => {
                 return Err(err_at(
-                    Pos {
-                        line: pos.line,
-                        col: pos.col + url[..i].chars().count(),
-                    },
+                    word.pos_at(url[..i].chars().count()),
                     format!(
                         "unescaped `{c}` in the URL: curl expands `[…]` and `{{…}}` globs into several requests; write `\\{c}` for the character itself, or add -g"
                     ),
@@ -990,14 +988,11 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
     let raw_url = url_word.text.clone();
     if let Some(i) = raw_url.find(VAR_OPEN) {
         return Err(err_at(
-            Pos {
-                line: url_pos.line,
-                col: url_pos.col + raw_url[..i].chars().count(),
-            },
+            url_word.pos_at(raw_url[..i].chars().count()),
             "a shell variable in the URL is not supported: write the URL itself",
         ));
     }
-    let unglobbed = unglob(&raw_url, url_pos, p.globoff)?;
+    let unglobbed = unglob(&raw_url, &url_word, p.globoff)?;
     let mut full = if unglobbed.contains("://") {
         unglobbed
     } else {

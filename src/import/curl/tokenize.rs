@@ -37,6 +37,20 @@ pub struct Word {
     /// The exact bytes when they are not UTF-8 (`$'\xe9'`); `None` when `text` is exact.
     pub raw: Option<Vec<u8>>,
     pub pos: Pos,
+    /// Source characters before the first character of `text` (1 for a word that opens with
+    /// `'` or `"`, 2 for `$'`), so a column inside the word can be told.
+    pub lead: usize,
+}
+
+impl Word {
+    /// The position of the character at `chars` characters into `text`, exact when the word
+    /// is one quoted string or has no quotes (columns count source characters).
+    pub fn pos_at(&self, chars: usize) -> Pos {
+        Pos {
+            line: self.pos.line,
+            col: self.pos.col + self.lead + chars,
+        }
+    }
 }
 
 impl std::fmt::Debug for Word {
@@ -113,14 +127,19 @@ struct WordBuf {
     bytes: Vec<u8>,
     latin1: String,
     pos: Pos,
+    lead: usize,
 }
 
 impl WordBuf {
     fn new(pos: Pos) -> WordBuf {
+        WordBuf::led(pos, 0)
+    }
+    fn led(pos: Pos, lead: usize) -> WordBuf {
         WordBuf {
             bytes: Vec::new(),
             latin1: String::new(),
             pos,
+            lead,
         }
     }
     fn push(&mut self, c: char) {
@@ -139,11 +158,13 @@ impl WordBuf {
                 text,
                 raw: None,
                 pos: self.pos,
+                lead: self.lead,
             },
             Err(e) => Word {
                 text: self.latin1,
                 raw: Some(e.into_bytes()),
                 pos: self.pos,
+                lead: self.lead,
             },
         }
     }
@@ -204,7 +225,7 @@ fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
                 i += 2;
             }
             '\'' => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 1));
                 i += 1;
                 loop {
                     let Some(&(q, _)) = chars.get(i) else {
@@ -218,15 +239,15 @@ fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
                 }
             }
             '"' => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 1));
                 i = double_quoted(chars, i + 1, pos, w)?;
             }
             '$' if chars.get(i + 1).map(|c| c.0) == Some('\'') => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 2));
                 i = ansi_c(chars, i + 2, pos, w)?;
             }
             '$' if chars.get(i + 1).map(|c| c.0) == Some('"') => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 2));
                 i = double_quoted(chars, i + 2, pos, w)?;
             }
             '$' => {
