@@ -295,3 +295,93 @@ fn cli_import_writes_the_file_and_uses_exit_codes() {
         "{err}"
     );
 }
+
+#[test]
+fn secrets_are_replaced_where_they_stand_and_nowhere_else() {
+    let imp = import::curl::parse(
+        "curl 'http://localhost:8080/login?session=s3cr3tQUERYvalue42&q=local' -H 'authority: localhost' \
+         -H 'Accept: application/vnd.go.cd.v4+json' -H 'X-Api-Key: local' \
+         -H 'Content-Type: application/json' --data-raw '{\"password\":\"local\",\"host\":\"localhost\",\"n\":1e2}'",
+    )
+    .unwrap();
+    let out = to_scenario_yaml(
+        &imp,
+        &EmitOptions {
+            name: "s".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    let y: Value = serde_saphyr::from_str(&out.yaml).unwrap();
+    assert_eq!(y["target"], "http://localhost:8080");
+    let h = &y["env"]["imported"]["headers"];
+    assert_eq!(h["authority"], "localhost");
+    assert_eq!(h["Accept"], "application/vnd.go.cd.v4+json");
+    assert_eq!(h["X-Api-Key"], "${SONDE_X_API_KEY}");
+    assert_eq!(
+        y["steps"][0]["request"]["body"]["raw"],
+        "{\"password\":\"${SONDE_BODY_PASSWORD}\",\"host\":\"localhost\",\"n\":1e2}"
+    );
+    assert_eq!(
+        y["env"]["imported"]["query"],
+        json!({"session": "${SONDE_QUERY_SESSION}", "q": "local"})
+    );
+    let values: Vec<(&str, &str)> = out
+        .placeholders
+        .iter()
+        .map(|p| (p.var.as_str(), p.secret_value()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("SONDE_X_API_KEY", "local"),
+            ("SONDE_QUERY_SESSION", "s3cr3tQUERYvalue42"),
+            ("SONDE_BODY_PASSWORD", "local")
+        ]
+    );
+    assert!(!out.yaml.contains("s3cr3tQUERYvalue42"));
+}
+
+#[test]
+fn written_values_read_back_exactly() {
+    // Control characters (C0, DEL, C1), line separators, `${` and `{{`: the loader must read
+    // back the very bytes.
+    let body = "a\u{85}b\u{9f}c\u{1}d\u{7f}e\u{2028}f ${HOME} $${x} {{not}} {{{ }}";
+    let imp = import::curl::parse(&format!(
+        "curl http://127.0.0.1:1/x -X PROPFIND -H 'Content-Type: text/plain' --data-raw '{}'",
+        body.replace('\'', "")
+    ))
+    .unwrap();
+    let out = to_scenario_yaml(
+        &imp,
+        &EmitOptions {
+            name: "s".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    let plan = sonde::scenario::load_str_with_env(
+        &out.yaml,
+        std::path::Path::new("s.yaml"),
+        &Default::default(),
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", out.yaml));
+    let step = match &plan.steps[0] {
+        sonde::plan::StepNode::Request(s) => s,
+        _ => panic!("not a request step"),
+    };
+    assert_eq!(step.method.as_str(), "PROPFIND");
+    let vars: std::collections::BTreeMap<String, Value> = plan
+        .env
+        .vars
+        .iter()
+        .map(|(n, t)| (n.clone(), Value::String(t.source())))
+        .collect();
+    match &step.body {
+        Some(sonde::plan::BodySpec::Raw { content, .. }) => {
+            assert_eq!(content.render(&vars).unwrap(), body)
+        }
+        other => panic!("{other:?}"),
+    }
+}

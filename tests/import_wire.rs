@@ -8,7 +8,8 @@
 //! ports), and curl's own `User-Agent`, `Accept: */*`, `Accept-Encoding` and `Expect` when the
 //! command did not set them (and the `Connection: Upgrade`, `Upgrade: h2c`, `HTTP2-Settings`
 //! of `--http2` over http://: transport negotiation, not the request), and `Content-Length`
-//! when there is no body (sonde says 0 for a POST). The order of different field names is not compared: HTTP gives it no meaning (and
+//! when there is no body (sonde says 0 for a POST); a `-F` multipart boundary of curl's shape
+//! (curl draws it at random) is renamed on both sides. The order of different field names is not compared: HTTP gives it no meaning (and
 //! sonde's header map groups repeats).
 //!
 //! `curl-corpus/refused/*.curl` must each be refused with the message named on their first line
@@ -135,6 +136,26 @@ fn normalise(mut w: Wire, imp: &Imported) -> Wire {
     }
     if w.body.is_empty() {
         w.headers.remove("content-length");
+    }
+    // curl draws a random multipart boundary for -F; sonde's is fixed by the content. The
+    // boundary is replaced by one name on both sides (same length: Content-Length stays).
+    let boundary = w
+        .headers
+        .get("content-type")
+        .and_then(|v| v.first())
+        .and_then(|v| v.split_once("boundary="))
+        .map(|(_, b)| b.to_string());
+    if let Some(b) = boundary
+        && b.len() == 40
+        && b.starts_with("------------------------")
+    {
+        let same = format!("------------------------{}", "B".repeat(16));
+        for v in w.headers.values_mut().flatten() {
+            *v = v.replace(&b, &same);
+        }
+        w.body = String::from_utf8_lossy(&w.body)
+            .replace(&b, &same)
+            .into_bytes();
     }
     w
 }

@@ -4,14 +4,16 @@
 //!
 //! Supported options: `-X/--request` (any RFC 9110 token), `-H/--header`, `-b/--cookie`,
 //! `-d/--data`, `--data-raw`, `--data-binary`, `--data-ascii`, `--data-urlencode`, `--json`,
+//! `-F/--form` and `--form-string` (values, not files: the multipart body curl would send, with
+//! a boundary fixed by the content),
 //! `-u/--user`, `--oauth2-bearer`, `-A/--user-agent`, `-e/--referer`, `-r/--range`, `--url`,
 //! `--url-query`, `-G/--get`, `-I/--head`, `--compressed`, `-k/--insecure`, `-L/--location`
 //! (and `--location-trusted`, `--no-location`), `-g/--globoff`. Options that change nothing
 //! in the request curl sends (output, progress, timeouts, retries, TLS versions and CA
 //! files, …) are accepted and ignored; their values are skipped. Long options may be
 //! abbreviated as curl allows (`--sil`). Every other curl option is refused by name and
-//! column, with the reason: proxies, files (`@file`, `-T`, `-K`), multipart forms (`-F`),
-//! computed authentication (`--digest`, `--ntlm`), several requests (`--next`, several URLs).
+//! column, with the reason: proxies, files (`@file`, `-T`, `-K`, `-F name=@file`), computed
+//! authentication (`--digest`, `--ntlm`), several requests (`--next`, several URLs).
 //!
 //! Semantics follow curl 7.88: `-d` makes the method POST unless `-X` says otherwise; data
 //! pieces join with `&`, except that a `--json` piece is appended with no separator; `-d`
@@ -47,6 +49,10 @@ enum Opt {
     DataRaw,
     DataUrlencode,
     Json,
+    /// `-F name=content[;type=…][;filename=…]`.
+    Form,
+    /// `--form-string name=content`, taken literally.
+    FormString,
     User,
     Bearer,
     UserAgent,
@@ -346,6 +352,8 @@ fn long(name: &str) -> Option<Opt> {
         "data-raw" => Opt::DataRaw,
         "data-urlencode" => Opt::DataUrlencode,
         "json" => Opt::Json,
+        "form" => Opt::Form,
+        "form-string" => Opt::FormString,
         "user" => Opt::User,
         "oauth2-bearer" => Opt::Bearer,
         "user-agent" => Opt::UserAgent,
@@ -482,8 +490,8 @@ fn long(name: &str) -> Option<Opt> {
 /// Why a curl option that sonde knows of is refused.
 fn refusal(name: &str) -> &'static str {
     match name {
-        "form" | "form-string" | "form-escape" => {
-            "multipart forms are not imported yet: use Chrome's \"Copy as cURL\", which writes the body with --data-raw"
+        "form-escape" => {
+            "it changes how curl escapes multipart field names; sonde writes curl's default"
         }
         "upload-file" | "config" | "netrc" | "netrc-file" | "netrc-optional" | "etag-compare"
         | "hsts" => "it reads a file, which sonde does not do",
@@ -583,7 +591,7 @@ fn short_name(c: char) -> Option<&'static str> {
     })
 }
 
-const SUPPORTED: &str = "-X -H -b -d --data-raw --data-binary --data-ascii --data-urlencode --json -u --oauth2-bearer -A -e -r --url --url-query -G -I --compressed -k -L -g, and options that do not change the request (-s -S -v -i -o -m --max-time --connect-timeout --http2 --cacert …)";
+const SUPPORTED: &str = "-X -H -b -d --data-raw --data-binary --data-ascii --data-urlencode --json -F --form-string -u --oauth2-bearer -A -e -r --url --url-query -G -I --compressed -k -L -g, and options that do not change the request (-s -S -v -i -o -m --max-time --connect-timeout --http2 --cacert …)";
 
 fn unknown(pos: Pos, option: &str) -> ImportError {
     ImportError::UnknownOption {
@@ -654,6 +662,9 @@ struct Parsed {
     /// Data pieces: bytes, and whether the piece came from `--json` (joined without `&`).
     data: Vec<(Vec<u8>, bool)>,
     url_query: Vec<String>,
+    /// `-F`/`--form-string` parts, in order, and where the first one was.
+    form: Vec<FormPart>,
+    form_pos: Option<Pos>,
     json: bool,
     user: Option<String>,
     bearer: Option<String>,
@@ -666,6 +677,150 @@ struct Parsed {
     insecure: bool,
     location: bool,
     globoff: bool,
+}
+
+/// One part of a `-F` multipart body.
+struct FormPart {
+    name: String,
+    content: String,
+    content_type: Option<String>,
+    filename: Option<String>,
+}
+
+/// Reads a `-F` value the way curl 7.88 does: `name=content`, the content either a `"…"` string
+/// (with `\"` and `\\` escapes) or text up to the first `;`; then `;type=…` and
+/// `;filename=…` (other parameters are dropped, as curl drops them with a warning). A content
+/// starting with `@` or `<` reads a file and is refused.
+fn form_part(v: &str, name: &str, pos: Pos, literal: bool) -> Result<FormPart, ImportError> {
+    let Some((field, rest)) = v.split_once('=') else {
+        return Err(err_at(pos, format!("{name} needs `name=content`")));
+    };
+    if field.contains(['"', '\r', '\n']) {
+        return Err(err_at(
+            pos,
+            format!("{name}: a field name with `\"` or a line break is not supported"),
+        ));
+    }
+    let part = |content: String| FormPart {
+        name: field.to_string(),
+        content,
+        content_type: None,
+        filename: None,
+    };
+    if literal {
+        return Ok(part(rest.to_string()));
+    }
+    if rest.starts_with(['@', '<']) {
+        return Err(refused(
+            pos,
+            &format!("{name} NAME={}FILE", &rest[..1]),
+            "it reads a file, which sonde does not do: paste the content as a value",
+        ));
+    }
+    let (content, params) = if let Some(q) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = q.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, e @ ('"' | '\\'))) => out.push(e),
+                    Some((_, e)) => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                    None => out.push('\\'),
+                },
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c => out.push(c),
+            }
+        }
+        let Some(end) = end else {
+            return Err(err_at(pos, format!("{name}: unbalanced `\"` in the value")));
+        };
+        (out, &q[end..])
+    } else {
+        match rest.find(';') {
+            Some(i) => (rest[..i].to_string(), &rest[i..]),
+            None => (rest.to_string(), ""),
+        }
+    };
+    let mut p = part(content);
+    for param in params.split(';').map(str::trim).filter(|x| !x.is_empty()) {
+        let (k, v) = param.split_once('=').unwrap_or((param, ""));
+        let v = v.trim_matches('"').to_string();
+        match k.trim() {
+            "type" => p.content_type = Some(v),
+            "filename" => p.filename = Some(v),
+            "headers" | "encoder" => {
+                return Err(refused(
+                    pos,
+                    &format!("{name} …;{k}="),
+                    "per-part headers and encoders are not imported",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// The content type curl gives a part with a file name and no `type=`.
+fn type_for_filename(f: &str) -> &'static str {
+    let ext = f.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("gif") => "image/gif",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("txt") => "text/plain",
+        Some("htm" | "html") => "text/html",
+        Some("xml") => "application/xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The multipart body curl sends for `parts`, with a boundary of curl's shape that is fixed by
+/// the content (so the file is stable) and appears in no part.
+fn multipart(parts: &[FormPart]) -> (String, Vec<u8>) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.name.bytes().chain(p.content.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let mut boundary = format!("------------------------{h:016x}");
+    while parts.iter().any(|p| p.content.contains(&boundary)) {
+        h = h.wrapping_mul(0x0100_0000_01b3).wrapping_add(1);
+        boundary = format!("------------------------{h:016x}");
+    }
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("Content-Disposition: form-data; name=\"{}\"", p.name).as_bytes(),
+        );
+        if let Some(f) = &p.filename {
+            body.extend_from_slice(format!("; filename=\"{f}\"").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        let ct = p.content_type.clone().or_else(|| {
+            p.filename
+                .as_deref()
+                .map(|f| type_for_filename(f).to_string())
+        });
+        if let Some(ct) = ct {
+            body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(p.content.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (boundary, body)
 }
 
 /// Splits `a=1; b=2` into cookies when that is lossless: joining the pieces with `; ` gives
@@ -813,6 +968,11 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
             no_files(name, v, pos)?;
             p.json = true;
             p.data.push((bytes_of(w), true));
+        }
+        Opt::Form | Opt::FormString => {
+            p.form
+                .push(form_part(v, name, pos, opt == Opt::FormString)?);
+            p.form_pos.get_or_insert(pos);
         }
         Opt::DataUrlencode => {
             let piece = urlencoded_piece(name, &bytes_of(w), pos, false)?;
@@ -1094,11 +1254,37 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
         }
     }
 
+    if let Some(fpos) = p.form_pos {
+        if data.is_some() || p.get || p.head {
+            return Err(err_at(
+                fpos,
+                "-F cannot be combined with -d, -G or -I: curl refuses that too (one request method)",
+            ));
+        }
+        let (boundary, body) = multipart(&p.form);
+        let ct = match env
+            .headers
+            .iter_mut()
+            .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
+        {
+            Some((_, v)) if v.to_ascii_lowercase().starts_with("multipart/") => {
+                v.push_str(&format!("; boundary={boundary}"));
+                v.clone()
+            }
+            Some((_, v)) => v.clone(),
+            None => {
+                let v = format!("multipart/form-data; boundary={boundary}");
+                env.headers.push(("Content-Type".into(), v.clone()));
+                v
+            }
+        };
+        env.body = Some(Body::from_bytes(body, Some(ct)));
+    }
     let mut method = if p.head {
         "HEAD"
     } else if p.get {
         "GET"
-    } else if data.is_some() {
+    } else if data.is_some() || p.form_pos.is_some() {
         "POST"
     } else {
         "GET"
