@@ -350,6 +350,13 @@ fn refusals_name_the_json_path_and_tell_missing_from_empty() {
     )
     .unwrap();
     assert_eq!(i.path, "/");
+    // HARP, harviewer's JSONP form, often saved as .har.
+    let i = har::parse(
+        "onInputData({\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/p\"}}]}});\n",
+        &EntrySelector::Only,
+    )
+    .unwrap();
+    assert_eq!(i.path, "/p");
 }
 
 #[test]
@@ -406,4 +413,56 @@ fn a_large_har_is_streamed_not_held() {
     let i = har::from_reader(g, &EntrySelector::UrlContains("/e19999".into())).unwrap();
     assert_eq!(i.path, "/e19999");
     assert_eq!(i.source, Source::Har { entry: 19_999 });
+}
+
+/// `SONDE_HAR_CORPUS=DIR`: the figures for another corpus of HAR files (not in the
+/// repository): every http(s) entry imported and loaded as `sonde validate` would.
+#[test]
+#[ignore = "needs SONDE_HAR_CORPUS=DIR"]
+fn external_har_corpus_figures() {
+    let dir = std::env::var("SONDE_HAR_CORPUS").expect("SONDE_HAR_CORPUS=DIR");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "har"))
+        .collect();
+    files.sort();
+    let (mut total, mut imported, mut unreadable) = (0, 0, 0);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        // HARP (`callback({...});`) read the same way the importer does.
+        let unwrapped = std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| Some(&t[t.find('(')? + 1..t.rfind(')')?]));
+        let doc = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .or_else(|| unwrapped.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()));
+        let Some(doc) = doc else {
+            unreadable += 1;
+            let e = sonde::import::import_har_file(f, &EntrySelector::Index(0)).unwrap_err();
+            println!("not JSON  {}: {e}", f.display());
+            continue;
+        };
+        let entries = doc["log"]["entries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for (i, e) in entries.iter().enumerate() {
+            let url = e["request"]["url"].as_str().unwrap_or("");
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                continue;
+            }
+            total += 1;
+            match import_and_load(f, i) {
+                Ok(()) => imported += 1,
+                Err(err) => println!("FAILED    {}#{i}: {err}", f.display()),
+            }
+        }
+    }
+    println!(
+        "{} files ({unreadable} not JSON): {imported} of {total} http(s) entries import into valid scenarios",
+        files.len()
+    );
+    assert!(imported * 100 >= total * 99, "{imported} of {total}");
 }

@@ -10,7 +10,8 @@
 //! booleans where strings belong (chrome-har's `params[].value`), `{}` for an empty list (IE11's
 //! `cookies: {}`), `null` anywhere optional, `postData.text: ""` with `params` (Firebug: the
 //! body is built from the params), `postData.encoding: "base64"` (decoded to bytes), a `url`
-//! without its query when `queryString` lists it (Insomnia).
+//! without its query when `queryString` lists it (Insomnia), the HARP form
+//! (`onInputData({…});`, harviewer).
 //!
 //! Headers that the browser or the transport computes are not environment items and are
 //! skipped: HTTP/2 pseudo-headers (`:authority`, `:method`, `:path`, `:scheme`), `Host`,
@@ -317,6 +318,26 @@ pub fn from_reader<R: Read>(r: R, sel: &EntrySelector) -> Result<Imported, Impor
     if bom {
         r.consume(3);
     }
+    // HARP (harviewer's JSONP form, `onInputData({...});`, often saved as .har): the callback
+    // is skipped and whatever follows the JSON value is ignored.
+    let head = r.fill_buf().unwrap_or(&[]);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let ident_end = head[start..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || b"_$.".contains(b)))
+        .map(|k| start + k);
+    let harp = match ident_end {
+        Some(e) if e > start && head.get(e) == Some(&b'(') && head[start].is_ascii_alphabetic() => {
+            Some(e + 1)
+        }
+        _ => None,
+    };
+    if let Some(skip) = harp {
+        r.consume(skip);
+    }
     let mut scan = Scan {
         sel,
         saw_log: false,
@@ -326,7 +347,9 @@ pub fn from_reader<R: Read>(r: R, sel: &EntrySelector) -> Result<Imported, Impor
         chosen: None,
     };
     let mut de = serde_json::Deserializer::from_reader(r);
-    let parsed = Root(&mut scan).deserialize(&mut de).and_then(|()| de.end());
+    let parsed = Root(&mut scan)
+        .deserialize(&mut de)
+        .and_then(|()| if harp.is_some() { Ok(()) } else { de.end() });
     if let Err(e) = parsed {
         let col = e.column().max(1) + usize::from(bom && e.line() == 1);
         let mut message = clean_json_message(&e);
