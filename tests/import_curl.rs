@@ -134,11 +134,16 @@ fn firefox_posix_imports_every_byte() {
 #[test]
 fn cookies_flags_user_and_options() {
     let i = curl::parse(
-        "curl -b 'ff=a|b; x=1' -H 'Cookie: y=2' -u 'bob:s3cr3t' -A 'UA/1' -e 'https://r/;auto' \
+        "curl -b 'ff=a|b; x=1; y=2' -u 'bob:s3cr3t' -A 'UA/1' -e 'https://r/;auto' \
          -kL --url http://127.0.0.1:8080/p --data-binary 'raw' -d 'more'",
     )
     .unwrap();
     assert_eq!(i.env.cookies, pairs(&[("x", "1"), ("y", "2")]));
+    // As curl: a Cookie header replaces -b; several -b join with `;` and are sent verbatim.
+    let j = curl::parse("curl http://h/ -b 'x=1' -H 'Cookie: y=2'").unwrap();
+    assert_eq!(j.env.cookies, pairs(&[("y", "2")]));
+    let j = curl::parse("curl http://h/ -b 'x=1' -b 'y=2'").unwrap();
+    assert_eq!(j.env.headers, pairs(&[("Cookie", "x=1;y=2")]));
     assert_eq!(i.env.flags, vec![("a".into(), true), ("b".into(), true)]);
     assert_eq!(
         i.env.headers,

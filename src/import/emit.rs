@@ -67,6 +67,8 @@ pub struct Emitted {
 
 /// The variable that spells `{` where a value holds `{{` (a template would start there).
 pub const LBRACE_VAR: &str = "sonde_lbrace";
+/// The variable that spells a `$` right before a `${…}` placeholder.
+pub const DOLLAR_VAR: &str = "sonde_dollar";
 
 /// A `SONDE_…` environment variable name for a placeholder (`prefix` + the name upper-cased).
 pub(crate) fn env_name(prefix: &str, name: &str) -> String {
@@ -92,17 +94,38 @@ fn var_ref(var: &str) -> String {
     format!("{VAR_OPEN}{var}{VAR_CLOSE}")
 }
 
-/// Text for the loader: `${` → `$${`, `{{` spelled with `{{sonde_lbrace}}`, variable markers
-/// → `${NAME}`. Sets `lbrace` when the brace variable is needed.
-fn loader_text(s: &str, lbrace: &mut bool) -> String {
-    let s = s.replace("${", "$${");
-    let s = if s.contains("{{") {
-        *lbrace = true;
-        s.replace('{', &format!("{{{{{LBRACE_VAR}}}}}"))
-    } else {
-        s
-    };
-    s.replace(VAR_OPEN, "${").replace(VAR_CLOSE, "}")
+/// The helper variables a file needs: `sonde_lbrace` (`{`) and `sonde_dollar` (`$`).
+#[derive(Default)]
+struct Spell {
+    lbrace: bool,
+    dollar: bool,
+}
+
+/// Text for the loader: `${` → `$${`; when the text holds `{{`, every `{` spelled
+/// `{{sonde_lbrace}}`; variable markers → `${NAME}`, and a `$` right before one spelled
+/// `{{sonde_dollar}}` (`$${` would be read as a literal). Records the helpers used.
+fn loader_text(s: &str, spell: &mut Spell) -> String {
+    let lbrace = s.contains("{{");
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '$' if chars.get(i + 1) == Some(&VAR_OPEN) => {
+                spell.dollar = true;
+                out.push_str(&format!("{{{{{DOLLAR_VAR}}}}}"));
+            }
+            // `$${` reads back as `${`; with braces spelled, `$${{sonde_lbrace}}` does too.
+            '$' if chars.get(i + 1) == Some(&'{') => out.push_str("$$"),
+            '{' if lbrace => {
+                spell.lbrace = true;
+                out.push_str(&format!("{{{{{LBRACE_VAR}}}}}"));
+            }
+            VAR_OPEN => out.push_str("${"),
+            VAR_CLOSE => out.push('}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A YAML double-quoted scalar that reads back as exactly `s`: `"` and `\` escaped, and every
@@ -178,6 +201,9 @@ fn yaml_block(s: &str, indent: &str) -> Option<String> {
 struct Secrets {
     enabled: bool,
     list: Vec<Placeholder>,
+    /// A secret value held `{{`: its exported form spells `{` with `sonde_lbrace`, since the
+    /// loader parses templates after it substitutes `${…}`.
+    lbrace: bool,
 }
 
 impl Secrets {
@@ -203,6 +229,12 @@ impl Secrets {
             ItemKind::Flag => "SONDE_FLAG_",
         };
         let base = env_name(prefix, name);
+        let value = if value.contains("{{") {
+            self.lbrace = true;
+            value.replace('{', &format!("{{{{{LBRACE_VAR}}}}}"))
+        } else {
+            value.to_string()
+        };
         let mut var = base.clone();
         let mut n = 2;
         while self.list.iter().any(|p| p.var == var) {
@@ -213,7 +245,7 @@ impl Secrets {
             var: var.clone(),
             kind,
             name: name.to_string(),
-            value: value.to_string(),
+            value,
         });
         var_ref(&var)
     }
@@ -402,7 +434,8 @@ fn step_name(path: &str) -> String {
     } else {
         format!("request_{n}")
     };
-    if matches!(n.as_str(), "iteration" | "setup" | "total") {
+    // The scenario loader reserves these for their own metrics (scenario::steps).
+    if matches!(n.as_str(), "http" | "iterations") {
         format!("request_{n}")
     } else {
         n
@@ -428,8 +461,9 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     let mut s = Secrets {
         enabled: !opts.include_sensitive,
         list: Vec::new(),
+        lbrace: false,
     };
-    let mut lbrace = false;
+    let mut spell = Spell::default();
     let mut notes: Vec<String> = Vec::new();
     let env = &imp.env;
     let mut vars_used: Vec<String> = Vec::new();
@@ -554,8 +588,8 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
                 let _ = writeln!(
                     body_yaml,
                     "          {}: {}",
-                    yaml_quote(&loader_text(n, &mut lbrace)),
-                    yaml_quote(&loader_text(&v, &mut lbrace))
+                    yaml_quote(&loader_text(n, &mut spell)),
+                    yaml_quote(&loader_text(&v, &mut spell))
                 );
             }
         } else {
@@ -564,7 +598,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             } else {
                 b.text.clone()
             };
-            let text = loader_text(&text, &mut lbrace);
+            let text = loader_text(&text, &mut spell);
             let v = yaml_block(&text, "          ").unwrap_or_else(|| yaml_quote(&text));
             let _ = writeln!(body_yaml, "        raw: {v}");
         }
@@ -576,7 +610,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             let _ = writeln!(
                 body_yaml,
                 "        content_type: {}",
-                yaml_quote(&loader_text(ct, &mut lbrace))
+                yaml_quote(&loader_text(ct, &mut spell))
             );
         }
     }
@@ -587,7 +621,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     let _ = writeln!(
         y,
         "target: {}",
-        yaml_quote(&loader_text(&imp.base, &mut lbrace))
+        yaml_quote(&loader_text(&imp.base, &mut spell))
     );
     if let Some(ft) = imp.flag_sources.first() {
         let (key, name, separator) = match ft {
@@ -607,7 +641,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         for (n, vs) in &headers {
             let vs: Vec<String> = vs
                 .iter()
-                .map(|v| yaml_quote(&loader_text(v, &mut lbrace)))
+                .map(|v| yaml_quote(&loader_text(v, &mut spell)))
                 .collect();
             if vs.len() == 1 {
                 let _ = writeln!(envy, "      {}: {}", yaml_quote(n), vs[0]);
@@ -625,8 +659,8 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             let _ = writeln!(
                 out,
                 "      {}: {}",
-                yaml_quote(&loader_text(n, &mut lbrace)),
-                yaml_quote(&loader_text(v, &mut lbrace))
+                yaml_quote(&loader_text(n, &mut spell)),
+                yaml_quote(&loader_text(v, &mut spell))
             );
         }
     };
@@ -646,7 +680,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             (n.clone(), s.value(ItemKind::Var, n, v, secret))
         })
         .collect();
-    let url_text = loader_text(&path, &mut lbrace);
+    let url_text = loader_text(&path, &mut spell);
     let method_text = imp.method.as_str().to_string();
     let step = step_name(&imp.path);
     let mut steps = String::new();
@@ -659,17 +693,21 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     if !imp.follow_redirects {
         steps.push_str("    follow_redirects: false\n");
     }
-    if lbrace {
-        // Its value is one `{`, written literally: it is not a template itself.
+    spell.lbrace |= s.lbrace;
+    // Their values, one `{` and one `$`, are written literally: not templates themselves.
+    if spell.lbrace {
         vars.push((LBRACE_VAR.to_string(), "{".to_string()));
+    }
+    if spell.dollar {
+        vars.push((DOLLAR_VAR.to_string(), "$".to_string()));
     }
     if !vars.is_empty() {
         let _ = writeln!(envy, "    vars:");
         for (n, v) in &vars {
-            let v = if n == LBRACE_VAR {
+            let v = if n == LBRACE_VAR || n == DOLLAR_VAR {
                 v.clone()
             } else {
-                let mut unused = false;
+                let mut unused = Spell::default();
                 loader_text(v, &mut unused)
             };
             let _ = writeln!(envy, "      {}: {}", yaml_quote(n), yaml_quote(&v));
@@ -730,7 +768,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     if !imp.follow_redirects {
         head.push_str("# Redirects were not followed by the original request (no -L): follow_redirects is false.\n");
     }
-    if lbrace {
+    if spell.lbrace {
         let _ = writeln!(
             head,
             "# Values holding `{{{{` spell `{{` as {{{{{LBRACE_VAR}}}}} so it is not read as a template."

@@ -20,7 +20,8 @@
 //! without a `Content-Type` header sends `application/x-www-form-urlencoded`; `-G` appends the
 //! data to the query string as it is; `-u` and URL userinfo become an `Authorization: Basic`
 //! header; a `Cookie:` header or `-b` string is kept verbatim (split into cookies only when
-//! splitting and joining gives the same bytes); a URL without a scheme is `http://`; URL glob
+//! splitting and joining gives the same bytes; a `Cookie:` header makes curl drop `-b`, several
+//! `-b` join with `;`); a URL without a scheme is `http://`; URL glob
 //! escapes `\[ \] \{ \}` (Chrome writes them) are unescaped, an unescaped glob is refused
 //! (curl would send several requests). Shell variables (`$NAME`, `${NAME}`) become `${NAME}`
 //! scenario variables; they are refused in the URL.
@@ -50,8 +51,12 @@ struct Parsed {
     method: Option<(String, Pos)>,
     urls: Vec<(Word, Pos)>,
     headers: Vec<(String, String)>,
-    /// `Cookie` header values and `-b` strings, verbatim, in order.
-    cookie_strings: Vec<String>,
+    /// `-H 'Cookie: …'` values, verbatim, in order.
+    cookie_headers: Vec<String>,
+    /// `-b` strings, verbatim, in order.
+    cookie_options: Vec<String>,
+    /// `-H 'Cookie:'` removed curl's own Cookie header (so `-b` is not sent).
+    cookie_removed: bool,
     /// Data pieces: bytes, and whether the piece came from `--json` (joined without `&`).
     data: Vec<(Vec<u8>, bool)>,
     url_query: Vec<String>,
@@ -181,10 +186,11 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
                 }
                 if x.is_empty() {
                     // `Name:` removes one of curl's own headers; there is nothing to send.
+                    p.cookie_removed |= n.eq_ignore_ascii_case("cookie");
                     return Ok(());
                 }
                 if n.eq_ignore_ascii_case("cookie") {
-                    p.cookie_strings.push(x.to_string());
+                    p.cookie_headers.push(x.to_string());
                 } else {
                     p.headers.push((n.to_string(), x.to_string()));
                 }
@@ -206,7 +212,7 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
                     "without `=` it names a cookie file, which sonde does not read: pass `-b 'name=value; …'`",
                 ));
             }
-            p.cookie_strings.push(v.to_string());
+            p.cookie_options.push(v.to_string());
         }
         Opt::Data => {
             no_files(name, v, pos)?;
@@ -494,13 +500,25 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
                 .push(("Accept".into(), "application/json".into()));
         }
     }
-    // Cookies: one lossless split of the whole cookie string, or the string verbatim.
-    let cookie = p.cookie_strings.join("; ");
-    if !cookie.is_empty() {
-        match split_cookies_exact(&cookie) {
-            Some(c) => env.cookies = c,
-            None => env.headers.push(("Cookie".into(), cookie)),
+    // Cookies as curl 7.88 sends them: a `-H 'Cookie: …'` replaces curl's own Cookie header, so
+    // `-b` is then not sent; several `-b` join with `;`. Cookie items when splitting is
+    // lossless, else the header verbatim (several -H Cookie stay several headers).
+    match p.cookie_headers.as_slice() {
+        [] if !p.cookie_options.is_empty() && !p.cookie_removed => {
+            let cookie = p.cookie_options.join(";");
+            match split_cookies_exact(&cookie) {
+                Some(c) => env.cookies = c,
+                None => env.headers.push(("Cookie".into(), cookie)),
+            }
         }
+        [] => {}
+        [one] => match split_cookies_exact(one) {
+            Some(c) => env.cookies = c,
+            None => env.headers.push(("Cookie".into(), one.clone())),
+        },
+        many => env
+            .headers
+            .extend(many.iter().map(|c| ("Cookie".to_string(), c.clone()))),
     }
 
     if let Some(fpos) = p.form_pos {
