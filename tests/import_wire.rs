@@ -471,28 +471,76 @@ fn har_expected(req: &serde_json::Value) -> Wire {
     }
 }
 
-/// Every http(s) entry of the HAR corpus, sent by `sonde run` from the scenario `sonde import`
-/// writes, arrives as the HAR says the browser sent it.
-#[test]
-fn every_har_entry_sends_what_the_browser_sent() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+/// The http(s) entries of HAR files (HARP-wrapped ones too) with their requests.
+fn har_cases(files: &[PathBuf]) -> Vec<(PathBuf, usize, serde_json::Value)> {
     let mut cases = Vec::new();
-    for f in har_corpus() {
-        let bytes = std::fs::read(&f).unwrap();
-        let doc: serde_json::Value =
-            serde_json::from_slice(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).unwrap();
-        for (i, e) in doc["log"]["entries"].as_array().unwrap().iter().enumerate() {
+    for f in files {
+        let bytes = std::fs::read(f).unwrap();
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = String::from_utf8_lossy(body);
+        let doc = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .or_else(|| {
+                let inner = &text[text.find('(')? + 1..text.rfind(')')?];
+                serde_json::from_str(inner).ok()
+            });
+        let Some(doc) = doc else { continue };
+        let entries = doc["log"]["entries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for (i, e) in entries.iter().enumerate() {
             let url = e["request"]["url"].as_str().unwrap_or("");
             if url.starts_with("http://") || url.starts_with("https://") {
                 cases.push((f.clone(), i, e["request"].clone()));
             }
         }
     }
+    cases
+}
+
+/// Every http(s) entry of the HAR corpus, sent by `sonde run` from the scenario `sonde import`
+/// writes, arrives as the HAR says the browser sent it.
+#[test]
+fn every_har_entry_sends_what_the_browser_sent() {
+    let cases = har_cases(&har_corpus());
     assert!(cases.len() >= 20, "the HAR corpus is missing");
+    let failures = har_compare(&cases);
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// `SONDE_HAR_CORPUS=DIR`: every http(s) entry of every HAR there, sent and compared.
+#[test]
+#[ignore = "needs SONDE_HAR_CORPUS=DIR"]
+fn external_har_corpus_on_the_wire() {
+    let dir = std::env::var("SONDE_HAR_CORPUS").expect("SONDE_HAR_CORPUS=DIR");
+    let cases = har_cases(&files(Path::new(&dir), &["har"]));
+    let failures = har_compare(&cases);
+    for f in &failures {
+        println!("DIFFERENT {f}\n");
+    }
+    println!(
+        "{} http(s) entries: {} sent what the HAR says, {} different",
+        cases.len(),
+        cases.len() - failures.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty());
+}
+
+/// Sends each case with `sonde run` and compares with what its HAR says; the differences.
+fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)]) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let handle = rt.handle().clone();
     let failures: Vec<String> = std::thread::scope(|scope| {
         let jobs: Vec<_> = cases
@@ -559,11 +607,5 @@ fn every_har_entry_sends_what_the_browser_sent() {
             .collect();
         jobs.into_iter().flat_map(|j| j.join().unwrap()).collect()
     });
-    assert!(
-        failures.is_empty(),
-        "{} of {} differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    failures
 }
