@@ -227,3 +227,24 @@ fn truncated_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn chrome_glob_escapes_are_undone_in_both_dialects() {
+    let bash = curl::parse("curl 'https://h/search?filter\\[a\\]=1&q=\\{x\\}'").unwrap();
+    assert_eq!(bash.raw_query.as_deref(), Some("filter[a]=1&q={x}"));
+    let cmd = curl::parse_with(
+        "curl ^\"https://h/search?filter^\\[a^\\]=1^&q=^\\{x^\\}^\" ^\r\n  -H ^\"accept: application/json^\"\r\n",
+        Dialect::Cmd,
+    )
+    .unwrap();
+    assert_eq!(cmd.raw_query.as_deref(), Some("filter[a]=1&q={x}"));
+    // An unescaped glob would make curl send several requests: refused at its column.
+    let e = curl::parse("curl 'https://h/{a,b}'").unwrap_err();
+    assert_eq!(e.position(), Some((1, 17)), "{e}");
+    // -g turns globbing off; an IPv6 literal is no glob.
+    assert!(curl::parse("curl -g 'http://h/[x]'").is_ok());
+    assert_eq!(
+        curl::parse("curl 'http://[::1]:8080/p'").unwrap().base,
+        "http://[::1]:8080"
+    );
+}

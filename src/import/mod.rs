@@ -1,8 +1,11 @@
-//! Environment inputs: "Copy as cURL" commands (bash and Windows cmd), HAR 1.2 exports (Chrome,
-//! Firefox), env YAML files and inline items, all turned into one [`Imported`] request /
-//! [`EnvSpec`] model; and the scenario YAML `sonde import` writes, with secrets as `${…}`
-//! placeholders. Never runs a shell, never sends a request, and never shows a secret value in
-//! an error, a `Debug` or a `Display`.
+//! Environment inputs: "Copy as cURL" commands (bash and Windows cmd, read as curl 7.88 reads
+//! its options), HAR 1.2 exports (any exporter's, read as a stream), env YAML files and inline
+//! items, all turned into one [`Imported`] request / [`EnvSpec`] model; and the scenario YAML
+//! `sonde import` writes, with secrets as `${…}` placeholders. The contract: what was imported
+//! is what is sent, byte for byte (body, query, repeated headers, method), or the input is
+//! refused naming what and where (curl line:column, HAR JSON path). Never runs a shell, never
+//! reads a file a command names, never sends a request, and never shows a secret value in an
+//! error, a `Debug` or a `Display`.
 
 pub mod curl;
 pub mod diff;
