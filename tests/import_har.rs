@@ -466,3 +466,66 @@ fn external_har_corpus_figures() {
     );
     assert!(imported * 100 >= total * 99, "{imported} of {total}");
 }
+
+/// The 1 GB export that took 1 GB of memory: `sonde import har` on a 64 MiB HAR (large
+/// response bodies) must peak far below the file's size. The peak is `VmHWM`, sampled while
+/// the process runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_large_har_file_is_imported_in_bounded_memory() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.har");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let body = "x".repeat(256 * 1024);
+    f.write_all(b"{\"log\":{\"version\":\"1.2\",\"entries\":[")
+        .unwrap();
+    let n = 256;
+    for i in 0..n {
+        if i > 0 {
+            f.write_all(b",").unwrap();
+        }
+        write!(
+            f,
+            "{{\"request\":{{\"method\":\"GET\",\"url\":\"https://big.test/e{i}\",\"headers\":[]}},\
+             \"response\":{{\"content\":{{\"text\":\"{body}\"}}}}}}"
+        )
+        .unwrap();
+    }
+    f.write_all(b"]}}").unwrap();
+    f.flush().unwrap();
+    drop(f);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size > 64 << 20, "{size}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["import", "har"])
+        .arg(&path)
+        .args(["--entry", &format!("e{}", n - 1)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(status.success());
+    assert!(peak_kib > 0, "no memory sample was taken");
+    assert!(
+        peak_kib * 1024 < size / 2,
+        "peak {peak_kib} KiB for a {size}-byte file"
+    );
+}
