@@ -294,6 +294,25 @@ fn cli_import_writes_the_file_and_uses_exit_codes() {
         err.contains("broken/truncated.har:5:1: invalid HAR file"),
         "{err}"
     );
+    // Whole messages, pinned: what was refused, and where.
+    let (code, err) = run(&["curl", "curl-corpus/refused/two_commands.curl"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: curl-corpus/refused/two_commands.curl:5:1: the file holds 2 curl commands (on lines 2, 5); sonde imports one request per file: keep the one you mean\n"
+    );
+    let (code, err) = run(&["curl", "curl-corpus/refused/proxy.curl"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: curl-corpus/refused/proxy.curl:2:33: curl option `-x` is not supported: proxies are not supported: sonde sends to the target directly\n"
+    );
+    let (code, err) = run(&["har", "har-corpus/charles.har", "--entry", "9"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: har-corpus/charles.har: entry 9 does not exist: the HAR file has 3 entries (0-based):\n  0: GET http://api.example.test/track?=&v=1\n  1: POST http://api.example.test/upload\n  2: POST http://api.example.test/ingest\n"
+    );
 }
 
 #[test]
