@@ -166,8 +166,18 @@ enum Outcome {
     Different(String),
 }
 
+/// How sonde sends the imported request.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `sonde import` writes the scenario, `sonde run` sends it once.
+    ImportRun,
+    /// `sonde repro --env FILE` sends the request itself (the scenario-less flow `bisect`
+    /// runs too).
+    Repro,
+}
+
 /// Runs one command through curl and through sonde and compares what arrived.
-fn compare(rt: &tokio::runtime::Handle, file: &Path) -> Outcome {
+fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
     let src = std::fs::read_to_string(file).unwrap();
     let imp = match import::read_curl_file(file) {
         Ok(i) => i,
@@ -216,18 +226,26 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("s.yaml");
     std::fs::write(&scenario, &emitted.yaml).unwrap();
+    let target = format!("http://127.0.0.1:{}", sonde_srv.port());
     let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
-    run.arg("run")
-        .arg(&scenario)
-        .args([
-            "--target",
-            &format!("http://127.0.0.1:{}", sonde_srv.port()),
-        ])
-        .args(["-n", "1", "--vus", "1", "-q", "--format", "json"])
-        .envs(SHELL_VARS.iter().copied());
-    for p in &emitted.placeholders {
-        run.env(&p.var, p.secret_value());
+    match via {
+        Via::ImportRun => {
+            run.arg("run")
+                .arg(&scenario)
+                .args(["--target", &target])
+                .args(["-n", "1", "--vus", "1", "-q", "--format", "json"]);
+            for p in &emitted.placeholders {
+                run.env(&p.var, p.secret_value());
+            }
+        }
+        Via::Repro => {
+            run.arg("repro")
+                .arg("--env")
+                .arg(file)
+                .args(["-k", "1", "--target", &target, "--format", "json"]);
+        }
     }
+    run.envs(SHELL_VARS.iter().copied());
     let out = run.output().unwrap();
     if !out.status.success() {
         return Outcome::Different(format!(
@@ -277,7 +295,7 @@ fn files(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
 }
 
 /// Runs `compare` over the files, four at a time.
-fn run_all(paths: &[PathBuf]) -> Vec<(PathBuf, Outcome)> {
+fn run_all(paths: &[PathBuf], via: Via) -> Vec<(PathBuf, Outcome)> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -293,7 +311,7 @@ fn run_all(paths: &[PathBuf]) -> Vec<(PathBuf, Outcome)> {
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|p| (p.clone(), compare(&h, p)))
+                        .map(|p| (p.clone(), compare(&h, p, via)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -304,10 +322,21 @@ fn run_all(paths: &[PathBuf]) -> Vec<(PathBuf, Outcome)> {
 
 #[test]
 fn every_corpus_command_sends_what_curl_sends() {
+    corpus_matches_curl(Via::ImportRun);
+}
+
+/// The same through `repro` (and so `bisect`): the request read from the file, not from a
+/// written scenario, is sent as curl sends it.
+#[test]
+fn repro_sends_what_curl_sends() {
+    corpus_matches_curl(Via::Repro);
+}
+
+fn corpus_matches_curl(via: Via) {
     let paths = files(&corpus_dir(), &["curl"]);
     assert!(paths.len() >= 60, "the corpus is missing");
     let mut failures = Vec::new();
-    for (p, outcome) in run_all(&paths) {
+    for (p, outcome) in run_all(&paths, via) {
         match outcome {
             Outcome::Same => {}
             Outcome::Refused(e) => failures.push(format!("{}: refused: {e}", p.display())),
@@ -351,7 +380,7 @@ fn refused_commands_name_the_option_and_its_column() {
 fn external_corpus_figures() {
     let dir = std::env::var("SONDE_CURL_CORPUS").expect("SONDE_CURL_CORPUS=DIR");
     let paths = files(Path::new(&dir), &["sh", "curl", "txt"]);
-    let results = run_all(&paths);
+    let results = run_all(&paths, Via::ImportRun);
     let (mut same, mut refused, mut different) = (0, 0, Vec::new());
     for (p, o) in &results {
         match o {

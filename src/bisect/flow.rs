@@ -231,6 +231,12 @@ impl Flow {
                 .body
                 .as_ref()
                 .map(|b| BodySpec::exact(&b.text, b.binary.as_deref(), b.content_type.clone()));
+            // An imported query that items would not send byte for byte (`?draft`, `%20`)
+            // travels verbatim while the bisection has not changed it.
+            if let Some(raw) = env.exact_query() {
+                step.url = Template::literal(format!("{}?{raw}", step.url.source()));
+                p.env.query.clear();
+            }
         }
         p
     }

@@ -236,6 +236,9 @@ pub struct EnvSpec {
     pub query: Vec<(String, String)>,
     pub vars: BTreeMap<String, String>,
     pub body: Option<Body>,
+    /// The query string of an imported request exactly as it was sent; used instead of the
+    /// `query` items while they still decode from it (see [`EnvSpec::exact_query`]).
+    pub raw_query: Option<String>,
 }
 
 impl fmt::Debug for EnvSpec {
@@ -387,6 +390,15 @@ impl EnvSpec {
         }
     }
 
+    /// The query to send verbatim instead of the items: the imported query string, when the
+    /// items are still the ones it decodes to and sending them as items would change its
+    /// bytes (`?draft`, `%20`, `?=`). `None`: send the items.
+    pub fn exact_query(&self) -> Option<&str> {
+        let raw = self.raw_query.as_deref()?;
+        (super::decode_query(raw) == self.query && super::encode_query(&self.query) != raw)
+            .then_some(raw)
+    }
+
     /// Every secret value of this environment, for a [`redact::Redactor`].
     pub fn secret_values(&self) -> Vec<String> {
         self.items()
@@ -436,6 +448,7 @@ impl EnvSpec {
                 .map(|(n, t)| (n.clone(), t.source()))
                 .collect(),
             body: None,
+            raw_query: None,
         }
     }
 

@@ -588,6 +588,7 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
         Some(_) => return Err(at(&format!("{base_path}.postData"), "not an object")),
     }
     env.query = parts.query;
+    env.raw_query = parts.raw_query.clone();
     let flag_sources = env.extract_flags(&default_flag_sources());
     Ok(Imported {
         method,

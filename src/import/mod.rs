@@ -187,6 +187,18 @@ impl fmt::Display for Imported {
     }
 }
 
+/// Query items decoded from a query string (`+` and `%XX` decoded; a piece without `=` is a
+/// name with an empty value; empty pieces are skipped).
+pub fn decode_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (k, v) = s.split_once('=').unwrap_or((s, ""));
+            (redact::percent_decode(k), redact::percent_decode(v))
+        })
+        .collect()
+}
+
 /// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
 pub fn encode_query(items: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -286,18 +298,7 @@ pub fn split_url(raw: &str) -> Result<UrlParts, String> {
         return Err("no host".into());
     }
     let base = u.origin().ascii_serialization();
-    let query = u
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    let (k, v) = s.split_once('=').unwrap_or((s, ""));
-                    (redact::percent_decode(k), redact::percent_decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = u.query().map(decode_query).unwrap_or_default();
     let userinfo = (!u.username().is_empty() || u.password().is_some()).then(|| {
         format!(
             "{}:{}",

@@ -572,6 +572,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
         env.body = Some(Body::from_bytes(d, ct));
     }
     env.query = parts.query;
+    env.raw_query = parts.raw_query.clone();
     let flag_sources = env.extract_flags(&default_flag_sources());
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| err_at(url_pos, "invalid HTTP method"))?;
