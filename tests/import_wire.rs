@@ -529,12 +529,17 @@ fn har_cases(files: &[PathBuf]) -> Vec<(PathBuf, usize, serde_json::Value)> {
 }
 
 /// Every http(s) entry of the HAR corpus, sent by `sonde run` from the scenario `sonde import`
-/// writes, arrives as the HAR says the browser sent it.
+/// writes, and by `sonde repro --env FILE#INDEX`, arrives as the HAR says the browser sent it.
 #[test]
 fn every_har_entry_sends_what_the_browser_sent() {
     let cases = har_cases(&har_corpus());
     assert!(cases.len() >= 20, "the HAR corpus is missing");
-    let failures = har_compare(&cases);
+    let mut failures = har_compare(&cases, Via::ImportRun);
+    failures.extend(
+        har_compare(&cases, Via::Repro)
+            .into_iter()
+            .map(|f| format!("(repro) {f}")),
+    );
     assert!(
         failures.is_empty(),
         "{} of {} differ:\n{}",
@@ -550,7 +555,7 @@ fn every_har_entry_sends_what_the_browser_sent() {
 fn external_har_corpus_on_the_wire() {
     let dir = std::env::var("SONDE_HAR_CORPUS").expect("SONDE_HAR_CORPUS=DIR");
     let cases = har_cases(&files(Path::new(&dir), &["har"]));
-    let failures = har_compare(&cases);
+    let failures = har_compare(&cases, Via::ImportRun);
     for f in &failures {
         println!("DIFFERENT {f}\n");
     }
@@ -564,7 +569,7 @@ fn external_har_corpus_on_the_wire() {
 }
 
 /// Sends each case with `sonde run` and compares with what its HAR says; the differences.
-fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)]) -> Vec<String> {
+fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -593,13 +598,24 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)]) -> Vec<String> {
                         let dir = tempfile::tempdir().unwrap();
                         let scenario = dir.path().join("s.yaml");
                         std::fs::write(&scenario, &emitted.yaml).unwrap();
+                        let target = format!("http://127.0.0.1:{}", srv.port());
                         let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
-                        run.arg("run")
-                            .arg(&scenario)
-                            .args(["--target", &format!("http://127.0.0.1:{}", srv.port())])
-                            .args(["-n", "1", "--vus", "1", "-q", "--format", "json"]);
-                        for p in &emitted.placeholders {
-                            run.env(&p.var, p.secret_value());
+                        match via {
+                            Via::ImportRun => {
+                                run.arg("run")
+                                    .arg(&scenario)
+                                    .args(["--target", &target])
+                                    .args(["-n", "1", "--vus", "1", "-q", "--format", "json"]);
+                                for p in &emitted.placeholders {
+                                    run.env(&p.var, p.secret_value());
+                                }
+                            }
+                            Via::Repro => {
+                                run.arg("repro")
+                                    .arg("--env")
+                                    .arg(format!("{}#{i}", f.display()))
+                                    .args(["-k", "1", "--target", &target, "--format", "json"]);
+                            }
                         }
                         let out = run.output().unwrap();
                         drop(srv);
