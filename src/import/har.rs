@@ -525,6 +525,14 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
                 "not an HTTP method (a token of letters, digits and !#$%&'*+-.^_`|~)",
             )
         })?;
+    if let Some(m) = super::method_typo(&method_text) {
+        return Err(at(
+            &format!("{base_path}.method"),
+            &format!(
+                "`{method_text}` looks like a typo of {m}: the scenario loader would refuse it"
+            ),
+        ));
+    }
     let mut env = EnvSpec::default();
     let mut compressed = false;
     let mut cookie_headers: Vec<String> = Vec::new();

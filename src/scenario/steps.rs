@@ -273,10 +273,7 @@ fn method(r: &Reader<'_>, n: &Node) -> R<http::Method> {
         return http::Method::from_bytes(upper.as_bytes()).map_err(|_| bad());
     }
     let token = !s.is_empty() && s.bytes().all(crate::import::envfile::is_tchar);
-    let typo = METHODS
-        .iter()
-        .any(|m| strsim::damerau_levenshtein(&upper, m) <= 1);
-    if token && !typo {
+    if token && crate::import::method_typo(&s).is_none() {
         return http::Method::from_bytes(s.as_bytes()).map_err(|_| bad());
     }
     Err(bad().help(did_you_mean(&upper, METHODS).unwrap_or_else(|| {

@@ -174,6 +174,14 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
                     "invalid HTTP method after -X: a method is a token (letters, digits and !#$%&'*+-.^_`|~)",
                 ));
             }
+            if let Some(m) = super::method_typo(v) {
+                return Err(err_at(
+                    pos,
+                    format!(
+                        "`-X {v}` looks like a typo of {m}: the scenario loader would refuse it (write {m}, or a method further from the standard ones)"
+                    ),
+                ));
+            }
             p.method = Some((v.to_string(), pos));
         }
         Opt::Header => {
