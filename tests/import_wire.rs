@@ -102,7 +102,7 @@ fn parse_wire(raw: &[u8]) -> Wire {
         headers
             .entry(n.to_ascii_lowercase())
             .or_default()
-            .push(v.trim().to_string());
+            .push(v.trim_matches([' ', '\t']).to_string());
     }
     Wire {
         method,
@@ -452,7 +452,11 @@ fn har_expected(req: &serde_json::Value) -> Wire {
             cookies.push(text(&h["value"]));
             continue;
         }
-        headers.entry(n).or_default().push(text(&h["value"]));
+        // A field value never starts or ends with spaces or tabs on the wire (RFC 9110).
+        headers
+            .entry(n)
+            .or_default()
+            .push(text(&h["value"]).trim_matches([' ', '\t']).to_string());
     }
     if cookies.is_empty() {
         cookies = list(&req["cookies"])
@@ -466,6 +470,10 @@ fn har_expected(req: &serde_json::Value) -> Wire {
         cookies = vec![cookies.join("; ")];
     }
     if !cookies.is_empty() {
+        let cookies = cookies
+            .iter()
+            .map(|c| c.trim_matches([' ', '\t']).to_string())
+            .collect();
         headers.insert("cookie".into(), cookies);
     }
     let pd = &req["postData"];

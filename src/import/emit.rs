@@ -588,7 +588,8 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
                 let _ = writeln!(
                     body_yaml,
                     "          {}: {}",
-                    yaml_quote(&loader_text(n, &mut spell)),
+                    // Names are read as they are: no `${}` expansion, no templates.
+                    yaml_quote(n),
                     yaml_quote(&loader_text(&v, &mut spell))
                 );
             }
@@ -659,7 +660,7 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             let _ = writeln!(
                 out,
                 "      {}: {}",
-                yaml_quote(&loader_text(n, &mut spell)),
+                yaml_quote(n),
                 yaml_quote(&loader_text(v, &mut spell))
             );
         }
