@@ -14,6 +14,7 @@ pub mod env;
 pub mod envfile;
 pub mod har;
 pub mod plan;
+mod yamltext;
 
 pub use curl::tokenize::Dialect;
 pub use diff::{Difference, apply_bad, diff};

@@ -323,7 +323,6 @@ fn parse_words(words: &[Word]) -> Result<Parsed, ImportError> {
                 } else {
                     let v = Word {
                         text: attached,
-                        raw: None,
                         pos: Pos {
                             line: w.pos.line,
                             col: col.col + 1,

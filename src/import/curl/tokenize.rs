@@ -32,10 +32,9 @@ pub struct Pos {
 /// One shell word after quote removal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Word {
-    /// The word as text (bytes that are not UTF-8 read as Latin-1).
+    /// The word as text. Bytes from `$'\xHH'` escapes that do not form UTF-8 are read as
+    /// Latin-1 code points, as the browsers that write them mean them (see `bytes_of`).
     pub text: String,
-    /// The exact bytes when they are not UTF-8 (`$'\xe9'`); `None` when `text` is exact.
-    pub raw: Option<Vec<u8>>,
     pub pos: Pos,
     /// Source characters before the first character of `text` (1 for a word that opens with
     /// `'` or `"`, 2 for `$'`), so a column inside the word can be told.
@@ -156,13 +155,11 @@ impl WordBuf {
         match String::from_utf8(self.bytes) {
             Ok(text) => Word {
                 text,
-                raw: None,
                 pos: self.pos,
                 lead: self.lead,
             },
-            Err(e) => Word {
+            Err(_) => Word {
                 text: self.latin1,
-                raw: Some(e.into_bytes()),
                 pos: self.pos,
                 lead: self.lead,
             },
