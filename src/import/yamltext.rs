@@ -114,3 +114,63 @@ pub(super) fn yaml_block(s: &str, indent: &str) -> Option<String> {
     out.pop();
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn read_back(scalar: &str) -> String {
+        let doc = format!("k: {scalar}\n");
+        let v: std::collections::BTreeMap<String, String> = serde_saphyr::from_str(&doc).unwrap();
+        v["k"].clone()
+    }
+
+    #[test]
+    fn quoted_and_block_scalars_read_back_exactly() {
+        for s in [
+            "plain",
+            "tab\there \"q\" back\\slash",
+            "c0 \u{1} del \u{7f} c1 \u{85}\u{9f} ls \u{2028} bom \u{feff} nbsp \u{a0}",
+            "line 1\r\nline 2",
+            "",
+            " leading and trailing ",
+        ] {
+            assert_eq!(read_back(&yaml_quote(s)), s, "{s:?}");
+        }
+        for s in [
+            "a\nb",
+            "a\nb\n",
+            "a\nb\n\n\n",
+            "a\n\n  indented\n\tb\nend ",
+            "{\n  \"k\": 1\n}",
+        ] {
+            let block = yaml_block(s, "  ").unwrap_or_else(|| panic!("{s:?}"));
+            assert_eq!(read_back(&block), s, "{s:?}");
+        }
+        // Not exact as a block: the caller quotes these.
+        for s in [
+            "one line",
+            " starts with a space\nx",
+            "cr\r\nlf",
+            "c1 \u{85}\nx",
+        ] {
+            assert!(yaml_block(s, "  ").is_none(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn loader_text_spells_what_the_loader_would_change() {
+        let mut spell = Spell::default();
+        assert_eq!(loader_text("a ${HOME} b", &mut spell), "a $${HOME} b");
+        assert!(!spell.lbrace && !spell.dollar);
+        let t = loader_text(&format!("x{VAR_OPEN}TOKEN{VAR_CLOSE}"), &mut spell);
+        assert_eq!(t, "x${TOKEN}");
+        let t = loader_text(&format!("${VAR_OPEN}TOKEN{VAR_CLOSE}"), &mut spell);
+        assert_eq!(t, "{{sonde_dollar}}${TOKEN}");
+        assert!(spell.dollar);
+        let t = loader_text("{{x}}", &mut spell);
+        assert_eq!(t, "{{sonde_lbrace}}{{sonde_lbrace}}x}}");
+        assert!(spell.lbrace);
+    }
+}
