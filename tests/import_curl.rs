@@ -248,3 +248,35 @@ fn chrome_glob_escapes_are_undone_in_both_dialects() {
         "http://[::1]:8080"
     );
 }
+
+#[test]
+fn shell_variables_become_scenario_variables_or_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("v.curl");
+    std::fs::write(
+        &f,
+        "curl http://h/ -H \"Authorization: Bearer $SONDE_TEST_UNSET_TOKEN_9\"\n",
+    )
+    .unwrap();
+    // Sent now (breakdown, repro, bisect): the variable must be set, as for the shell.
+    let e = sonde::import::import_curl_file(&f).unwrap_err();
+    assert!(matches!(e, ImportError::UnsetShellVar { .. }), "{e}");
+    assert!(e.to_string().contains("`$SONDE_TEST_UNSET_TOKEN_9`"), "{e}");
+    // Written as a scenario: a ${…} variable, never the literal text.
+    let i = sonde::import::read_curl_file(&f).unwrap();
+    let y = sonde::import::to_scenario_yaml(
+        &i,
+        &sonde::import::EmitOptions {
+            name: "v".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    assert!(
+        y.yaml
+            .contains("\"Authorization\": \"Bearer ${SONDE_TEST_UNSET_TOKEN_9}\""),
+        "{}",
+        y.yaml
+    );
+    assert!(y.placeholders.is_empty());
+}
