@@ -189,23 +189,38 @@ fn scenario_yaml_reads_back_with_the_imported_request() {
     let y = yaml_of(&imp);
     assert_eq!(y["name"], "s");
     assert_eq!(y["target"], "https://api.example.com");
-    assert_eq!(
-        y["flags"],
-        json!({"header": "X-Feature-Flags", "separator": ","})
-    );
+    // The flags travel in a header and a cookie: a scenario sends them one way, so the file
+    // keeps both as they were, byte for byte.
+    assert!(y.get("flags").is_none());
     let env = &y["env"]["imported"];
+    assert_eq!(
+        env["headers"]["x-feature-flags"],
+        "new_kyc_form,beta_banner"
+    );
     assert_eq!(env["headers"]["authorization"], "${SONDE_AUTHORIZATION}");
     assert_eq!(env["headers"]["sec-ch-ua-platform"], "\"macOS\"");
     // The Content-Type header stays where it was; the body does not repeat it.
     assert_eq!(env["headers"]["content-type"], "application/json");
     assert_eq!(
         env["cookies"],
-        json!({"sessionid": "${SONDE_COOKIE_SESSIONID}", "ab": "B"})
+        json!({"sessionid": "${SONDE_COOKIE_SESSIONID}", "ff": "new_kyc_form|dark_mode", "ab": "B"})
+    );
+    assert!(env.get("flags").is_none());
+    // One transport whose flags a scenario sends as they were: flags they stay.
+    let one = import::curl::parse("curl http://h/ -H 'X-Feature-Flags: a,b'").unwrap();
+    let y1 = yaml_of(&one);
+    assert_eq!(
+        y1["flags"],
+        json!({"header": "X-Feature-Flags", "separator": ","})
     );
     assert_eq!(
-        env["flags"],
-        json!({"new_kyc_form": true, "beta_banner": true, "dark_mode": true})
+        y1["env"]["imported"]["flags"],
+        json!({"a": true, "b": true})
     );
+    let spaced = import::curl::parse("curl http://h/ -H 'X-Feature-Flags: b, a'").unwrap();
+    let y2 = yaml_of(&spaced);
+    assert!(y2.get("flags").is_none());
+    assert_eq!(y2["env"]["imported"]["headers"]["X-Feature-Flags"], "b, a");
     assert_eq!(
         env["query"],
         json!({"step": "3", "access_token": "${SONDE_QUERY_ACCESS_TOKEN}"})

@@ -22,7 +22,7 @@
 //! else one verbatim `Cookie` header; the `cookies` array is used only when there is no such
 //! header.
 
-use super::env::{Body, EnvSpec, default_flag_sources};
+use super::env::{Body, EnvSpec};
 use super::{ImportError, Imported, Source, split_url};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -597,7 +597,7 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
     }
     env.query = parts.query;
     env.raw_query = parts.raw_query.clone();
-    let flag_sources = env.extract_flags(&default_flag_sources());
+    let (flag_sources, flag_originals) = super::extract_flags_keeping(&mut env);
     Ok(Imported {
         method,
         base: parts.base,
@@ -605,6 +605,7 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
         raw_query: parts.raw_query,
         env,
         flag_sources,
+        flag_originals,
         insecure: false,
         follow_redirects: false,
         compressed,

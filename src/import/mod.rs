@@ -136,6 +136,9 @@ pub struct Imported {
     pub env: EnvSpec,
     /// Where flags were found (so the scenario says where they travel).
     pub flag_sources: Vec<FlagTransport>,
+    /// The flag headers and cookies as the request carried them (see
+    /// [`Imported::flags_exact`]).
+    pub flag_originals: Vec<FlagOriginal>,
     pub insecure: bool,
     pub follow_redirects: bool,
     /// curl `--compressed` or a browser-computed `Accept-Encoding` that was dropped.
@@ -221,7 +224,88 @@ pub fn encode_query(items: &[(String, String)]) -> String {
         .finish()
 }
 
+/// A feature-flag header or cookie as the request carried it, before its flags were read out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlagOriginal {
+    /// `Header` or `Cookie`.
+    pub kind: ItemKind,
+    pub name: String,
+    pub value: String,
+    /// Its index among the request's headers (or cookies).
+    pub index: usize,
+}
+
+/// Reads the feature flags out of the default flag header and cookie (see
+/// [`EnvSpec::extract_flags`]), keeping what they were.
+fn extract_flags_keeping(env: &mut EnvSpec) -> (Vec<FlagTransport>, Vec<FlagOriginal>) {
+    let before = env.clone();
+    let found = env.extract_flags(&default_flag_sources());
+    let mut originals = Vec::new();
+    for src in &found {
+        let (kind, list, name, ci) = match src {
+            FlagTransport::Header { name, .. } => (ItemKind::Header, &before.headers, name, true),
+            FlagTransport::Cookie { name, .. } => (ItemKind::Cookie, &before.cookies, name, false),
+        };
+        for (index, (n, v)) in list.iter().enumerate() {
+            if (ci && n.eq_ignore_ascii_case(name)) || n == name {
+                originals.push(FlagOriginal {
+                    kind,
+                    name: n.clone(),
+                    value: v.clone(),
+                    index,
+                });
+            }
+        }
+    }
+    (found, originals)
+}
+
 impl Imported {
+    /// True when the flags, sent the way a scenario sends them (one transport, the names of
+    /// the flags that are on, sorted, joined by its separator), are the bytes the request
+    /// carried. Otherwise `sonde import` and `breakdown` put the flag header or cookie back
+    /// verbatim ([`Imported::with_flags_restored`]).
+    pub fn flags_exact(&self) -> bool {
+        match (self.flag_originals.as_slice(), self.flag_sources.first()) {
+            ([], _) => true,
+            ([one], Some(FlagTransport::Header { separator, .. }))
+            | ([one], Some(FlagTransport::Cookie { separator, .. })) => {
+                let sorted: std::collections::BTreeMap<&str, bool> = self
+                    .env
+                    .flags
+                    .iter()
+                    .map(|(n, b)| (n.as_str(), *b))
+                    .collect();
+                // A flag cookie is sent after the other cookies: it must have been the last.
+                let in_place = one.kind == ItemKind::Header || one.index == self.env.cookies.len();
+                in_place
+                    && sorted.len() == self.env.flags.len()
+                    && sorted.values().all(|on| *on)
+                    && sorted.keys().copied().collect::<Vec<_>>().join(separator) == one.value
+            }
+            _ => false,
+        }
+    }
+
+    /// The request with its flag headers and cookies put back verbatim where they stood, and
+    /// no flags.
+    pub fn with_flags_restored(&self) -> Imported {
+        let mut i = self.clone();
+        let mut originals = self.flag_originals.clone();
+        originals.sort_by_key(|o| o.index);
+        for o in originals {
+            let list = match o.kind {
+                ItemKind::Cookie => &mut i.env.cookies,
+                _ => &mut i.env.headers,
+            };
+            list.insert(o.index.min(list.len()), (o.name, o.value));
+        }
+        i.env.flags.clear();
+        i.flag_sources.clear();
+        i.flag_originals.clear();
+        i
+    }
+
     /// True when sending `env.query` as items gives exactly the bytes of `raw_query` (so the
     /// query may be written as a mapping); false when the URL must carry it verbatim (`?a`,
     /// `%20`, `*`, an empty name, Latin-1 `%E9`…).

@@ -30,7 +30,7 @@ mod form;
 mod options;
 pub mod tokenize;
 
-use super::env::{Body, EnvSpec, default_flag_sources};
+use super::env::{Body, EnvSpec};
 use super::{ImportError, Imported, Source, split_url};
 use base64::Engine as _;
 use form::{FormPart, form_part, multipart};
@@ -580,7 +580,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
     }
     env.query = parts.query;
     env.raw_query = parts.raw_query.clone();
-    let flag_sources = env.extract_flags(&default_flag_sources());
+    let (flag_sources, flag_originals) = super::extract_flags_keeping(&mut env);
     let method = http::Method::from_bytes(method.as_bytes())
         .map_err(|_| err_at(url_pos, "invalid HTTP method"))?;
     Ok(Imported {
@@ -590,6 +590,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
         raw_query: parts.raw_query,
         env,
         flag_sources,
+        flag_originals,
         insecure: p.insecure,
         follow_redirects: p.location,
         compressed: p.compressed,
