@@ -596,6 +596,11 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     if !imp.follow_redirects {
         steps.push_str("    follow_redirects: false\n");
     }
+    if s.lbrace {
+        notes.push(format!(
+            "a secret value holds `{{{{`: export it with each `{{` written {{{{{LBRACE_VAR}}}}} (the loader reads templates after it substitutes ${{…}})"
+        ));
+    }
     spell.lbrace |= s.lbrace;
     // Their values, one `{` and one `$`, are written literally: not templates themselves.
     if spell.lbrace {
