@@ -350,6 +350,15 @@ fn refusals_name_the_json_path_and_tell_missing_from_empty() {
     )
     .unwrap();
     assert_eq!(i.path, "/");
+    // The wrong importer says which one to use.
+    let e = har::parse("curl http://a.test/\n", &EntrySelector::Only).unwrap_err();
+    assert!(
+        e.to_string().contains("use `sonde import curl FILE`"),
+        "{e}"
+    );
+    let e = sonde::import::curl::parse("\n  {\"log\": {}}").unwrap_err();
+    assert_eq!(e.position(), Some((2, 3)), "{e}");
+    assert!(e.to_string().contains("use `sonde import har FILE`"), "{e}");
     // HARP, harviewer's JSONP form, often saved as .har.
     let i = har::parse(
         "onInputData({\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/p\"}}]}});\n",

@@ -321,6 +321,10 @@ pub fn from_reader<R: Read>(r: R, sel: &EntrySelector) -> Result<Imported, Impor
     // HARP (harviewer's JSONP form, `onInputData({...});`, often saved as .har): the callback
     // is skipped and whatever follows the JSON value is ignored.
     let head = r.fill_buf().unwrap_or(&[]);
+    let looks_like_curl = String::from_utf8_lossy(head)
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("curl ");
     let start = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -353,6 +357,9 @@ pub fn from_reader<R: Read>(r: R, sel: &EntrySelector) -> Result<Imported, Impor
     if let Err(e) = parsed {
         let col = e.column().max(1) + usize::from(bom && e.line() == 1);
         let mut message = clean_json_message(&e);
+        if looks_like_curl {
+            message.push_str(" (this looks like a curl command: use `sonde import curl FILE`)");
+        }
         if bom && e.line() == 1 && e.column() <= 1 {
             message.push_str(" (after the UTF-8 byte-order mark at the start of the file)");
         }

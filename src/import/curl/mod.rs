@@ -348,6 +348,17 @@ pub fn parse(src: &str) -> Result<Imported, ImportError> {
 
 /// Parses a curl command in the given dialect.
 pub fn parse_with(src: &str, dialect: Dialect) -> Result<Imported, ImportError> {
+    let body = src.trim_start_matches('\u{feff}').trim_start();
+    if body.starts_with('{') || body.starts_with('[') {
+        let skipped = &src[..src.len() - body.len()];
+        return Err(err_at(
+            Pos {
+                line: 1 + skipped.matches('\n').count(),
+                col: 1 + skipped.rsplit('\n').next().map_or(0, |l| l.chars().count()),
+            },
+            "this is JSON, not a curl command: for a HAR file, use `sonde import har FILE`",
+        ));
+    }
     let words = tokenize::tokenize(src, dialect)?;
     let p = parse_words(&words)?;
     build(p, dialect)
