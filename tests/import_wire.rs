@@ -200,9 +200,12 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
         curl_srv.port(),
         &src[at + 4..]
     );
+    // In a directory of its own: a command may write files (`-o`, `--trace-ascii log.txt`).
+    let curl_dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(&cmd)
+        .current_dir(curl_dir.path())
         .env("LC_ALL", "C.UTF-8")
         .envs(SHELL_VARS.iter().copied())
         .output()
@@ -228,6 +231,7 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
     std::fs::write(&scenario, &emitted.yaml).unwrap();
     let target = format!("http://127.0.0.1:{}", sonde_srv.port());
     let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
+    run.current_dir(dir.path());
     match via {
         Via::ImportRun => {
             run.arg("run")
@@ -643,6 +647,7 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<S
                         std::fs::write(&scenario, &emitted.yaml).unwrap();
                         let target = format!("http://127.0.0.1:{}", srv.port());
                         let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
+                        run.current_dir(dir.path());
                         match via {
                             Via::ImportRun => {
                                 run.arg("run")
