@@ -174,6 +174,41 @@ enum Via {
     /// `sonde repro --env FILE` sends the request itself (the scenario-less flow `bisect`
     /// runs too).
     Repro,
+    /// The plan `breakdown FILE.curl` runs (`import::plan::to_plan`), rendered by exec as
+    /// HTTP/1.1 bytes (`Request::encode_h1`): what its connections write.
+    Breakdown,
+}
+
+/// The HTTP/1.1 bytes of the request `breakdown FILE.curl` sends for `imp`.
+fn breakdown_bytes(imp: &Imported) -> Result<Vec<u8>, String> {
+    use sonde::exec::step::{NoVars, StepCtx, build_request};
+    use sonde::plan::{HttpOptions, LoadModel, StepNode};
+    let imp = imp
+        .clone()
+        .resolve_shell_vars(&|n| {
+            SHELL_VARS
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+        .map_err(|e| e.to_string())?;
+    let load = LoadModel::Closed {
+        vus: 1,
+        duration: None,
+        iterations: Some(1),
+        stages: Vec::new(),
+    };
+    let plan = import::plan::to_plan(&imp, load, HttpOptions::default())?;
+    let Some(StepNode::Request(step)) = plan.steps.first() else {
+        return Err("no request step".into());
+    };
+    let ctx = StepCtx {
+        base: "http://127.0.0.1:9",
+        env: &plan.env,
+        flags: &plan.flags,
+        env_is_plan: true,
+    };
+    Ok(build_request(step, &NoVars, &ctx)?.encode_h1().to_vec())
 }
 
 /// Runs one command through curl and through sonde and compares what arrived.
@@ -232,6 +267,7 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
     let target = format!("http://127.0.0.1:{}", sonde_srv.port());
     let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
     run.current_dir(dir.path());
+    let mut rendered = None;
     match via {
         Via::ImportRun => {
             run.arg("run")
@@ -248,10 +284,17 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
                 .arg(file)
                 .args(["-k", "1", "--target", &target, "--format", "json"]);
         }
+        Via::Breakdown => match breakdown_bytes(&imp) {
+            Ok(b) => rendered = Some(b),
+            Err(e) => return Outcome::Different(format!("breakdown plan: {e}")),
+        },
     }
     run.envs(SHELL_VARS.iter().copied());
-    let out = run.output().unwrap();
-    if !out.status.success() {
+    if let Some(bytes) = rendered {
+        sonde_log.lock().unwrap().push(bytes);
+    } else if let Ok(out) = run.output()
+        && !out.status.success()
+    {
         return Outcome::Different(format!(
             "sonde run failed: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
@@ -334,6 +377,12 @@ fn every_corpus_command_sends_what_curl_sends() {
 #[test]
 fn repro_sends_what_curl_sends() {
     corpus_matches_curl(Via::Repro);
+}
+
+/// The same for the plan `breakdown FILE.curl` runs, rendered by exec.
+#[test]
+fn breakdown_sends_what_curl_sends() {
+    corpus_matches_curl(Via::Breakdown);
 }
 
 fn corpus_matches_curl(via: Via) {
@@ -664,6 +713,7 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<S
                                     .arg(format!("{}#{i}", f.display()))
                                     .args(["-k", "1", "--target", &target, "--format", "json"]);
                             }
+                            Via::Breakdown => panic!("breakdown reads curl files, not HARs"),
                         }
                         let out = run.output().unwrap();
                         drop(srv);
