@@ -2,7 +2,8 @@
 //! (`tests/fixtures/import/curl-corpus/*.curl`, written for sonde: each behaviour curlconverter's
 //! fixtures exercise, with our own values), the real `curl` binary runs the command against one
 //! recording server on 127.0.0.1 (`--connect-to`, so the URL stays as written), `sonde import`
-//! writes the scenario, and `sonde run` sends it once to a second recorder. The two requests
+//! writes the scenario, and `sonde run` sends it once to a second recorder (and again: `sonde
+//! repro --env FILE` sends it, and the plan of `breakdown FILE.curl` is rendered). The requests
 //! must match in method, target, header fields (name, and every value in order for a repeated
 //! name) and body bytes. Normalised, because they differ by design: `Host` (the recorders'
 //! ports), and curl's own `User-Agent`, `Accept: */*`, `Accept-Encoding` and `Expect` when the
