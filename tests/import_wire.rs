@@ -10,8 +10,8 @@
 //! command did not set them (and the `Connection: Upgrade`, `Upgrade: h2c`, `HTTP2-Settings`
 //! of `--http2` over http://: transport negotiation, not the request), and `Content-Length`
 //! when there is no body (sonde says 0 for a POST); a `-F` multipart boundary of curl's shape
-//! (curl draws it at random) is renamed on both sides. The order of different field names is not compared: HTTP gives it no meaning (and
-//! sonde's header map groups repeats).
+//! (curl draws it at random) is renamed on both sides. The order of different field names is
+//! not compared: HTTP gives it no meaning (and sonde's header map groups repeats).
 //!
 //! `curl-corpus/refused/*.curl` must each be refused with the message named on their first line
 //! (`# refuse: LINE:COL: text`). `SONDE_CURL_CORPUS=DIR cargo test --test import_wire -- --ignored`
