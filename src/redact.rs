@@ -47,7 +47,7 @@ pub fn is_secret_header(name: &str) -> bool {
     let n = lower(name);
     if matches!(
         n.as_str(),
-        "idempotency-key" | "sec-websocket-key" | "keep-alive"
+        "idempotency-key" | "sec-websocket-key" | "keep-alive" | "authority" | ":authority"
     ) {
         return false;
     }
@@ -160,7 +160,7 @@ pub fn looks_secret(value: &str) -> bool {
     if SCHEME_CREDENTIAL.as_ref().is_some_and(|re| re.is_match(v)) {
         return true;
     }
-    if v.len() < 24 || v.contains("//") {
+    if v.len() < 24 || v.contains("//") || is_media_type(v) {
         return false;
     }
     if !v
@@ -178,6 +178,28 @@ pub fn looks_secret(value: &str) -> bool {
     .filter(|b| **b)
     .count();
     classes >= 2 && entropy_bits_per_char(v) >= 3.5
+}
+
+/// `application/vnd.go.cd.v4+json` and the like: a media type, not a credential.
+fn is_media_type(v: &str) -> bool {
+    let Some((top, sub)) = v.split_once('/') else {
+        return false;
+    };
+    matches!(
+        top,
+        "application"
+            | "text"
+            | "image"
+            | "audio"
+            | "video"
+            | "multipart"
+            | "font"
+            | "model"
+            | "message"
+    ) && !sub.is_empty()
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".+-_".contains(&b))
 }
 
 /// A short, stable fingerprint of a value (`sha256:` + 8 hex digits) to tell two secrets

@@ -134,11 +134,16 @@ fn firefox_posix_imports_every_byte() {
 #[test]
 fn cookies_flags_user_and_options() {
     let i = curl::parse(
-        "curl -b 'ff=a|b; x=1' -H 'Cookie: y=2' -u 'bob:s3cr3t' -A 'UA/1' -e 'https://r/;auto' \
+        "curl -b 'ff=a|b; x=1; y=2' -u 'bob:s3cr3t' -A 'UA/1' -e 'https://r/;auto' \
          -kL --url http://127.0.0.1:8080/p --data-binary 'raw' -d 'more'",
     )
     .unwrap();
     assert_eq!(i.env.cookies, pairs(&[("x", "1"), ("y", "2")]));
+    // As curl: a Cookie header replaces -b; several -b join with `;` and are sent verbatim.
+    let j = curl::parse("curl http://h/ -b 'x=1' -H 'Cookie: y=2'").unwrap();
+    assert_eq!(j.env.cookies, pairs(&[("y", "2")]));
+    let j = curl::parse("curl http://h/ -b 'x=1' -b 'y=2'").unwrap();
+    assert_eq!(j.env.headers, pairs(&[("Cookie", "x=1;y=2")]));
     assert_eq!(i.env.flags, vec![("a".into(), true), ("b".into(), true)]);
     assert_eq!(
         i.env.headers,
@@ -221,4 +226,57 @@ fn truncated_inputs_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn chrome_glob_escapes_are_undone_in_both_dialects() {
+    let bash = curl::parse("curl 'https://h/search?filter\\[a\\]=1&q=\\{x\\}'").unwrap();
+    assert_eq!(bash.raw_query.as_deref(), Some("filter[a]=1&q={x}"));
+    let cmd = curl::parse_with(
+        "curl ^\"https://h/search?filter^\\[a^\\]=1^&q=^\\{x^\\}^\" ^\r\n  -H ^\"accept: application/json^\"\r\n",
+        Dialect::Cmd,
+    )
+    .unwrap();
+    assert_eq!(cmd.raw_query.as_deref(), Some("filter[a]=1&q={x}"));
+    // An unescaped glob would make curl send several requests: refused at its column.
+    let e = curl::parse("curl 'https://h/{a,b}'").unwrap_err();
+    assert_eq!(e.position(), Some((1, 17)), "{e}");
+    // -g turns globbing off; an IPv6 literal is no glob.
+    assert!(curl::parse("curl -g 'http://h/[x]'").is_ok());
+    assert_eq!(
+        curl::parse("curl 'http://[::1]:8080/p'").unwrap().base,
+        "http://[::1]:8080"
+    );
+}
+
+#[test]
+fn shell_variables_become_scenario_variables_or_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("v.curl");
+    std::fs::write(
+        &f,
+        "curl http://h/ -H \"Authorization: Bearer $SONDE_TEST_UNSET_TOKEN_9\"\n",
+    )
+    .unwrap();
+    // Sent now (breakdown, repro, bisect): the variable must be set, as for the shell.
+    let e = sonde::import::import_curl_file(&f).unwrap_err();
+    assert!(matches!(e, ImportError::UnsetShellVar { .. }), "{e}");
+    assert!(e.to_string().contains("`$SONDE_TEST_UNSET_TOKEN_9`"), "{e}");
+    // Written as a scenario: a ${…} variable, never the literal text.
+    let i = sonde::import::read_curl_file(&f).unwrap();
+    let y = sonde::import::to_scenario_yaml(
+        &i,
+        &sonde::import::EmitOptions {
+            name: "v".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    assert!(
+        y.yaml
+            .contains("\"Authorization\": \"Bearer ${SONDE_TEST_UNSET_TOKEN_9}\""),
+        "{}",
+        y.yaml
+    );
+    assert!(y.placeholders.is_empty());
 }

@@ -189,22 +189,38 @@ fn scenario_yaml_reads_back_with_the_imported_request() {
     let y = yaml_of(&imp);
     assert_eq!(y["name"], "s");
     assert_eq!(y["target"], "https://api.example.com");
-    assert_eq!(
-        y["flags"],
-        json!({"header": "X-Feature-Flags", "separator": ","})
-    );
+    // The flags travel in a header and a cookie: a scenario sends them one way, so the file
+    // keeps both as they were, byte for byte.
+    assert!(y.get("flags").is_none());
     let env = &y["env"]["imported"];
+    assert_eq!(
+        env["headers"]["x-feature-flags"],
+        "new_kyc_form,beta_banner"
+    );
     assert_eq!(env["headers"]["authorization"], "${SONDE_AUTHORIZATION}");
     assert_eq!(env["headers"]["sec-ch-ua-platform"], "\"macOS\"");
-    assert!(env["headers"].get("content-type").is_none());
+    // The Content-Type header stays where it was; the body does not repeat it.
+    assert_eq!(env["headers"]["content-type"], "application/json");
     assert_eq!(
         env["cookies"],
-        json!({"sessionid": "${SONDE_COOKIE_SESSIONID}", "ab": "B"})
+        json!({"sessionid": "${SONDE_COOKIE_SESSIONID}", "ff": "new_kyc_form|dark_mode", "ab": "B"})
+    );
+    assert!(env.get("flags").is_none());
+    // One transport whose flags a scenario sends as they were: flags they stay.
+    let one = import::curl::parse("curl http://h/ -H 'X-Feature-Flags: a,b'").unwrap();
+    let y1 = yaml_of(&one);
+    assert_eq!(
+        y1["flags"],
+        json!({"header": "X-Feature-Flags", "separator": ","})
     );
     assert_eq!(
-        env["flags"],
-        json!({"new_kyc_form": true, "beta_banner": true, "dark_mode": true})
+        y1["env"]["imported"]["flags"],
+        json!({"a": true, "b": true})
     );
+    let spaced = import::curl::parse("curl http://h/ -H 'X-Feature-Flags: b, a'").unwrap();
+    let y2 = yaml_of(&spaced);
+    assert!(y2.get("flags").is_none());
+    assert_eq!(y2["env"]["imported"]["headers"]["X-Feature-Flags"], "b, a");
     assert_eq!(
         env["query"],
         json!({"step": "3", "access_token": "${SONDE_QUERY_ACCESS_TOKEN}"})
@@ -214,17 +230,26 @@ fn scenario_yaml_reads_back_with_the_imported_request() {
     assert_eq!(step["request"]["method"], "POST");
     assert_eq!(step["request"]["url"], "/onboarding/complete");
     assert_eq!(step["follow_redirects"], false);
-    let original: Value = serde_json::from_str(&imp.env.body.unwrap().text).unwrap();
-    assert_eq!(step["request"]["body"]["json"], original);
+    // A JSON body is written as the bytes it was, never re-serialised.
+    assert_eq!(
+        step["request"]["body"],
+        json!({"raw": imp.env.body.unwrap().text})
+    );
 
-    // A form body stays a form; a text/plain body stays raw with its content type.
-    let imp = import::curl::parse("curl -L http://127.0.0.1:1/f -d 'a=1&b=x%20y'").unwrap();
+    // A form body is a form when sending the fields gives the same bytes, else raw text.
+    let imp = import::curl::parse("curl -L http://127.0.0.1:1/f -d 'a=1&b=x+y'").unwrap();
     let y = yaml_of(&imp);
     assert_eq!(
         y["steps"][0]["request"]["body"]["form"],
         json!({"a": "1", "b": "x y"})
     );
     assert!(y["steps"][0].get("follow_redirects").is_none());
+    let imp = import::curl::parse("curl http://127.0.0.1:1/f -d 'a=1&b=x%20y&c=%E9'").unwrap();
+    let y = yaml_of(&imp);
+    assert_eq!(
+        y["steps"][0]["request"]["body"],
+        json!({"raw": "a=1&b=x%20y&c=%E9", "content_type": "application/x-www-form-urlencoded"})
+    );
     let imp = import::curl::parse(
         "curl http://127.0.0.1:1/t -H 'Content-Type: text/plain' --data-raw $'line\\n\"q\"'",
     )
@@ -232,7 +257,11 @@ fn scenario_yaml_reads_back_with_the_imported_request() {
     let y = yaml_of(&imp);
     assert_eq!(
         y["steps"][0]["request"]["body"],
-        json!({"raw": "line\n\"q\"", "content_type": "text/plain"})
+        json!({"raw": "line\n\"q\""})
+    );
+    assert_eq!(
+        y["env"]["imported"]["headers"]["Content-Type"],
+        "text/plain"
     );
 }
 
@@ -280,4 +309,113 @@ fn cli_import_writes_the_file_and_uses_exit_codes() {
         err.contains("broken/truncated.har:5:1: invalid HAR file"),
         "{err}"
     );
+    // Whole messages, pinned: what was refused, and where.
+    let (code, err) = run(&["curl", "curl-corpus/refused/two_commands.curl"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: curl-corpus/refused/two_commands.curl:5:1: the file holds 2 curl commands (on lines 2, 5); sonde imports one request per file: keep the one you mean\n"
+    );
+    let (code, err) = run(&["curl", "curl-corpus/refused/proxy.curl"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: curl-corpus/refused/proxy.curl:2:33: curl option `-x` is not supported: proxies are not supported: sonde sends to the target directly\n"
+    );
+    let (code, err) = run(&["har", "har-corpus/charles.har", "--entry", "9"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: har-corpus/charles.har: entry 9 does not exist: the HAR file has 3 entries (0-based):\n  0: GET http://api.example.test/track?=&v=1\n  1: POST http://api.example.test/upload\n  2: POST http://api.example.test/ingest\n"
+    );
+}
+
+#[test]
+fn secrets_are_replaced_where_they_stand_and_nowhere_else() {
+    let imp = import::curl::parse(
+        "curl 'http://localhost:8080/login?session=s3cr3tQUERYvalue42&q=local' -H 'authority: localhost' \
+         -H 'Accept: application/vnd.go.cd.v4+json' -H 'X-Api-Key: local' \
+         -H 'Content-Type: application/json' --data-raw '{\"password\":\"local\",\"host\":\"localhost\",\"n\":1e2}'",
+    )
+    .unwrap();
+    let out = to_scenario_yaml(
+        &imp,
+        &EmitOptions {
+            name: "s".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    let y: Value = serde_saphyr::from_str(&out.yaml).unwrap();
+    assert_eq!(y["target"], "http://localhost:8080");
+    let h = &y["env"]["imported"]["headers"];
+    assert_eq!(h["authority"], "localhost");
+    assert_eq!(h["Accept"], "application/vnd.go.cd.v4+json");
+    assert_eq!(h["X-Api-Key"], "${SONDE_X_API_KEY}");
+    assert_eq!(
+        y["steps"][0]["request"]["body"]["raw"],
+        "{\"password\":\"${SONDE_BODY_PASSWORD}\",\"host\":\"localhost\",\"n\":1e2}"
+    );
+    assert_eq!(
+        y["env"]["imported"]["query"],
+        json!({"session": "${SONDE_QUERY_SESSION}", "q": "local"})
+    );
+    let values: Vec<(&str, &str)> = out
+        .placeholders
+        .iter()
+        .map(|p| (p.var.as_str(), p.secret_value()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("SONDE_X_API_KEY", "local"),
+            ("SONDE_QUERY_SESSION", "s3cr3tQUERYvalue42"),
+            ("SONDE_BODY_PASSWORD", "local")
+        ]
+    );
+    assert!(!out.yaml.contains("s3cr3tQUERYvalue42"));
+}
+
+#[test]
+fn written_values_read_back_exactly() {
+    // Control characters (C0, DEL, C1), line separators, `${` and `{{`: the loader must read
+    // back the very bytes.
+    let body = "a\u{85}b\u{9f}c\u{1}d\u{7f}e\u{2028}f ${HOME} $${x} {{not}} {{{ }}";
+    let imp = import::curl::parse(&format!(
+        "curl http://127.0.0.1:1/x -X PROPFIND -H 'Content-Type: text/plain' --data-raw '{}'",
+        body.replace('\'', "")
+    ))
+    .unwrap();
+    let out = to_scenario_yaml(
+        &imp,
+        &EmitOptions {
+            name: "s".into(),
+            source_label: "test".into(),
+            include_sensitive: false,
+        },
+    );
+    let plan = sonde::scenario::load_str_with_env(
+        &out.yaml,
+        std::path::Path::new("s.yaml"),
+        &Default::default(),
+        &|_| None,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", out.yaml));
+    let step = match &plan.steps[0] {
+        sonde::plan::StepNode::Request(s) => s,
+        _ => panic!("not a request step"),
+    };
+    assert_eq!(step.method.as_str(), "PROPFIND");
+    let vars: std::collections::BTreeMap<String, Value> = plan
+        .env
+        .vars
+        .iter()
+        .map(|(n, t)| (n.clone(), Value::String(t.source())))
+        .collect();
+    match &step.body {
+        Some(sonde::plan::BodySpec::Raw { content, .. }) => {
+            assert_eq!(content.render(&vars).unwrap(), body)
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -228,10 +228,16 @@ impl Flow {
         if self.spec.body_from_env
             && let Some(StepNode::Request(step)) = p.steps.first_mut()
         {
-            step.body = env.body.as_ref().map(|b| BodySpec::Raw {
-                content: Template::literal(b.text.clone()),
-                content_type: b.content_type.clone(),
-            });
+            step.body = env
+                .body
+                .as_ref()
+                .map(|b| BodySpec::exact(&b.text, b.binary.as_deref(), b.content_type.clone()));
+            // An imported query that items would not send byte for byte (`?draft`, `%20`)
+            // travels verbatim while the bisection has not changed it.
+            if let Some(raw) = env.exact_query() {
+                step.url = Template::literal(format!("{}?{raw}", step.url.source()));
+                p.env.query.clear();
+            }
         }
         p
     }

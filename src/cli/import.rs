@@ -67,7 +67,7 @@ pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
             output,
             include_sensitive,
         } => {
-            let i = import::import_curl_file(&file).map_err(|e| input_error(&file, e))?;
+            let i = import::read_curl_file(&file).map_err(|e| input_error(&file, e))?;
             let label = format!("curl {}", file.display());
             (i, file, output, include_sensitive, label)
         }

@@ -109,12 +109,22 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
     }
 
     let mut headers = HeaderMap::new();
-    for (k, v) in ctx.env.headers.iter().chain(step.headers.iter()) {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("step `{}`: invalid header name `{k}`", step.name))?;
-        let value = HeaderValue::from_str(&t(v)?)
-            .map_err(|_| format!("step `{}`: header `{k}` has an invalid value", step.name))?;
-        headers.insert(name, value);
+    // A step's header replaces the env's of the same name; repeats within one list (a YAML
+    // list value, or an imported request's `X: a` twice) are all sent, in order.
+    for list in [&ctx.env.headers, &step.headers] {
+        let mut seen: Vec<HeaderName> = Vec::new();
+        for (k, v) in list.iter() {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("step `{}`: invalid header name `{k}`", step.name))?;
+            let value = HeaderValue::from_bytes(t(v)?.as_bytes())
+                .map_err(|_| format!("step `{}`: header `{k}` has an invalid value", step.name))?;
+            if seen.contains(&name) {
+                headers.append(name, value);
+            } else {
+                headers.insert(name.clone(), value);
+                seen.push(name);
+            }
+        }
     }
 
     let mut cookie = String::new();
@@ -192,6 +202,19 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
                 headers.insert(CONTENT_TYPE, v);
             }
             Bytes::from(t(content)?)
+        }
+        Some(BodySpec::Bytes {
+            content,
+            content_type,
+        }) => {
+            if let Some(ct) = content_type
+                && !headers.contains_key(CONTENT_TYPE)
+            {
+                let v = HeaderValue::from_str(ct)
+                    .map_err(|_| format!("step `{}`: invalid content type", step.name))?;
+                headers.insert(CONTENT_TYPE, v);
+            }
+            content.clone()
         }
     };
 

@@ -1,14 +1,26 @@
 //! [`Imported`] → scenario YAML (the format of `docs/scenario.md`): one step, `target` from the
-//! URL origin, an `imported` env with headers, cookies, flags and query items. Secret values
-//! become `${SONDE_…}` placeholders that the scenario loader reads from the process environment
-//! at run time; a comment at the top lists the variables to export. A last pass replaces any
-//! remaining occurrence of a secret (in any letter case) by its placeholder, so a secret echoed
-//! in a `Referer` or a body never leaks. Writes text only: no I/O here.
+//! URL origin, an `imported` env with headers, cookies, flags and query items. Writes text
+//! only: no I/O here.
 //!
-//! Every scalar is written as a JSON string, which is a valid YAML double-quoted scalar, so no
-//! value can change the YAML structure.
+//! The contract: the file is accepted by the scenario loader and sends the bytes the import
+//! read. So every value is written as a YAML double-quoted scalar with every non-printable
+//! character escaped (or as a literal block when that is exact), `${` is written `$${` and a
+//! `{{` is spelled with the `sonde_lbrace` variable, so neither the loader's `${ENV}` expansion
+//! nor `{{var}}` templating changes a byte; a body is written as it is (never parsed and
+//! re-serialised: JSON numbers, key order and duplicate keys stay), or as `base64` when it is
+//! not UTF-8; a query or a form body is written as items only when sending the items gives the
+//! same bytes, else verbatim; repeated headers stay repeated; any token is a method.
+//!
+//! Secret values become `${SONDE_…}` placeholders where they stand: that header, that cookie,
+//! that query value, that body field. Nothing is replaced by searching the whole file, so a
+//! value that happens to occur elsewhere (`local` in `localhost`) is left alone there. A comment
+//! at the top lists the variables to export. A shell variable of a curl command (`$TOKEN`)
+//! becomes `${TOKEN}`.
 
+use super::curl::tokenize::{VAR_CLOSE, VAR_OPEN};
 use super::env::{BodyKind, ItemKind, is_secret};
+pub use super::yamltext::{DOLLAR_VAR, LBRACE_VAR, yaml_quote};
+use super::yamltext::{Spell, loader_text, yaml_block};
 use super::{Imported, Source};
 use crate::plan::FlagTransport;
 use crate::redact;
@@ -36,7 +48,8 @@ pub struct Placeholder {
 }
 
 impl Placeholder {
-    /// The value to export (the caller decides whether it may be shown).
+    /// The value to export (the caller decides whether it may be shown): exactly the text the
+    /// placeholder stands for in the file (still percent- or JSON-escaped where it stood so).
     pub fn secret_value(&self) -> &str {
         &self.value
     }
@@ -52,10 +65,6 @@ impl std::fmt::Debug for Placeholder {
 pub struct Emitted {
     pub yaml: String,
     pub placeholders: Vec<Placeholder>,
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
 /// A `SONDE_…` environment variable name for a placeholder (`prefix` + the name upper-cased).
@@ -77,15 +86,24 @@ pub(crate) fn env_name(prefix: &str, name: &str) -> String {
     s
 }
 
+/// A variable reference kept through escaping: `VAR_OPEN name VAR_CLOSE` becomes `${name}`.
+fn var_ref(var: &str) -> String {
+    format!("{VAR_OPEN}{var}{VAR_CLOSE}")
+}
+
 struct Secrets {
     enabled: bool,
     list: Vec<Placeholder>,
+    /// A secret value held `{{`: its exported form spells `{` with `sonde_lbrace`, since the
+    /// loader parses templates after it substitutes `${…}`.
+    lbrace: bool,
 }
 
 impl Secrets {
-    /// Returns the text to write for a value: the value itself or `${VAR}`.
+    /// The text to write for a value: the value itself, or a placeholder marker. Values that
+    /// already hold a shell variable are not placeholders (the secret part is the variable).
     fn value(&mut self, kind: ItemKind, name: &str, value: &str, secret: bool) -> String {
-        if !self.enabled || !secret || value.is_empty() {
+        if !self.enabled || !secret || value.is_empty() || value.contains(VAR_OPEN) {
             return value.to_string();
         }
         if let Some(p) = self
@@ -93,7 +111,7 @@ impl Secrets {
             .iter()
             .find(|p| p.kind == kind && p.name == name && p.value == value)
         {
-            return format!("${{{}}}", p.var);
+            return var_ref(&p.var);
         }
         let prefix = match kind {
             ItemKind::Header => "SONDE_",
@@ -104,6 +122,12 @@ impl Secrets {
             ItemKind::Flag => "SONDE_FLAG_",
         };
         let base = env_name(prefix, name);
+        let value = if value.contains("{{") {
+            self.lbrace = true;
+            value.replace('{', &format!("{{{{{LBRACE_VAR}}}}}"))
+        } else {
+            value.to_string()
+        };
         let mut var = base.clone();
         let mut n = 2;
         while self.list.iter().any(|p| p.var == var) {
@@ -114,9 +138,9 @@ impl Secrets {
             var: var.clone(),
             kind,
             name: name.to_string(),
-            value: value.to_string(),
+            value,
         });
-        format!("${{{var}}}")
+        var_ref(&var)
     }
 }
 
@@ -124,64 +148,150 @@ fn header_is_secret(name: &str, value: &str) -> bool {
     redact::redact_header(name, value) != value || is_secret(ItemKind::Header, name, value)
 }
 
-fn json_secret_key(k: &str) -> bool {
-    redact::is_secret_query_name(k) || redact::is_secret_header(k)
+fn field_is_secret(name: &str, value: &str) -> bool {
+    !value.is_empty()
+        && (redact::is_secret_query_name(name)
+            || redact::is_secret_header(name)
+            || redact::looks_secret(value))
 }
 
-/// Replaces secret strings inside a JSON value by placeholders.
-fn scrub_json(v: &mut serde_json::Value, key: &str, s: &mut Secrets) {
-    match v {
-        serde_json::Value::String(text)
-            if (json_secret_key(key) && !text.is_empty()) || redact::looks_secret(text) =>
-        {
-            *text = s.value(ItemKind::Body, key, text, true);
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| scrub_json(x, key, s)),
-        serde_json::Value::Object(o) => {
-            for (k, x) in o.iter_mut() {
-                scrub_json(x, k, s);
+/// `a=1&b=2` text with secret values replaced where they stand (the encoded value is what the
+/// placeholder stands for).
+fn scrub_pairs(text: &str, kind: ItemKind, s: &mut Secrets) -> String {
+    text.split('&')
+        .map(|seg| match seg.split_once('=') {
+            Some((k, v))
+                if field_is_secret(&redact::percent_decode(k), &redact::percent_decode(v)) =>
+            {
+                format!("{k}={}", s.value(kind, &redact::percent_decode(k), v, true))
+            }
+            _ => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A verbatim `Cookie` header with secret cookie values replaced where they stand.
+fn scrub_cookie_header(text: &str, s: &mut Secrets) -> String {
+    text.split(';')
+        .map(|piece| match piece.split_once('=') {
+            Some((n, v))
+                if !v.trim().is_empty()
+                    && (redact::is_secret_cookie_name(n.trim())
+                        || redact::looks_secret(v.trim())) =>
+            {
+                format!("{n}={}", s.value(ItemKind::Cookie, n.trim(), v, true))
+            }
+            _ => piece.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// JSON text with secret string values replaced where they stand: a value under a secret key,
+/// or one that looks like a credential. The text is scanned, never re-serialised. `None` when
+/// the text is not JSON.
+fn scrub_json_text(text: &str, s: &mut Secrets) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+    #[derive(PartialEq)]
+    enum Ctx {
+        ObjectKey,
+        ObjectValue,
+        Array,
+    }
+    let mut stack: Vec<Ctx> = Vec::new();
+    let mut key = String::new();
+    let mut out = String::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'{' => {
+                stack.push(Ctx::ObjectKey);
+                out.push('{');
+                i += 1;
+            }
+            b'[' => {
+                stack.push(Ctx::Array);
+                out.push('[');
+                i += 1;
+            }
+            b'}' | b']' => {
+                stack.pop();
+                out.push(char::from(c));
+                i += 1;
+            }
+            b':' => {
+                if let Some(top) = stack.last_mut() {
+                    *top = Ctx::ObjectValue;
+                }
+                out.push(':');
+                i += 1;
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut()
+                    && *top == Ctx::ObjectValue
+                {
+                    *top = Ctx::ObjectKey;
+                }
+                out.push(',');
+                i += 1;
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+                let inner = text.get(start..j.min(b.len())).unwrap_or("");
+                let decoded: String =
+                    serde_json::from_str(text.get(i..(j + 1).min(b.len())).unwrap_or("\"\""))
+                        .unwrap_or_default();
+                match stack.last() {
+                    Some(Ctx::ObjectKey) => {
+                        key = decoded;
+                        out.push('"');
+                        out.push_str(inner);
+                        out.push('"');
+                    }
+                    _ => {
+                        let secret = field_is_secret(&key, &decoded);
+                        out.push('"');
+                        out.push_str(&s.value(ItemKind::Body, &key, inner, secret));
+                        out.push('"');
+                    }
+                }
+                i = j + 1;
+            }
+            _ => {
+                // Numbers, literals and whitespace, copied as they are (UTF-8 safe: only
+                // ASCII bytes start the arms above).
+                let next = text[i..]
+                    .find(['{', '[', '}', ']', ':', ',', '"'])
+                    .map_or(text.len(), |k| i + k);
+                out.push_str(&text[i..next]);
+                i = next;
             }
         }
-        _ => {}
     }
+    Some(out)
 }
 
-/// A raw body with its secrets as placeholders: JSON text (whatever the content type says) by
-/// key and value, form-like text by field, anything else token by token.
-fn raw_body_text(text: &str, json: Option<serde_json::Value>, s: &mut Secrets) -> String {
-    if let Some(mut v) = json.filter(|v| v.is_object() || v.is_array()) {
-        let before = v.clone();
-        scrub_json(&mut v, "", s);
-        return if v == before {
-            text.to_string()
-        } else {
-            v.to_string()
-        };
+/// A text body with its secrets as placeholders, where they stand: JSON by key and value,
+/// form-like text by field, anything else token by token.
+fn scrub_body_text(text: &str, s: &mut Secrets) -> String {
+    if let Some(j) = scrub_json_text(text, s) {
+        return j;
     }
     if text.contains('=') && !text.contains(char::is_whitespace) {
-        return text
-            .split('&')
-            .map(|seg| {
-                let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
-                let (dk, dv) = (redact::percent_decode(k), redact::percent_decode(v));
-                if !v.is_empty() && (redact::is_secret_query_name(&dk) || redact::looks_secret(&dv))
-                {
-                    format!("{k}={}", s.value(ItemKind::Body, &dk, v, true))
-                } else {
-                    seg.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        return scrub_pairs(text, ItemKind::Body, s);
     }
     let mut out = String::with_capacity(text.len());
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String, s: &mut Secrets| {
-        if redact::looks_secret(token) {
-            out.push_str(&s.value(ItemKind::Body, "secret", token, true));
-        } else {
-            out.push_str(token);
-        }
+        let secret = redact::looks_secret(token);
+        out.push_str(&s.value(ItemKind::Body, "secret", token, secret));
         token.clear();
     };
     for c in text.chars() {
@@ -212,68 +322,121 @@ fn step_name(path: &str) -> String {
             }
         })
         .collect();
-    if n.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+    let n = if n.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         n
     } else {
         format!("request_{n}")
+    };
+    // The scenario loader reserves these for their own metrics (scenario::steps).
+    if matches!(n.as_str(), "http" | "iterations") {
+        format!("request_{n}")
+    } else {
+        n
+    }
+}
+
+/// Names of the shell variables (markers) in `s`.
+fn shell_vars(s: &str, out: &mut Vec<String>) {
+    let mut rest = s;
+    while let Some(i) = rest.find(VAR_OPEN) {
+        let after = &rest[i + VAR_OPEN.len_utf8()..];
+        let end = after.find(VAR_CLOSE).unwrap_or(after.len());
+        let name = after[..end].to_string();
+        if !out.contains(&name) {
+            out.push(name);
+        }
+        rest = after.get(end + VAR_CLOSE.len_utf8()..).unwrap_or("");
     }
 }
 
 /// Writes the scenario YAML for one imported request.
 pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
+    // Flags the scenario would send differently (two transports, another order, spaces) stay
+    // the header or cookie they were.
+    let restored;
+    let imp = if imp.flags_exact() {
+        imp
+    } else {
+        restored = imp.with_flags_restored();
+        &restored
+    };
     let mut s = Secrets {
         enabled: !opts.include_sensitive,
         list: Vec::new(),
+        lbrace: false,
     };
+    let mut spell = Spell::default();
     let mut notes: Vec<String> = Vec::new();
     let env = &imp.env;
-    let has_body = env.body.is_some();
+    let mut vars_used: Vec<String> = Vec::new();
+    for it in env.items() {
+        shell_vars(&it.value, &mut vars_used);
+    }
 
-    // Headers: one key per name (case-insensitive); repeats join with ", ".
-    let mut headers: Vec<(String, String)> = Vec::new();
+    // Headers, in order; a repeated name (in any letter case: `authorization` and
+    // `AUTHORIZATION` are one field) becomes a list, every value sent, in order.
+    let mut headers: Vec<(String, Vec<String>)> = Vec::new();
     for (n, v) in &env.headers {
-        if has_body && n.eq_ignore_ascii_case("content-type") {
-            continue;
-        }
-        match headers.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(n)) {
-            Some(slot) => {
-                slot.1.push_str(", ");
-                slot.1.push_str(v);
+        let out = if n.eq_ignore_ascii_case("cookie") {
+            if s.enabled {
+                scrub_cookie_header(v, &mut s)
+            } else {
+                v.clone()
             }
-            None => headers.push((n.clone(), v.clone())),
+        } else {
+            let secret = header_is_secret(n, v);
+            s.value(ItemKind::Header, n, v, secret)
+        };
+        match headers.iter_mut().find(|(h, _)| h.eq_ignore_ascii_case(n)) {
+            Some(slot) => slot.1.push(out),
+            None => headers.push((n.clone(), vec![out])),
         }
     }
-    let headers: Vec<(String, String)> = headers
-        .into_iter()
-        .map(|(n, v)| {
-            let secret = header_is_secret(&n, &v);
-            let out = s.value(ItemKind::Header, &n, &v, secret);
-            (n, out)
-        })
-        .collect();
+    // Cookies: a mapping when every name is distinct, else one verbatim Cookie header.
     let mut cookies: Vec<(String, String)> = Vec::new();
-    for (n, v) in &env.cookies {
-        if cookies.iter().any(|(c, _)| c == n) {
-            notes.push(format!(
-                "cookie `{n}` appeared twice; the first value is kept"
-            ));
-            continue;
-        }
-        let secret = is_secret(ItemKind::Cookie, n, v);
-        cookies.push((n.clone(), s.value(ItemKind::Cookie, n, v, secret)));
-    }
-    let query: Vec<(String, String)> = env
-        .query
-        .iter()
-        .map(|(n, v)| {
-            let secret = is_secret(ItemKind::Query, n, v);
-            (n.clone(), s.value(ItemKind::Query, n, v, secret))
-        })
-        .collect();
-    let query_unique = query
+    let distinct = env
+        .cookies
         .iter()
         .enumerate()
-        .all(|(i, (n, _))| !query[..i].iter().any(|(m, _)| m == n));
+        .all(|(i, (n, _))| !env.cookies[..i].iter().any(|(m, _)| m == n));
+    if distinct {
+        for (n, v) in &env.cookies {
+            let secret = is_secret(ItemKind::Cookie, n, v);
+            cookies.push((n.clone(), s.value(ItemKind::Cookie, n, v, secret)));
+        }
+    } else {
+        let joined = env
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let v = if s.enabled {
+            scrub_cookie_header(&joined, &mut s)
+        } else {
+            joined
+        };
+        notes.push("a cookie name repeats, so the cookies are one verbatim `Cookie` header".into());
+        headers.push(("Cookie".into(), vec![v]));
+    }
+    // Query: items when they give the same bytes, else verbatim in the URL.
+    let items_exact = imp.query_items_exact()
+        && env
+            .query
+            .iter()
+            .enumerate()
+            .all(|(i, (n, _))| !env.query[..i].iter().any(|(m, _)| m == n));
+    let query: Vec<(String, String)> = if items_exact {
+        env.query
+            .iter()
+            .map(|(n, v)| {
+                let secret = is_secret(ItemKind::Query, n, v);
+                (n.clone(), s.value(ItemKind::Query, n, v, secret))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut path: String = imp
         .path
         .split('/')
@@ -286,109 +449,133 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         })
         .collect::<Vec<_>>()
         .join("/");
-    if !query_unique && !query.is_empty() {
-        // Repeated names can't be a YAML mapping: keep the query in the URL.
-        let enc = |x: &str| -> String {
-            if x.starts_with("${") {
-                x.to_string()
-            } else {
-                url::form_urlencoded::byte_serialize(x.as_bytes()).collect()
-            }
-        };
-        let qs: Vec<String> = query
-            .iter()
-            .map(|(n, v)| format!("{}={}", enc(n), enc(v)))
-            .collect();
+    if !items_exact && let Some(q) = &imp.raw_query {
         path.push('?');
-        path.push_str(&qs.join("&"));
+        path.push_str(&scrub_pairs(q, ItemKind::Query, &mut s));
     }
 
     // Body.
     let mut body_yaml = String::new();
     if let Some(b) = &env.body {
-        let ct = b.content_type.as_deref().map(str::trim).unwrap_or("");
-        let ct_l = ct.to_ascii_lowercase();
+        body_yaml.push_str("      body:\n");
         let fields = b.form_fields();
+        let ct = b.content_type.as_deref().map(str::trim).unwrap_or("");
         let unique = fields
             .iter()
             .enumerate()
-            .all(|(i, (n, _))| !fields[..i].iter().any(|(m, _)| m == n));
-        let json = serde_json::from_str::<serde_json::Value>(&b.text).ok();
-        match (b.kind, json) {
-            (BodyKind::Json, Some(mut v)) if ct_l.is_empty() || ct_l == "application/json" => {
-                scrub_json(&mut v, "", &mut s);
-                let _ = write!(body_yaml, "      body:\n        json: {v}\n");
+            .all(|(i, (n, _))| !n.is_empty() && !fields[..i].iter().any(|(m, _)| m == n));
+        let form_exact = b.binary.is_none()
+            && b.kind == BodyKind::Form
+            && ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            && !fields.is_empty()
+            && unique
+            && super::encode_query(&fields) == b.text
+            && !b.text.contains(VAR_OPEN);
+        if let Some(bytes) = &b.binary {
+            use base64::Engine as _;
+            let _ = writeln!(
+                body_yaml,
+                "        base64: {}",
+                yaml_quote(&base64::engine::general_purpose::STANDARD.encode(bytes))
+            );
+            notes.push(
+                "the body is not UTF-8 text, so it is written as base64 (exact bytes); it was not scanned for secrets"
+                    .into(),
+            );
+        } else if form_exact {
+            body_yaml.push_str("        form:\n");
+            for (n, v) in &fields {
+                let secret = field_is_secret(n, v);
+                let v = s.value(ItemKind::Body, n, v, secret);
+                let _ = writeln!(
+                    body_yaml,
+                    "          {}: {}",
+                    // Names are read as they are: no `${}` expansion, no templates.
+                    yaml_quote(n),
+                    yaml_quote(&loader_text(&v, &mut spell))
+                );
             }
-            (BodyKind::Form, _)
-                if ct_l == "application/x-www-form-urlencoded"
-                    && unique
-                    && !fields.is_empty()
-                    && b.text.split('&').all(|seg| seg.contains('=')) =>
-            {
-                body_yaml.push_str("      body:\n        form:\n");
-                for (n, v) in &fields {
-                    let secret = redact::is_secret_query_name(n) || redact::looks_secret(v);
-                    let v = s.value(ItemKind::Body, n, v, secret);
-                    let _ = writeln!(body_yaml, "          {}: {}", q(n), q(&v));
-                }
-            }
-            (_, json) => {
-                let text = raw_body_text(&b.text, json, &mut s);
-                body_yaml.push_str("      body:\n");
-                let _ = writeln!(body_yaml, "        raw: {}", q(&text));
-                if !ct.is_empty() {
-                    let _ = writeln!(body_yaml, "        content_type: {}", q(ct));
-                }
-            }
+        } else {
+            let text = if s.enabled {
+                scrub_body_text(&b.text, &mut s)
+            } else {
+                b.text.clone()
+            };
+            let text = loader_text(&text, &mut spell);
+            let v = yaml_block(&text, "          ").unwrap_or_else(|| yaml_quote(&text));
+            let _ = writeln!(body_yaml, "        raw: {v}");
+        }
+        let has_ct_header = env
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        if !has_ct_header && !ct.is_empty() && !form_exact {
+            let _ = writeln!(
+                body_yaml,
+                "        content_type: {}",
+                yaml_quote(&loader_text(ct, &mut spell))
+            );
         }
     }
 
     // Assemble.
     let mut y = String::new();
-    let _ = writeln!(y, "name: {}", q(&opts.name));
-    let _ = writeln!(y, "target: {}", q(&imp.base));
+    let _ = writeln!(y, "name: {}", yaml_quote(&opts.name));
+    let _ = writeln!(
+        y,
+        "target: {}",
+        yaml_quote(&loader_text(&imp.base, &mut spell))
+    );
     if let Some(ft) = imp.flag_sources.first() {
-        match ft {
-            FlagTransport::Header { name, separator } => {
-                let _ = writeln!(
-                    y,
-                    "flags: {{header: {}, separator: {}}}",
-                    q(name),
-                    q(separator)
-                );
-            }
-            FlagTransport::Cookie { name, separator } => {
-                let _ = writeln!(
-                    y,
-                    "flags: {{cookie: {}, separator: {}}}",
-                    q(name),
-                    q(separator)
-                );
+        let (key, name, separator) = match ft {
+            FlagTransport::Header { name, separator } => ("header", name, separator),
+            FlagTransport::Cookie { name, separator } => ("cookie", name, separator),
+        };
+        let _ = writeln!(
+            y,
+            "flags: {{{key}: {}, separator: {}}}",
+            yaml_quote(name),
+            yaml_quote(separator)
+        );
+    }
+    let mut envy = String::new();
+    if !headers.is_empty() {
+        envy.push_str("    headers:\n");
+        for (n, vs) in &headers {
+            let vs: Vec<String> = vs
+                .iter()
+                .map(|v| yaml_quote(&loader_text(v, &mut spell)))
+                .collect();
+            if vs.len() == 1 {
+                let _ = writeln!(envy, "      {}: {}", yaml_quote(n), vs[0]);
+            } else {
+                let _ = writeln!(envy, "      {}: [{}]", yaml_quote(n), vs.join(", "));
             }
         }
     }
-    let mut envy = String::new();
-    let section = |out: &mut String, key: &str, items: &[(String, String)]| {
+    let mut section = |out: &mut String, key: &str, items: &[(String, String)]| {
         if items.is_empty() {
             return;
         }
         let _ = writeln!(out, "    {key}:");
         for (n, v) in items {
-            let _ = writeln!(out, "      {}: {}", q(n), q(v));
+            let _ = writeln!(
+                out,
+                "      {}: {}",
+                yaml_quote(n),
+                yaml_quote(&loader_text(v, &mut spell))
+            );
         }
     };
-    section(&mut envy, "headers", &headers);
     section(&mut envy, "cookies", &cookies);
     if !env.flags.is_empty() {
         envy.push_str("    flags:\n");
         for (n, on) in &env.flags {
-            let _ = writeln!(envy, "      {}: {}", q(n), on);
+            let _ = writeln!(envy, "      {}: {}", yaml_quote(n), on);
         }
     }
-    if query_unique {
-        section(&mut envy, "query", &query);
-    }
-    let vars: Vec<(String, String)> = env
+    section(&mut envy, "query", &query);
+    let mut vars: Vec<(String, String)> = env
         .vars
         .iter()
         .map(|(n, v)| {
@@ -396,32 +583,49 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             (n.clone(), s.value(ItemKind::Var, n, v, secret))
         })
         .collect();
-    section(&mut envy, "vars", &vars);
+    let url_text = loader_text(&path, &mut spell);
+    let method_text = imp.method.as_str().to_string();
+    let step = step_name(&imp.path);
+    let mut steps = String::new();
+    steps.push_str("steps:\n");
+    let _ = writeln!(steps, "  - name: {}", yaml_quote(&step));
+    steps.push_str("    request:\n");
+    let _ = writeln!(steps, "      method: {}", yaml_quote(&method_text));
+    let _ = writeln!(steps, "      url: {}", yaml_quote(&url_text));
+    steps.push_str(&body_yaml);
+    if !imp.follow_redirects {
+        steps.push_str("    follow_redirects: false\n");
+    }
+    if s.lbrace {
+        notes.push(format!(
+            "a secret value holds `{{{{`: export it with each `{{` written {{{{{LBRACE_VAR}}}}} (the loader reads templates after it substitutes ${{…}})"
+        ));
+    }
+    spell.lbrace |= s.lbrace;
+    // Their values, one `{` and one `$`, are written literally: not templates themselves.
+    if spell.lbrace {
+        vars.push((LBRACE_VAR.to_string(), "{".to_string()));
+    }
+    if spell.dollar {
+        vars.push((DOLLAR_VAR.to_string(), "$".to_string()));
+    }
+    if !vars.is_empty() {
+        let _ = writeln!(envy, "    vars:");
+        for (n, v) in &vars {
+            let v = if n == LBRACE_VAR || n == DOLLAR_VAR {
+                v.clone()
+            } else {
+                let mut unused = Spell::default();
+                loader_text(v, &mut unused)
+            };
+            let _ = writeln!(envy, "      {}: {}", yaml_quote(n), yaml_quote(&v));
+        }
+    }
     if !envy.is_empty() {
         y.push_str("env:\n  imported:\n");
         y.push_str(&envy);
     }
-    y.push_str("steps:\n");
-    let _ = writeln!(y, "  - name: {}", q(&step_name(&imp.path)));
-    y.push_str("    request:\n");
-    let _ = writeln!(y, "      method: {}", q(imp.method.as_str()));
-    let _ = writeln!(y, "      url: {}", q(&path));
-    y.push_str(&body_yaml);
-    if !imp.follow_redirects {
-        y.push_str("    follow_redirects: false\n");
-    }
-
-    // Last pass: no secret value may survive anywhere, in any letter case.
-    if s.enabled {
-        for p in &s.list {
-            let placeholder = format!("${{{}}}", p.var);
-            for form in [p.value.clone(), q(&p.value).trim_matches('"').to_string()] {
-                if form.len() >= redact::MIN_SCRUB_LEN {
-                    y = replace_ci(&y, &form, &placeholder);
-                }
-            }
-        }
-    }
+    y.push_str(&steps);
 
     // Header comment.
     let mut head = String::new();
@@ -445,6 +649,17 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             let _ = writeln!(head, "#   {}  ({} `{}`)", p.var, p.kind, p.name);
         }
     }
+    if !vars_used.is_empty() {
+        let _ = writeln!(
+            head,
+            "# The command used shell variables, read from the environment at run time: {}.",
+            vars_used
+                .iter()
+                .map(|v| format!("${v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     if opts.include_sensitive {
         head.push_str(
             "# Imported with --include-sensitive: this file holds credentials as they were.\n",
@@ -461,11 +676,11 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     if !imp.follow_redirects {
         head.push_str("# Redirects were not followed by the original request (no -L): follow_redirects is false.\n");
     }
-    if y.contains("{{")
-        || y.lines()
-            .any(|l| l.contains("${") && !l.contains("${SONDE_"))
-    {
-        head.push_str("# Note: some values contain `{{` or `${`, which the scenario loader expands; check them.\n");
+    if spell.lbrace {
+        let _ = writeln!(
+            head,
+            "# Values holding `{{{{` spell `{{` as {{{{{LBRACE_VAR}}}}} so it is not read as a template."
+        );
     }
     for n in notes {
         let _ = writeln!(head, "# Note: {n}.");
@@ -475,25 +690,4 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         yaml: head,
         placeholders: s.list,
     }
-}
-
-/// ASCII case-insensitive replace of every occurrence of `needle`.
-fn replace_ci(hay: &str, needle: &str, with: &str) -> String {
-    let lh = hay.to_ascii_lowercase();
-    let ln = needle.to_ascii_lowercase();
-    if ln.is_empty() || !lh.contains(&ln) {
-        return hay.to_string();
-    }
-    let mut out = String::with_capacity(hay.len());
-    let mut last = 0;
-    for (i, _) in lh.match_indices(&ln) {
-        if i < last {
-            continue;
-        }
-        out.push_str(hay.get(last..i).unwrap_or(""));
-        out.push_str(with);
-        last = i + ln.len();
-    }
-    out.push_str(hay.get(last..).unwrap_or(""));
-    out
 }

@@ -143,8 +143,12 @@ pub enum BodyKind {
 #[derive(Clone, PartialEq)]
 pub struct Body {
     pub kind: BodyKind,
-    /// Exactly the bytes that would be sent.
+    /// Exactly the bytes that would be sent, when they are UTF-8; otherwise a lossy rendering
+    /// for display and diffs, and the bytes are in `binary`.
     pub text: String,
+    /// The exact bytes when they are not UTF-8 (a `$'\xe9'` in a curl command, a base64 HAR
+    /// body); `None` for text.
+    pub binary: Option<Vec<u8>>,
     /// From the `Content-Type` header or the HAR `mimeType`; curl's `-d` default
     /// (`application/x-www-form-urlencoded`) when neither.
     pub content_type: Option<String>,
@@ -167,7 +171,32 @@ impl Body {
         Body {
             kind,
             text,
+            binary: None,
             content_type,
+        }
+    }
+
+    /// A body from bytes: classified as text when they are UTF-8, kept as `binary` otherwise.
+    pub fn from_bytes(bytes: Vec<u8>, content_type: Option<String>) -> Body {
+        match String::from_utf8(bytes) {
+            Ok(text) => Body::classify(text, content_type),
+            Err(e) => {
+                let bytes = e.into_bytes();
+                Body {
+                    kind: BodyKind::Raw,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                    binary: Some(bytes),
+                    content_type,
+                }
+            }
+        }
+    }
+
+    /// The bytes to send.
+    pub fn wire(&self) -> &[u8] {
+        match &self.binary {
+            Some(b) => b,
+            None => self.text.as_bytes(),
         }
     }
 
@@ -191,7 +220,7 @@ impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Body")
             .field("kind", &self.kind)
-            .field("bytes", &self.text.len())
+            .field("bytes", &self.wire().len())
             .field("content_type", &self.content_type)
             .finish()
     }
@@ -207,6 +236,9 @@ pub struct EnvSpec {
     pub query: Vec<(String, String)>,
     pub vars: BTreeMap<String, String>,
     pub body: Option<Body>,
+    /// The query string of an imported request exactly as it was sent; used instead of the
+    /// `query` items while they still decode from it (see [`EnvSpec::exact_query`]).
+    pub raw_query: Option<String>,
 }
 
 impl fmt::Debug for EnvSpec {
@@ -358,6 +390,15 @@ impl EnvSpec {
         }
     }
 
+    /// The query to send verbatim instead of the items: the imported query string, when the
+    /// items are still the ones it decodes to and sending them as items would change its
+    /// bytes (`?draft`, `%20`, `?=`). `None`: send the items.
+    pub fn exact_query(&self) -> Option<&str> {
+        let raw = self.raw_query.as_deref()?;
+        (super::decode_query(raw) == self.query && super::encode_query(&self.query) != raw)
+            .then_some(raw)
+    }
+
     /// Every secret value of this environment, for a [`redact::Redactor`].
     pub fn secret_values(&self) -> Vec<String> {
         self.items()
@@ -407,6 +448,7 @@ impl EnvSpec {
                 .map(|(n, t)| (n.clone(), t.source()))
                 .collect(),
             body: None,
+            raw_query: None,
         }
     }
 

@@ -206,6 +206,7 @@ mod yaml {
                 query: self.query.0,
                 vars: self.vars.0.into_iter().collect(),
                 body: None,
+                raw_query: None,
             })
         }
     }

@@ -1,8 +1,11 @@
-//! Environment inputs: "Copy as cURL" commands (bash and Windows cmd), HAR 1.2 exports (Chrome,
-//! Firefox), env YAML files and inline items, all turned into one [`Imported`] request /
-//! [`EnvSpec`] model; and the scenario YAML `sonde import` writes, with secrets as `${…}`
-//! placeholders. Never runs a shell, never sends a request, and never shows a secret value in
-//! an error, a `Debug` or a `Display`.
+//! Environment inputs: "Copy as cURL" commands (bash and Windows cmd, read as curl 7.88 reads
+//! its options), HAR 1.2 exports (any exporter's, read as a stream), env YAML files and inline
+//! items, all turned into one [`Imported`] request / [`EnvSpec`] model; and the scenario YAML
+//! `sonde import` writes, with secrets as `${…}` placeholders. The contract: what was imported
+//! is what is sent, byte for byte (body, query, repeated headers, method), or the input is
+//! refused naming what and where (curl line:column, HAR JSON path). Never runs a shell, never
+//! reads a file a command names, never sends a request, and never shows a secret value in an
+//! error, a `Debug` or a `Display`.
 
 pub mod curl;
 pub mod diff;
@@ -11,6 +14,7 @@ pub mod env;
 pub mod envfile;
 pub mod har;
 pub mod plan;
+mod yamltext;
 
 pub use curl::tokenize::Dialect;
 pub use diff::{Difference, apply_bad, diff};
@@ -42,12 +46,23 @@ pub enum ImportError {
         option: String,
         supported: &'static str,
     },
+    #[error("{line}:{col}: curl option `{option}` is not supported: {reason}")]
+    RefusedOption {
+        line: usize,
+        col: usize,
+        option: String,
+        reason: String,
+    },
     #[error("{line}:{col}: curl option `{option}` needs a value")]
     MissingValue {
         line: usize,
         col: usize,
         option: String,
     },
+    #[error(
+        "the command uses the shell variable `${name}`, which is not set: export it (a shell would have substituted it)"
+    )]
+    UnsetShellVar { name: String },
     #[error("the curl command has no URL")]
     MissingUrl,
     #[error("{line}:{col}: invalid URL `{url}`: {reason}")]
@@ -86,6 +101,7 @@ impl ImportError {
         match self {
             ImportError::Syntax { line, col, .. }
             | ImportError::UnknownOption { line, col, .. }
+            | ImportError::RefusedOption { line, col, .. }
             | ImportError::MissingValue { line, col, .. }
             | ImportError::BadUrl { line, col, .. }
             | ImportError::HarJson { line, col, .. }
@@ -113,10 +129,16 @@ pub struct Imported {
     pub base: String,
     /// The path as the URL parser normalised it, without the query.
     pub path: String,
+    /// The query string exactly as it is sent (without `?`); `None` when the URL has no `?`.
+    /// `env.query` holds the same items decoded, for diffs and display.
+    pub raw_query: Option<String>,
     /// Headers (original order and case), cookies, feature flags, query items (decoded), body.
     pub env: EnvSpec,
     /// Where flags were found (so the scenario says where they travel).
     pub flag_sources: Vec<FlagTransport>,
+    /// The flag headers and cookies as the request carried them (see
+    /// [`Imported::flags_exact`]).
+    pub flag_originals: Vec<FlagOriginal>,
     pub insecure: bool,
     pub follow_redirects: bool,
     /// curl `--compressed` or a browser-computed `Accept-Encoding` that was dropped.
@@ -128,7 +150,12 @@ impl Imported {
     /// The full URL (base + path + query), for display through [`redact::redact_url`].
     pub fn url(&self) -> String {
         let mut u = format!("{}{}", self.base, self.path);
-        if !self.env.query.is_empty() {
+        if let Some(q) = &self.raw_query
+            && encode_query(&self.env.query) != *q
+        {
+            u.push('?');
+            u.push_str(q);
+        } else if !self.env.query.is_empty() {
             let q: String = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(self.env.query.iter())
                 .finish();
@@ -164,12 +191,204 @@ impl fmt::Display for Imported {
     }
 }
 
-/// Splits an absolute http(s) URL into origin, normalised path, decoded query items and the
-/// decoded `user:password` userinfo if any.
-#[allow(clippy::type_complexity)]
-pub fn split_url(
-    raw: &str,
-) -> Result<(String, String, Vec<(String, String)>, Option<String>), String> {
+/// Query items decoded from a query string (`+` and `%XX` decoded; a piece without `=` is a
+/// name with an empty value; empty pieces are skipped).
+pub fn decode_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (k, v) = s.split_once('=').unwrap_or((s, ""));
+            (redact::percent_decode(k), redact::percent_decode(v))
+        })
+        .collect()
+}
+
+/// The standard method a non-standard one is one edit away from (`GTE` → `GET`): the scenario
+/// loader takes it for a typo and refuses it, so import refuses it too rather than write a
+/// file the loader rejects. `None` for a standard method or any other token.
+pub fn method_typo(method: &str) -> Option<&'static str> {
+    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    let upper = method.to_ascii_uppercase();
+    if STANDARD.contains(&upper.as_str()) {
+        return None;
+    }
+    STANDARD
+        .into_iter()
+        .find(|m| strsim::damerau_levenshtein(&upper, m) <= 1)
+}
+
+/// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
+pub fn encode_query(items: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(items.iter())
+        .finish()
+}
+
+/// A feature-flag header or cookie as the request carried it, before its flags were read out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlagOriginal {
+    /// `Header` or `Cookie`.
+    pub kind: ItemKind,
+    pub name: String,
+    pub value: String,
+    /// Its index among the request's headers (or cookies).
+    pub index: usize,
+}
+
+/// Reads the feature flags out of the default flag header and cookie (see
+/// [`EnvSpec::extract_flags`]), keeping what they were.
+fn extract_flags_keeping(env: &mut EnvSpec) -> (Vec<FlagTransport>, Vec<FlagOriginal>) {
+    let before = env.clone();
+    let found = env.extract_flags(&default_flag_sources());
+    let mut originals = Vec::new();
+    for src in &found {
+        let (kind, list, name, ci) = match src {
+            FlagTransport::Header { name, .. } => (ItemKind::Header, &before.headers, name, true),
+            FlagTransport::Cookie { name, .. } => (ItemKind::Cookie, &before.cookies, name, false),
+        };
+        for (index, (n, v)) in list.iter().enumerate() {
+            if (ci && n.eq_ignore_ascii_case(name)) || n == name {
+                originals.push(FlagOriginal {
+                    kind,
+                    name: n.clone(),
+                    value: v.clone(),
+                    index,
+                });
+            }
+        }
+    }
+    (found, originals)
+}
+
+impl Imported {
+    /// True when the flags, sent the way a scenario sends them (one transport, the names of
+    /// the flags that are on, sorted, joined by its separator), are the bytes the request
+    /// carried. Otherwise `sonde import` and `breakdown` put the flag header or cookie back
+    /// verbatim ([`Imported::with_flags_restored`]).
+    pub fn flags_exact(&self) -> bool {
+        match (self.flag_originals.as_slice(), self.flag_sources.first()) {
+            ([], _) => true,
+            ([one], Some(FlagTransport::Header { separator, .. }))
+            | ([one], Some(FlagTransport::Cookie { separator, .. })) => {
+                let sorted: std::collections::BTreeMap<&str, bool> = self
+                    .env
+                    .flags
+                    .iter()
+                    .map(|(n, b)| (n.as_str(), *b))
+                    .collect();
+                // A flag cookie is sent after the other cookies: it must have been the last.
+                let in_place = one.kind == ItemKind::Header || one.index == self.env.cookies.len();
+                in_place
+                    && sorted.len() == self.env.flags.len()
+                    && sorted.values().all(|on| *on)
+                    && sorted.keys().copied().collect::<Vec<_>>().join(separator) == one.value
+            }
+            _ => false,
+        }
+    }
+
+    /// The request with its flag headers and cookies put back verbatim where they stood, and
+    /// no flags.
+    pub fn with_flags_restored(&self) -> Imported {
+        let mut i = self.clone();
+        let mut originals = self.flag_originals.clone();
+        originals.sort_by_key(|o| o.index);
+        for o in originals {
+            let list = match o.kind {
+                ItemKind::Cookie => &mut i.env.cookies,
+                _ => &mut i.env.headers,
+            };
+            list.insert(o.index.min(list.len()), (o.name, o.value));
+        }
+        i.env.flags.clear();
+        i.flag_sources.clear();
+        i.flag_originals.clear();
+        i
+    }
+
+    /// True when sending `env.query` as items gives exactly the bytes of `raw_query` (so the
+    /// query may be written as a mapping); false when the URL must carry it verbatim (`?a`,
+    /// `%20`, `*`, an empty name, Latin-1 `%E9`…).
+    pub fn query_items_exact(&self) -> bool {
+        match &self.raw_query {
+            None => self.env.query.is_empty(),
+            Some(q) => {
+                !q.is_empty()
+                    && self.env.query.iter().all(|(n, _)| !n.is_empty())
+                    && encode_query(&self.env.query) == *q
+            }
+        }
+    }
+
+    /// Replaces the shell-variable markers of a curl import (`$NAME` in the command) by the
+    /// values `lookup` gives, as a shell would have; fails naming the first unset variable.
+    /// Used where the request is sent directly (`breakdown`, `repro`, `bisect`); `sonde
+    /// import` writes them as `${NAME}` instead.
+    pub fn resolve_shell_vars(
+        mut self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Imported, ImportError> {
+        let mut missing = None;
+        let mut fix = |s: &mut String| {
+            if !s.contains(curl::tokenize::VAR_OPEN) {
+                return;
+            }
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find(curl::tokenize::VAR_OPEN) {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + curl::tokenize::VAR_OPEN.len_utf8()..];
+                let end = after.find(curl::tokenize::VAR_CLOSE).unwrap_or(after.len());
+                let name = &after[..end];
+                match lookup(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        missing.get_or_insert_with(|| name.to_string());
+                    }
+                }
+                rest = after
+                    .get(end + curl::tokenize::VAR_CLOSE.len_utf8()..)
+                    .unwrap_or("");
+            }
+            out.push_str(rest);
+            *s = out;
+        };
+        for (_, v) in self
+            .env
+            .headers
+            .iter_mut()
+            .chain(self.env.cookies.iter_mut())
+        {
+            fix(v);
+        }
+        if let Some(b) = self.env.body.as_mut()
+            && b.binary.is_none()
+        {
+            fix(&mut b.text);
+        }
+        match missing {
+            Some(name) => Err(ImportError::UnsetShellVar { name }),
+            None => Ok(self),
+        }
+    }
+}
+
+/// An absolute http(s) URL in parts.
+pub struct UrlParts {
+    /// `scheme://host[:port]`.
+    pub base: String,
+    pub path: String,
+    /// Decoded query items.
+    pub query: Vec<(String, String)>,
+    /// The query string as sent (after the URL parser's normalisation), without `?`.
+    pub raw_query: Option<String>,
+    /// Decoded `user:password`.
+    pub userinfo: Option<String>,
+}
+
+/// Splits an absolute http(s) URL into origin, normalised path, decoded query items (and the
+/// exact query string) and the decoded `user:password` userinfo if any.
+pub fn split_url(raw: &str) -> Result<UrlParts, String> {
     let u = url::Url::parse(raw).map_err(|e| e.to_string())?;
     if u.scheme() != "http" && u.scheme() != "https" {
         return Err(format!("scheme `{}` is not http or https", u.scheme()));
@@ -178,18 +397,7 @@ pub fn split_url(
         return Err("no host".into());
     }
     let base = u.origin().ascii_serialization();
-    let query = u
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    let (k, v) = s.split_once('=').unwrap_or((s, ""));
-                    (redact::percent_decode(k), redact::percent_decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = u.query().map(decode_query).unwrap_or_default();
     let userinfo = (!u.username().is_empty() || u.password().is_some()).then(|| {
         format!(
             "{}:{}",
@@ -197,7 +405,13 @@ pub fn split_url(
             redact::percent_decode(u.password().unwrap_or(""))
         )
     });
-    Ok((base, u.path().to_string(), query, userinfo))
+    Ok(UrlParts {
+        base,
+        path: u.path().to_string(),
+        query,
+        raw_query: u.query().map(str::to_string),
+        userinfo,
+    })
 }
 
 fn read(path: &Path) -> Result<String, ImportError> {
@@ -207,14 +421,21 @@ fn read(path: &Path) -> Result<String, ImportError> {
     })
 }
 
-/// Reads and parses a curl command file.
+/// Reads and parses a curl command file, for sending it now: shell variables (`$TOKEN`) are
+/// taken from the process environment, as the shell would have.
 pub fn import_curl_file(path: &Path) -> Result<Imported, ImportError> {
+    curl::parse(&read(path)?)?.resolve_shell_vars(&|n| std::env::var(n).ok())
+}
+
+/// Reads and parses a curl command file for `sonde import`: shell variables stay markers that
+/// the scenario writer turns into `${NAME}`.
+pub fn read_curl_file(path: &Path) -> Result<Imported, ImportError> {
     curl::parse(&read(path)?)
 }
 
-/// Reads a HAR file and imports the selected entry.
+/// Reads a HAR file (as a stream: see `har`) and imports the selected entry.
 pub fn import_har_file(path: &Path, entry: &EntrySelector) -> Result<Imported, ImportError> {
-    har::parse(&read(path)?, entry)
+    har::import_file(path, entry)
 }
 
 /// Loads an environment from what a user passes to `--env`/`--good`/`--bad`:

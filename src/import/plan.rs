@@ -7,18 +7,35 @@ use crate::plan::{BodySpec, HttpOptions, LoadModel, Plan, Step, StepNode, Target
 /// Builds the plan. The imported headers, cookies, flags and query become the plan's
 /// environment (so `repro`/`bisect` can vary them item by item); the body is sent as is.
 pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result<Plan, String> {
+    let restored;
+    let imp = if imp.flags_exact() {
+        imp
+    } else {
+        restored = imp.with_flags_restored();
+        &restored
+    };
     let base = url::Url::parse(&imp.base).map_err(|e| format!("URL `{}`: {e}", imp.base))?;
     http.insecure |= imp.insecure;
-    let body = imp.env.body.as_ref().map(|b| BodySpec::Raw {
-        content: Template::literal(b.text.clone()),
-        content_type: b.content_type.clone(),
-    });
+    let body = imp
+        .env
+        .body
+        .as_ref()
+        .map(|b| BodySpec::exact(&b.text, b.binary.as_deref(), b.content_type.clone()));
     let mut env_spec = imp.env.clone();
     env_spec.body = None;
+    // A query that items would not reproduce byte for byte travels verbatim in the URL.
+    let mut url = imp.path.clone();
+    if !imp.query_items_exact()
+        && let Some(q) = &imp.raw_query
+    {
+        url.push('?');
+        url.push_str(q);
+        env_spec.query.clear();
+    }
     let step = Step {
         name: "request".into(),
         method: imp.method.clone(),
-        url: Template::literal(imp.path.clone()),
+        url: Template::literal(url),
         query: Vec::new(),
         headers: Vec::new(),
         cookies: Vec::new(),

@@ -292,6 +292,28 @@ pub enum BodySpec {
         content: Template,
         content_type: Option<String>,
     },
+    /// Exact bytes, no templates (scenario `body: { base64: … }`; imported binary bodies).
+    Bytes {
+        content: bytes::Bytes,
+        content_type: Option<String>,
+    },
+}
+
+impl BodySpec {
+    /// The body of an imported request: its exact bytes when they are not UTF-8, else its
+    /// text taken literally (a `{{` in it is sent as is).
+    pub fn exact(text: &str, binary: Option<&[u8]>, content_type: Option<String>) -> BodySpec {
+        match binary {
+            Some(b) => BodySpec::Bytes {
+                content: bytes::Bytes::copy_from_slice(b),
+                content_type,
+            },
+            None => BodySpec::Raw {
+                content: Template::literal(text),
+                content_type,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -262,21 +262,30 @@ fn read_step(
     Ok((step, info))
 }
 
+/// A method: the standard ones in any case (`post` is POST); any other RFC 9110 token as it is
+/// written (`PROPFIND`, `wHat`: methods are case-sensitive), unless it is one edit away from
+/// a standard method (`GTE`), which is taken for a typo.
 fn method(r: &Reader<'_>, n: &Node) -> R<http::Method> {
     let s = r.string(n, "`method`")?;
     let upper = s.to_ascii_uppercase();
+    let bad = || Diag::new(n.pos, format!("unknown method `{s}`"));
     if METHODS.contains(&upper.as_str()) {
-        return http::Method::from_bytes(upper.as_bytes())
-            .map_err(|_| Diag::new(n.pos, format!("unknown method `{s}`")));
+        return http::Method::from_bytes(upper.as_bytes()).map_err(|_| bad());
     }
-    Err(Diag::new(n.pos, format!("unknown method `{s}`")).help(
-        did_you_mean(&upper, METHODS)
-            .unwrap_or_else(|| format!("methods are {}", METHODS.join(", "))),
-    ))
+    let token = !s.is_empty() && s.bytes().all(crate::import::envfile::is_tchar);
+    if token && crate::import::method_typo(&s).is_none() {
+        return http::Method::from_bytes(s.as_bytes()).map_err(|_| bad());
+    }
+    Err(bad().help(did_you_mean(&upper, METHODS).unwrap_or_else(|| {
+        format!(
+            "methods are {}, or any other token (letters, digits, !#$%&'*+-.^_`|~)",
+            METHODS.join(", ")
+        )
+    })))
 }
 
 /// A mapping of names to template values (`headers`, `query`, `cookies`, `form`).
-/// A list value in `query` repeats the parameter.
+/// A list value in `query` repeats the parameter; in `headers`, the header.
 pub fn pairs(
     r: &Reader<'_>,
     n: Option<&Node>,
@@ -297,7 +306,7 @@ pub fn pairs(
             return Err(Diag::new(kn.pos, format!("invalid header name `{k}`")));
         }
         match &v.value {
-            Value::Seq(items) if what == "`query`" => {
+            Value::Seq(items) if what == "`query`" || header_names => {
                 for item in items {
                     out.push((k.clone(), r.template(item, what, uses)?));
                 }
@@ -310,8 +319,8 @@ pub fn pairs(
 
 fn body(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<BodySpec> {
     let m = r.map(n, "`body`")?;
-    m.allow(&["json", "form", "raw", "content_type"], "body")?;
-    let kinds: Vec<&str> = ["json", "form", "raw"]
+    m.allow(&["json", "form", "raw", "base64", "content_type"], "body")?;
+    let kinds: Vec<&str> = ["json", "form", "raw", "base64"]
         .into_iter()
         .filter(|k| m.key_pos(k).is_some())
         .collect();
@@ -320,7 +329,7 @@ fn body(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<BodySpec> {
         [] => {
             return Err(Diag::new(
                 n.pos,
-                "`body` needs one of `json`, `form` or `raw`",
+                "`body` needs one of `json`, `form`, `raw` or `base64`",
             ));
         }
         [_, second, ..] => {
@@ -329,12 +338,17 @@ fn body(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<BodySpec> {
                 pos,
                 format!("`body` takes one kind; `{second}` is a second one"),
             )
-            .help("use one of `json`, `form` or `raw`"));
+            .help("use one of `json`, `form`, `raw` or `base64`"));
         }
     }
-    if let (Some(pos), false) = (m.key_pos("content_type"), kinds == ["raw"]) {
-        return Err(Diag::new(pos, "`content_type` goes with a `raw` body")
-            .help("`json` and `form` bodies set their content type themselves"));
+    if let (Some(pos), false) = (
+        m.key_pos("content_type"),
+        kinds == ["raw"] || kinds == ["base64"],
+    ) {
+        return Err(
+            Diag::new(pos, "`content_type` goes with a `raw` or `base64` body")
+                .help("`json` and `form` bodies set their content type themselves"),
+        );
     }
     if let Some(pos) = m.key_pos("json") {
         let j = m
@@ -347,6 +361,19 @@ fn body(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<BodySpec> {
     }
     if let Some(f) = m.get("form") {
         return Ok(BodySpec::Form(pairs(r, Some(f), "`form`", uses, false)?));
+    }
+    if let Some(b) = m.get("base64") {
+        use base64::Engine as _;
+        let text = r.string(b, "`base64`")?;
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .map_err(|e| Diag::new(b.pos, format!("`base64` is not valid base64: {e}")))?;
+        let content_type = r.opt_string(&m, "content_type", "`content_type`")?;
+        return Ok(BodySpec::Bytes {
+            content: content.into(),
+            content_type,
+        });
     }
     let raw = m
         .get("raw")

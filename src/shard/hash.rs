@@ -219,6 +219,13 @@ fn step(c: &mut Canon, s: &Step) {
             c.tpl("raw", content);
             c.field("type", content_type.as_deref().unwrap_or(""));
         }
+        Some(BodySpec::Bytes {
+            content,
+            content_type,
+        }) => {
+            c.field("bytes", &String::from_utf8_lossy(content));
+            c.field("type", content_type.as_deref().unwrap_or(""));
+        }
     }
     c.field("expect", &s.expect.len().to_string());
     for e in &s.expect {

@@ -1,7 +1,10 @@
 //! Splits a "Copy as cURL" command into words the way a shell would, without ever running one.
 //! Two dialects: POSIX/bash (Chrome "Copy as cURL (bash)", Firefox "Copy as cURL (POSIX)") and
 //! Windows cmd (Chrome/Firefox "(cmd)": `^` escapes, `^`-newline continuations, then the MS C
-//! runtime's `"`/`\` argument rules). Nothing is expanded: `$VAR`, `%VAR%` and globs stay text.
+//! runtime's `"`/`\` argument rules). Nothing is expanded: `%VAR%` and globs stay text; a POSIX
+//! `$NAME`/`${NAME}` outside single quotes is kept as a shell-variable marker (see
+//! [`VAR_OPEN`]) that the importer turns into a `${NAME}` scenario variable, since a shell would
+//! have substituted it. Any other `$` expansion (`$(…)`, `$1`, `$?`) is refused.
 //! Every word and every error carries the 1-based line:column where it starts in the file.
 
 use crate::import::ImportError;
@@ -13,6 +16,12 @@ pub enum Dialect {
     Cmd,
 }
 
+/// Marks the start of a shell variable reference inside a word's text: `VAR_OPEN NAME VAR_CLOSE`
+/// (private-use characters, refused when they appear in the input itself).
+pub const VAR_OPEN: char = '\u{E000}';
+/// Marks the end of a shell variable reference.
+pub const VAR_CLOSE: char = '\u{E001}';
+
 /// A position in the source: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
@@ -23,8 +32,24 @@ pub struct Pos {
 /// One shell word after quote removal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Word {
+    /// The word as text. Bytes from `$'\xHH'` escapes that do not form UTF-8 are read as
+    /// Latin-1 code points, as the browsers that write them mean them (see `bytes_of`).
     pub text: String,
     pub pos: Pos,
+    /// Source characters before the first character of `text` (1 for a word that opens with
+    /// `'` or `"`, 2 for `$'`), so a column inside the word can be told.
+    pub lead: usize,
+}
+
+impl Word {
+    /// The position of the character at `chars` characters into `text`, exact when the word
+    /// is one quoted string or has no quotes (columns count source characters).
+    pub fn pos_at(&self, chars: usize) -> Pos {
+        Pos {
+            line: self.pos.line,
+            col: self.pos.col + self.lead + chars,
+        }
+    }
 }
 
 impl std::fmt::Debug for Word {
@@ -80,6 +105,15 @@ pub fn detect(src: &str) -> Dialect {
 
 pub fn tokenize(src: &str, dialect: Dialect) -> Result<Vec<Word>, ImportError> {
     let chars = positioned(src);
+    if let Some((_, pos)) = chars
+        .iter()
+        .find(|(c, _)| *c == VAR_OPEN || *c == VAR_CLOSE)
+    {
+        return Err(syntax(
+            *pos,
+            "the private-use character U+E000/U+E001 is not accepted in a curl command",
+        ));
+    }
     match dialect {
         Dialect::Posix => posix(&chars),
         Dialect::Cmd => cmd(&chars),
@@ -92,14 +126,19 @@ struct WordBuf {
     bytes: Vec<u8>,
     latin1: String,
     pos: Pos,
+    lead: usize,
 }
 
 impl WordBuf {
     fn new(pos: Pos) -> WordBuf {
+        WordBuf::led(pos, 0)
+    }
+    fn led(pos: Pos, lead: usize) -> WordBuf {
         WordBuf {
             bytes: Vec::new(),
             latin1: String::new(),
             pos,
+            lead,
         }
     }
     fn push(&mut self, c: char) {
@@ -113,13 +152,17 @@ impl WordBuf {
         self.latin1.push(char::from(b));
     }
     fn finish(self) -> Word {
-        let text = match String::from_utf8(self.bytes) {
-            Ok(s) => s,
-            Err(_) => self.latin1,
-        };
-        Word {
-            text,
-            pos: self.pos,
+        match String::from_utf8(self.bytes) {
+            Ok(text) => Word {
+                text,
+                pos: self.pos,
+                lead: self.lead,
+            },
+            Err(_) => Word {
+                text: self.latin1,
+                pos: self.pos,
+                lead: self.lead,
+            },
         }
     }
 }
@@ -179,7 +222,7 @@ fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
                 i += 2;
             }
             '\'' => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 1));
                 i += 1;
                 loop {
                     let Some(&(q, _)) = chars.get(i) else {
@@ -193,16 +236,20 @@ fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
                 }
             }
             '"' => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 1));
                 i = double_quoted(chars, i + 1, pos, w)?;
             }
             '$' if chars.get(i + 1).map(|c| c.0) == Some('\'') => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 2));
                 i = ansi_c(chars, i + 2, pos, w)?;
             }
             '$' if chars.get(i + 1).map(|c| c.0) == Some('"') => {
-                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                let w = cur.get_or_insert_with(|| WordBuf::led(pos, 2));
                 i = double_quoted(chars, i + 2, pos, w)?;
+            }
+            '$' => {
+                let w = cur.get_or_insert_with(|| WordBuf::new(pos));
+                i = dollar(chars, i, w)?;
             }
             '|' | '&' | ';' | '<' | '>' | '(' | ')' | '`' => {
                 return Err(syntax(
@@ -244,6 +291,20 @@ fn finish_after_command(
                 i += 1;
             }
         } else {
+            let starts = command_starts(chars, i);
+            if !starts.is_empty() {
+                let lines: Vec<String> = std::iter::once(first_line(chars))
+                    .chain(starts.iter().map(|p| p.line.to_string()))
+                    .collect();
+                return Err(syntax(
+                    pos,
+                    format!(
+                        "the file holds {} curl commands (on lines {}); sonde imports one request per file: keep the one you mean",
+                        starts.len() + 1,
+                        lines.join(", ")
+                    ),
+                ));
+            }
             return Err(syntax(
                 pos,
                 format!(
@@ -253,6 +314,51 @@ fn finish_after_command(
         }
     }
     Ok(words)
+}
+
+/// The line of the first non-blank, non-comment character (where the first command starts).
+fn first_line(chars: &[(char, Pos)]) -> String {
+    let mut at_line_start = true;
+    let mut comment = false;
+    for (c, p) in chars {
+        if *c == '\n' {
+            at_line_start = true;
+            comment = false;
+            continue;
+        }
+        if comment || c.is_whitespace() {
+            continue;
+        }
+        if at_line_start && (*c == '#' || *c == ':') {
+            comment = true;
+            continue;
+        }
+        return p.line.to_string();
+    }
+    "1".to_string()
+}
+
+/// Positions of every later line (from index `from`) that starts with `curl` as a word.
+fn command_starts(chars: &[(char, Pos)], from: usize) -> Vec<Pos> {
+    let text: String = chars[from..].iter().map(|c| c.0).collect();
+    let mut out = Vec::new();
+    let mut offset = from;
+    for line in text.split('\n') {
+        let trimmed = line.trim_start();
+        let lower = trimmed.to_ascii_lowercase();
+        let is_curl = ["curl ", "curl\t", "curl.exe "]
+            .iter()
+            .any(|p| lower.starts_with(p))
+            || lower == "curl";
+        if is_curl {
+            let k = offset + (line.chars().count() - trimmed.chars().count());
+            if let Some((_, p)) = chars.get(k) {
+                out.push(*p);
+            }
+        }
+        offset += line.chars().count() + 1;
+    }
+    out
 }
 
 /// Reads a `"…"` string body from `i`; returns the index after the closing quote.
@@ -279,12 +385,77 @@ fn double_quoted(
                     i += 1;
                 }
             },
+            '$' => i = dollar(chars, i, w)?,
+            '`' => {
+                return Err(syntax(
+                    chars[i].1,
+                    "command substitution with backquotes is not supported: sonde never runs a shell (paste the value itself)",
+                ));
+            }
             _ => {
                 w.push(c);
                 i += 1;
             }
         }
     }
+}
+
+/// A `$` outside single quotes at `i`: `$NAME` and `${NAME}` become a variable marker; a `$`
+/// that starts no expansion (before a space, a quote, the end) is a literal `$`; any other
+/// expansion is refused, since only a shell could say what it becomes. Returns the next index.
+fn dollar(chars: &[(char, Pos)], i: usize, w: &mut WordBuf) -> Result<usize, ImportError> {
+    let pos = chars[i].1;
+    let at = |k: usize| chars.get(k).map(|c| c.0);
+    let is_start = |c: char| c.is_ascii_alphabetic() || c == '_';
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut name = String::new();
+    let next = match at(i + 1) {
+        Some(c) if is_start(c) => {
+            let mut k = i + 1;
+            while let Some(c) = at(k).filter(|c| is_name(*c)) {
+                name.push(c);
+                k += 1;
+            }
+            k
+        }
+        Some('{') => {
+            let mut k = i + 2;
+            while let Some(c) = at(k).filter(|c| is_name(*c)) {
+                name.push(c);
+                k += 1;
+            }
+            let plain = name.chars().next().is_some_and(is_start) && at(k) == Some('}');
+            if !plain {
+                return Err(syntax(
+                    pos,
+                    "shell expansion `${…}` with an operator is not supported: sonde never runs a shell (write the value itself, or `${NAME}`)",
+                ));
+            }
+            k + 1
+        }
+        Some('(') => {
+            return Err(syntax(
+                pos,
+                "command substitution `$(…)` is not supported: sonde never runs a shell (paste the value itself)",
+            ));
+        }
+        Some(c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => {
+            return Err(syntax(
+                pos,
+                format!(
+                    "shell parameter `${c}` is not supported: sonde never runs a shell (paste the value itself)"
+                ),
+            ));
+        }
+        _ => {
+            w.push('$');
+            return Ok(i + 1);
+        }
+    };
+    w.push(VAR_OPEN);
+    name.chars().for_each(|c| w.push(c));
+    w.push(VAR_CLOSE);
+    Ok(next)
 }
 
 fn hex_digits(chars: &[(char, Pos)], i: usize, max: usize, radix: u32) -> (u32, usize) {
