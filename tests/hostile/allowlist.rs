@@ -317,7 +317,8 @@ fn repro_and_bisect_send_only_to_the_hosts_of_the_files_named() {
         d.path(),
         r#"$SONDE repro --env "$D/good.curl" --env "$D/bad.curl" -k 1; echo "exit=$?"
 $SONDE repro "$D/remote.yaml" -k 1; echo "exit2=$?"
-$SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Accept-Language=de -k 1; echo "exit3=$?""#,
+$SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Accept-Language=de -k 1; echo "exit3=$?"
+$SONDE breakdown "$D/good.curl" --target http://127.0.0.1:18080 -n 1 --connection reuse; echo "exit4=$?""#,
     );
     // The curl files named 10.77.0.1: their request went there, twice (one per env).
     let flows = r
@@ -326,6 +327,14 @@ $SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Acc
         .filter(|h| h.starts_with("GET /flow "))
         .count();
     assert_eq!(flows, 2, "{}", r.out);
+    // breakdown honours --target for a curl file: its request went to loopback instead.
+    assert!(r.out.contains("exit4=0"), "{}", r.out);
+    let local = r
+        .to("127.0.0.1:18080")
+        .into_iter()
+        .filter(|h| h.starts_with("GET /flow "))
+        .count();
+    assert!(local >= 1, "{}", r.out);
     // A scenario's own remote target is not on the command line: refused, nothing sent.
     assert!(r.out.contains("exit2=2"), "{}", r.out);
     assert!(r.out.contains("exit3=2"), "{}", r.out);
