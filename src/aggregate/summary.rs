@@ -67,7 +67,12 @@ fn round3(x: f64) -> f64 {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StepSummary {
     pub name: String,
+    /// Requests sent, each once (a redirect chain is one request):
+    /// `latency.count + failed_latency.count`.
     pub requests: u64,
+    /// Redirect hops followed inside those requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redirects: u64,
     pub errors: u64,
     /// Requests per second over the measured duration.
     pub rps: f64,
@@ -86,6 +91,13 @@ pub struct StepSummary {
     /// Latency of the failed requests, apart from `latency`; absent when none failed.
     #[serde(default, skip_serializing_if = "Stats::is_empty")]
     pub failed_latency: Stats,
+    /// A poll step's settle time (from `since` to the passing response, waits included), one
+    /// sample per settled poll; absent for other steps and `http`.
+    #[serde(default, skip_serializing_if = "Stats::is_empty")]
+    pub settle: Stats,
+    /// Polls that gave up; their time is not in `settle`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsettled: u64,
     /// dns, connect, tls, send, wait, receive, total.
     pub phases: BTreeMap<String, Stats>,
     pub server_timing: BTreeMap<String, Stats>,
@@ -96,6 +108,7 @@ impl StepSummary {
         StepSummary {
             name: name.to_string(),
             requests: s.requests,
+            redirects: s.redirects,
             errors: s.errors,
             rps: rate(s.requests, seconds),
             reused: s.reused,
@@ -112,6 +125,8 @@ impl StepSummary {
             error_messages: s.error_messages.clone(),
             latency: Stats::of(&s.latency),
             failed_latency: Stats::of(&s.failed_latency),
+            settle: Stats::of(&s.settle),
+            unsettled: s.unsettled,
             phases: PHASES
                 .iter()
                 .zip(s.phases.iter())
@@ -131,7 +146,10 @@ impl StepSummary {
         let mut s = StepStats {
             latency: self.latency.histogram(),
             failed_latency: self.failed_latency.histogram(),
+            settle: self.settle.histogram(),
+            unsettled: self.unsettled,
             requests: self.requests,
+            redirects: self.redirects,
             errors: self.errors,
             reused: self.reused,
             tls_resumed: self.tls_resumed,
@@ -158,6 +176,26 @@ impl StepSummary {
             }
         }
         s
+    }
+
+    /// A poll step's settle time as a row of its own, `NAME.settle`: its count is polls
+    /// (settled plus given up), its errors the polls that gave up, its percentiles the settled
+    /// ones. `None` for a step that does not poll.
+    pub fn settle_row(&self, seconds: f64) -> Option<StepSummary> {
+        let polls = self.polls();
+        (polls > 0).then(|| StepSummary {
+            name: format!("{}.settle", self.name),
+            requests: polls,
+            errors: self.unsettled,
+            rps: rate(polls, seconds),
+            latency: self.settle.clone(),
+            ..StepSummary::default()
+        })
+    }
+
+    /// Polls this step ran to an end: settled plus gave up (0 for a step that does not poll).
+    pub fn polls(&self) -> u64 {
+        self.settle.count + self.unsettled
     }
 
     pub fn error_rate(&self) -> f64 {

@@ -209,8 +209,11 @@ fn describe(e: &TemplateError, step: &Step) -> String {
     format!("step `{}`: {e}", step.name)
 }
 
-/// Records phases, status and server timing of one exchange (and its redirect hops).
+/// Records phases, status and server timing of one exchange (and its redirect hops). The
+/// exchange counts as one request (its latency is one sample); each hop as a redirect.
 pub fn record_exchange(stats: &mut StepStats, ex: &Exchange) {
+    stats.requests += 1;
+    stats.redirects += ex.hops.len() as u64;
     for hop in &ex.hops {
         record_timing(stats, &hop.timing);
         *stats.statuses.entry(hop.status.as_u16()).or_default() += 1;
@@ -251,7 +254,6 @@ fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
 }
 
 fn record_timing(stats: &mut StepStats, t: &crate::http::Timing) {
-    stats.requests += 1;
     let p = &mut stats.phases;
     p[0].record(t.dns);
     p[1].record(t.connect);

@@ -352,12 +352,17 @@ pub async fn run_iteration(
                         Target::Main => shared.since.get(idx).copied().flatten(),
                         Target::Setup => None,
                     };
-                    let from = first
-                        .take()
-                        .or_else(|| since.and_then(|i| starts.get(i).copied().flatten()));
+                    let intended = first.take();
+                    let settle_from = since
+                        .and_then(|i| starts.get(i).copied().flatten())
+                        .or(intended);
                     if let Some(s) = starts.get_mut(idx) {
-                        *s = Some(from.unwrap_or_else(Instant::now));
+                        *s = Some(intended.unwrap_or_else(Instant::now));
                     }
+                    let from = MeasureFrom {
+                        intended,
+                        settle: settle_from,
+                    };
                     run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
                 };
                 ok &= !out.failed;
@@ -377,6 +382,10 @@ pub async fn run_iteration(
                         if let Some(s) = starts.get_mut(idx + j) {
                             *s = Some(from.unwrap_or(now));
                         }
+                        let from = MeasureFrom {
+                            intended: from,
+                            settle: from,
+                        };
                         run_step(local, idx + j, step, &scope, &vu.session, &ctx, from)
                     });
                     let futs: Vec<_> = futs.collect();
@@ -534,6 +543,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Where a step's measurements start, when not at its own first request.
+#[derive(Clone, Copy)]
+struct MeasureFrom {
+    /// The open model's intended start of the iteration: the first request of the iteration
+    /// is measured from it (coordinated omission).
+    intended: Option<Instant>,
+    /// A poll's settle time starts here: the start of its `since` step (or `intended`).
+    settle: Option<Instant>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     local: &Local,
@@ -542,14 +561,17 @@ async fn run_step(
     scope: &Scope<'_>,
     session: &Session,
     ctx: &StepCtx<'_>,
-    from: Option<Instant>,
+    from: MeasureFrom,
 ) -> StepOutcome {
     let step_start = Instant::now();
-    let measured_from = from.unwrap_or(step_start);
+    let settle_from = from.settle.unwrap_or(step_start);
+    // Request latency starts at each request's own start; only the first request of an
+    // open-model iteration starts at the intended time.
+    let mut attempt_from = from.intended.unwrap_or(step_start);
     let mut in_flight = InFlight {
         local,
         idx,
-        from: measured_from,
+        from: attempt_from,
         armed: true,
     };
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
@@ -585,6 +607,7 @@ async fn run_step(
         };
         let ex = session.send_ref(req, wire).await;
         let end = Instant::now();
+        let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
         let captures = if failure.is_none() {
             capture(step, &ex, session)
@@ -607,6 +630,10 @@ async fn run_step(
             iv.requests += 1 + ex.hops.len() as u64;
         }
         if polling_again {
+            // An answer that does not pass yet is a request like any other (its latency is
+            // request latency), not an error: the poll goes on.
+            with_stats(local, idx, |s| s.latency.record(latency));
+            local.interval.borrow_mut().latency.record(latency);
             if let Some(p) = &step.poll
                 && !local.shared.stop.sleep(p.interval).await
             {
@@ -620,9 +647,10 @@ async fn run_step(
                     backoff: Backoff::None,
                 };
             }
+            attempt_from = Instant::now();
+            in_flight.from = attempt_from;
             continue;
         }
-        let latency = end.saturating_duration_since(measured_from);
         let failure = match (failure, &captures) {
             (Some(f), _) => Some(f),
             (None, Err(msg)) => Some(("capture".to_string(), msg.clone())),
@@ -639,12 +667,21 @@ async fn run_step(
         // report through a failure message.
         let failure = failure.map(|(class, msg)| (class, scrub_secrets(&msg, scope)));
         let failed = failure.is_some();
-        with_stats(local, idx, |s| match &failure {
-            Some((class, msg)) => {
-                s.failed_latency.record(latency);
-                s.record_error(class, Some(msg));
+        with_stats(local, idx, |s| {
+            match &failure {
+                Some((class, msg)) => {
+                    s.failed_latency.record(latency);
+                    s.record_error(class, Some(msg));
+                }
+                None => s.latency.record(latency),
             }
-            None => s.latency.record(latency),
+            if step.poll.is_some() {
+                if failed {
+                    s.unsettled += 1;
+                } else {
+                    s.settle.record(end.saturating_duration_since(settle_from));
+                }
+            }
         });
         {
             let mut iv = local.interval.borrow_mut();
