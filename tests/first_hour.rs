@@ -154,3 +154,169 @@ fn settle_thresholds_gate_the_settle_time_and_only_exist_on_poll_steps() {
     }
     assert!(Path::new(&invest()).exists());
 }
+
+/// A filter that returns no startups, the platform's classic edge case: with an optional
+/// capture and `if:`, every iteration passes and nothing counts as an error.
+const EMPTY_FILTER: &str = r#"name: empty-filter
+data:
+  rows:
+    - { industry: fintech, stage: seed }
+    - { industry: no-such-industry, stage: seed }
+steps:
+  - name: search
+    request:
+      url: /startups
+      query: { industry: "{{industry}}", stage: "{{stage}}" }
+    expect: { status: 200 }
+    capture:
+      first: { json: "$.items[0].id", default: null }
+  - name: startup
+    if: { set: first }
+    request: { url: "/startups/{{first}}" }
+    expect: { status: 200, json: { "$.industry": fintech } }
+  - name: nothing-found
+    if: { empty: first }
+    request: { url: /startups, query: { stage: "{{stage}}", per_page: 1 } }
+    expect: { status: 200 }
+  - name: uses-first
+    request: { url: "/startups/{{first}}" }
+thresholds:
+  http: ["error_rate == 0"]
+  iterations: ["count == 4"]
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn run_json(scenario: &str, dir: &Path, extra: &[&str]) -> (Output, Value) {
+    let out = dir.join("run.json");
+    let mut args = vec!["run", scenario, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = sonde(&args);
+    let run = serde_json::from_slice(&std::fs::read(&out).unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)));
+    (o, run)
+}
+
+#[test]
+fn an_empty_filter_result_passes_with_a_default_capture_and_if() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "empty.yaml", EMPTY_FILTER);
+    let (o, run) = run_json(&file, dir.path(), &["--vus", "1", "--iterations", "4"]);
+    let stdout = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", text(&o.stderr));
+    schema_errors(&run).unwrap();
+    assert_eq!(run["iterations"]["failed"], 0, "{stdout}");
+    assert_eq!(run["http"]["errors"], 0, "{stdout}");
+    // Two iterations found a fintech startup, two found none.
+    assert_eq!(step(&run, "search")["requests"], 4);
+    assert_eq!(step(&run, "startup")["requests"], 2);
+    assert_eq!(step(&run, "startup")["not_run"], 2);
+    assert_eq!(step(&run, "nothing-found")["requests"], 2);
+    // A step that uses the null variable in its URL is not sent as `/startups/`.
+    let uses = step(&run, "uses-first");
+    assert_eq!(uses["requests"], 2, "{uses}");
+    assert_eq!(uses["not_run"], 2, "{uses}");
+    let why = uses["not_run_reasons"].to_string();
+    assert!(why.contains("needs `first`, which has no value"), "{why}");
+    assert!(
+        stdout.contains("note      startup: not run 2 time(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("`if: { set: first }` did not hold"),
+        "{stdout}"
+    );
+
+    // Without the default the same run fails, once per empty result: the capture is the one
+    // error, and the steps that need `first` are not run (no "undefined variable" errors).
+    let strict = EMPTY_FILTER.replace(", default: null", "");
+    let file = write(dir.path(), "strict.yaml", &strict);
+    let (o, run) = run_json(&file, dir.path(), &["--vus", "1", "--iterations", "4"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert_eq!(run["http"]["errors"], 2, "{}", run["http"]);
+    let search = step(&run, "search");
+    assert_eq!(search["error_classes"]["capture"], 2, "{search}");
+    assert_eq!(run["iterations"]["failed"], 2);
+    for name in ["startup", "nothing-found", "uses-first"] {
+        let s = step(&run, name);
+        assert_eq!(s["errors"], 0, "{s}");
+        assert!(
+            s.get("error_classes")
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(step(&run, "uses-first")["not_run"], 2);
+}
+
+#[test]
+fn after_a_4xx_later_steps_are_not_run_or_run_on_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "fail.yaml",
+        r#"name: after-a-4xx
+steps:
+  - name: missing
+    request: { url: /startups/999999 }
+    capture: { id: "$.id" }
+  - name: detail
+    request: { url: "/startups/{{id}}" }
+  - name: fallback
+    if: { failed: missing }
+    request: { url: /startups, query: { per_page: 1 } }
+  - name: on-success
+    if: { passed: missing }
+    request: { url: /startups }
+  - name: unrelated
+    request: { url: /startups, query: { per_page: 2 } }
+"#,
+    );
+    let (o, run) = run_json(&file, dir.path(), &["--vus", "1", "--iterations", "3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert_eq!(
+        run["http"]["errors"], 3,
+        "one error per iteration: {}",
+        run["http"]
+    );
+    assert_eq!(step(&run, "missing")["error_classes"]["status_4xx"], 3);
+    assert_eq!(step(&run, "detail")["not_run"], 3);
+    assert_eq!(step(&run, "detail")["errors"], 0);
+    assert_eq!(step(&run, "fallback")["requests"], 3);
+    assert_eq!(step(&run, "on-success")["not_run"], 3);
+    assert_eq!(step(&run, "unrelated")["requests"], 3);
+}
+
+#[test]
+fn if_is_checked_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name: bad\nsteps:\n  - name: search\n    request: { url: /startups }\n    capture: { first: \"$.items[0].id\" }\n  - name: next\n    request: { url: /startups }\n";
+    for (cond, says) in [
+        ("{ passed: serch }", "did you mean `search`?"),
+        ("{ passed: next }", "`if` names no earlier step: `next`"),
+        ("{ set: frist }", "undefined variable `frist`"),
+        ("{ sett: first }", "did you mean `set`?"),
+        ("{ set: first, empty: first }", "`if` takes one of"),
+        ("{ var: first }", "`if` takes one of"),
+    ] {
+        let file = write(dir.path(), "bad.yaml", &format!("{base}    if: {cond}\n"));
+        let o = sonde(&["validate", &file]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cond}: {err}");
+        assert!(err.contains(says), "{cond}: {err}");
+        assert!(err.contains("bad.yaml:8:"), "{cond}: {err}");
+    }
+    let file = write(
+        dir.path(),
+        "bad.yaml",
+        "name: bad\nsteps:\n  - name: s\n    request: { url: /startups }\n    capture: { a: { json: \"$.x\", defualt: 1 } }\n",
+    );
+    let err = text(&sonde(&["validate", &file]).stderr);
+    assert!(err.contains("did you mean `default`?"), "{err}");
+}

@@ -42,8 +42,17 @@ pub struct StepStats {
     pub requests: u64,
     /// Redirect hops followed inside those requests (their phases are recorded too).
     pub redirects: u64,
-    /// Requests not sent because a variable they need had no value (class `template`).
+    /// Requests not sent because a template could not be rendered (class `template`, e.g. a
+    /// captured value too large).
     pub skipped: u64,
+    /// Times the step was not run, by design: its `if:` did not hold, or a variable it needs
+    /// has no value because the step that sets it failed or did not run. Not requests, not
+    /// errors.
+    pub not_run: u64,
+    /// The part of `not_run` due to a variable without a value.
+    pub not_run_unset: u64,
+    /// Why the step was not run -> count. Capped like `error_messages`.
+    pub not_run_reasons: BTreeMap<String, u64>,
     /// Requests that failed (transport error, unexpected status, failed expectation).
     pub errors: u64,
     pub reused: u64,
@@ -77,6 +86,9 @@ impl StepStats {
         self.requests = 0;
         self.redirects = 0;
         self.skipped = 0;
+        self.not_run = 0;
+        self.not_run_unset = 0;
+        self.not_run_reasons.clear();
         self.errors = 0;
         self.reused = 0;
         self.tls_resumed = 0;
@@ -102,6 +114,11 @@ impl StepStats {
         self.requests += o.requests;
         self.redirects += o.redirects;
         self.skipped += o.skipped;
+        self.not_run += o.not_run;
+        self.not_run_unset += o.not_run_unset;
+        for (k, v) in &o.not_run_reasons {
+            add_message(&mut self.not_run_reasons, k, *v);
+        }
         self.errors += o.errors;
         self.reused += o.reused;
         self.tls_resumed += o.tls_resumed;
@@ -124,6 +141,15 @@ impl StepStats {
             .iter()
             .position(|p| *p == name)
             .map(|i| &self.phases[i])
+    }
+
+    /// The step was not run (not a request, not an error), for `reason`.
+    pub fn record_not_run(&mut self, reason: &str, unset: bool) {
+        self.not_run += 1;
+        if unset {
+            self.not_run_unset += 1;
+        }
+        add_message(&mut self.not_run_reasons, reason, 1);
     }
 
     pub fn record_error(&mut self, class: &str, message: Option<&str>) {

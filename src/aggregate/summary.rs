@@ -86,6 +86,13 @@ pub struct StepSummary {
     pub statuses: BTreeMap<String, u64>,
     pub error_classes: BTreeMap<String, u64>,
     pub error_messages: BTreeMap<String, u64>,
+    /// Times the step was not run by design (its `if:` did not hold, or a variable it needs had
+    /// no value after an earlier step failed): neither requests nor errors.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_run: u64,
+    /// Why it was not run -> count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_run_reasons: BTreeMap<String, u64>,
     /// Successful requests (see `failed_latency`).
     pub latency: Stats,
     /// Latency of the failed requests, apart from `latency`; absent when none failed.
@@ -123,6 +130,8 @@ impl StepSummary {
                 .collect(),
             error_classes: s.error_classes.clone(),
             error_messages: s.error_messages.clone(),
+            not_run: s.not_run,
+            not_run_reasons: s.not_run_reasons.clone(),
             latency: Stats::of(&s.latency),
             failed_latency: Stats::of(&s.failed_latency),
             settle: Stats::of(&s.settle),
@@ -163,6 +172,8 @@ impl StepSummary {
                 .collect(),
             error_classes: self.error_classes.clone(),
             error_messages: self.error_messages.clone(),
+            not_run: self.not_run,
+            not_run_reasons: self.not_run_reasons.clone(),
             server_timing: self
                 .server_timing
                 .iter()

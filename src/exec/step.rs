@@ -74,6 +74,15 @@ impl Vars for NoVars {
     }
 }
 
+/// Variables as text templates see them: a null value counts as none.
+struct NullIsUnset<'a>(&'a dyn Vars);
+
+impl Vars for NullIsUnset<'_> {
+    fn get_var(&self, name: &str) -> Option<&Value> {
+        self.0.get_var(name).filter(|v| !v.is_null())
+    }
+}
+
 /// Per-run context a step needs besides the scope.
 pub struct StepCtx<'a> {
     pub base: &'a str,
@@ -84,9 +93,40 @@ pub struct StepCtx<'a> {
     pub env_is_plan: bool,
 }
 
+/// Why a request could not be built.
+#[derive(Debug)]
+pub struct BuildError {
+    pub message: String,
+    /// A variable the step needs has no value (the step that sets it failed or did not run):
+    /// the step is not run, which is no error of its own.
+    pub unset: Option<String>,
+}
+
+impl From<String> for BuildError {
+    fn from(message: String) -> Self {
+        BuildError {
+            message,
+            unset: None,
+        }
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Builds the request. Errors are template errors (undefined variables at run time).
-pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result<Request, String> {
-    let t = |tpl: &Template| tpl.render(scope).map_err(|e| describe(&e, step));
+pub fn build_request(
+    step: &Step,
+    scope: &dyn Vars,
+    ctx: &StepCtx<'_>,
+) -> Result<Request, BuildError> {
+    // In text (URL, query, headers, cookies, form and raw bodies) a null value is no value:
+    // `/startups/{{first}}` with `first` null is not sent as `/startups/`.
+    let text_vars = NullIsUnset(scope);
+    let t = |tpl: &Template| tpl.render(&text_vars).map_err(|e| describe(&e, step));
     let raw_url = t(&step.url)?;
     let full = if raw_url.starts_with("http://") || raw_url.starts_with("https://") {
         raw_url
@@ -165,7 +205,7 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
             if !headers.contains_key(CONTENT_TYPE) {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
-            Bytes::from(serde_json::to_vec(&rendered).map_err(|e| e.to_string())?)
+            Bytes::from(serde_json::to_vec(&rendered).map_err(|e| BuildError::from(e.to_string()))?)
         }
         Some(BodySpec::Form(fields)) => {
             let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -205,8 +245,14 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
     })
 }
 
-fn describe(e: &TemplateError, step: &Step) -> String {
-    format!("step `{}`: {e}", step.name)
+fn describe(e: &TemplateError, step: &Step) -> BuildError {
+    BuildError {
+        message: format!("step `{}`: {e}", step.name),
+        unset: match e {
+            TemplateError::Undefined(name) => Some(name.clone()),
+            _ => None,
+        },
+    }
 }
 
 /// Records phases, status and server timing of one exchange (and its redirect hops). The
@@ -459,6 +505,26 @@ pub fn capture(
     let mut out = Vec::with_capacity(step.capture.len());
     let mut json: Option<Option<Value>> = None;
     for c in &step.capture {
+        let found = capture_one(c, ex, session, &mut json);
+        let v = match (found, &c.default) {
+            (Ok(v), _) => v,
+            // `default:` a source that finds nothing is no failure.
+            (Err(_), Some(d)) => d.clone(),
+            (Err(msg), None) => return Err(msg),
+        };
+        out.push((c.var.clone(), v));
+    }
+    Ok(out)
+}
+
+/// One capture's value, or why its source found nothing.
+fn capture_one(
+    c: &crate::plan::Capture,
+    ex: &Exchange,
+    session: &Session,
+    json: &mut Option<Option<Value>>,
+) -> Result<Value, String> {
+    {
         let v = match &c.source {
             CaptureSource::Json { path_src, path } => {
                 let doc = json.get_or_insert_with(|| serde_json::from_slice(&ex.body).ok());
@@ -488,9 +554,8 @@ pub fn capture(
                 Value::String(m.map_or_else(String::new, |m| m.as_str().to_string()))
             }
         };
-        out.push((c.var.clone(), v));
+        Ok(v)
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -277,8 +277,33 @@ pub struct Step {
     pub follow_redirects: bool,
     /// Repeat the request until all `expect`s pass (or `timeout`); see `Poll`.
     pub poll: Option<Poll>,
+    /// `if:` the step runs only when this holds; otherwise it is not sent (counted as not run,
+    /// never as a request or an error).
+    pub condition: Option<Condition>,
     /// 1-based line in the scenario file where the step starts (0 if none), for runtime messages.
     pub line: usize,
+}
+
+/// A step's `if:`.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub test: Test,
+    /// As written, for reports: `if: { set: startup_id }`.
+    pub src: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// The variable has a value: defined, and not null, `""` or `[]`.
+    Set(String),
+    /// The opposite of `Set`.
+    Empty(String),
+    /// The variable's text equals the rendered template.
+    Equals(String, Template),
+    /// An earlier request step of this iteration ran and passed.
+    Passed(String),
+    /// An earlier request step of this iteration ran and failed.
+    Failed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +357,8 @@ pub enum JsonCheck {
 pub struct Capture {
     pub var: String,
     pub source: CaptureSource,
+    /// `default:` the value when the source finds nothing (instead of failing the step).
+    pub default: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]

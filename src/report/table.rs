@@ -185,6 +185,20 @@ impl TableReport {
                 st.name, st.close_delimited
             );
         }
+        for st in s.steps.iter().filter(|st| st.not_run > 0) {
+            let why: Vec<String> = st
+                .not_run_reasons
+                .iter()
+                .map(|(r, n)| format!("{r} ({n})"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "note      {}: not run {} time(s), not counted as requests or errors: {}",
+                st.name,
+                st.not_run,
+                why.join("; ")
+            );
+        }
         let mut t = new_table(self.width);
         t.set_header(vec![
             "step", "reqs", "rate/s", "errors", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms",

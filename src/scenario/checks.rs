@@ -11,7 +11,7 @@ use std::time::Duration;
 
 const EXPECT_KEYS: [&str; 5] = ["status", "headers", "json", "body_contains", "max_duration"];
 const CHECK_KEYS: [&str; 3] = ["equals", "matches", "exists"];
-const CAPTURE_KEYS: [&str; 4] = ["json", "header", "cookie", "regex"];
+const CAPTURE_KEYS: [&str; 5] = ["json", "header", "cookie", "regex", "default"];
 
 pub fn read_expect(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<Vec<Expectation>> {
     let m = r.map(n, "`expect`")?;
@@ -182,6 +182,20 @@ fn json_path(src: &str, pos: Pos) -> R<serde_json_path::JsonPath> {
     })
 }
 
+/// Checks a variable name that is referred to (not defined), as in `if: { set: NAME }`.
+pub fn var_ref(name: &str, pos: Pos) -> R<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if valid {
+        Ok(())
+    } else {
+        Err(Diag::new(pos, format!("invalid variable name `{name}`"))
+            .help("write the name alone (`startup_id`), without `{{ }}`"))
+    }
+}
+
 /// Checks a variable name defined by a capture, an env var or a data column.
 pub fn var_name(name: &str, pos: Pos, what: &str) -> R<()> {
     let valid = !name.is_empty()
@@ -210,11 +224,25 @@ pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
     let mut names = Vec::with_capacity(m.entries.len());
     for (var, kn, v) in &m.entries {
         var_name(var, kn.pos, "capture")?;
+        let mut default = None;
         let source = match &v.value {
             Value::Map(_) => {
                 let cm = r.map(v, "a capture")?;
                 cm.allow(&CAPTURE_KEYS, "a capture")?;
-                match cm.entries.as_slice() {
+                // `default: null` is a value here (null), not "not given".
+                let sources: Vec<_> = cm
+                    .entries
+                    .iter()
+                    .filter(|(k, kn, dv)| {
+                        if k == "default" {
+                            default = Some((kn.pos, *dv));
+                            false
+                        } else {
+                            true
+                        }
+                    })
+                    .collect();
+                match sources.as_slice() {
                     [(k, _, val)] => match k.as_str() {
                         "json" => {
                             let s = r.string(val, "a JSON path")?;
@@ -240,7 +268,8 @@ pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
                         return Err(Diag::new(
                             v.pos,
                             "a capture takes one of `json`, `header`, `cookie` or `regex`",
-                        ));
+                        )
+                        .help("and optionally `default:`, its value when nothing matches"));
                     }
                 }
             }
@@ -256,9 +285,15 @@ pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
                 }
             }
         };
+        let default = match default {
+            Some((_, dn)) if matches!(dn.value, Value::Null) => Some(serde_json::Value::Null),
+            Some((_, dn)) => Some(literal_json(r, dn)?),
+            None => None,
+        };
         out.push(Capture {
             var: var.clone(),
             source,
+            default,
         });
         names.push((var.clone(), kn.pos));
     }
