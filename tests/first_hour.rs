@@ -320,3 +320,119 @@ fn if_is_checked_before_anything_is_sent() {
     let err = text(&sonde(&["validate", &file]).stderr);
     assert!(err.contains("did you mean `default`?"), "{err}");
 }
+
+#[test]
+fn matcher_typos_are_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    for (check, line_col, says) in [
+        (
+            r#"json: { "$.id": { exist: true } }"#,
+            "m.yaml:6:25",
+            "unknown matcher `exist`",
+        ),
+        (
+            r#"json: { "$.id": { exist: true } }"#,
+            "",
+            "did you mean `exists`?",
+        ),
+        (
+            r#"json: { "$.items": { count: 1, lenght: 2 } }"#,
+            "m.yaml:6:38",
+            "did you mean `length`?",
+        ),
+        (
+            r#"json: { "$.n": { gt: many } }"#,
+            "m.yaml:6:28",
+            "`gt` needs a number, not `many`",
+        ),
+        (
+            r#"json: { "$.n": { count: -1 } }"#,
+            "m.yaml:6:31",
+            "`count`",
+        ),
+        (
+            r#"headers: { Content-Length: { gte: 1 } }"#,
+            "m.yaml:6:36",
+            "did you mean `gt`?",
+        ),
+    ] {
+        let file = write(
+            dir.path(),
+            "m.yaml",
+            &format!(
+                "name: m\nsteps:\n  - name: s\n    request: {{ url: /startups }}\n    expect:\n      {check}\n"
+            ),
+        );
+        let o = sonde(&["validate", &file]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{check}: {err}");
+        assert!(err.contains(says), "{check}: {err}");
+        assert!(err.contains(line_col), "{check}: {err}");
+    }
+    // An object with a key that is no near miss is still a value compared as written.
+    let file = write(
+        dir.path(),
+        "m.yaml",
+        "name: m\nsteps:\n  - name: s\n    request: { url: /startups }\n    expect: { json: { \"$.owner\": { name: whale } } }\n",
+    );
+    assert_eq!(sonde(&["validate", &file]).status.code(), Some(0));
+}
+
+#[test]
+fn numeric_and_count_matchers_pass_and_fail_with_short_redacted_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "m.yaml",
+        r#"name: matchers
+steps:
+  - name: passing
+    request: { url: /startups, query: { stage: seed, per_page: 10 } }
+    expect:
+      headers: { Content-Length: { gt: 10 } }
+      json:
+        "$.items": { length: 10, count: 1 }
+        "$.items[*]": { count: { ge: 10 } }
+        "$.items[0].funding_goal_cents": { gt: 0, le: 1e15 }
+  - name: count-fails
+    request: { url: /startups, query: { stage: seed, per_page: 3 } }
+    expect: { json: { "$.items[*]": { count: { gt: 3 } } } }
+  - name: number-fails
+    request: { url: /startups, query: { per_page: 1 } }
+    expect: { json: { "$.items[0].name": { gt: 0 } } }
+  - name: length-fails
+    request: { url: /startups, query: { per_page: 2 } }
+    expect: { json: { "$.items": { length: { lt: 2 } } } }
+  - name: secret
+    request: { url: /demo/identities }
+    expect: { json: { "$[0].token": { lt: 0 } } }
+"#,
+    );
+    let (o, run) = run_json(&file, dir.path(), &["--vus", "1", "--iterations", "1"]);
+    let stdout = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert_eq!(step(&run, "passing")["errors"], 0, "{stdout}");
+    let msg = |name: &str| step(&run, name)["error_messages"].to_string();
+    assert!(
+        msg("count-fails").contains("expected $.items[*] count > 3, got 3"),
+        "{}",
+        msg("count-fails")
+    );
+    assert!(
+        msg("number-fails").contains("expected $.items[0].name > 0 (a number), got"),
+        "{}",
+        msg("number-fails")
+    );
+    assert!(
+        msg("length-fails").contains("expected $.items length < 2, got 2"),
+        "{}",
+        msg("length-fails")
+    );
+    // A token quoted by a failure message is redacted, in the result and on the terminal.
+    assert!(msg("secret").contains("‹redacted›"), "{}", msg("secret"));
+    // Demo tokens are `sd_` and 40 hex digits.
+    let json = run.to_string();
+    for shown in [&stdout, &json] {
+        assert!(!shown.contains("sd_"), "a token leaked: {shown}");
+    }
+}

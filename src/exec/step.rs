@@ -367,13 +367,66 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                 let Some(doc) = doc.as_ref() else {
                     return Some((
                         "assertion".into(),
-                        format!("expected JSON at {path_src}, body is not JSON"),
+                        format!(
+                            "expected JSON at {path_src}, body is not JSON: {:?}",
+                            crate::redact::excerpt(
+                                &crate::redact::redact_free_text(&String::from_utf8_lossy(
+                                    &ex.body[..ex.body.len().min(4096)]
+                                )),
+                                crate::redact::EXCERPT
+                            )
+                        ),
                     ));
                 };
                 let nodes = path.query(doc);
                 let first = nodes.first();
+                let field = last_field(path_src);
+                let quote = |v: &Value| crate::redact::quote_response_value(field, &v.to_string());
                 let fail = match (check, first) {
                     (JsonCheck::Exists, Some(_)) => None,
+                    (JsonCheck::Count(want), _) => {
+                        let n = nodes.len() as f64;
+                        (!want.holds(n)).then(|| {
+                            format!(
+                                "expected {path_src} count {}, got {}",
+                                want.describe(),
+                                nodes.len()
+                            )
+                        })
+                    }
+                    (JsonCheck::Number(want), Some(got)) => match got.as_f64() {
+                        Some(n) if want.holds(n) => None,
+                        Some(_) => Some(format!(
+                            "expected {path_src} {}, got {}",
+                            want.describe(),
+                            quote(got)
+                        )),
+                        None => Some(format!(
+                            "expected {path_src} {} (a number), got {}",
+                            want.describe(),
+                            quote(got)
+                        )),
+                    },
+                    (JsonCheck::Length(want), Some(got)) => {
+                        let len = match got {
+                            Value::Array(a) => Some(a.len()),
+                            Value::Object(o) => Some(o.len()),
+                            Value::String(s) => Some(s.chars().count()),
+                            _ => None,
+                        };
+                        match len {
+                            Some(n) if want.holds(n as f64) => None,
+                            Some(n) => Some(format!(
+                                "expected {path_src} length {}, got {n}",
+                                want.describe()
+                            )),
+                            None => Some(format!(
+                                "expected {path_src} length {} (an array, object or string), got {}",
+                                want.describe(),
+                                quote(got)
+                            )),
+                        }
+                    }
                     (_, None) => Some(format!("{path_src} matched nothing")),
                     (JsonCheck::Equals(want), Some(got)) => (got != want).then(|| {
                         let field = last_field(path_src);
@@ -456,6 +509,14 @@ fn check_value(
                 )
             })
         }
+        (ValueCheck::Number(want), Some(g)) => match g.trim().parse::<f64>() {
+            Ok(n) if want.holds(n) => None,
+            _ => Some(format!(
+                "expected header {name} {}, got {:?}",
+                want.describe(),
+                shown_header(name, g)
+            )),
+        },
         (ValueCheck::Matches(re), Some(g)) => (!re.is_match(g)).then(|| {
             format!(
                 "expected header {name} to match /{re}/, got {:?}",

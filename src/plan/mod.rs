@@ -342,6 +342,8 @@ pub enum ValueCheck {
     Exists,
     Equals(Template),
     Matches(regex::Regex),
+    /// The header's value read as a number (`Content-Length: { gt: 0 }`).
+    Number(NumCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +353,61 @@ pub enum JsonCheck {
     Equals(serde_json::Value),
     /// Against the node's string form (strings unquoted).
     Matches(regex::Regex),
+    /// The first node is a number and compares so (`gt`, `ge`, `lt`, `le`).
+    Number(NumCheck),
+    /// How many nodes the path selects (`$.items[*]`: the items); 0 when none.
+    Count(NumCheck),
+    /// The first node's length: array elements, object members or string characters.
+    Length(NumCheck),
+}
+
+/// A numeric comparison, `OP value`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumCheck {
+    pub op: NumOp,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumOp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl NumOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            NumOp::Eq => "==",
+            NumOp::Gt => ">",
+            NumOp::Ge => ">=",
+            NumOp::Lt => "<",
+            NumOp::Le => "<=",
+        }
+    }
+}
+
+impl NumCheck {
+    pub fn holds(&self, got: f64) -> bool {
+        match self.op {
+            NumOp::Eq => got == self.value,
+            NumOp::Gt => got > self.value,
+            NumOp::Ge => got >= self.value,
+            NumOp::Lt => got < self.value,
+            NumOp::Le => got <= self.value,
+        }
+    }
+
+    /// `>= 1`, with whole numbers written without a fraction.
+    pub fn describe(&self) -> String {
+        if self.value.fract() == 0.0 && self.value.abs() < 1e15 {
+            format!("{} {}", self.op.symbol(), self.value as i64)
+        } else {
+            format!("{} {}", self.op.symbol(), self.value)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
