@@ -436,3 +436,75 @@ steps:
         assert!(!shown.contains("sd_"), "a token leaked: {shown}");
     }
 }
+
+#[test]
+fn verbose_shows_the_exchange_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "v.yaml",
+        r#"name: verbose
+setup:
+  - name: identities
+    request: { url: /demo/identities }
+    capture: { token: "$[?@.name == 'typical'].token" }
+steps:
+  - name: identities-again
+    request:
+      url: /demo/identities
+      query: { api_key: canary-query-5f2d9c71e3 }
+      headers: { X-Api-Key: canary-header-8b1e4a6f0d, Authorization: "Bearer {{token}}" }
+  - name: missing
+    request:
+      url: /startups/999999
+      headers: { Authorization: "Bearer {{token}}" }
+"#,
+    );
+    let o = sonde(&[
+        "run",
+        &file,
+        "--vus",
+        "1",
+        "--iterations",
+        "4",
+        "-v",
+        "--verbose-limit",
+        "2",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    // The first two exchanges in full: request line, headers, status, response body.
+    assert!(err.contains("* #1 step `identities-again`"), "{err}");
+    assert!(err.contains("> GET http://127.0.0.1:"), "{err}");
+    assert!(err.contains("< HTTP/1.1 200 OK"), "{err}");
+    assert!(err.contains("< HTTP/1.1 404 Not Found"), "{err}");
+    assert!(err.contains("* FAILED: "), "{err}");
+    assert!(err.contains("from now on failed ones only"), "{err}");
+    // Then failures only, up to the limit: exchanges #4 and #6 (the 404s), not #3 or #5.
+    assert!(err.contains("* #4 step `missing`"), "{err}");
+    assert!(err.contains("* #6 step `missing`"), "{err}");
+    assert!(!err.contains("* #3 "), "{err}");
+    assert!(!err.contains("* #5 "), "{err}");
+    assert!(!err.contains("* #8 "), "{err}");
+    assert!(err.contains("2 failed exchanges shown"), "{err}");
+    // No secret, request side or response side (demo tokens are `sd_...`).
+    for canary in ["canary-query-5f2d9c71e3", "canary-header-8b1e4a6f0d", "sd_"] {
+        assert!(!err.contains(canary), "{canary} leaked:\n{err}");
+    }
+    assert!(err.contains("‹redacted›"), "{err}");
+
+    // Without -v, nothing of the exchange is printed.
+    let o = sonde(&["run", &file, "--vus", "1", "--iterations", "1"]);
+    assert!(!text(&o.stderr).contains("* #1"), "{}", text(&o.stderr));
+
+    // Every command that sends a flow takes -v.
+    for cmd in ["run", "breakdown", "repro", "bisect"] {
+        let help = text(&sonde(&[cmd, "--help"]).stdout);
+        assert!(help.contains("-v, --verbose"), "{cmd}: {help}");
+        assert!(help.contains("--verbose-limit"), "{cmd}: {help}");
+    }
+    let o = sonde(&["breakdown", &file, "-n", "1", "-v"]);
+    let err = text(&o.stderr);
+    assert!(err.contains("* #1 step `identities-again`"), "{err}");
+    assert!(!err.contains("canary-header-8b1e4a6f0d"), "{err}");
+}

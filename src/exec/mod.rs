@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod scope;
 pub mod step;
 mod timer;
+pub mod verbose;
 pub mod vu;
 
 use crate::aggregate::{IntervalPoint, IntervalRecorder, Recorder};

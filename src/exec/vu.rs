@@ -73,6 +73,8 @@ pub struct Shared {
     pub prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
     /// Some step's `if:` asks whether an earlier step passed or failed.
     pub track_outcomes: bool,
+    /// `-v`: exchanges to print (`None`: off, one check per request).
+    pub verbose: Option<Arc<super::verbose::Verbose>>,
 }
 
 impl Shared {
@@ -123,6 +125,7 @@ impl Shared {
             .filter_map(|s| s.condition.as_ref())
             .any(|c| matches!(c.test, Test::Passed(_) | Test::Failed(_)));
         Shared {
+            verbose: None,
             track_outcomes,
             plan,
             base,
@@ -141,6 +144,12 @@ impl Shared {
 }
 
 impl Shared {
+    /// With `-v`: print exchanges as `verbose` decides.
+    pub fn with_verbose(mut self, verbose: Option<Arc<super::verbose::Verbose>>) -> Shared {
+        self.verbose = verbose;
+        self
+    }
+
     /// Ctrl-C: stop starting iterations and mark the result interrupted.
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
@@ -719,6 +728,9 @@ async fn run_step(
             iv.requests += 1 + ex.hops.len() as u64;
         }
         if polling_again {
+            if let Some(v) = &local.shared.verbose {
+                v.exchange(&step.name, req, &ex, None);
+            }
             // An answer that does not pass yet is a request like any other (its latency is
             // request latency), not an error: the poll goes on.
             with_stats(local, idx, |s| s.latency.record(latency));
@@ -756,6 +768,14 @@ async fn run_step(
         // report through a failure message.
         let failure = failure.map(|(class, msg)| (class, scrub_secrets(&msg, scope)));
         let failed = failure.is_some();
+        if let Some(v) = &local.shared.verbose {
+            v.exchange(
+                &step.name,
+                req,
+                &ex,
+                failure.as_ref().map(|(_, m)| m.as_str()),
+            );
+        }
         with_stats(local, idx, |s| {
             match &failure {
                 Some((class, msg)) => {
