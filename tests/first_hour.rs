@@ -116,6 +116,35 @@ fn a_poll_keeps_its_settle_time_apart_from_request_latency() {
         .filter_map(|t| t["threshold"].as_str())
         .collect();
     assert!(gated.contains(&"settled.settle: p(95) < 5s"), "{gated:?}");
+
+    // `compare` compares the settle time as a part of the step.
+    let cmp = dir.path().join("cmp.json");
+    let o = sonde(&[
+        "compare",
+        out.to_str().unwrap(),
+        "--baseline",
+        out.to_str().unwrap(),
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let cmp = std::fs::read_to_string(&cmp).unwrap();
+    assert!(cmp.contains("\"settled.settle\""), "{cmp}");
+
+    // The flat script summary carries it too, counted in polls.
+    let o = sonde(&[
+        "run",
+        &invest(),
+        "--vus",
+        "1",
+        "--iterations",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let flat: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(flat["settle"][0]["name"], "settled.settle", "{flat}");
+    assert_eq!(flat["settle"][0]["requests"], 2, "{flat}");
 }
 
 #[test]
