@@ -1,8 +1,11 @@
 //! What a new user meets in the first hour (issue 18), end to end against the embedded demo
 //! API and small real servers: a poll step's settle time kept apart from request latency, with
-//! counts that match their percentiles.
+//! counts that match their percentiles; optional captures, `if:` and what a failed step does to
+//! the rest of an iteration; matcher names and numeric matchers; `-v`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use serde_json::Value;
 use std::path::Path;
@@ -536,4 +539,40 @@ steps:
     let err = text(&o.stderr);
     assert!(err.contains("* #1 step `identities-again`"), "{err}");
     assert!(!err.contains("canary-header-8b1e4a6f0d"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_chain_is_one_request_so_counts_match_percentiles() {
+    let server = support::spawn(|req: hyper::Request<hyper::body::Incoming>| async move {
+        match req.uri().path() {
+            "/start" => support::redirect_to("/middle".into()),
+            "/middle" => support::redirect_to("/end".into()),
+            _ => support::response(200, support::full("done")),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "r.yaml",
+        "name: redirects\nsteps:\n  - name: hop\n    request: { url: /start }\n",
+    );
+    let target = server.url("/").to_string();
+    let dir_path = dir.path().to_path_buf();
+    let (o, run) = tokio::task::spawn_blocking(move || {
+        run_json(
+            &file,
+            &dir_path,
+            &["--target", &target, "--vus", "1", "--iterations", "3"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let hop = step(&run, "hop");
+    assert_eq!(hop["requests"], 3, "{hop}");
+    assert_eq!(hop["redirects"], 6, "{hop}");
+    assert_eq!(count(hop, "latency"), 3, "{hop}");
+    // Every hop's phases are still measured.
+    assert_eq!(hop["phases"]["total"]["count"], 9, "{hop}");
 }
