@@ -442,3 +442,23 @@ pub struct Poll {
     pub timeout: Duration,
     pub since: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn numeric_checks_compare_and_describe_themselves() {
+        let c = |op, value| NumCheck { op, value };
+        assert!(c(NumOp::Gt, 0.0).holds(1.0));
+        assert!(!c(NumOp::Gt, 1.0).holds(1.0));
+        assert!(c(NumOp::Ge, 1.0).holds(1.0));
+        assert!(c(NumOp::Lt, 1.5).holds(1.0));
+        assert!(!c(NumOp::Le, 0.5).holds(1.0));
+        assert!(c(NumOp::Eq, 3.0).holds(3.0));
+        assert_eq!(c(NumOp::Ge, 10.0).describe(), ">= 10");
+        assert_eq!(c(NumOp::Lt, 1.05).describe(), "< 1.05");
+        assert_eq!(c(NumOp::Eq, -2.0).describe(), "== -2");
+    }
+}
