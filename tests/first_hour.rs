@@ -318,6 +318,9 @@ steps:
         run["http"]
     );
     assert_eq!(step(&run, "missing")["error_classes"]["status_4xx"], 3);
+    // The message says why, from the problem+json body's `detail`.
+    let why = step(&run, "missing")["error_messages"].to_string();
+    assert!(why.contains("status 404 ("), "{why}");
     assert_eq!(step(&run, "detail")["not_run"], 3);
     assert_eq!(step(&run, "detail")["errors"], 0);
     assert_eq!(step(&run, "fallback")["requests"], 3);

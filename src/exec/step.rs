@@ -333,7 +333,10 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
         .iter()
         .any(|e| matches!(e, Expectation::Status(_)));
     if !has_status_expect && code >= 400 {
-        return Some((status_class(code), format!("status {code}")));
+        return Some((
+            status_class(code),
+            format!("status {code}{}", body_hint(&ex.body)),
+        ));
     }
     for e in &step.expect {
         match e {
@@ -349,7 +352,10 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                     } else {
                         "assertion".to_string()
                     };
-                    return Some((class, format!("expected status {want}, got {code}")));
+                    return Some((
+                        class,
+                        format!("expected status {want}, got {code}{}", body_hint(&ex.body)),
+                    ));
                 }
             }
             Expectation::Header { name, check } => {
@@ -476,6 +482,40 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
         }
     }
     None
+}
+
+/// Characters of a non-JSON response body a status failure quotes.
+const BODY_HINT: usize = 80;
+
+/// Fields of a JSON error body (RFC 9457 problem+json first) that say why, in order.
+const WHY_FIELDS: [&str; 5] = ["detail", "title", "message", "error_description", "error"];
+
+/// ` (why)` for a status failure: a JSON error body's `detail` (or `title`, `message`,
+/// `error`), else the start of the body on one line; redacted, short, empty for an empty body.
+fn body_hint(body: &[u8]) -> String {
+    if body.is_empty() {
+        return String::new();
+    }
+    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
+        && let Some((field, why)) = WHY_FIELDS
+            .iter()
+            .find_map(|f| o.get(*f).and_then(Value::as_str).map(|v| (*f, v)))
+    {
+        let one_line = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        return format!(
+            " ({})",
+            crate::redact::quote_response_value(field, &one_line)
+        );
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(1 << 20)]);
+    let one_line: String = crate::redact::redact_body(&head)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if one_line.is_empty() {
+        return String::new();
+    }
+    format!(" ({})", crate::redact::excerpt(&one_line, BODY_HINT))
 }
 
 fn status_class(code: u16) -> String {
