@@ -209,7 +209,10 @@ fn breakdown_bytes(imp: &Imported) -> Result<Vec<u8>, String> {
         flags: &plan.flags,
         env_is_plan: true,
     };
-    Ok(build_request(step, &NoVars, &ctx)?.encode_h1().to_vec())
+    Ok(build_request(step, &NoVars, &ctx)
+        .map_err(|e| e.to_string())?
+        .encode_h1()
+        .to_vec())
 }
 
 /// Runs one command through curl and through sonde and compares what arrived.

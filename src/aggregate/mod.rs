@@ -19,21 +19,40 @@ pub const PHASES: [&str; 7] = ["dns", "connect", "tls", "send", "wait", "receive
 /// One step's measurements (or `http`, all requests).
 #[derive(Debug, Clone, Default)]
 pub struct StepStats {
-    /// The step's latency: for a request step its `total`, except the first step of an
-    /// open-model iteration, which is measured from the iteration's intended start
-    /// (coordinated omission); for a poll step, from `since` to the passing response.
+    /// Request latency, one sample per request the step sent (each attempt of a poll, a
+    /// redirect chain as one request): from the request's start to its end, except the first
+    /// request of an open-model iteration, measured from the iteration's intended start
+    /// (coordinated omission). Never includes a poll's waits: those are `settle`.
     pub latency: Hist,
     /// The same latency for requests that failed (transport error, unexpected status, failed
     /// expectation, cut at the end): kept apart so `latency` describes successful requests
     /// (k6 keeps `expected_response` apart the same way). Failures are counted in `errors`.
     pub failed_latency: Hist,
+    /// A poll step's settle time, one sample per poll that settled: from the start of `since`
+    /// (or of the first attempt) to the passing response, waits included. Empty for other steps
+    /// and for `http`.
+    pub settle: Hist,
+    /// Polls that gave up (timeout, transport error): counted, their time kept out of `settle`.
+    pub unsettled: u64,
     /// Per phase, indexed like `PHASES`.
     pub phases: [Hist; 7],
     /// `Server-Timing` metric name -> durations.
     pub server_timing: BTreeMap<String, Hist>,
+    /// Requests sent, each counted once: `latency.count() + failed_latency.count()`.
     pub requests: u64,
-    /// Requests not sent because a variable they need had no value (class `template`).
+    /// Redirect hops followed inside those requests (their phases are recorded too).
+    pub redirects: u64,
+    /// Requests not sent because a template could not be rendered (class `template`, e.g. a
+    /// captured value too large).
     pub skipped: u64,
+    /// Times the step was not run, by design: its `if:` did not hold, or a variable it needs
+    /// has no value because the step that sets it failed or did not run. Not requests, not
+    /// errors.
+    pub not_run: u64,
+    /// The part of `not_run` due to a variable without a value.
+    pub not_run_unset: u64,
+    /// Why the step was not run -> count. Capped like `error_messages`.
+    pub not_run_reasons: BTreeMap<String, u64>,
     /// Requests that failed (transport error, unexpected status, failed expectation).
     pub errors: u64,
     pub reused: u64,
@@ -58,12 +77,18 @@ impl StepStats {
     pub fn reset(&mut self) {
         self.latency.reset();
         self.failed_latency.reset();
+        self.settle.reset();
+        self.unsettled = 0;
         for h in &mut self.phases {
             h.reset();
         }
         self.server_timing.clear();
         self.requests = 0;
+        self.redirects = 0;
         self.skipped = 0;
+        self.not_run = 0;
+        self.not_run_unset = 0;
+        self.not_run_reasons.clear();
         self.errors = 0;
         self.reused = 0;
         self.tls_resumed = 0;
@@ -78,6 +103,8 @@ impl StepStats {
     pub fn merge(&mut self, o: &StepStats) {
         self.latency.merge(&o.latency);
         self.failed_latency.merge(&o.failed_latency);
+        self.settle.merge(&o.settle);
+        self.unsettled += o.unsettled;
         for (a, b) in self.phases.iter_mut().zip(o.phases.iter()) {
             a.merge(b);
         }
@@ -85,7 +112,13 @@ impl StepStats {
             self.server_timing.entry(k.clone()).or_default().merge(h);
         }
         self.requests += o.requests;
+        self.redirects += o.redirects;
         self.skipped += o.skipped;
+        self.not_run += o.not_run;
+        self.not_run_unset += o.not_run_unset;
+        for (k, v) in &o.not_run_reasons {
+            add_message(&mut self.not_run_reasons, k, *v);
+        }
         self.errors += o.errors;
         self.reused += o.reused;
         self.tls_resumed += o.tls_resumed;
@@ -108,6 +141,15 @@ impl StepStats {
             .iter()
             .position(|p| *p == name)
             .map(|i| &self.phases[i])
+    }
+
+    /// The step was not run (not a request, not an error), for `reason`.
+    pub fn record_not_run(&mut self, reason: &str, unset: bool) {
+        self.not_run += 1;
+        if unset {
+            self.not_run_unset += 1;
+        }
+        add_message(&mut self.not_run_reasons, reason, 1);
     }
 
     pub fn record_error(&mut self, class: &str, message: Option<&str>) {
@@ -189,12 +231,15 @@ impl Recorder {
         self.iteration_time.merge(&o.iteration_time);
     }
 
-    /// All requests of every step merged (the `http` row).
+    /// All requests of every step merged (the `http` row): request latency only, no poll's
+    /// settle time.
     pub fn all_requests(&self) -> StepStats {
         let mut all = StepStats::default();
         for s in &self.steps {
             all.merge(s);
         }
+        all.settle.reset();
+        all.unsettled = 0;
         all
     }
 }

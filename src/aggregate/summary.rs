@@ -67,7 +67,12 @@ fn round3(x: f64) -> f64 {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StepSummary {
     pub name: String,
+    /// Requests sent, each once (a redirect chain is one request):
+    /// `latency.count + failed_latency.count`.
     pub requests: u64,
+    /// Redirect hops followed inside those requests.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redirects: u64,
     pub errors: u64,
     /// Requests per second over the measured duration.
     pub rps: f64,
@@ -81,11 +86,25 @@ pub struct StepSummary {
     pub statuses: BTreeMap<String, u64>,
     pub error_classes: BTreeMap<String, u64>,
     pub error_messages: BTreeMap<String, u64>,
+    /// Times the step was not run by design (its `if:` did not hold, or a variable it needs had
+    /// no value after an earlier step failed): neither requests nor errors.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_run: u64,
+    /// Why it was not run -> count.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_run_reasons: BTreeMap<String, u64>,
     /// Successful requests (see `failed_latency`).
     pub latency: Stats,
     /// Latency of the failed requests, apart from `latency`; absent when none failed.
     #[serde(default, skip_serializing_if = "Stats::is_empty")]
     pub failed_latency: Stats,
+    /// A poll step's settle time (from `since` to the passing response, waits included), one
+    /// sample per settled poll; absent for other steps and `http`.
+    #[serde(default, skip_serializing_if = "Stats::is_empty")]
+    pub settle: Stats,
+    /// Polls that gave up; their time is not in `settle`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsettled: u64,
     /// dns, connect, tls, send, wait, receive, total.
     pub phases: BTreeMap<String, Stats>,
     pub server_timing: BTreeMap<String, Stats>,
@@ -96,6 +115,7 @@ impl StepSummary {
         StepSummary {
             name: name.to_string(),
             requests: s.requests,
+            redirects: s.redirects,
             errors: s.errors,
             rps: rate(s.requests, seconds),
             reused: s.reused,
@@ -110,8 +130,12 @@ impl StepSummary {
                 .collect(),
             error_classes: s.error_classes.clone(),
             error_messages: s.error_messages.clone(),
+            not_run: s.not_run,
+            not_run_reasons: s.not_run_reasons.clone(),
             latency: Stats::of(&s.latency),
             failed_latency: Stats::of(&s.failed_latency),
+            settle: Stats::of(&s.settle),
+            unsettled: s.unsettled,
             phases: PHASES
                 .iter()
                 .zip(s.phases.iter())
@@ -131,7 +155,10 @@ impl StepSummary {
         let mut s = StepStats {
             latency: self.latency.histogram(),
             failed_latency: self.failed_latency.histogram(),
+            settle: self.settle.histogram(),
+            unsettled: self.unsettled,
             requests: self.requests,
+            redirects: self.redirects,
             errors: self.errors,
             reused: self.reused,
             tls_resumed: self.tls_resumed,
@@ -145,6 +172,8 @@ impl StepSummary {
                 .collect(),
             error_classes: self.error_classes.clone(),
             error_messages: self.error_messages.clone(),
+            not_run: self.not_run,
+            not_run_reasons: self.not_run_reasons.clone(),
             server_timing: self
                 .server_timing
                 .iter()
@@ -158,6 +187,26 @@ impl StepSummary {
             }
         }
         s
+    }
+
+    /// A poll step's settle time as a row of its own, `NAME.settle`: its count is polls
+    /// (settled plus given up), its errors the polls that gave up, its percentiles the settled
+    /// ones. `None` for a step that does not poll.
+    pub fn settle_row(&self, seconds: f64) -> Option<StepSummary> {
+        let polls = self.polls();
+        (polls > 0).then(|| StepSummary {
+            name: format!("{}.settle", self.name),
+            requests: polls,
+            errors: self.unsettled,
+            rps: rate(polls, seconds),
+            latency: self.settle.clone(),
+            ..StepSummary::default()
+        })
+    }
+
+    /// Polls this step ran to an end: settled plus gave up (0 for a step that does not poll).
+    pub fn polls(&self) -> u64 {
+        self.settle.count + self.unsettled
     }
 
     pub fn error_rate(&self) -> f64 {

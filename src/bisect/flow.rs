@@ -83,6 +83,7 @@ impl FlowSpec {
             timeout: None,
             follow_redirects: req.follow_redirects,
             poll: None,
+            condition: None,
             line: 0,
         };
         Ok(FlowSpec {
@@ -184,6 +185,8 @@ pub struct Flow {
     set: tokio::task::LocalSet,
     pub step_names: Vec<String>,
     requests: Cell<u64>,
+    /// `-v`: exchanges to print, shared by every run of the flow.
+    pub verbose: Option<Arc<crate::exec::verbose::Verbose>>,
 }
 
 impl Flow {
@@ -206,6 +209,7 @@ impl Flow {
             set: tokio::task::LocalSet::new(),
             step_names,
             requests: Cell::new(setup_requests),
+            verbose: None,
         })
     }
 
@@ -243,13 +247,16 @@ impl Flow {
     }
 
     fn shared(&self, env: &EnvSpec) -> Arc<Shared> {
-        Arc::new(Shared::new(
-            Arc::new(self.plan_for(env)),
-            self.base.clone(),
-            self.client.clone(),
-            self.setup.clone(),
-            Arc::new(Stop::default()),
-        ))
+        Arc::new(
+            Shared::new(
+                Arc::new(self.plan_for(env)),
+                self.base.clone(),
+                self.client.clone(),
+                self.setup.clone(),
+                Arc::new(Stop::default()),
+            )
+            .with_verbose(self.verbose.clone()),
+        )
     }
 
     /// Runs the flow `k` times, one after another, under `env`.

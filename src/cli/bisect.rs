@@ -52,7 +52,8 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
             good.spec.items().len()
         )));
     }
-    let (target, flow) = start(prep.spec.clone()).await?;
+    let (target, mut flow) = start(prep.spec.clone()).await?;
+    flow.verbose = crate::exec::verbose::from_flags(a.flow.verbose, a.flow.verbose_limit);
     let red = redactor(&a.flow, &[&good, &bad], Some(&flow));
     let opts = Options {
         k: a.flow.k,

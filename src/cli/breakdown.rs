@@ -59,6 +59,14 @@ pub struct BreakdownArgs {
     /// Do not verify TLS certificates (stamped in the output).
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Print exchanges on stderr as curl -v does: request line, headers and body excerpt,
+    /// response status, headers and body excerpt, secrets redacted. The first
+    /// --verbose-limit exchanges, then failed ones only, up to as many again.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// With -v: how many exchanges to show, then how many failed ones.
+    #[arg(long, value_name = "N", default_value_t = crate::exec::verbose::DEFAULT_LIMIT, requires = "verbose")]
+    pub verbose_limit: u64,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -316,6 +324,7 @@ async fn measure(
         .map_err(|e| CliError::invalid(format!("--min-diff `{}`: {e}", a.min_diff)))?
         .as_secs_f64()
         * 1000.0;
+    let verbose = crate::exec::verbose::from_flags(a.verbose, a.verbose_limit);
     let mut passes: Vec<Pass> = Vec::new();
     let mut comparisons = Vec::new();
     let mut recorders: Vec<crate::aggregate::Recorder> = envs
@@ -339,13 +348,16 @@ async fn measure(
             let setup = run_setup(&p, base, &client)
                 .await
                 .map_err(CliError::runtime)?;
-            let shared = Arc::new(Shared::new(
-                p,
-                base.to_string(),
-                client.clone(),
-                setup,
-                Arc::new(Stop::default()),
-            ));
+            let shared = Arc::new(
+                Shared::new(
+                    p,
+                    base.to_string(),
+                    client.clone(),
+                    setup,
+                    Arc::new(Stop::default()),
+                )
+                .with_verbose(verbose.clone()),
+            );
             let local = Local::new(shared.clone(), n_steps, true);
             let vu = Vu::new(1, &shared);
             lanes.push((env.clone(), local, vu, Vec::<Iteration>::new()));

@@ -48,6 +48,14 @@ pub struct FlowArgs {
     /// Show secret values (and write them into generated commands) instead of redacting them.
     #[arg(long)]
     pub include_sensitive: bool,
+    /// Print exchanges on stderr as curl -v does: request line, headers and body excerpt,
+    /// response status, headers and body excerpt, secrets redacted. The first
+    /// --verbose-limit exchanges, then failed ones only, up to as many again.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// With -v: how many exchanges to show, then how many failed ones.
+    #[arg(long, value_name = "N", default_value_t = crate::exec::verbose::DEFAULT_LIMIT, requires = "verbose")]
+    pub verbose_limit: u64,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
@@ -291,7 +299,8 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
     }
     model::check_row_count(prep.envs.len(), &axes, a.max_cells).map_err(CliError::invalid)?;
     let rows = model::rows(&prep.envs, &axes);
-    let (target, flow) = start(prep.spec.clone()).await?;
+    let (target, mut flow) = start(prep.spec.clone()).await?;
+    flow.verbose = crate::exec::verbose::from_flags(a.flow.verbose, a.flow.verbose_limit);
     let red = redactor(&a.flow, &prep.envs.iter().collect::<Vec<_>>(), Some(&flow));
     let mut docs = Vec::with_capacity(rows.len());
     let mut unreachable = 0;

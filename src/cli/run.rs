@@ -77,6 +77,14 @@ pub struct RunArgs {
     /// Do not verify TLS certificates (stated in every report).
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Print exchanges on stderr as curl -v does: request line, headers and body excerpt,
+    /// response status, headers and body excerpt, secrets redacted. The first
+    /// --verbose-limit exchanges, then failed ones only, up to as many again.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// With -v: how many exchanges to show, then how many failed ones.
+    #[arg(long, value_name = "N", default_value_t = crate::exec::verbose::DEFAULT_LIMIT, requires = "verbose")]
+    pub verbose_limit: u64,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long)]
     pub cacert: Option<PathBuf>,
@@ -352,13 +360,10 @@ async fn run_against(
         .map_err(CliError::runtime)?;
 
     let stop = Arc::new(Stop::default());
-    let shared = Arc::new(Shared::new(
-        plan.clone(),
-        base.to_string(),
-        client,
-        setup_vars,
-        stop,
-    ));
+    let shared = Arc::new(
+        Shared::new(plan.clone(), base.to_string(), client, setup_vars, stop)
+            .with_verbose(crate::exec::verbose::from_flags(a.verbose, a.verbose_limit)),
+    );
     // Ctrl-C and SIGTERM (how CI runners and Kubernetes stop a job) both stop the load, let
     // in-flight requests finish within the grace period and write every output, marked
     // interrupted (exit 4). A second signal quits at once.

@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod scope;
 pub mod step;
 mod timer;
+pub mod verbose;
 pub mod vu;
 
 use crate::aggregate::{IntervalPoint, IntervalRecorder, Recorder};
@@ -110,10 +111,16 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
         .await;
     let rec = local.rec.into_inner();
     for (step, stats) in crate::plan::flatten(&plan.setup).zip(rec.steps.iter()) {
-        if stats.errors > 0 || stats.skipped > 0 || stats.requests == 0 {
+        let by_design = stats.not_run > stats.not_run_unset;
+        if stats.errors > 0
+            || stats.skipped > 0
+            || stats.not_run_unset > 0
+            || (stats.requests == 0 && !by_design)
+        {
             let message = stats
                 .error_messages
                 .keys()
+                .chain(stats.not_run_reasons.keys())
                 .next()
                 .cloned()
                 .unwrap_or_else(|| "no request was sent".to_string());

@@ -74,6 +74,15 @@ impl Vars for NoVars {
     }
 }
 
+/// Variables as text templates see them: a null value counts as none.
+struct NullIsUnset<'a>(&'a dyn Vars);
+
+impl Vars for NullIsUnset<'_> {
+    fn get_var(&self, name: &str) -> Option<&Value> {
+        self.0.get_var(name).filter(|v| !v.is_null())
+    }
+}
+
 /// Per-run context a step needs besides the scope.
 pub struct StepCtx<'a> {
     pub base: &'a str,
@@ -84,9 +93,40 @@ pub struct StepCtx<'a> {
     pub env_is_plan: bool,
 }
 
+/// Why a request could not be built.
+#[derive(Debug)]
+pub struct BuildError {
+    pub message: String,
+    /// A variable the step needs has no value (the step that sets it failed or did not run):
+    /// the step is not run, which is no error of its own.
+    pub unset: Option<String>,
+}
+
+impl From<String> for BuildError {
+    fn from(message: String) -> Self {
+        BuildError {
+            message,
+            unset: None,
+        }
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Builds the request. Errors are template errors (undefined variables at run time).
-pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result<Request, String> {
-    let t = |tpl: &Template| tpl.render(scope).map_err(|e| describe(&e, step));
+pub fn build_request(
+    step: &Step,
+    scope: &dyn Vars,
+    ctx: &StepCtx<'_>,
+) -> Result<Request, BuildError> {
+    // In text (URL, query, headers, cookies, form and raw bodies) a null value is no value:
+    // `/startups/{{first}}` with `first` null is not sent as `/startups/`.
+    let text_vars = NullIsUnset(scope);
+    let t = |tpl: &Template| tpl.render(&text_vars).map_err(|e| describe(&e, step));
     let raw_url = t(&step.url)?;
     let full = if raw_url.starts_with("http://") || raw_url.starts_with("https://") {
         raw_url
@@ -175,7 +215,7 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
             if !headers.contains_key(CONTENT_TYPE) {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
-            Bytes::from(serde_json::to_vec(&rendered).map_err(|e| e.to_string())?)
+            Bytes::from(serde_json::to_vec(&rendered).map_err(|e| BuildError::from(e.to_string()))?)
         }
         Some(BodySpec::Form(fields)) => {
             let mut ser = url::form_urlencoded::Serializer::new(String::new());
@@ -228,12 +268,21 @@ pub fn build_request(step: &Step, scope: &dyn Vars, ctx: &StepCtx<'_>) -> Result
     })
 }
 
-fn describe(e: &TemplateError, step: &Step) -> String {
-    format!("step `{}`: {e}", step.name)
+fn describe(e: &TemplateError, step: &Step) -> BuildError {
+    BuildError {
+        message: format!("step `{}`: {e}", step.name),
+        unset: match e {
+            TemplateError::Undefined(name) => Some(name.clone()),
+            _ => None,
+        },
+    }
 }
 
-/// Records phases, status and server timing of one exchange (and its redirect hops).
+/// Records phases, status and server timing of one exchange (and its redirect hops). The
+/// exchange counts as one request (its latency is one sample); each hop as a redirect.
 pub fn record_exchange(stats: &mut StepStats, ex: &Exchange) {
+    stats.requests += 1;
+    stats.redirects += ex.hops.len() as u64;
     for hop in &ex.hops {
         record_timing(stats, &hop.timing);
         *stats.statuses.entry(hop.status.as_u16()).or_default() += 1;
@@ -274,7 +323,6 @@ fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
 }
 
 fn record_timing(stats: &mut StepStats, t: &crate::http::Timing) {
-    stats.requests += 1;
     let p = &mut stats.phases;
     p[0].record(t.dns);
     p[1].record(t.connect);
@@ -308,7 +356,10 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
         .iter()
         .any(|e| matches!(e, Expectation::Status(_)));
     if !has_status_expect && code >= 400 {
-        return Some((status_class(code), format!("status {code}")));
+        return Some((
+            status_class(code),
+            format!("status {code}{}", body_hint(&ex.body)),
+        ));
     }
     for e in &step.expect {
         match e {
@@ -324,7 +375,10 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                     } else {
                         "assertion".to_string()
                     };
-                    return Some((class, format!("expected status {want}, got {code}")));
+                    return Some((
+                        class,
+                        format!("expected status {want}, got {code}{}", body_hint(&ex.body)),
+                    ));
                 }
             }
             Expectation::Header { name, check } => {
@@ -342,13 +396,66 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
                 let Some(doc) = doc.as_ref() else {
                     return Some((
                         "assertion".into(),
-                        format!("expected JSON at {path_src}, body is not JSON"),
+                        format!(
+                            "expected JSON at {path_src}, body is not JSON: {:?}",
+                            crate::redact::excerpt(
+                                &crate::redact::redact_free_text(&String::from_utf8_lossy(
+                                    &ex.body[..ex.body.len().min(4096)]
+                                )),
+                                crate::redact::EXCERPT
+                            )
+                        ),
                     ));
                 };
                 let nodes = path.query(doc);
                 let first = nodes.first();
+                let field = last_field(path_src);
+                let quote = |v: &Value| crate::redact::quote_response_value(field, &v.to_string());
                 let fail = match (check, first) {
                     (JsonCheck::Exists, Some(_)) => None,
+                    (JsonCheck::Count(want), _) => {
+                        let n = nodes.len() as f64;
+                        (!want.holds(n)).then(|| {
+                            format!(
+                                "expected {path_src} count {}, got {}",
+                                want.describe(),
+                                nodes.len()
+                            )
+                        })
+                    }
+                    (JsonCheck::Number(want), Some(got)) => match got.as_f64() {
+                        Some(n) if want.holds(n) => None,
+                        Some(_) => Some(format!(
+                            "expected {path_src} {}, got {}",
+                            want.describe(),
+                            quote(got)
+                        )),
+                        None => Some(format!(
+                            "expected {path_src} {} (a number), got {}",
+                            want.describe(),
+                            quote(got)
+                        )),
+                    },
+                    (JsonCheck::Length(want), Some(got)) => {
+                        let len = match got {
+                            Value::Array(a) => Some(a.len()),
+                            Value::Object(o) => Some(o.len()),
+                            Value::String(s) => Some(s.chars().count()),
+                            _ => None,
+                        };
+                        match len {
+                            Some(n) if want.holds(n as f64) => None,
+                            Some(n) => Some(format!(
+                                "expected {path_src} length {}, got {n}",
+                                want.describe()
+                            )),
+                            None => Some(format!(
+                                "expected {path_src} length {} (an array, object or string), got {}",
+                                want.describe(),
+                                quote(got)
+                            )),
+                        }
+                    }
                     (_, None) => Some(format!("{path_src} matched nothing")),
                     (JsonCheck::Equals(want), Some(got)) => (got != want).then(|| {
                         let field = last_field(path_src);
@@ -400,6 +507,40 @@ pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, S
     None
 }
 
+/// Characters of a non-JSON response body a status failure quotes.
+const BODY_HINT: usize = 80;
+
+/// Fields of a JSON error body (RFC 9457 problem+json first) that say why, in order.
+const WHY_FIELDS: [&str; 5] = ["detail", "title", "message", "error_description", "error"];
+
+/// ` (why)` for a status failure: a JSON error body's `detail` (or `title`, `message`,
+/// `error`), else the start of the body on one line; redacted, short, empty for an empty body.
+fn body_hint(body: &[u8]) -> String {
+    if body.is_empty() {
+        return String::new();
+    }
+    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
+        && let Some((field, why)) = WHY_FIELDS
+            .iter()
+            .find_map(|f| o.get(*f).and_then(Value::as_str).map(|v| (*f, v)))
+    {
+        let one_line = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        return format!(
+            " ({})",
+            crate::redact::quote_response_value(field, &one_line)
+        );
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(1 << 20)]);
+    let one_line: String = crate::redact::redact_body(&head)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if one_line.is_empty() {
+        return String::new();
+    }
+    format!(" ({})", crate::redact::excerpt(&one_line, BODY_HINT))
+}
+
 fn status_class(code: u16) -> String {
     if code == 429 {
         // Rate limiting is the server asking for less load, not a client error of the API.
@@ -431,6 +572,14 @@ fn check_value(
                 )
             })
         }
+        (ValueCheck::Number(want), Some(g)) => match g.trim().parse::<f64>() {
+            Ok(n) if want.holds(n) => None,
+            _ => Some(format!(
+                "expected header {name} {}, got {:?}",
+                want.describe(),
+                shown_header(name, g)
+            )),
+        },
         (ValueCheck::Matches(re), Some(g)) => (!re.is_match(g)).then(|| {
             format!(
                 "expected header {name} to match /{re}/, got {:?}",
@@ -480,6 +629,26 @@ pub fn capture(
     let mut out = Vec::with_capacity(step.capture.len());
     let mut json: Option<Option<Value>> = None;
     for c in &step.capture {
+        let found = capture_one(c, ex, session, &mut json);
+        let v = match (found, &c.default) {
+            (Ok(v), _) => v,
+            // `default:` a source that finds nothing is no failure.
+            (Err(_), Some(d)) => d.clone(),
+            (Err(msg), None) => return Err(msg),
+        };
+        out.push((c.var.clone(), v));
+    }
+    Ok(out)
+}
+
+/// One capture's value, or why its source found nothing.
+fn capture_one(
+    c: &crate::plan::Capture,
+    ex: &Exchange,
+    session: &Session,
+    json: &mut Option<Option<Value>>,
+) -> Result<Value, String> {
+    {
         let v = match &c.source {
             CaptureSource::Json { path_src, path } => {
                 let doc = json.get_or_insert_with(|| serde_json::from_slice(&ex.body).ok());
@@ -509,9 +678,8 @@ pub fn capture(
                 Value::String(m.map_or_else(String::new, |m| m.as_str().to_string()))
             }
         };
-        out.push((c.var.clone(), v));
+        Ok(v)
     }
-    Ok(out)
 }
 
 #[cfg(test)]

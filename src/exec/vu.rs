@@ -6,7 +6,7 @@ use super::scope::{Builtins, Scope, VarMap};
 use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
 use crate::aggregate::{IntervalRecorder, Recorder, StepStats};
 use crate::http::{Client, Session};
-use crate::plan::{Plan, Step, StepNode, Template};
+use crate::plan::{Condition, Plan, Step, StepNode, Template, Test};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -71,6 +71,10 @@ pub struct Shared {
     /// Requests of steps that use no variable at all, built once (plan order) with their
     /// HTTP/1.1 bytes: the hot path then renders, parses and copies nothing.
     pub prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
+    /// Some step's `if:` asks whether an earlier step passed or failed.
+    pub track_outcomes: bool,
+    /// `-v`: exchanges to print (`None`: off, one check per request).
+    pub verbose: Option<Arc<super::verbose::Verbose>>,
 }
 
 impl Shared {
@@ -116,7 +120,13 @@ impl Shared {
                 })
             })
             .collect();
+        let track_outcomes = crate::plan::flatten(&plan.steps)
+            .chain(crate::plan::flatten(&plan.setup))
+            .filter_map(|s| s.condition.as_ref())
+            .any(|c| matches!(c.test, Test::Passed(_) | Test::Failed(_)));
         Shared {
+            verbose: None,
+            track_outcomes,
             plan,
             base,
             client,
@@ -134,6 +144,12 @@ impl Shared {
 }
 
 impl Shared {
+    /// With `-v`: print exchanges as `verbose` decides.
+    pub fn with_verbose(mut self, verbose: Option<Arc<super::verbose::Verbose>>) -> Shared {
+        self.verbose = verbose;
+        self
+    }
+
     /// Ctrl-C: stop starting iterations and mark the result interrupted.
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
@@ -311,6 +327,11 @@ pub async fn run_iteration(
         shared.data.get((it % shared.data.len() as u64) as usize)
     };
     let builtins = Builtins::new(vu.id, it);
+    if recorder_for == Target::Main {
+        // A step's captures serve the steps after it in the same iteration: a value left from
+        // the previous iteration would stand in for one this iteration failed to capture.
+        vu.captures.clear();
+    }
     let nodes = match recorder_for {
         Target::Main => &plan.steps,
         Target::Setup => &plan.setup,
@@ -320,6 +341,12 @@ pub async fn run_iteration(
     let track_starts = recorder_for == Target::Main && shared.since.iter().any(Option::is_some);
     let mut starts: Vec<Option<Instant>> = if track_starts {
         vec![None; shared.since.len()]
+    } else {
+        Vec::new()
+    };
+    // Outcomes of this iteration's steps, kept only when an `if:` asks for one.
+    let mut outcomes: Vec<Option<bool>> = if shared.track_outcomes {
+        vec![None; crate::plan::flatten(nodes).count()]
     } else {
         Vec::new()
     };
@@ -346,21 +373,36 @@ pub async fn run_iteration(
         }
         match node {
             StepNode::Request(step) => {
+                if let Some(c) = &step.condition
+                    && !holds(c, &scope(vu, row, &builtins, shared), nodes, &outcomes)
+                {
+                    not_run(local, idx, c);
+                    idx += 1;
+                    continue;
+                }
                 let out = {
                     let scope = scope(vu, row, &builtins, shared);
                     let since = match recorder_for {
                         Target::Main => shared.since.get(idx).copied().flatten(),
                         Target::Setup => None,
                     };
-                    let from = first
-                        .take()
-                        .or_else(|| since.and_then(|i| starts.get(i).copied().flatten()));
+                    let intended = first.take();
+                    let settle_from = since
+                        .and_then(|i| starts.get(i).copied().flatten())
+                        .or(intended);
                     if let Some(s) = starts.get_mut(idx) {
-                        *s = Some(from.unwrap_or_else(Instant::now));
+                        *s = Some(intended.unwrap_or_else(Instant::now));
                     }
+                    let from = MeasureFrom {
+                        intended,
+                        settle: settle_from,
+                    };
                     run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
                 };
                 ok &= !out.failed;
+                if let Some(o) = outcomes.get_mut(idx) {
+                    *o = Some(!out.failed);
+                }
                 backoff = worse(backoff, out.backoff);
                 vu.captures.extend(out.captures);
                 idx += 1;
@@ -373,19 +415,38 @@ pub async fn run_iteration(
                     let scope = scope(vu, row, &builtins, shared);
                     let now = Instant::now();
                     let from = first.take();
-                    let futs = steps.iter().enumerate().map(|(j, step)| {
+                    let (scope, session, ctx) = (&scope, &vu.session, &ctx);
+                    let futs = steps.iter().enumerate().filter_map(|(j, step)| {
+                        if let Some(c) = &step.condition
+                            && !holds(c, scope, nodes, &outcomes)
+                        {
+                            not_run(local, idx + j, c);
+                            return None;
+                        }
                         if let Some(s) = starts.get_mut(idx + j) {
                             *s = Some(from.unwrap_or(now));
                         }
-                        run_step(local, idx + j, step, &scope, &vu.session, &ctx, from)
+                        let from = MeasureFrom {
+                            intended: from,
+                            settle: from,
+                        };
+                        Some(async move {
+                            (
+                                idx + j,
+                                run_step(local, idx + j, step, scope, session, ctx, from).await,
+                            )
+                        })
                     });
                     let futs: Vec<_> = futs.collect();
                     futures_util::future::join_all(futs).await
                 };
                 idx += steps.len();
                 let mut abort = false;
-                for out in outs {
+                for (i, out) in outs {
                     ok &= !out.failed;
+                    if let Some(o) = outcomes.get_mut(i) {
+                        *o = Some(!out.failed);
+                    }
                     backoff = worse(backoff, out.backoff);
                     abort |= out.abort;
                     vu.captures.extend(out.captures);
@@ -444,6 +505,40 @@ fn worse(a: Backoff, b: Backoff) -> Backoff {
         (Backoff::Failed, _) | (_, Backoff::Failed) => Backoff::Failed,
         _ => Backoff::None,
     }
+}
+
+/// Whether a step's `if:` holds now. `outcomes` are this iteration's step outcomes (plan
+/// order; `None`: not run yet, or not run at all).
+fn holds(c: &Condition, scope: &Scope<'_>, nodes: &[StepNode], outcomes: &[Option<bool>]) -> bool {
+    use crate::plan::template::Vars as _;
+    let has_value = |name: &str| match scope.get_var(name) {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(_) => true,
+    };
+    let outcome = |name: &str| {
+        crate::plan::flatten(nodes)
+            .position(|s| s.name == name)
+            .and_then(|i| outcomes.get(i).copied().flatten())
+    };
+    match &c.test {
+        Test::Set(v) => has_value(v),
+        Test::Empty(v) => !has_value(v),
+        Test::Equals(v, want) => match (scope.get_var(v), want.render(scope)) {
+            (Some(got), Ok(want)) => crate::plan::template::value_text(got) == want,
+            _ => false,
+        },
+        Test::Passed(s) => outcome(s) == Some(true),
+        Test::Failed(s) => outcome(s) == Some(false),
+    }
+}
+
+fn not_run(local: &Local, idx: usize, c: &Condition) {
+    with_stats(local, idx, |s| {
+        s.record_not_run(&format!("`{}` did not hold", c.src), false);
+    });
 }
 
 /// Which recorder a step records into: the load's, or setup's (kept apart from the results).
@@ -534,6 +629,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Where a step's measurements start, when not at its own first request.
+#[derive(Clone, Copy)]
+struct MeasureFrom {
+    /// The open model's intended start of the iteration: the first request of the iteration
+    /// is measured from it (coordinated omission).
+    intended: Option<Instant>,
+    /// A poll's settle time starts here: the start of its `since` step (or `intended`).
+    settle: Option<Instant>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     local: &Local,
@@ -542,14 +647,17 @@ async fn run_step(
     scope: &Scope<'_>,
     session: &Session,
     ctx: &StepCtx<'_>,
-    from: Option<Instant>,
+    from: MeasureFrom,
 ) -> StepOutcome {
     let step_start = Instant::now();
-    let measured_from = from.unwrap_or(step_start);
+    let settle_from = from.settle.unwrap_or(step_start);
+    // Request latency starts at each request's own start; only the first request of an
+    // open-model iteration starts at the intended time.
+    let mut attempt_from = from.intended.unwrap_or(step_start);
     let mut in_flight = InFlight {
         local,
         idx,
-        from: measured_from,
+        from: attempt_from,
         armed: true,
     };
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
@@ -566,17 +674,29 @@ async fn run_step(
                     rendered = r;
                     (&rendered, None)
                 }
-                Err(msg) => {
-                    with_stats(local, idx, |s| {
-                        s.skipped += 1;
-                        *s.error_classes.entry("template".into()).or_default() += 1;
-                        crate::aggregate::add_message(&mut s.error_messages, &msg, 1);
+                Err(e) => {
+                    // A variable without a value: the step that sets it failed (one error,
+                    // already counted) or did not run. This step is not run; no second error.
+                    let failed = e.unset.is_none();
+                    with_stats(local, idx, |s| match &e.unset {
+                        Some(var) => s.record_not_run(
+                            &format!(
+                                "needs `{var}`, which has no value (null, or the step that \
+                                 sets it failed or did not run)"
+                            ),
+                            true,
+                        ),
+                        None => {
+                            s.skipped += 1;
+                            *s.error_classes.entry("template".into()).or_default() += 1;
+                            crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);
+                        }
                     });
                     in_flight.armed = false;
                     return StepOutcome {
                         captures: Vec::new(),
-                        failed: true,
-                        abort: true,
+                        failed,
+                        abort: false,
                         end: Instant::now(),
                         backoff: Backoff::None,
                     };
@@ -585,6 +705,7 @@ async fn run_step(
         };
         let ex = session.send_ref(req, wire).await;
         let end = Instant::now();
+        let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
         let captures = if failure.is_none() {
             capture(step, &ex, session)
@@ -607,6 +728,13 @@ async fn run_step(
             iv.requests += 1 + ex.hops.len() as u64;
         }
         if polling_again {
+            if let Some(v) = &local.shared.verbose {
+                v.exchange(&step.name, req, &ex, None);
+            }
+            // An answer that does not pass yet is a request like any other (its latency is
+            // request latency), not an error: the poll goes on.
+            with_stats(local, idx, |s| s.latency.record(latency));
+            local.interval.borrow_mut().latency.record(latency);
             if let Some(p) = &step.poll
                 && !local.shared.stop.sleep(p.interval).await
             {
@@ -620,9 +748,10 @@ async fn run_step(
                     backoff: Backoff::None,
                 };
             }
+            attempt_from = Instant::now();
+            in_flight.from = attempt_from;
             continue;
         }
-        let latency = end.saturating_duration_since(measured_from);
         let failure = match (failure, &captures) {
             (Some(f), _) => Some(f),
             (None, Err(msg)) => Some(("capture".to_string(), msg.clone())),
@@ -639,12 +768,29 @@ async fn run_step(
         // report through a failure message.
         let failure = failure.map(|(class, msg)| (class, scrub_secrets(&msg, scope)));
         let failed = failure.is_some();
-        with_stats(local, idx, |s| match &failure {
-            Some((class, msg)) => {
-                s.failed_latency.record(latency);
-                s.record_error(class, Some(msg));
+        if let Some(v) = &local.shared.verbose {
+            v.exchange(
+                &step.name,
+                req,
+                &ex,
+                failure.as_ref().map(|(_, m)| m.as_str()),
+            );
+        }
+        with_stats(local, idx, |s| {
+            match &failure {
+                Some((class, msg)) => {
+                    s.failed_latency.record(latency);
+                    s.record_error(class, Some(msg));
+                }
+                None => s.latency.record(latency),
             }
-            None => s.latency.record(latency),
+            if step.poll.is_some() {
+                if failed {
+                    s.unsettled += 1;
+                } else {
+                    s.settle.record(end.saturating_duration_since(settle_from));
+                }
+            }
         });
         {
             let mut iv = local.interval.borrow_mut();
@@ -662,9 +808,9 @@ async fn run_step(
             _ => Backoff::None,
         };
         return StepOutcome {
-            // A missing capture stops the iteration: later steps would use a variable that has
-            // no value. A failed status or assertion does not.
-            abort: captures.is_err(),
+            // A failed step never stops the iteration: steps that need one of its captures
+            // are not run (see the build error above), the others are.
+            abort: false,
             captures: captures.unwrap_or_default(),
             failed,
             end,

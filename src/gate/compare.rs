@@ -235,6 +235,19 @@ pub fn compare(
                 rows.push(dist_row(&mut sampler, &ctx, &c.name, p, &key, pb, pc)?);
             }
         }
+        if !b.settle.is_empty() && !c.settle.is_empty() {
+            // A poll step's settle time, apart from its requests' latency.
+            let key = format!("{}.settle", c.name);
+            rows.push(dist_row(
+                &mut sampler,
+                &ctx,
+                &c.name,
+                "settle",
+                &key,
+                &b.settle,
+                &c.settle,
+            )?);
+        }
         for (name, pc) in &c.server_timing {
             if let Some(pb) = b.server_timing.get(name) {
                 let part = format!("server_timing.{name}");

@@ -218,6 +218,16 @@ fn resolve<'a>(m: &MetricRef, s: &'a Summary) -> Result<Source<'a>, String> {
             ));
         }
     };
+    if m.phase.as_deref() == Some(super::threshold::SETTLE) {
+        return if step.settle.is_empty() {
+            Err(format!(
+                "no data: no poll of `{}` settled (`settle` is a poll step's settle time)",
+                step.name
+            ))
+        } else {
+            Ok(Source::Part(&step.settle))
+        };
+    }
     if let Some(p) = &m.phase {
         return step
             .phases

@@ -9,7 +9,8 @@ use std::time::Duration;
 pub struct MetricRef {
     /// A step name, or `http` for all requests.
     pub step: String,
-    /// One of dns, connect, tls, send, wait, receive, total (None: the step's own latency).
+    /// One of dns, connect, tls, send, wait, receive, total, or `settle` (a poll step's settle
+    /// time); None: the step's request latency.
     pub phase: Option<String>,
     /// A `Server-Timing` metric name (`profile.server_timing.db`).
     pub server_timing: Option<String>,
@@ -66,6 +67,10 @@ pub struct ThresholdError {
     pub offset: usize,
     pub message: String,
 }
+
+/// After a poll step's name (`settled.settle`): its settle time, from the start of `since` to
+/// the passing response, apart from the latency of its requests.
+pub const SETTLE: &str = "settle";
 
 /// The phases a metric key may name after the step (`profile.wait`).
 pub const PHASES: [&str; 7] = ["dns", "connect", "tls", "send", "wait", "receive", "total"];
@@ -212,7 +217,7 @@ pub fn parse_key(key: &str) -> Result<MetricRef, Problem> {
                         ));
                     }
                 }
-            } else if PHASES.contains(second) {
+            } else if PHASES.contains(second) || *second == SETTLE {
                 if let Some((o2, extra)) = rest.first() {
                     return Err(Problem::new(
                         true,
@@ -225,10 +230,14 @@ pub fn parse_key(key: &str) -> Result<MetricRef, Problem> {
             } else {
                 let mut names: Vec<&str> = PHASES.to_vec();
                 names.push("server_timing");
+                names.push(SETTLE);
                 let p = Problem::new(true, *o, second.len(), format!("unknown phase `{second}`"));
                 return Err(match closest(second, &names) {
                     Some(h) => p.help(h),
-                    None => p.help(format!("phases are {}", PHASES.join(", "))),
+                    None => p.help(format!(
+                        "phases are {}; a poll step also has `settle`",
+                        PHASES.join(", ")
+                    )),
                 });
             }
         }
@@ -483,7 +492,7 @@ fn check_stat_fits(m: &MetricRef, stat: Stat, at: usize, len: usize) -> Result<(
             len,
             format!("`{name}` applies to a step, `http` or `iterations`, not to a phase or server timing"),
         )
-        .help("phases and server timings take p(N), avg, min, max or med"));
+        .help("phases, settle times and server timings take p(N), avg, min, max or med"));
     }
     Ok(())
 }

@@ -45,6 +45,7 @@ pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result
         timeout: None,
         follow_redirects: imp.follow_redirects,
         poll: None,
+        condition: None,
         line: 0,
     };
     let max_duration = crate::plan::single::max_duration(&load);

@@ -277,8 +277,33 @@ pub struct Step {
     pub follow_redirects: bool,
     /// Repeat the request until all `expect`s pass (or `timeout`); see `Poll`.
     pub poll: Option<Poll>,
+    /// `if:` the step runs only when this holds; otherwise it is not sent (counted as not run,
+    /// never as a request or an error).
+    pub condition: Option<Condition>,
     /// 1-based line in the scenario file where the step starts (0 if none), for runtime messages.
     pub line: usize,
+}
+
+/// A step's `if:`.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub test: Test,
+    /// As written, for reports: `if: { set: startup_id }`.
+    pub src: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// The variable has a value: defined, and not null, `""` or `[]`.
+    Set(String),
+    /// The opposite of `Set`.
+    Empty(String),
+    /// The variable's text equals the rendered template.
+    Equals(String, Template),
+    /// An earlier request step of this iteration ran and passed.
+    Passed(String),
+    /// An earlier request step of this iteration ran and failed.
+    Failed(String),
 }
 
 #[derive(Debug, Clone)]
@@ -339,6 +364,8 @@ pub enum ValueCheck {
     Exists,
     Equals(Template),
     Matches(regex::Regex),
+    /// The header's value read as a number (`Content-Length: { gt: 0 }`).
+    Number(NumCheck),
 }
 
 #[derive(Debug, Clone)]
@@ -348,12 +375,69 @@ pub enum JsonCheck {
     Equals(serde_json::Value),
     /// Against the node's string form (strings unquoted).
     Matches(regex::Regex),
+    /// The first node is a number and compares so (`gt`, `ge`, `lt`, `le`).
+    Number(NumCheck),
+    /// How many nodes the path selects (`$.items[*]`: the items); 0 when none.
+    Count(NumCheck),
+    /// The first node's length: array elements, object members or string characters.
+    Length(NumCheck),
+}
+
+/// A numeric comparison, `OP value`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumCheck {
+    pub op: NumOp,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumOp {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl NumOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            NumOp::Eq => "==",
+            NumOp::Gt => ">",
+            NumOp::Ge => ">=",
+            NumOp::Lt => "<",
+            NumOp::Le => "<=",
+        }
+    }
+}
+
+impl NumCheck {
+    pub fn holds(&self, got: f64) -> bool {
+        match self.op {
+            NumOp::Eq => got == self.value,
+            NumOp::Gt => got > self.value,
+            NumOp::Ge => got >= self.value,
+            NumOp::Lt => got < self.value,
+            NumOp::Le => got <= self.value,
+        }
+    }
+
+    /// `>= 1`, with whole numbers written without a fraction.
+    pub fn describe(&self) -> String {
+        if self.value.fract() == 0.0 && self.value.abs() < 1e15 {
+            format!("{} {}", self.op.symbol(), self.value as i64)
+        } else {
+            format!("{} {}", self.op.symbol(), self.value)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Capture {
     pub var: String,
     pub source: CaptureSource,
+    /// `default:` the value when the source finds nothing (instead of failing the step).
+    pub default: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -379,4 +463,24 @@ pub struct Poll {
     pub interval: Duration,
     pub timeout: Duration,
     pub since: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn numeric_checks_compare_and_describe_themselves() {
+        let c = |op, value| NumCheck { op, value };
+        assert!(c(NumOp::Gt, 0.0).holds(1.0));
+        assert!(!c(NumOp::Gt, 1.0).holds(1.0));
+        assert!(c(NumOp::Ge, 1.0).holds(1.0));
+        assert!(c(NumOp::Lt, 1.5).holds(1.0));
+        assert!(!c(NumOp::Le, 0.5).holds(1.0));
+        assert!(c(NumOp::Eq, 3.0).holds(3.0));
+        assert_eq!(c(NumOp::Ge, 10.0).describe(), ">= 10");
+        assert_eq!(c(NumOp::Lt, 1.05).describe(), "< 1.05");
+        assert_eq!(c(NumOp::Eq, -2.0).describe(), "== -2");
+    }
 }

@@ -324,6 +324,9 @@ impl HtmlReport {
         );
         for st in &s.steps {
             step_row(&mut o, st);
+            if let Some(settle) = st.settle_row(s.duration_s) {
+                step_row(&mut o, &settle);
+            }
         }
         if s.steps.len() != 1 {
             step_row(&mut o, &s.http);

@@ -79,10 +79,18 @@ pub struct ScriptSummary<'a> {
     pub errors: u64,
     pub http: ScriptRow<'a>,
     pub steps: Vec<ScriptRow<'a>>,
+    /// Poll steps' settle times (`STEP.settle`; `requests` counts polls). Absent without polls.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settle: Vec<ScriptRow<'a>>,
 }
 
 /// The flat summary scripts read from stdout.
 pub fn script_summary(s: &Summary) -> Result<String, ReportError> {
+    let settles: Vec<StepSummary> = s
+        .steps
+        .iter()
+        .filter_map(|st| st.settle_row(s.duration_s))
+        .collect();
     let out = ScriptSummary {
         scenario: &s.scenario,
         target: &s.target.url,
@@ -97,6 +105,7 @@ pub fn script_summary(s: &Summary) -> Result<String, ReportError> {
         errors: s.http.errors,
         http: ScriptRow::of(&s.http),
         steps: s.steps.iter().map(ScriptRow::of).collect(),
+        settle: settles.iter().map(ScriptRow::of).collect(),
     };
     serde_json::to_string_pretty(&out).map_err(|e| ReportError::Serialize(e.to_string()))
 }

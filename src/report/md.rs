@@ -124,6 +124,9 @@ impl MarkdownReport {
         let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for st in &s.steps {
             step_row(&mut out, st);
+            if let Some(settle) = st.settle_row(s.duration_s) {
+                step_row(&mut out, &settle);
+            }
         }
         if s.steps.len() != 1 {
             step_row(&mut out, &s.http);

@@ -185,15 +185,34 @@ impl TableReport {
                 st.name, st.close_delimited
             );
         }
+        for st in s.steps.iter().filter(|st| st.not_run > 0) {
+            let why: Vec<String> = st
+                .not_run_reasons
+                .iter()
+                .map(|(r, n)| format!("{r} ({n})"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "note      {}: not run {} time(s), not counted as requests or errors: {}",
+                st.name,
+                st.not_run,
+                why.join("; ")
+            );
+        }
         let mut t = new_table(self.width);
         t.set_header(vec![
             "step", "reqs", "rate/s", "errors", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
             "p99.9 ms", "max ms", "mean ms",
         ]);
+        let mut polls = Vec::new();
         for st in &s.steps {
             t.add_row(row(st));
+            if let Some(settle) = st.settle_row(s.duration_s) {
+                t.add_row(row(&settle));
+                polls.push(settle.name);
+            }
         }
-        if s.steps.len() != 1 {
+        if s.steps.len() != 1 || !polls.is_empty() {
             t.add_row(row(&s.http));
         }
         for i in 1..12 {
@@ -202,6 +221,15 @@ impl TableReport {
             }
         }
         let _ = writeln!(out, "{t}");
+        if !polls.is_empty() {
+            let _ = writeln!(
+                out,
+                "reqs: requests sent (percentiles over the successful ones); {}: polls, each \
+                 from the start of its `since` step to the passing response, waits included \
+                 (not in `http`)",
+                polls.join(", ")
+            );
+        }
         let failed: Vec<&StepSummary> = s
             .steps
             .iter()

@@ -125,9 +125,14 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
         .map(|i| i.name.as_str())
         .collect();
     let env_names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
+    let polls: Vec<&str> = crate::plan::flatten(&steps)
+        .filter(|s| s.poll.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
     let names = thresholds::Names {
         steps: &main,
         setup: &setup_names,
+        polls: &polls,
         envs: &env_names,
     };
     let mut ths = match m.get("thresholds") {

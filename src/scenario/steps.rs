@@ -6,11 +6,12 @@ use super::checks::{read_captures, read_expect};
 use super::error::{Diag, Pos, did_you_mean};
 use super::reader::{Map, R, Reader, Use};
 use super::yaml::{Node, Value};
-use crate::plan::{BodySpec, Poll, Step, StepNode, Template};
+use crate::plan::{BodySpec, Condition, Poll, Step, StepNode, Template, Test};
 use std::time::Duration;
 
-const STEP_KEYS: [&str; 7] = [
+const STEP_KEYS: [&str; 8] = [
     "name",
+    "if",
     "request",
     "expect",
     "capture",
@@ -18,8 +19,9 @@ const STEP_KEYS: [&str; 7] = [
     "follow_redirects",
     "poll",
 ];
-const NODE_KEYS: [&str; 9] = [
+const NODE_KEYS: [&str; 10] = [
     "name",
+    "if",
     "request",
     "expect",
     "capture",
@@ -46,6 +48,8 @@ pub struct StepInfo {
     /// Index of the `parallel:` group the step belongs to, if any.
     pub group: Option<usize>,
     pub since: Option<(String, Pos)>,
+    /// `if: { passed: STEP }` / `{ failed: STEP }`: the step named, to check it runs earlier.
+    pub after: Option<(String, Pos)>,
     pub setup: bool,
 }
 
@@ -235,6 +239,10 @@ fn read_step(
         }
         None => (None, None),
     };
+    let (condition, after) = match m.get("if") {
+        Some(c) => condition(r, c, &mut uses)?,
+        None => (None, None),
+    };
     let step = Step {
         name: name.clone(),
         method,
@@ -248,6 +256,7 @@ fn read_step(
         timeout,
         follow_redirects,
         poll,
+        condition,
         line: node.pos.line,
     };
     let info = StepInfo {
@@ -257,10 +266,76 @@ fn read_step(
         captures,
         group,
         since,
+        after,
         setup,
     };
     Ok((step, info))
 }
+
+const IF_KEYS: [&str; 6] = ["set", "empty", "var", "equals", "passed", "failed"];
+
+/// Reads `if:`: `{set: VAR}`, `{empty: VAR}`, `{var: VAR, equals: VALUE}`, `{passed: STEP}` or
+/// `{failed: STEP}`. Variables are recorded as uses (so a typo is an undefined variable); the
+/// step named by `passed`/`failed` is returned for the cross-step check.
+fn condition(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<ConditionRead> {
+    let m = r.map(n, "`if`")?;
+    m.allow(&IF_KEYS, "`if`")?;
+    let forms = "`if` takes one of `{set: VAR}`, `{empty: VAR}`, `{var: VAR, equals: VALUE}`, \
+                 `{passed: STEP}` or `{failed: STEP}`";
+    let var_use = |name_node: &Node, uses: &mut Vec<Use>| -> R<String> {
+        let name = r.string(name_node, "a variable name")?;
+        super::checks::var_ref(&name, name_node.pos)?;
+        r.template_of(&format!("{{{{{name}}}}}"), name_node.pos, uses)?;
+        Ok(name)
+    };
+    let keys: Vec<&str> = m.entries.iter().map(|(k, _, _)| k.as_str()).collect();
+    let (test, src, after) = match keys.as_slice() {
+        ["set"] | ["empty"] => {
+            let Some(v) = m.get(keys[0]) else {
+                return Err(Diag::new(n.pos, forms));
+            };
+            let name = var_use(v, uses)?;
+            let src = format!("if: {{ {}: {name} }}", keys[0]);
+            let test = if keys[0] == "set" {
+                Test::Set(name)
+            } else {
+                Test::Empty(name)
+            };
+            (test, src, None)
+        }
+        ["var", "equals"] | ["equals", "var"] => {
+            let (Some(v), Some(e)) = (m.get("var"), m.get("equals")) else {
+                return Err(Diag::new(n.pos, forms));
+            };
+            let name = var_use(v, uses)?;
+            let want = r.template(e, "`equals`", uses)?;
+            let src = format!("if: {{ var: {name}, equals: {} }}", want.source());
+            (Test::Equals(name, want), src, None)
+        }
+        ["passed"] | ["failed"] => {
+            let Some(v) = m.get(keys[0]) else {
+                return Err(Diag::new(n.pos, forms));
+            };
+            let step = r.string(v, "a step name")?;
+            let src = format!("if: {{ {}: {step} }}", keys[0]);
+            let test = if keys[0] == "passed" {
+                Test::Passed(step.clone())
+            } else {
+                Test::Failed(step.clone())
+            };
+            (test, src, Some((step, v.pos)))
+        }
+        _ => {
+            let pos = m.entries.first().map_or(n.pos, |(_, k, _)| k.pos);
+            return Err(Diag::new(pos, forms).help(
+                "e.g. `if: { set: startup_id }` runs the step only when `startup_id` has a value",
+            ));
+        }
+    };
+    Ok((Some(Condition { test, src }), after))
+}
+
+type ConditionRead = (Option<Condition>, Option<(String, Pos)>);
 
 /// A method: the standard ones in any case (`post` is POST); any other RFC 9110 token as it is
 /// written (`PROPFIND`, `wHat`: methods are case-sensitive), unless it is one edit away from

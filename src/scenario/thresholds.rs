@@ -15,6 +15,8 @@ pub struct Names<'a> {
     /// Request steps of `steps:` (setup steps have no metrics in the run's summary).
     pub steps: &'a [&'a str],
     pub setup: &'a [&'a str],
+    /// Steps of `steps:` that poll (the only ones with a `.settle` metric).
+    pub polls: &'a [&'a str],
     pub envs: &'a [&'a str],
 }
 
@@ -67,6 +69,27 @@ fn check_names(
                     .unwrap_or_else(|| "a threshold names a step, `http` or `iterations`".into()),
             ),
         );
+    }
+    if m.phase.as_deref() == Some(threshold::SETTLE) && !names.polls.contains(&m.step.as_str()) {
+        let off = lead + m.step.len() + 1;
+        let d = Diag::new(
+            locate(true, off, threshold::SETTLE.len()),
+            format!("`{}` does not poll: it has no settle time", m.step),
+        );
+        let help = if names.polls.is_empty() {
+            "`.settle` is the settle time of a `poll:` step; this scenario has none".to_string()
+        } else {
+            format!(
+                "`.settle` is the settle time of a `poll:` step: {}",
+                names
+                    .polls
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(d.help(help));
     }
     if let Some(env) = m.tags.get("env")
         && !envs.contains(&env.as_str())

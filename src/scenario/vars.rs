@@ -104,6 +104,16 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
                 .unwrap_or_else(|| "`since` names a request step that runs before this one".into());
             return Err(d.help(help));
         }
+        if let Some((after, pos)) = &step.after
+            && !earlier.contains(&after.as_str())
+            && missing.is_none()
+        {
+            let d = Diag::new(*pos, format!("`if` names no earlier step: `{after}`"));
+            let help = did_you_mean(after, earlier.iter().copied()).unwrap_or_else(|| {
+                "`passed`/`failed` name a request step that runs before this one".into()
+            });
+            return Err(d.help(help));
+        }
         pending.push(step);
     }
     match missing {

@@ -249,6 +249,10 @@ fn step(c: &mut Canon, s: &Step) {
             c.field("since", p.since.as_deref().unwrap_or(""));
         }
     }
+    // Only when present, so plans without `if:` keep the hash they always had.
+    if let Some(cond) = &s.condition {
+        c.field("if", &cond.src);
+    }
 }
 
 fn value_check(c: &mut Canon, v: &ValueCheck) {
@@ -256,6 +260,7 @@ fn value_check(c: &mut Canon, v: &ValueCheck) {
         ValueCheck::Exists => c.field("exists", ""),
         ValueCheck::Equals(t) => c.tpl("equals", t),
         ValueCheck::Matches(r) => c.field("matches", r.as_str()),
+        ValueCheck::Number(n) => c.field("number", &n.describe()),
     }
 }
 
@@ -277,6 +282,9 @@ fn expectation(c: &mut Canon, e: &Expectation) {
                 JsonCheck::Exists => c.field("exists", ""),
                 JsonCheck::Equals(v) => c.field("equals", &v.to_string()),
                 JsonCheck::Matches(r) => c.field("matches", r.as_str()),
+                JsonCheck::Number(n) => c.field("number", &n.describe()),
+                JsonCheck::Count(n) => c.field("count", &n.describe()),
+                JsonCheck::Length(n) => c.field("length", &n.describe()),
             }
         }
         Expectation::BodyContains(t) => c.tpl("contains", t),
@@ -291,5 +299,8 @@ fn capture(c: &mut Canon, cap: &Capture) {
         CaptureSource::Header(h) => c.field("header", h),
         CaptureSource::Cookie(k) => c.field("cookie", k),
         CaptureSource::Regex(r) => c.field("regex", r.as_str()),
+    }
+    if let Some(d) = &cap.default {
+        c.field("default", &d.to_string());
     }
 }
