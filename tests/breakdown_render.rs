@@ -97,7 +97,63 @@ fn tables_waterfall_and_verdict() {
     let groups = vec![vec![0], vec![1, 2]];
     insta::assert_snapshot!(
         "breakdown_table",
-        breakdown::render::render(&doc, &n, &groups, 100)
+        breakdown::render::render(&doc, &n, &groups, Some(100))
+    );
+}
+
+fn whale_vs_typical() -> Breakdown {
+    let n = names();
+    let a = Pass::compute(
+        "whale",
+        Connection::Reuse,
+        &n,
+        (0..10).map(|i| iteration(i, 2400.0)).collect(),
+    );
+    let b = Pass::compute(
+        "typical",
+        Connection::Reuse,
+        &n,
+        (0..10).map(|i| iteration(i, 0.0)).collect(),
+    );
+    let cmp = breakdown::compare(&a, &b, &n, 25.0);
+    Breakdown {
+        schema: "sonde.breakdown/v1",
+        scenario: "profile-load".into(),
+        target: "http://127.0.0.1:8080".into(),
+        iterations: 10,
+        insecure: false,
+        passes: vec![a, b],
+        comparisons: vec![cmp],
+        notes: vec![],
+    }
+}
+
+/// Every table line fits the width, and no cell is continued on a next line (a number or a
+/// name split across lines leaves a row whose first cells are empty but a later one is not a
+/// whole value; here: no row of a table is a continuation).
+fn assert_fits(text: &str, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    for line in text.lines().filter(|l| l.starts_with('│')) {
+        assert!(line.width() <= width, "{} > {width}: {line}", line.width());
+    }
+}
+
+#[test]
+fn tables_fit_80_and_120_columns_and_print_full_width_when_piped() {
+    let doc = whale_vs_typical();
+    let n = names();
+    let groups = vec![vec![0], vec![1, 2]];
+    for w in [80u16, 120] {
+        let text = breakdown::render::render(&doc, &n, &groups, Some(w));
+        assert_fits(&text, usize::from(w));
+        insta::assert_snapshot!(format!("breakdown_{w}_columns"), text);
+    }
+    // Piped: every column, never wrapped.
+    let piped = breakdown::render::render(&doc, &n, &groups, None);
+    assert!(!piped.contains("not shown at this width"), "{piped}");
+    assert!(
+        piped.contains("p90 ms") && piped.contains("share"),
+        "{piped}"
     );
 }
 

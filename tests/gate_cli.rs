@@ -199,3 +199,49 @@ fn report_renders_a_saved_run_in_every_format() {
     let o = run(sonde().arg("report").arg(dir.path().join("nope.json")));
     assert_eq!(o.code, 2);
 }
+
+#[test]
+fn compare_shows_both_sides_in_milliseconds_and_takes_min_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 3000, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 3000, 15_000));
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    // benchstat's columns: baseline, candidate, difference, ratio, verdict; piped: full width.
+    assert!(
+        o.stdout.contains("base ms") && o.stdout.contains("cand ms"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("min diff 1 ms"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains("not shown at this width"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        !o.stdout.contains('\x1b'),
+        "no colour when piped: {}",
+        o.stdout
+    );
+    // A floor above the slowdown (15 ms) keeps the gate quiet.
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--min-diff", "100ms"]));
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--min-diff", "fast"]));
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--min-diff `fast`"), "{}", o.stderr);
+}

@@ -244,7 +244,11 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, CliError> {
     let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
     match a.format {
         Fmt::Table => {
-            let width = terminal_width();
+            // On a terminal, fit it; piped, full-width tables (never wrapped mid-number).
+            let width = {
+                use std::io::IsTerminal as _;
+                std::io::stdout().is_terminal().then(terminal_width)
+            };
             print!(
                 "{}",
                 breakdown::render::render(&doc, &names, &breakdown::groups(&plan), width)

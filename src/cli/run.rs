@@ -530,7 +530,7 @@ pub(crate) fn publish(
     outs: &[PathBuf],
 ) -> Result<(), CliError> {
     match format {
-        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(summary)),
+        OutFormat::Table => print!("{}", TableReport::for_stdout().render_string(summary)),
         OutFormat::Json => println!(
             "{}",
             report::json::script_summary(summary).map_err(CliError::runtime)?

@@ -68,7 +68,7 @@ impl Format {
 
     pub fn reporter(self) -> Box<dyn Report> {
         match self {
-            Format::Table => Box::new(table::TableReport { width: None }),
+            Format::Table => Box::new(table::TableReport::plain()),
             Format::Json => Box::new(json::JsonReport),
             Format::Markdown => Box::new(md::MarkdownReport),
             Format::Junit => Box::new(junit::JunitReport),
