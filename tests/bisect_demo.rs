@@ -207,3 +207,30 @@ async fn scenario_envs_repro_and_bisect() {
     );
     demo.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_demos_log_stays_out_of_stderr() {
+    // No --target: the demo runs in-process; its 500s log an internal error each.
+    let scenario = root("scenarios/onboarding-click.yaml");
+    let works = root("scenarios/envs/works.curl");
+    let fails = root("scenarios/envs/fails.curl");
+    let out = sonde(s(&[
+        "repro", &scenario, "--env", &works, "--env", &fails, "-k", "2",
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stderr.contains("sonde demo: internal error"),
+        "{}",
+        out.stderr
+    );
+    let note = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("note: the embedded demo's server logged"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    let path = note.rsplit(" to ").next().unwrap();
+    let log = std::fs::read_to_string(path).unwrap();
+    assert!(log.contains("sonde demo: internal error"), "{log}");
+    std::fs::remove_file(path).unwrap();
+}

@@ -245,3 +245,30 @@ fn compare_shows_both_sides_in_milliseconds_and_takes_min_diff() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("--min-diff `fast`"), "{}", o.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn output_files_get_the_users_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 500, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 500, 0));
+    for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        let out = dir.path().join(format!("cmp-{umask}.md"));
+        let script = format!(
+            "umask {umask}; exec \"$0\" compare \"$1\" --baseline \"$2\" --out \"$3\" >/dev/null"
+        );
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .arg(env!("CARGO_BIN_EXE_sonde"))
+            .arg(&cand)
+            .arg(&base)
+            .arg(&out)
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .status()
+            .unwrap();
+        assert!(matches!(status.code(), Some(0 | 1)), "{status}");
+        let got = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {umask}: {got:o}");
+    }
+}

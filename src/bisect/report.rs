@@ -6,8 +6,7 @@ use super::search::{Bisection, Verdict, confidence};
 use crate::import::Difference;
 use crate::import::env::display_value;
 use crate::redact::Redactor;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use crate::report::table::{Col, Txt, fit, put_table};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -263,8 +262,8 @@ fn value_cell(v: &Option<String>) -> String {
     }
 }
 
-/// The text form.
-pub fn render(doc: &BisectDoc, width: u16) -> String {
+/// The text form; `width` is the terminal's (`None` when piped: full width).
+pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     let mut o = String::new();
     let line = |o: &mut String, k: &str, v: &str| o.push_str(&format!("{k:<12} {v}\n"));
     line(
@@ -312,21 +311,25 @@ pub fn render(doc: &BisectDoc, width: u16) -> String {
     if doc.outcome != "culprit_found" {
         return o;
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_width(width);
-    t.set_header(vec!["kind", "name", "good", "bad"]);
-    for c in &doc.culprits {
-        t.add_row(vec![
-            c.kind.clone(),
-            c.name.clone(),
-            value_cell(&c.good),
-            value_cell(&c.bad),
-        ]);
-    }
-    o.push_str(&t.to_string());
-    o.push('\n');
+    let rows = doc
+        .culprits
+        .iter()
+        .map(|c| {
+            vec![
+                Txt::from(c.kind.clone()),
+                Txt::from(c.name.clone()),
+                Txt::from(value_cell(&c.good)),
+                Txt::from(value_cell(&c.bad)),
+            ]
+        })
+        .collect();
+    let cols = [
+        Col::name("kind"),
+        Col::name("name"),
+        Col::text("good"),
+        Col::text("bad"),
+    ];
+    put_table(&mut o, &fit(&cols, rows, width, false));
     let per_probe = doc.k;
     line(
         &mut o,

@@ -125,7 +125,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
     target.stop().await;
     let doc = report::document(&b, &cx, &red);
     let text = match a.flow.format {
-        Format::Table => report::render(&doc, super::breakdown::terminal_width()),
+        Format::Table => report::render(&doc, crate::report::table::terminal_width()),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?;
             s.push('\n');

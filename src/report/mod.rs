@@ -104,7 +104,9 @@ pub trait Report {
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file (Ctrl-C, full disk).
+/// reader never sees a half-written file (Ctrl-C, full disk). The file gets the user's umask
+/// (0644 under umask 022), as any tool's output does: reports hold no secrets (they are
+/// redacted before they reach a `Summary`). A temporary file alone would be 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let io = |source| ReportError::Io {
         path: path.to_path_buf(),
@@ -114,7 +116,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Created with 0666; the kernel applies the umask, exactly as for `open(2)` by a shell.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(&dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
