@@ -195,3 +195,38 @@ fn waterfall_marks_the_critical_path() {
     assert!(lines[2].starts_with("* startup"), "{w}");
     insta::assert_snapshot!("waterfall", w);
 }
+
+#[test]
+fn two_connection_modes_end_with_one_verdict_line() {
+    let n = names();
+    let pass = |env: &str, mode: Connection, slow: f64| {
+        Pass::compute(env, mode, &n, (0..10).map(|i| iteration(i, slow)).collect())
+    };
+    let new_a = pass("whale", Connection::New, 2400.0);
+    let new_b = pass("typical", Connection::New, 0.0);
+    let reuse_a = pass("whale", Connection::Reuse, 5.0);
+    let reuse_b = pass("typical", Connection::Reuse, 0.0);
+    let comparisons = vec![
+        breakdown::compare(&new_a, &new_b, &n, 25.0),
+        breakdown::compare(&reuse_a, &reuse_b, &n, 25.0),
+    ];
+    let mut doc = whale_vs_typical();
+    doc.passes = vec![new_a, new_b, reuse_a, reuse_b];
+    doc.comparisons = comparisons;
+    let text = breakdown::render::render(&doc, &n, &[vec![0], vec![1, 2]], None);
+    let verdicts: Vec<&str> = text.lines().filter(|l| l.starts_with("verdict:")).collect();
+    assert_eq!(verdicts.len(), 1, "{text}");
+    let last = text.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "verdict: profile is 2.40 s slower for whale than for typical: wait +2.40 s, of which db +2.40 s (p < 0.001) (connections: new; not significant with reuse connections)"
+    );
+    assert!(
+        text.contains("with new connections: profile is 2.40 s slower"),
+        "{text}"
+    );
+    assert!(
+        text.contains("with reuse connections: no significant difference"),
+        "{text}"
+    );
+}

@@ -63,7 +63,11 @@ pub fn render(
     }
     for c in &b.comparisons {
         out.push('\n');
-        out.push_str(&render_comparison(c, width));
+        out.push_str(&render_comparison(c, width, b.comparisons.len() > 1));
+    }
+    if let Some(v) = super::combined_verdict(&b.comparisons) {
+        out.push('\n');
+        let _ = writeln!(out, "verdict: {v}");
     }
     out
 }
@@ -209,7 +213,9 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
     out
 }
 
-pub fn render_comparison(c: &Comparison, width: Option<u16>) -> String {
+/// One comparison; `one_of_many`: its verdict line names its connection mode, and the last
+/// line of the report (`verdict:`) combines them.
+pub fn render_comparison(c: &Comparison, width: Option<u16>, one_of_many: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -263,6 +269,15 @@ pub fn render_comparison(c: &Comparison, width: Option<u16>) -> String {
         "significance: {} (* p<0.05, ** p<0.01, *** p<0.001)",
         c.method
     );
-    let _ = writeln!(out, "verdict: {}", c.verdict);
+    if one_of_many {
+        let _ = writeln!(
+            out,
+            "with {} connections: {}",
+            c.connection.as_str(),
+            c.verdict
+        );
+    } else {
+        let _ = writeln!(out, "verdict: {}", c.verdict);
+    }
     out
 }
