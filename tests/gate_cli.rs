@@ -65,10 +65,12 @@ fn compare_exits_1_on_a_regression_and_names_the_phase_and_db() {
     }
     let gh = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        gh.starts_with("earlier content\n## sonde: profile-load — ❌ failed"),
+        gh.starts_with("earlier content\n## sonde: profile-load vs baseline — ❌ regressed"),
         "{gh}"
     );
     assert!(gh.contains("### Compared with the baseline"));
+    // Only the comparison: the run's own report was appended by `run` already.
+    assert!(!gh.contains("### Latency"), "{gh}");
 }
 
 #[test]

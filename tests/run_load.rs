@@ -410,3 +410,21 @@ fn credentials_in_the_target_url_never_print() {
         "{all}"
     );
 }
+
+#[test]
+fn the_target_line_of_a_url_run_keeps_its_path_and_query_redacted() {
+    let addr = serve(|_req| async { ok("ok") });
+    let url = format!("http://{addr}/api/startups?page=2&access_token=CanaryToken");
+    let out = sonde(&["run", "--url", &url, "--iterations", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("target "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(&format!("http://{addr}/api/startups?page=2&access_token=")),
+        "{line}"
+    );
+    assert!(!line.contains("CanaryToken"), "{line}");
+}

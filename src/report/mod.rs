@@ -184,7 +184,8 @@ pub fn write_outputs_with(
 }
 
 /// When `GITHUB_STEP_SUMMARY` names a file (GitHub Actions), appends the markdown report to it
-/// and returns its path.
+/// and returns its path: `run` and `merge` their run report, `compare` the comparison alone
+/// (the run's report is on the page already), so a job that runs both shows each table once.
 pub fn append_github_step_summary(
     summary: &Summary,
     comparison: Option<&Comparison>,
@@ -193,7 +194,10 @@ pub fn append_github_step_summary(
         return Ok(None);
     };
     let path = PathBuf::from(path);
-    let bytes = md::MarkdownReport.render_with(summary, comparison)?;
+    let bytes = match comparison {
+        Some(c) => md::comparison_only(summary, c).into_bytes(),
+        None => md::MarkdownReport.render_with(summary, None)?,
+    };
     let io = |source| ReportError::Io {
         path: path.clone(),
         source,
