@@ -233,4 +233,42 @@ async fn the_embedded_demos_log_stays_out_of_stderr() {
     let log = std::fs::read_to_string(path).unwrap();
     assert!(log.contains("sonde demo: internal error"), "{log}");
     std::fs::remove_file(path).unwrap();
+
+    // bisect against the embedded demo: its reproduce curl points at a port that is gone, so
+    // it says so and gives the commands to rerun against a demo that stays; placeholders name
+    // the side whose value they hold.
+    let out = sonde(s(&[
+        "bisect", &scenario, "--good", &works, "--bad", &fails, "-q",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.stderr.contains("sonde demo: internal error"),
+        "{}",
+        out.stderr
+    );
+    let note = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("was the embedded demo, stopped on exit"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        note.contains("sonde demo --listen 127.0.0.1:8080 --fault onboarding-locale"),
+        "{note}"
+    );
+    assert!(note.contains("--target http://127.0.0.1:8080"), "{note}");
+    let secrets = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("secrets "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(secrets.contains("SONDE_AUTHORIZATION_BAD"), "{secrets}");
+    if let Some(p) = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("note: the embedded demo's server logged"))
+        .and_then(|l| l.rsplit(" to ").next())
+    {
+        let _ = std::fs::remove_file(p);
+    }
 }

@@ -90,6 +90,10 @@ pub struct BisectDoc {
     pub curl: Option<String>,
     /// Variables the curl command and the repro line read; export them before running.
     pub placeholders: Vec<String>,
+    /// When the curl points at the embedded demo (gone once bisect exits): how to start a demo
+    /// and rerun against it with `--target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduce_note: Option<String>,
     /// A `sonde repro` line toggling each culprit between its good and bad value.
     pub repro: Option<String>,
     pub notes: Vec<String>,
@@ -109,6 +113,7 @@ pub struct Context {
     pub include_sensitive: bool,
     pub curl: Option<String>,
     pub placeholders: Vec<String>,
+    pub reproduce_note: Option<String>,
     pub repro: Option<String>,
     pub notes: Vec<String>,
 }
@@ -166,6 +171,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
         confidence_note: String::new(),
         curl: None,
         placeholders: Vec::new(),
+        reproduce_note: None,
         repro: None,
         notes: cx.notes.clone(),
     };
@@ -232,6 +238,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
             doc.confidence_note = note;
             doc.curl = cx.curl.clone();
             doc.placeholders = cx.placeholders.clone();
+            doc.reproduce_note = cx.reproduce_note.clone();
             doc.repro = cx.repro.clone();
             let names: Vec<String> = f
                 .culprits
@@ -355,6 +362,9 @@ pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     );
     if let Some(c) = &doc.curl {
         line(&mut o, "reproduce", c);
+    }
+    if let Some(n) = &doc.reproduce_note {
+        line(&mut o, "note", n);
     }
     if let Some(r) = &doc.repro {
         line(&mut o, "toggle", r);
