@@ -224,6 +224,18 @@ async fn the_embedded_demos_log_stays_out_of_stderr() {
         "{}",
         out.stderr
     );
+    // Piped, the table is printed at full width: every row is one line, no cell continues.
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("│ works.curl") || r.starts_with("│ fails.curl"))
+    );
     let note = out
         .stderr
         .lines()
@@ -246,6 +258,18 @@ async fn the_embedded_demos_log_stays_out_of_stderr() {
         !out.stderr.contains("sonde demo: internal error"),
         "{}",
         out.stderr
+    );
+    // Piped, the table is printed at full width: every row is one line, no cell continues.
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("│ works.curl") || r.starts_with("│ fails.curl"))
     );
     let note = out
         .stdout
