@@ -274,3 +274,76 @@ fn output_files_get_the_users_umask() {
         assert_eq!(got, mode, "umask {umask}: {got:o}");
     }
 }
+
+/// Runs `sonde ARGS` on a pseudo-terminal `cols` wide (util-linux `script`); `None` when
+/// `script` is not installed. Output as the terminal got it (CR LF line ends).
+fn on_terminal(cols: u16, env: &[(&str, &str)], args: &[&str]) -> Option<String> {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let inner = format!(
+        "stty cols {cols} rows 50; exec '{}' {}",
+        env!("CARGO_BIN_EXE_sonde"),
+        quoted.join(" ")
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("TERM", "xterm-256color");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"))
+}
+
+#[test]
+fn on_an_80_column_terminal_tables_fit_and_colour_follows_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 3000, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 3000, 15_000));
+    let (b, c) = (base.to_str().unwrap(), cand.to_str().unwrap());
+    let Some(text) = on_terminal(80, &[], &["compare", c, "--baseline", b]) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(text.contains("regressed"), "{text}");
+    assert!(text.contains("\x1b["), "a terminal gets colour: {text}");
+    let plain = strip_ansi(&text);
+    for line in plain
+        .lines()
+        .filter(|l| l.starts_with('│') || l.starts_with('┌'))
+    {
+        assert!(
+            line.chars().count() <= 80,
+            "{} > 80: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(plain.contains("(not shown at this width:"), "{plain}");
+    let no_color = on_terminal(80, &[("NO_COLOR", "1")], &["compare", c, "--baseline", b]).unwrap();
+    assert!(!no_color.contains("\x1b["), "NO_COLOR: {no_color}");
+    // 120 columns: the whole comparison fits, nothing is hidden.
+    let wide = on_terminal(120, &[("NO_COLOR", "1")], &["compare", c, "--baseline", b]).unwrap();
+    assert!(!wide.contains("not shown at this width"), "{wide}");
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}

@@ -215,10 +215,24 @@ pub fn fit(
         .map(usize::from)
         .unwrap_or(usize::MAX)
         .saturating_sub(keep.iter().map(|i| min[*i]).sum::<usize>() + overhead(keep.len()));
-    for i in &keep {
-        if !cols[*i].wraps {
-            let extra = (full[*i] - min[*i]).min(slack);
+    for i in keep.iter().filter(|i| !cols[**i].wraps) {
+        let extra = (full[*i] - min[*i]).min(slack);
+        width_of[*i] = min[*i] + extra;
+        slack -= extra;
+    }
+    // Free-text columns share what is left in proportion to how much each would still need.
+    let wrapping: Vec<usize> = keep.iter().copied().filter(|i| cols[*i].wraps).collect();
+    let wanted: usize = wrapping.iter().map(|i| full[*i] - min[*i]).sum();
+    if wanted > 0 {
+        let share = slack.min(wanted);
+        for i in &wrapping {
+            let extra = (full[*i] - min[*i]) * share / wanted;
             width_of[*i] = min[*i] + extra;
+            slack -= extra;
+        }
+        for i in &wrapping {
+            let extra = (full[*i] - width_of[*i]).min(slack);
+            width_of[*i] += extra;
             slack -= extra;
         }
     }
@@ -244,11 +258,9 @@ pub fn fit(
             }
             let pad = 2;
             let w = u16::try_from(width_of[*i] + pad).unwrap_or(u16::MAX);
-            c.set_constraint(if cols[*i].wraps {
-                ColumnConstraint::LowerBoundary(Width::Fixed(w))
-            } else {
-                ColumnConstraint::Absolute(Width::Fixed(w))
-            });
+            // Every width is decided here (wrapping columns get the room left, left to right),
+            // so comfy-table never narrows a column below a whole number or name.
+            c.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w)));
         }
     }
     (t, dropped)
@@ -638,11 +650,13 @@ const FAILED_COLS: [Col<'static>; 10] = [
 const COMPARE_COLS: [Col<'static>; 7] = [
     Col::name("metric"),
     Col::name("stat"),
-    Col::num("base ms", 2),
-    Col::num("cand ms", 2),
-    Col::num("diff ms", 1),
-    Col::name("ratio (interval)"),
-    Col::name("verdict"),
+    Col::num("base ms", 1),
+    Col::num("cand ms", 1),
+    Col::num("diff ms", 2),
+    // These two wrap between words in a narrow terminal ("no significant" / "change"), so the
+    // baseline and candidate columns can stay.
+    Col::text("ratio (interval)"),
+    Col::text("verdict"),
 ];
 
 /// `profile`, `profile · wait`, `profile · server db`.
