@@ -92,6 +92,7 @@ fn tables_waterfall_and_verdict() {
         insecure: false,
         passes: vec![a, b],
         comparisons: vec![cmp],
+        verdict: None,
         notes: vec![],
     };
     let groups = vec![vec![0], vec![1, 2]];
@@ -124,6 +125,7 @@ fn whale_vs_typical() -> Breakdown {
         insecure: false,
         passes: vec![a, b],
         comparisons: vec![cmp],
+        verdict: None,
         notes: vec![],
     }
 }
@@ -212,6 +214,8 @@ fn two_connection_modes_end_with_one_verdict_line() {
     ];
     let mut doc = whale_vs_typical();
     doc.passes = vec![new_a, new_b, reuse_a, reuse_b];
+    doc.verdict = breakdown::combined_verdict(&comparisons);
+    assert!(doc.verdict.is_some());
     doc.comparisons = comparisons;
     let text = breakdown::render::render(&doc, &n, &[vec![0], vec![1, 2]], None);
     let verdicts: Vec<&str> = text.lines().filter(|l| l.starts_with("verdict:")).collect();

@@ -586,6 +586,10 @@ pub struct Breakdown {
     pub insecure: bool,
     pub passes: Vec<Pass>,
     pub comparisons: Vec<Comparison>,
+    /// The one answer when several connection modes were compared (`combined_verdict`); with
+    /// one comparison its own `verdict` is the answer and this is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
     /// Notes such as malformed Server-Timing entries skipped.
     pub notes: Vec<String>,
 }

@@ -65,7 +65,11 @@ pub fn render(
         out.push('\n');
         out.push_str(&render_comparison(c, width, b.comparisons.len() > 1));
     }
-    if let Some(v) = super::combined_verdict(&b.comparisons) {
+    if let Some(v) = b
+        .verdict
+        .clone()
+        .or_else(|| super::combined_verdict(&b.comparisons))
+    {
         out.push('\n');
         let _ = writeln!(out, "verdict: {v}");
     }

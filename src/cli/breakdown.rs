@@ -436,6 +436,7 @@ async fn measure(
         iterations: a.n,
         insecure: plan.http.insecure,
         passes,
+        verdict: breakdown::combined_verdict(&comparisons),
         comparisons,
         notes: skipped
             .iter()
