@@ -351,10 +351,10 @@ pub fn quantile_cells(r: &CompareRow) -> Vec<String> {
         .collect()
 }
 
-/// `20.1 → 35.2 ms (+15.1), 1.75× ± 0.07 slower`: both sides' milliseconds beside the ratio.
+/// `20.1 → 35.2 ms (+15.1 ms, 1.75× ± 0.07 slower)`: both sides' milliseconds beside the ratio.
 pub fn quantile_text(q: &QuantileDelta) -> String {
     format!(
-        "{} → {} ms ({}), {}",
+        "{} → {} ms ({} ms, {})",
         ms(q.baseline_ms),
         ms(q.candidate_ms),
         signed_ms(q.delta_ms()),
