@@ -258,7 +258,7 @@ pub fn fit(
             }
             let pad = 2;
             let w = u16::try_from(width_of[*i] + pad).unwrap_or(u16::MAX);
-            // Every width is decided here (wrapping columns get the room left, left to right),
+            // Every width is decided here (free-text columns share the room left),
             // so comfy-table never narrows a column below a whole number or name.
             c.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w)));
         }
