@@ -91,7 +91,12 @@ async fn canaries_never_leak_from_repro_or_bisect() {
             assert_eq!(doc["culprits"][1]["secret"], true);
             assert_eq!(doc["culprits"][1]["bad"], sonde::redact::REDACTED);
             let curl = doc["curl"].as_str().unwrap();
-            assert!(curl.contains("\"$SONDE_QUERY_ACCESS_TOKEN\""), "{curl}");
+            // Each placeholder names the side whose value it holds.
+            assert!(
+                curl.contains("\"$SONDE_QUERY_ACCESS_TOKEN_GOOD\""),
+                "{curl}"
+            );
+            assert!(curl.contains("\"$SONDE_QUERY_ACCESS_TOKEN_BAD\""), "{curl}");
             let repro = doc["repro"].as_str().unwrap();
             assert!(repro.contains("--matrix"), "{repro}");
         }

@@ -290,3 +290,38 @@ async fn the_run_result_keeps_the_median_waterfall_and_the_html_report_draws_it(
     assert_eq!(chart.matches("class=\"critical\"").count(), 2, "{chart}");
     assert!(chart.contains(">slow: wait "), "{chart}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_on_a_terminal_only_and_not_with_quiet() {
+    let server = support::spawn(|_req| async { support::response(200, support::full("ok")) }).await;
+    let url = server.url("/").to_string();
+    let bin = env!("CARGO_BIN_EXE_sonde");
+    // On a pseudo-terminal (util-linux `script`) with and without -q; piped below.
+    let u = url.clone();
+    let tty = move |quiet: bool| {
+        let inner = format!(
+            "exec '{bin}' breakdown '{u}' -n 3 {} >/dev/null",
+            if quiet { "-q" } else { "" }
+        );
+        std::process::Command::new("script")
+            .args(["-qec", &inner, "/dev/null"])
+            .output()
+    };
+    let (loud, quiet) = tokio::task::spawn_blocking(move || (tty(false), tty(true)))
+        .await
+        .unwrap();
+    let (Ok(loud), Ok(quiet)) = (loud, quiet) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    let loud = String::from_utf8_lossy(&loud.stdout);
+    assert!(
+        loud.contains("breakdown: connections new · default 2/3")
+            || loud.contains("breakdown: connections reuse · default 2/3"),
+        "{loud}"
+    );
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("breakdown: connections"));
+    let (code, _, err) = breakdown(vec![url, "-n".into(), "2".into()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("breakdown: connections"), "piped: {err}");
+}

@@ -92,12 +92,70 @@ fn tables_waterfall_and_verdict() {
         insecure: false,
         passes: vec![a, b],
         comparisons: vec![cmp],
+        verdict: None,
         notes: vec![],
     };
     let groups = vec![vec![0], vec![1, 2]];
     insta::assert_snapshot!(
         "breakdown_table",
-        breakdown::render::render(&doc, &n, &groups, 100)
+        breakdown::render::render(&doc, &n, &groups, Some(100))
+    );
+}
+
+fn whale_vs_typical() -> Breakdown {
+    let n = names();
+    let a = Pass::compute(
+        "whale",
+        Connection::Reuse,
+        &n,
+        (0..10).map(|i| iteration(i, 2400.0)).collect(),
+    );
+    let b = Pass::compute(
+        "typical",
+        Connection::Reuse,
+        &n,
+        (0..10).map(|i| iteration(i, 0.0)).collect(),
+    );
+    let cmp = breakdown::compare(&a, &b, &n, 25.0);
+    Breakdown {
+        schema: "sonde.breakdown/v1",
+        scenario: "profile-load".into(),
+        target: "http://127.0.0.1:8080".into(),
+        iterations: 10,
+        insecure: false,
+        passes: vec![a, b],
+        comparisons: vec![cmp],
+        verdict: None,
+        notes: vec![],
+    }
+}
+
+/// Every table line fits the width, and no cell is continued on a next line (a number or a
+/// name split across lines leaves a row whose first cells are empty but a later one is not a
+/// whole value; here: no row of a table is a continuation).
+fn assert_fits(text: &str, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    for line in text.lines().filter(|l| l.starts_with('│')) {
+        assert!(line.width() <= width, "{} > {width}: {line}", line.width());
+    }
+}
+
+#[test]
+fn tables_fit_80_and_120_columns_and_print_full_width_when_piped() {
+    let doc = whale_vs_typical();
+    let n = names();
+    let groups = vec![vec![0], vec![1, 2]];
+    for w in [80u16, 120] {
+        let text = breakdown::render::render(&doc, &n, &groups, Some(w));
+        assert_fits(&text, usize::from(w));
+        insta::assert_snapshot!(format!("breakdown_{w}_columns"), text);
+    }
+    // Piped: every column, never wrapped.
+    let piped = breakdown::render::render(&doc, &n, &groups, None);
+    assert!(!piped.contains("not shown at this width"), "{piped}");
+    assert!(
+        piped.contains("p90 ms") && piped.contains("share"),
+        "{piped}"
     );
 }
 
@@ -138,4 +196,41 @@ fn waterfall_marks_the_critical_path() {
     );
     assert!(lines[2].starts_with("* startup"), "{w}");
     insta::assert_snapshot!("waterfall", w);
+}
+
+#[test]
+fn two_connection_modes_end_with_one_verdict_line() {
+    let n = names();
+    let pass = |env: &str, mode: Connection, slow: f64| {
+        Pass::compute(env, mode, &n, (0..10).map(|i| iteration(i, slow)).collect())
+    };
+    let new_a = pass("whale", Connection::New, 2400.0);
+    let new_b = pass("typical", Connection::New, 0.0);
+    let reuse_a = pass("whale", Connection::Reuse, 5.0);
+    let reuse_b = pass("typical", Connection::Reuse, 0.0);
+    let comparisons = vec![
+        breakdown::compare(&new_a, &new_b, &n, 25.0),
+        breakdown::compare(&reuse_a, &reuse_b, &n, 25.0),
+    ];
+    let mut doc = whale_vs_typical();
+    doc.passes = vec![new_a, new_b, reuse_a, reuse_b];
+    doc.verdict = breakdown::combined_verdict(&comparisons);
+    assert!(doc.verdict.is_some());
+    doc.comparisons = comparisons;
+    let text = breakdown::render::render(&doc, &n, &[vec![0], vec![1, 2]], None);
+    let verdicts: Vec<&str> = text.lines().filter(|l| l.starts_with("verdict:")).collect();
+    assert_eq!(verdicts.len(), 1, "{text}");
+    let last = text.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "verdict: profile is 2.40 s slower for whale than for typical: wait +2.40 s, of which db +2.40 s (p < 0.001) (connections: new; not significant with reuse connections)"
+    );
+    assert!(
+        text.contains("with new connections: profile is 2.40 s slower"),
+        "{text}"
+    );
+    assert!(
+        text.contains("with reuse connections: no significant difference"),
+        "{text}"
+    );
 }

@@ -112,3 +112,53 @@ fn invalid_utf8_names_line_column_and_byte_offset() {
         "{stderr}"
     );
 }
+
+#[test]
+fn completions_parse_in_bash_and_know_the_subcommands_and_the_man_page_is_roff() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for sub in ["breakdown", "bisect", "compare", "min-diff"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+        if shell == "bash" {
+            let path = dir.path().join("sonde.bash");
+            std::fs::write(&path, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(
+                check.status.success(),
+                "bash -n: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            // Sourced, it registers the completion function for `sonde`.
+            let probe = Command::new("bash")
+                .arg("-c")
+                .arg(format!(". '{}' && complete -p sonde", path.display()))
+                .output()
+                .unwrap();
+            assert!(
+                String::from_utf8_lossy(&probe.stdout).contains("sonde"),
+                "{}",
+                String::from_utf8_lossy(&probe.stderr)
+            );
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let man = String::from_utf8(out.stdout).unwrap();
+    assert!(man.starts_with(".ie") || man.contains(".TH sonde"), "{man}");
+    assert!(man.contains("breakdown"), "{man}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -221,3 +221,35 @@ fn an_unknown_fault_is_a_usage_error_listing_the_valid_names() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cannot_listen_says_why_with_the_os_error() {
+    // A port that is taken: held by this test while the binary tries it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("in use") && stderr.contains("os error"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "{stderr}");
+    // An address of no local interface: the OS says so too.
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--listen", "192.0.2.1:8080"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("os error"), "{stderr}");
+    assert!(stderr.contains("not one of this machine's"), "{stderr}");
+    drop(taken);
+}

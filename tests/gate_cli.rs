@@ -65,10 +65,12 @@ fn compare_exits_1_on_a_regression_and_names_the_phase_and_db() {
     }
     let gh = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        gh.starts_with("earlier content\n## sonde: profile-load — ❌ failed"),
+        gh.starts_with("earlier content\n## sonde: profile-load vs baseline — ❌ regressed"),
         "{gh}"
     );
     assert!(gh.contains("### Compared with the baseline"));
+    // Only the comparison: the run's own report was appended by `run` already.
+    assert!(!gh.contains("### Latency"), "{gh}");
 }
 
 #[test]
@@ -198,4 +200,150 @@ fn report_renders_a_saved_run_in_every_format() {
     assert!(md.contains("no significant change"), "{md}");
     let o = run(sonde().arg("report").arg(dir.path().join("nope.json")));
     assert_eq!(o.code, 2);
+}
+
+#[test]
+fn compare_shows_both_sides_in_milliseconds_and_takes_min_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 3000, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 3000, 15_000));
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    // benchstat's columns: baseline, candidate, difference, ratio, verdict; piped: full width.
+    assert!(
+        o.stdout.contains("base ms") && o.stdout.contains("cand ms"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("min diff 1 ms"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains("not shown at this width"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        !o.stdout.contains('\x1b'),
+        "no colour when piped: {}",
+        o.stdout
+    );
+    // A floor above the slowdown (15 ms) keeps the gate quiet.
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--min-diff", "100ms"]));
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let o = run(sonde()
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base)
+        .args(["--min-diff", "fast"]));
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--min-diff `fast`"), "{}", o.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn output_files_get_the_users_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 500, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 500, 0));
+    for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        let out = dir.path().join(format!("cmp-{umask}.md"));
+        let script = format!(
+            "umask {umask}; exec \"$0\" compare \"$1\" --baseline \"$2\" --out \"$3\" >/dev/null"
+        );
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .arg(env!("CARGO_BIN_EXE_sonde"))
+            .arg(&cand)
+            .arg(&base)
+            .arg(&out)
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .status()
+            .unwrap();
+        assert!(matches!(status.code(), Some(0 | 1)), "{status}");
+        let got = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "umask {umask}: {got:o}");
+    }
+}
+
+/// Runs `sonde ARGS` on a pseudo-terminal `cols` wide (util-linux `script`); `None` when
+/// `script` is not installed. Output as the terminal got it (CR LF line ends).
+fn on_terminal(cols: u16, env: &[(&str, &str)], args: &[&str]) -> Option<String> {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let inner = format!(
+        "stty cols {cols} rows 50; exec '{}' {}",
+        env!("CARGO_BIN_EXE_sonde"),
+        quoted.join(" ")
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("TERM", "xterm-256color");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"))
+}
+
+#[test]
+fn on_an_80_column_terminal_tables_fit_and_colour_follows_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = save(dir.path(), "base.json", &sampled_run(1, 3000, 0));
+    let cand = save(dir.path(), "cand.json", &sampled_run(2, 3000, 15_000));
+    let (b, c) = (base.to_str().unwrap(), cand.to_str().unwrap());
+    let Some(text) = on_terminal(80, &[], &["compare", c, "--baseline", b]) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    assert!(text.contains("regressed"), "{text}");
+    assert!(text.contains("\x1b["), "a terminal gets colour: {text}");
+    let plain = strip_ansi(&text);
+    for line in plain
+        .lines()
+        .filter(|l| l.starts_with('│') || l.starts_with('┌'))
+    {
+        assert!(
+            line.chars().count() <= 80,
+            "{} > 80: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(plain.contains("(not shown at this width:"), "{plain}");
+    let no_color = on_terminal(80, &[("NO_COLOR", "1")], &["compare", c, "--baseline", b]).unwrap();
+    assert!(!no_color.contains("\x1b["), "NO_COLOR: {no_color}");
+    // 120 columns: the whole comparison fits, nothing is hidden.
+    let wide = on_terminal(120, &[("NO_COLOR", "1")], &["compare", c, "--baseline", b]).unwrap();
+    assert!(!wide.contains("not shown at this width"), "{wide}");
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }

@@ -96,8 +96,10 @@ fn a_significant_change_within_tolerance_does_not_fail() {
     assert_eq!(c.verdict, Verdict::NoSignificantChange, "{:?}", c.rows[0]);
     let p50 = &c.rows[0].quantiles[0];
     assert!(p50.ratio_low > 1.0, "the change is significant: {p50:?}");
+    // 4 % of a 20 ms median is 0.8 ms: below the default 1 ms floor too.
     let strict = CompareOptions {
         tolerance: 0.01,
+        min_diff_ms: 0.5,
         ..opts()
     };
     let c = compare(&a, &b, &strict).unwrap();
@@ -217,4 +219,59 @@ fn drift_within_a_run_widens_the_intervals() {
     };
     assert!(width(&wide) > width(&steady) * 1.3);
     assert!(wide.notes.iter().any(|n| n.contains("drifted")));
+}
+
+#[test]
+fn tiny_absolute_differences_are_not_regressions_however_large_the_ratio() {
+    // Every request 10 µs in the baseline and 20 µs in the candidate (receive 1 µs → 2 µs):
+    // twice as slow, certainly significant, and below the 1 ms floor.
+    let run = |us: u64| {
+        let mut rec = Recorder::new(2);
+        for _ in 0..5_000 {
+            record(&mut rec.steps[0], us);
+            record(&mut rec.steps[1], us);
+        }
+        gate_support::finish(&rec, 20.0, None)
+    };
+    let (a, b) = (run(10), run(20));
+    let c = compare(&a, &b, &opts()).unwrap();
+    assert_eq!(c.min_diff_ms, 1.0);
+    assert_eq!(c.verdict, Verdict::NoSignificantChange, "{:#?}", c.rows[0]);
+    for r in &c.rows {
+        assert_ne!(r.verdict, Verdict::Regressed, "{r:?}");
+    }
+    let receive = c.rows.iter().find(|r| r.key == "profile.receive").unwrap();
+    let p50 = &receive.quantiles[0];
+    assert!(p50.ratio > 1.5 && p50.ratio_low > 1.05, "{p50:?}");
+    assert_eq!((p50.baseline_ms, p50.candidate_ms), (0.001, 0.002));
+    // Without the floor the same files regress: the floor is what keeps them quiet.
+    let no_floor = CompareOptions {
+        min_diff_ms: 0.0,
+        ..opts()
+    };
+    assert_eq!(
+        compare(&a, &b, &no_floor).unwrap().verdict,
+        Verdict::Regressed
+    );
+}
+
+#[test]
+fn intervals_that_are_not_symmetric_print_as_low_high() {
+    let q = |ratio: f64, low: f64, high: f64| sonde::gate::compare::QuantileDelta {
+        stat: "p50".into(),
+        q: 0.5,
+        baseline_ms: 10.0,
+        candidate_ms: 10.0 * ratio,
+        ratio,
+        ratio_low: low,
+        ratio_high: high,
+        verdict: Verdict::NoSignificantChange,
+    };
+    assert_eq!(q(1.42, 1.39, 1.45).describe(), "1.42× ± 0.03 slower");
+    assert_eq!(q(2.38, 0.66, 8.56).describe(), "2.38× [0.66, 8.56] slower");
+    assert_eq!(
+        q(1058.0, 2.1, 510_387.85).describe(),
+        "1058.00× [2.10, 510387.85] slower"
+    );
+    assert_eq!(q(0.5, 0.49, 0.51).describe(), "2.00× ± 0.04 faster");
 }

@@ -34,7 +34,7 @@ fn sonde(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn run(scenario: &str, out: &Path) {
+fn run(scenario: &str, out: &Path) -> String {
     // Thresholds are the gate's business elsewhere; here only the result file matters.
     let o = sonde(&[
         "run",
@@ -51,6 +51,7 @@ fn run(scenario: &str, out: &Path) {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.exists());
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
@@ -58,9 +59,40 @@ fn slow_profile_regresses_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.json");
     let cand = dir.path().join("cand.json");
-    run(&scenario(dir.path(), ""), &base);
+    let _ = run(&scenario(dir.path(), ""), &base);
     // The same scenario name and load with the fault on: a deploy that made the profile slow.
-    run(&scenario(dir.path(), "slow-profile"), &cand);
+    let flat = run(&scenario(dir.path(), "slow-profile"), &cand);
+    // The script summary carries its schema, the gate's decision and every threshold.
+    let v: serde_json::Value = serde_json::from_str(&flat).unwrap();
+    assert_eq!(v["schema"], "sonde.summary/v1", "{flat}");
+    assert!(v["passed"].is_boolean(), "{flat}");
+    let thresholds = v["thresholds"].as_array().unwrap();
+    assert!(!thresholds.is_empty(), "{flat}");
+    for t in thresholds {
+        assert!(
+            t["threshold"].is_string() && t["outcome"].is_string(),
+            "{t}"
+        );
+    }
+    let failed = thresholds.iter().any(|t| t["outcome"] != "pass");
+    assert_eq!(v["passed"], !failed, "{flat}");
+    assert_eq!(v["failures"].as_array().unwrap().is_empty(), !failed);
+    // compare refuses it and says what to pass instead.
+    let flat_path = dir.path().join("flat.json");
+    std::fs::write(&flat_path, &flat).unwrap();
+    let o = sonde(&[
+        "compare",
+        flat_path.to_str().unwrap(),
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("script summary of `sonde run --format json`"),
+        "{err}"
+    );
+    assert!(err.contains("--out run.json"), "{err}");
     let o = sonde(&[
         "compare",
         cand.to_str().unwrap(),
@@ -81,10 +113,10 @@ fn unchanged_runs_never_raise_a_false_alarm() {
     let dir = tempfile::tempdir().unwrap();
     let s = scenario(dir.path(), "");
     let base = dir.path().join("base.json");
-    run(&s, &base);
+    let _ = run(&s, &base);
     for i in 0..5 {
         let cand = dir.path().join(format!("cand{i}.json"));
-        run(&s, &cand);
+        let _ = run(&s, &cand);
         let o = sonde(&[
             "compare",
             cand.to_str().unwrap(),

@@ -46,13 +46,59 @@ fn table_snapshot() {
     let s = with_thresholds();
     insta::assert_snapshot!(
         "table",
-        TableReport { width: Some(150) }.render_full(&s, None)
+        TableReport {
+            width: Some(150),
+            color: false
+        }
+        .render_full(&s, None)
     );
     let (cand, c) = regression();
     insta::assert_snapshot!(
         "table_compared",
-        TableReport { width: Some(150) }.render_full(&cand, Some(&c))
+        TableReport {
+            width: Some(150),
+            color: false
+        }
+        .render_full(&cand, Some(&c))
     );
+}
+
+#[test]
+fn run_table_fits_80_and_120_columns_without_splitting_a_number() {
+    use unicode_width::UnicodeWidthStr;
+    let s = with_thresholds();
+    for w in [80u16, 120] {
+        let text = TableReport {
+            width: Some(w),
+            color: false,
+        }
+        .render_full(&s, None);
+        for line in text.lines().filter(|l| l.starts_with('│')) {
+            assert!(line.width() <= usize::from(w), "{line}");
+        }
+        // Every number of the step rows is whole: a row never continues on the next line.
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("│ profile ") || l.starts_with("│ total "))
+        {
+            assert!(!line.contains("┆  ┆"), "{line}");
+        }
+        insta::assert_snapshot!(format!("run_table_{w}_columns"), text);
+    }
+    // Full width (piped, files): every column.
+    let full = TableReport::plain().render_full(&s, None);
+    assert!(
+        full.contains("mean ms") && !full.contains("not shown at this width"),
+        "{full}"
+    );
+    // Colour only when asked for: FAIL and errors in red.
+    let coloured = TableReport {
+        width: None,
+        color: true,
+    }
+    .render_full(&s, None);
+    assert!(coloured.contains("\x1b["), "{coloured}");
+    assert!(!full.contains('\x1b'));
 }
 
 #[test]

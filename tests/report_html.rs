@@ -156,9 +156,20 @@ fn every_section_and_chart_is_there() {
         "data-chart=\"request-rate\"",
         "data-chart=\"percentile-spectrum\"",
         "data-chart=\"phases\"",
+        "data-chart=\"compare-percentiles\"",
         "99.9%",
     ] {
         assert!(html.contains(id), "missing {id}");
+    }
+    // The comparison overlays baseline and candidate, step by step.
+    let overlay = chart(&html, "compare-percentiles");
+    for label in [
+        "profile baseline",
+        "profile candidate",
+        "total baseline",
+        "p95 → p99",
+    ] {
+        assert!(overlay.contains(label), "missing {label}: {overlay}");
     }
     assert!(html.contains(">failed</span>"));
     assert!(html.contains("profile: p"), "the why line is shown");
@@ -311,4 +322,49 @@ fn over_time_charts_leave_out_the_partial_last_second_and_show_gaps() {
     let latency = chart(&html, "latency-over-time");
     assert_eq!(latency.matches("<polyline").count(), 4, "{latency}");
     assert!(!y_ticks(latency).is_empty());
+}
+
+#[test]
+fn where_the_time_goes_uses_the_tables_mean_and_shows_server_timing() {
+    let mut s = fixed_summary();
+    // A poll step: its latency is the whole wait until it settled; its requests are quick.
+    s.steps[1].latency.mean_ms = 54.4;
+    let (parts, rows) = sonde::report::html::time_split(&s);
+    for p in [
+        "dns",
+        "connect",
+        "server: app",
+        "server: db",
+        "receive",
+        "other",
+    ] {
+        assert!(parts.iter().any(|x| x == p), "missing {p}: {parts:?}");
+    }
+    let other = parts.iter().position(|p| p == "other").unwrap();
+    // Each bar ends where the table's mean column says.
+    for (i, (name, vals)) in rows.iter().enumerate() {
+        let sum: f64 = vals.iter().sum();
+        let mean = s.steps[i].latency.mean_ms;
+        assert!(
+            (sum - mean).abs() < 0.01,
+            "{name}: {sum} vs the table's {mean}"
+        );
+    }
+    assert!(
+        rows[1].1[other] > 50.0,
+        "the poll's waiting is shown: {:?}",
+        rows[1]
+    );
+    let db = parts.iter().position(|p| p == "server: db").unwrap();
+    assert!(
+        rows[0].1[db] > 20.0,
+        "profile's db time is a segment: {:?}",
+        rows[0]
+    );
+    let html = HtmlReport.render_string(&s, None);
+    let bars = chart(&html, "phases");
+    assert!(
+        bars.contains("server: db") && bars.contains("54.4 ms"),
+        "{bars}"
+    );
 }

@@ -246,6 +246,28 @@ fn dropped_iterations_are_counted_and_shown() {
     // 2 VUs at ~3.3 iterations/s each cannot keep 20/s for 2 s (40 arrivals).
     assert!(dropped >= 20, "dropped {dropped}");
     assert!((38..=41).contains(&(dropped + done)), "{dropped} + {done}");
+
+    // On a terminal (a pty from util-linux `script`), the live progress line counts them.
+    let inner = format!(
+        "stty cols 120 rows 40; exec '{}' run --url '{url}' --rate 20/s --max-vus 2 --duration 3s",
+        env!("CARGO_BIN_EXE_sonde")
+    );
+    let Ok(tty) = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .output()
+    else {
+        eprintln!("skipped the terminal half: util-linux `script` is not installed");
+        return;
+    };
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    let progress = screen
+        .split(['\r', '\n'])
+        .filter(|l| l.contains("req/s now"))
+        .collect::<Vec<_>>();
+    assert!(
+        progress.iter().any(|l| l.contains(" dropped, p95")),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -409,4 +431,22 @@ fn credentials_in_the_target_url_never_print() {
         !all.contains("canarypassword") && !all.contains("canarytoken"),
         "{all}"
     );
+}
+
+#[test]
+fn the_target_line_of_a_url_run_keeps_its_path_and_query_redacted() {
+    let addr = serve(|_req| async { ok("ok") });
+    let url = format!("http://{addr}/api/startups?page=2&access_token=CanaryToken");
+    let out = sonde(&["run", "--url", &url, "--iterations", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("target "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(&format!("http://{addr}/api/startups?page=2&access_token=")),
+        "{line}"
+    );
+    assert!(!line.contains("CanaryToken"), "{line}");
 }

@@ -6,8 +6,7 @@ use super::search::{Bisection, Verdict, confidence};
 use crate::import::Difference;
 use crate::import::env::display_value;
 use crate::redact::Redactor;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use crate::report::table::{Col, Txt, fit, put_table};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +90,10 @@ pub struct BisectDoc {
     pub curl: Option<String>,
     /// Variables the curl command and the repro line read; export them before running.
     pub placeholders: Vec<String>,
+    /// When the curl points at the embedded demo (gone once bisect exits): how to start a demo
+    /// and rerun against it with `--target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduce_note: Option<String>,
     /// A `sonde repro` line toggling each culprit between its good and bad value.
     pub repro: Option<String>,
     pub notes: Vec<String>,
@@ -110,6 +113,7 @@ pub struct Context {
     pub include_sensitive: bool,
     pub curl: Option<String>,
     pub placeholders: Vec<String>,
+    pub reproduce_note: Option<String>,
     pub repro: Option<String>,
     pub notes: Vec<String>,
 }
@@ -167,6 +171,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
         confidence_note: String::new(),
         curl: None,
         placeholders: Vec::new(),
+        reproduce_note: None,
         repro: None,
         notes: cx.notes.clone(),
     };
@@ -233,6 +238,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
             doc.confidence_note = note;
             doc.curl = cx.curl.clone();
             doc.placeholders = cx.placeholders.clone();
+            doc.reproduce_note = cx.reproduce_note.clone();
             doc.repro = cx.repro.clone();
             let names: Vec<String> = f
                 .culprits
@@ -263,8 +269,8 @@ fn value_cell(v: &Option<String>) -> String {
     }
 }
 
-/// The text form.
-pub fn render(doc: &BisectDoc, width: u16) -> String {
+/// The text form; `width` is the terminal's (`None` when piped: full width).
+pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     let mut o = String::new();
     let line = |o: &mut String, k: &str, v: &str| o.push_str(&format!("{k:<12} {v}\n"));
     line(
@@ -312,21 +318,25 @@ pub fn render(doc: &BisectDoc, width: u16) -> String {
     if doc.outcome != "culprit_found" {
         return o;
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_width(width);
-    t.set_header(vec!["kind", "name", "good", "bad"]);
-    for c in &doc.culprits {
-        t.add_row(vec![
-            c.kind.clone(),
-            c.name.clone(),
-            value_cell(&c.good),
-            value_cell(&c.bad),
-        ]);
-    }
-    o.push_str(&t.to_string());
-    o.push('\n');
+    let rows = doc
+        .culprits
+        .iter()
+        .map(|c| {
+            vec![
+                Txt::from(c.kind.clone()),
+                Txt::from(c.name.clone()),
+                Txt::from(value_cell(&c.good)),
+                Txt::from(value_cell(&c.bad)),
+            ]
+        })
+        .collect();
+    let cols = [
+        Col::name("kind"),
+        Col::name("name"),
+        Col::text("good"),
+        Col::text("bad"),
+    ];
+    put_table(&mut o, &fit(&cols, rows, width, false));
     let per_probe = doc.k;
     line(
         &mut o,
@@ -352,6 +362,9 @@ pub fn render(doc: &BisectDoc, width: u16) -> String {
     );
     if let Some(c) = &doc.curl {
         line(&mut o, "reproduce", c);
+    }
+    if let Some(n) = &doc.reproduce_note {
+        line(&mut o, "note", n);
     }
     if let Some(r) = &doc.repro {
         line(&mut o, "toggle", r);

@@ -6,8 +6,8 @@ use super::env::{Axis, LoadedEnv, apply_axis};
 use super::flow::Runs;
 use crate::import::EnvSpec;
 use crate::redact::Redactor;
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use crate::report::table::{Col, Txt, fit, put_table};
+use comfy_table::Color;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -239,8 +239,10 @@ fn step_cell(s: &StepDoc) -> String {
     }
 }
 
-/// The table: one row per environment (× cell), one column per step.
-pub fn render(doc: &ReproDoc, width: u16) -> String {
+/// The table: one row per environment (× cell), one column per step. `width` is the
+/// terminal's (`None` when piped: full width); cells wrap between words only, never inside a
+/// status, a latency or a value. `color` marks failures red.
+pub fn render(doc: &ReproDoc, width: Option<u16>, color: bool) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "repro     {}\ntarget    {}\nruns      {} per environment; cells: status, p50 latency\n",
@@ -253,10 +255,6 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
     for n in &doc.notes {
         out.push_str(&format!("note      {n}\n"));
     }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_width(width);
     // Axes with one value are the same on every row: said once above the table.
     let varying: Vec<usize> = (0..doc.matrix.len())
         .filter(|a| {
@@ -271,14 +269,22 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
             }
         }
     }
-    let mut header = vec!["env".to_string()];
-    header.extend(varying.iter().map(|a| {
-        let m = &doc.matrix[*a];
-        m.split_once(':').map_or(m.clone(), |(_, n)| n.to_string())
-    }));
-    header.push("result".to_string());
-    header.extend(doc.steps.iter().cloned());
-    t.set_header(header);
+    let axis_names: Vec<String> = varying
+        .iter()
+        .map(|a| {
+            let m = &doc.matrix[*a];
+            m.split_once(':').map_or(m.clone(), |(_, n)| n.to_string())
+        })
+        .collect();
+    let mut cols = vec![Col::name("env")];
+    cols.extend(axis_names.iter().map(|n| Col::text(n)));
+    cols.push(Col::name("result"));
+    cols.extend(doc.steps.iter().map(|n| Col::text(n)));
+    let red = |text: String| {
+        let c = text.starts_with("FAIL") || text.starts_with("flaky");
+        Txt(text, c.then_some(Color::Red))
+    };
+    let mut rows: Vec<Vec<Txt>> = Vec::new();
     let mut failures = Vec::new();
     for r in &doc.rows {
         let verdict = match r.verdict {
@@ -286,16 +292,16 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
             "fail" => format!("FAIL {}/{}", r.failed, r.runs),
             _ => format!("flaky: {}/{} failed", r.failed, r.runs),
         };
-        let mut cells = vec![r.env.clone()];
+        let mut cells = vec![Txt::from(r.env.clone())];
         for a in &varying {
-            cells.push(match r.values.get(*a) {
+            cells.push(Txt::from(match r.values.get(*a) {
                 Some(Some(v)) => v.clone(),
                 _ => "(absent)".to_string(),
-            });
+            }));
         }
-        cells.push(verdict);
-        cells.extend(r.steps.iter().map(step_cell));
-        t.add_row(cells);
+        cells.push(red(verdict));
+        cells.extend(r.steps.iter().map(|s| red(step_cell(s))));
+        rows.push(cells);
         if let Some(f) = &r.first_failure {
             let mut label = r.env.clone();
             for a in &varying {
@@ -307,8 +313,7 @@ pub fn render(doc: &ReproDoc, width: u16) -> String {
             failures.push(format!("  {label}: {f}"));
         }
     }
-    out.push_str(&t.to_string());
-    out.push('\n');
+    put_table(&mut out, &fit(&cols, rows, width, color));
     if !failures.is_empty() {
         out.push_str("first failure per environment\n");
         for f in failures {

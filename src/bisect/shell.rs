@@ -73,13 +73,34 @@ pub struct Placeholders {
     include_sensitive: bool,
     /// `(var, value)`; values stay here and are never printed.
     vars: Vec<(String, String)>,
+    /// Values of the good and of the bad environment: a placeholder for a value only one side
+    /// has says which (`SONDE_AUTHORIZATION_BAD`), so the user exports the right person's.
+    good: Vec<String>,
+    bad: Vec<String>,
 }
 
 impl Placeholders {
     pub fn new(include_sensitive: bool) -> Placeholders {
         Placeholders {
             include_sensitive,
-            vars: Vec::new(),
+            ..Placeholders::default()
+        }
+    }
+
+    /// Names placeholders after the side their value comes from (`_GOOD`, `_BAD`); a value
+    /// both sides share, or neither has (the scenario's own), keeps the plain name.
+    pub fn with_sides(mut self, good: Vec<String>, bad: Vec<String>) -> Placeholders {
+        self.good = good;
+        self.bad = bad;
+        self
+    }
+
+    fn side_suffix(&self, value: &str) -> &'static str {
+        let has = |side: &[String]| side.iter().any(|v| v == value);
+        match (has(&self.good), has(&self.bad)) {
+            (false, true) => "_BAD",
+            (true, false) => "_GOOD",
+            _ => "",
         }
     }
 
@@ -92,7 +113,7 @@ impl Placeholders {
         let var = match self.vars.iter().find(|(_, v)| v == value) {
             Some((var, _)) => var.clone(),
             None => {
-                let base = env_name(prefix, name);
+                let base = format!("{}{}", env_name(prefix, name), self.side_suffix(value));
                 let mut var = base.clone();
                 let mut n = 2;
                 while self.vars.iter().any(|(v, _)| *v == var) {
@@ -110,6 +131,11 @@ impl Placeholders {
     pub fn names(&self) -> Vec<String> {
         self.vars.iter().map(|(v, _)| v.clone()).collect()
     }
+}
+
+/// A command line of literal words, each quoted for a POSIX shell as needed.
+pub fn command(words: &[&str]) -> String {
+    join(&words.iter().map(|w| Word::lit(*w)).collect::<Vec<_>>())
 }
 
 fn join(words: &[Word]) -> String {
@@ -312,6 +338,31 @@ mod tests {
         let mut open = Placeholders::new(true);
         let c = curl(&req, &mut open);
         assert!(c.contains("canaryAUTH1234567") && open.names().is_empty());
+    }
+
+    #[test]
+    fn placeholders_say_which_side_holds_the_value() {
+        let mut req = Request::new(
+            http::Method::GET,
+            url::Url::parse("http://127.0.0.1:9/p").unwrap(),
+        );
+        req.headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer canaryBAD1234567"),
+        );
+        req.headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("session=canaryGOOD1234567; sid=canarySHARED12345"),
+        );
+        let mut ph = Placeholders::new(false).with_sides(
+            vec!["canaryGOOD1234567".into(), "canarySHARED12345".into()],
+            vec!["Bearer canaryBAD1234567".into(), "canarySHARED12345".into()],
+        );
+        let c = curl(&req, &mut ph);
+        assert!(c.contains("\"$SONDE_AUTHORIZATION_BAD\""), "{c}");
+        assert!(c.contains("\"$SONDE_COOKIE_SESSION_GOOD\""), "{c}");
+        assert!(c.contains("\"$SONDE_COOKIE_SID\""), "{c}");
+        assert!(!c.contains("canary"), "{c}");
     }
 
     #[test]

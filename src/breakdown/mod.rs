@@ -440,6 +440,49 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> Compar
     }
 }
 
+/// One answer for several connection modes (`--connection both`): the largest significant
+/// difference, with the modes that show it, or "no significant difference" in any mode.
+/// `None` for a single comparison (its own verdict is the answer).
+pub fn combined_verdict(cs: &[Comparison]) -> Option<String> {
+    if cs.len() < 2 {
+        return None;
+    }
+    let (a, b) = (&cs[0].a, &cs[0].b);
+    let with: Vec<&Comparison> = cs.iter().filter(|c| c.culprit.is_some()).collect();
+    let best = with.iter().max_by(|x, y| {
+        let d = |c: &Comparison| c.culprit.as_ref().map_or(0.0, |k| k.diff_ms.abs());
+        d(x).total_cmp(&d(y))
+    });
+    let Some(best) = best else {
+        return Some(format!(
+            "no significant difference between {a} and {b} with new or reused connections"
+        ));
+    };
+    let modes: Vec<&str> = with.iter().map(|c| c.connection.as_str()).collect();
+    let quiet: Vec<&str> = cs
+        .iter()
+        .filter(|c| c.culprit.is_none())
+        .map(|c| c.connection.as_str())
+        .collect();
+    let mut v = format!(
+        "{} (connections: {}",
+        best.verdict,
+        if quiet.is_empty() {
+            "new and reused alike".to_string()
+        } else {
+            modes.join(", ")
+        }
+    );
+    if !quiet.is_empty() {
+        v.push_str(&format!(
+            "; not significant with {} connections",
+            quiet.join(", ")
+        ));
+    }
+    v.push(')');
+    Some(v)
+}
+
 /// `profile is 2.41 s slower for whale: wait +2.40 s, of which db +2.38 s (p < 0.001)`.
 fn verdict(
     a: &str,
@@ -543,6 +586,10 @@ pub struct Breakdown {
     pub insecure: bool,
     pub passes: Vec<Pass>,
     pub comparisons: Vec<Comparison>,
+    /// The one answer when several connection modes were compared (`combined_verdict`); with
+    /// one comparison its own `verdict` is the answer and this is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
     /// Notes such as malformed Server-Timing entries skipped.
     pub notes: Vec<String>,
 }

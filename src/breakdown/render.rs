@@ -1,29 +1,38 @@
 //! Terminal rendering of a `Breakdown`: per-step phase tables, Server-Timing, the waterfall of
 //! the median iteration, and the side-by-side comparison with its verdict. Pure: takes the
-//! numbers and a width, returns text (snapshot-tested).
+//! numbers and a width (`None` when piped: tables at full width), returns text
+//! (snapshot-tested). Tables never split a number or a name (`report::table::fit`).
 
 use super::stats::mark;
 use super::{Breakdown, Comparison, Iteration, PHASES, Pass};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, ContentArrangement, Table};
+use crate::report::table::{Col, Txt, fit, put_table};
 use std::fmt::Write as _;
 
 /// Glyph of each phase in the waterfall (dns, connect, tls, send, wait, receive).
 pub const GLYPHS: [char; 6] = ['D', 'C', 'T', 'S', '~', '#'];
 
-fn table(width: u16) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_width(width);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    t
+/// The waterfall's width when the output is not a terminal.
+const PIPED_WATERFALL_WIDTH: u16 = 100;
+
+fn put(out: &mut String, cols: &[Col<'_>], rows: Vec<Vec<String>>, width: Option<u16>) {
+    let rows = rows
+        .into_iter()
+        .map(|r| r.into_iter().map(Txt::from).collect())
+        .collect();
+    put_table(out, &fit(cols, rows, width, false));
 }
 
 fn f2(v: f64) -> String {
     format!("{v:.2}")
 }
 
-pub fn render(b: &Breakdown, names: &[String], groups: &[Vec<usize>], width: u16) -> String {
+pub fn render(
+    b: &Breakdown,
+    names: &[String],
+    groups: &[Vec<usize>],
+    width: Option<u16>,
+) -> String {
+    let wf_width = width.unwrap_or(PIPED_WATERFALL_WIDTH);
     let mut out = String::new();
     let _ = writeln!(out, "breakdown of {} against {}", b.scenario, b.target);
     let _ = writeln!(
@@ -49,17 +58,25 @@ pub fn render(b: &Breakdown, names: &[String], groups: &[Vec<usize>], width: u16
                 "waterfall of the median iteration ({:.1} ms):",
                 it.total_us / 1000.0
             );
-            out.push_str(&waterfall(it, names, groups, width));
+            out.push_str(&waterfall(it, names, groups, wf_width));
         }
     }
     for c in &b.comparisons {
         out.push('\n');
-        out.push_str(&render_comparison(c, width));
+        out.push_str(&render_comparison(c, width, b.comparisons.len() > 1));
+    }
+    if let Some(v) = b
+        .verdict
+        .clone()
+        .or_else(|| super::combined_verdict(&b.comparisons))
+    {
+        out.push('\n');
+        let _ = writeln!(out, "verdict: {v}");
     }
     out
 }
 
-pub fn render_pass(p: &Pass, width: u16) -> String {
+pub fn render_pass(p: &Pass, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -67,13 +84,12 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
         p.env,
         p.connection.as_str()
     );
-    let mut t = table(width);
-    t.set_header(vec!["step", "phase", "p50 ms", "p90 ms", "p99 ms", "share"]);
+    let mut t: Vec<Vec<String>> = Vec::new();
     for s in &p.steps {
         let mut first = true;
         for ph in PHASES {
             let Some(st) = s.phases.get(ph) else { continue };
-            t.add_row(vec![
+            t.push(vec![
                 if first { s.name.clone() } else { String::new() },
                 ph.to_string(),
                 f2(st.p50),
@@ -83,7 +99,7 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
             ]);
             first = false;
         }
-        t.add_row(vec![
+        t.push(vec![
             String::new(),
             "reused".into(),
             format!("{}/{}", s.reused, s.requests),
@@ -96,7 +112,7 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
             },
         ]);
         for (name, st) in &s.server_timing {
-            t.add_row(vec![
+            t.push(vec![
                 String::new(),
                 format!("server: {name}"),
                 f2(st.p50),
@@ -106,7 +122,7 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
             ]);
         }
         if let Some(nq) = &s.network_queueing {
-            t.add_row(vec![
+            t.push(vec![
                 String::new(),
                 "network + queueing".into(),
                 f2(nq.p50),
@@ -116,7 +132,7 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
             ]);
         }
         if s.errors > 0 {
-            t.add_row(vec![
+            t.push(vec![
                 String::new(),
                 "errors".into(),
                 s.errors.to_string(),
@@ -126,12 +142,15 @@ pub fn render_pass(p: &Pass, width: u16) -> String {
             ]);
         }
     }
-    for i in 2..6 {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let _ = writeln!(out, "{t}");
+    let cols = [
+        Col::name("step"),
+        Col::name("phase"),
+        Col::num("p50 ms", 0),
+        Col::num("p90 ms", 2),
+        Col::num("p99 ms", 0),
+        Col::num("share", 1),
+    ];
+    put(&mut out, &cols, t, width);
     out
 }
 
@@ -198,7 +217,9 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
     out
 }
 
-pub fn render_comparison(c: &Comparison, width: u16) -> String {
+/// One comparison; `one_of_many`: its verdict line names its connection mode, and the last
+/// line of the report (`verdict:`) combines them.
+pub fn render_comparison(c: &Comparison, width: Option<u16>, one_of_many: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -207,15 +228,7 @@ pub fn render_comparison(c: &Comparison, width: u16) -> String {
         c.b,
         c.connection.as_str()
     );
-    let mut t = table(width);
-    t.set_header(vec![
-        "step".to_string(),
-        "part".to_string(),
-        format!("{} p50 ms", c.a),
-        format!("{} p50 ms", c.b),
-        "diff ms".to_string(),
-        "p".to_string(),
-    ]);
+    let mut t: Vec<Vec<String>> = Vec::new();
     for s in &c.steps {
         let row = |label: &str, d: &super::Delta, first: bool| {
             vec![
@@ -233,29 +246,42 @@ pub fn render_comparison(c: &Comparison, width: u16) -> String {
                 }),
             ]
         };
-        t.add_row(row("total", &s.total, true));
+        t.push(row("total", &s.total, true));
         for ph in PHASES.iter().take(6) {
             if let Some(d) = s.phases.get(ph)
                 && (d.a_p50 > 0.0 || d.b_p50 > 0.0)
             {
-                t.add_row(row(ph, d, false));
+                t.push(row(ph, d, false));
             }
         }
         for (n, d) in &s.server_timing {
-            t.add_row(row(&format!("server: {n}"), d, false));
+            t.push(row(&format!("server: {n}"), d, false));
         }
     }
-    for i in 2..6 {
-        if let Some(col) = t.column_mut(i) {
-            col.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    let _ = writeln!(out, "{t}");
+    let (a_head, b_head) = (format!("{} p50 ms", c.a), format!("{} p50 ms", c.b));
+    let cols = [
+        Col::name("step"),
+        Col::name("part"),
+        Col::num(&a_head, 0),
+        Col::num(&b_head, 0),
+        Col::num("diff ms", 0),
+        Col::num("p", 0),
+    ];
+    put(&mut out, &cols, t, width);
     let _ = writeln!(
         out,
         "significance: {} (* p<0.05, ** p<0.01, *** p<0.001)",
         c.method
     );
-    let _ = writeln!(out, "verdict: {}", c.verdict);
+    if one_of_many {
+        let _ = writeln!(
+            out,
+            "with {} connections: {}",
+            c.connection.as_str(),
+            c.verdict
+        );
+    } else {
+        let _ = writeln!(out, "verdict: {}", c.verdict);
+    }
     out
 }

@@ -72,7 +72,11 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
         }
     })
     .await;
-    let mut ph = Placeholders::new(a.flow.include_sensitive);
+    let values = |e: &crate::import::EnvSpec| -> Vec<String> {
+        e.items().into_iter().map(|i| i.value).collect()
+    };
+    let mut ph = Placeholders::new(a.flow.include_sensitive)
+        .with_sides(values(&good.spec), values(&bad.spec));
     let mut cx = Context {
         scenario: prep.plan.as_ref().map(|p| p.name.clone()),
         target: format!(
@@ -101,6 +105,9 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
             .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
         let (_, req) = flow.witness(&f.failing, step).await;
         cx.curl = req.map(|r| shell::curl(&r, &mut ph));
+        if target.info.kind == "embedded-demo" {
+            cx.reproduce_note = Some(embedded_demo_note(&a, &target.info, &good, &bad));
+        }
         let line = ReproLine {
             scenario: a.flow.scenario.as_ref().map(|p| p.display().to_string()),
             good: good.spec_text.clone(),
@@ -126,7 +133,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
     target.stop().await;
     let doc = report::document(&b, &cx, &red);
     let text = match a.flow.format {
-        Format::Table => report::render(&doc, super::breakdown::terminal_width()),
+        Format::Table => report::render(&doc, crate::report::table::terminal_width()),
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?;
             s.push('\n');
@@ -143,4 +150,41 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
         Verdict::Unreachable { .. } => Err(CliError::runtime(red.scrub(&doc.message))),
         Verdict::Identical => Err(CliError::invalid(doc.message)),
     }
+}
+
+/// The reproduce curl points at the embedded demo, which stops when bisect exits: say so, and
+/// give the two commands that make it runnable (a demo on a fixed port, bisect with --target).
+fn embedded_demo_note(
+    a: &BisectArgs,
+    info: &crate::aggregate::summary::TargetInfo,
+    good: &crate::bisect::env::LoadedEnv,
+    bad: &crate::bisect::env::LoadedEnv,
+) -> String {
+    const FIXED: &str = "127.0.0.1:8080";
+    let url = format!("http://{FIXED}");
+    let mut demo = vec!["sonde", "demo", "--listen", FIXED];
+    for f in &info.demo_faults {
+        demo.push("--fault");
+        demo.push(f);
+    }
+    let scenario = a.flow.scenario.as_ref().map(|p| p.display().to_string());
+    let mut rerun = vec!["sonde", "bisect"];
+    if let Some(s) = &scenario {
+        rerun.push(s);
+    }
+    rerun.extend([
+        "--good",
+        &good.spec_text,
+        "--bad",
+        &bad.spec_text,
+        "--target",
+        &url,
+    ]);
+    format!(
+        "{} was the embedded demo, stopped on exit: start one with `{}`, then send the curl to \
+         {url} or rerun `{}`",
+        info.url,
+        shell::command(&demo),
+        shell::command(&rerun)
+    )
 }

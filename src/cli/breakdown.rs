@@ -73,6 +73,9 @@ pub struct BreakdownArgs {
     /// Whole-request timeout (`30s`).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// No progress line on stderr (it is shown only on a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -252,7 +255,11 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, CliError> {
     let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
     match a.format {
         Fmt::Table => {
-            let width = terminal_width();
+            // On a terminal, fit it; piped, full-width tables (never wrapped mid-number).
+            let width = {
+                use std::io::IsTerminal as _;
+                std::io::stdout().is_terminal().then(terminal_width)
+            };
             print!(
                 "{}",
                 breakdown::render::render(&doc, &names, &breakdown::groups(&plan), width)
@@ -332,6 +339,7 @@ async fn measure(
         .map(|_| crate::aggregate::Recorder::new(n_steps))
         .collect();
     let started = Instant::now();
+    let progress = Progress::new(a.quiet);
     let mut skipped: std::collections::BTreeMap<String, usize> = Default::default();
     let set = tokio::task::LocalSet::new();
     for mode in modes {
@@ -371,7 +379,8 @@ async fn measure(
             }
         }
         // Interleaved: A, B, A, B, ... so drift hits both.
-        for _ in 0..a.n {
+        for round in 0..a.n {
+            progress.show(mode.as_str(), envs, round, a.n);
             for (_, local, vu, its) in lanes.iter_mut() {
                 let start = Instant::now();
                 set.run_until(run_iteration(local, vu, Target::Main, None))
@@ -400,6 +409,7 @@ async fn measure(
         }
         passes.extend(mode_passes);
     }
+    progress.clear();
     let secs = started.elapsed().as_secs_f64();
     let groups = breakdown::groups(plan);
     let summaries = envs
@@ -438,6 +448,7 @@ async fn measure(
         iterations: a.n,
         insecure: plan.http.insecure,
         passes,
+        verdict: breakdown::combined_verdict(&comparisons),
         comparisons,
         notes: skipped
             .iter()
@@ -453,4 +464,36 @@ fn take_trace(local: &Local) -> Vec<crate::exec::Traced> {
         .as_ref()
         .map(|t| std::mem::take(&mut *t.borrow_mut()))
         .unwrap_or_default()
+}
+
+/// The progress line on stderr: iterations done per environment and connection mode. Only on
+/// a terminal and never with `--quiet`; rewritten in place, cleared before the report.
+struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress {
+            on: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, mode: &str, envs: &[String], done: usize, n: usize) {
+        if !self.on {
+            return;
+        }
+        let per_env: Vec<String> = envs.iter().map(|e| format!("{e} {done}/{n}")).collect();
+        eprint!(
+            "\r\x1b[2Kbreakdown: connections {mode} · {}",
+            per_env.join(" · ")
+        );
+    }
+
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }

@@ -19,6 +19,10 @@ pub struct CompareArgs {
     /// Smallest relative slowdown that may fail the gate (`5%` or `0.05`).
     #[arg(long, default_value = "5%")]
     pub tolerance: String,
+    /// Smallest absolute change of a percentile that may fail the gate (`1ms`, `500us`, `0`):
+    /// a phase going from 1 µs to 2 µs is twice as slow and matters to nobody.
+    #[arg(long = "min-diff", default_value = "1ms")]
+    pub min_diff: String,
     /// Confidence of the significance tests, for all steps together (`99%` or `0.99`).
     #[arg(long, default_value = "99%")]
     pub confidence: String,
@@ -53,10 +57,25 @@ pub fn parse_fraction(s: &str, what: &str) -> Result<f64, CliError> {
     }
 }
 
-/// Reads a saved run result; anything unreadable or of another schema is invalid input.
+/// Reads a saved run result; anything unreadable or of another schema is invalid input. The
+/// flat summary of `sonde run --format json` is recognised and named, with what to pass instead.
 pub fn load_run(path: &Path) -> Result<Summary, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        let schema = v.get("schema").and_then(|s| s.as_str());
+        let flat = v.get("http").and_then(|h| h.get("p50_ms")).is_some();
+        if schema == Some(crate::report::json::SCRIPT_SCHEMA) || (schema.is_none() && flat) {
+            return Err(CliError::invalid(format!(
+                "{}: this is the script summary of `sonde run --format json` ({}), which holds \
+                 percentiles but no histograms, so no significance can be tested; compare the \
+                 full result instead: `sonde run ... --out run.json`, then `sonde compare \
+                 run.json --baseline BASE.json` (both written by --out)",
+                path.display(),
+                crate::report::json::SCRIPT_SCHEMA
+            )));
+        }
+    }
     let s: Summary = serde_json::from_str(&text).map_err(|e| {
         CliError::invalid(format!(
             "{}: not a sonde run result ({e}); write one with `sonde run --out run.json`",
@@ -88,6 +107,15 @@ pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
             a.confidence
         )));
     }
+    let min_diff_ms = crate::scenario::parse_duration(&a.min_diff)
+        .map_err(|e| {
+            CliError::invalid(format!(
+                "--min-diff `{}`: {e} (a duration such as 1ms, 500us or 0)",
+                a.min_diff
+            ))
+        })?
+        .as_secs_f64()
+        * 1000.0;
     for p in &a.outs {
         report::Format::for_path(p).map_err(CliError::invalid)?;
     }
@@ -96,6 +124,7 @@ pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
     let opts = CompareOptions {
         tolerance,
         confidence,
+        min_diff_ms,
     };
     let cmp = gate::compare(&baseline, &candidate, &opts).map_err(|e| match e {
         CompareError::NotComparable(_) | CompareError::NoHistogram { .. } => {
@@ -109,7 +138,7 @@ pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
     match a.format {
         StdoutFormat::Table => print!(
             "{}",
-            TableReport { width: None }.render_full(&candidate, Some(&cmp))
+            TableReport::for_stdout().render_full(&candidate, Some(&cmp))
         ),
         StdoutFormat::Json => println!(
             "{}",

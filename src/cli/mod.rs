@@ -4,6 +4,7 @@
 pub mod bisect;
 pub mod breakdown;
 pub mod compare;
+pub mod completions;
 pub mod import;
 pub mod merge;
 pub mod report;
@@ -90,6 +91,13 @@ pub enum Command {
     Demo(crate::demo::cli::DemoArgs),
     /// Turn a browser's "Copy as cURL" or HAR export into a scenario (secrets as placeholders).
     Import(import::ImportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: completions::Shell,
+    },
+    /// Print the man page (roff) on stdout: `sonde man > ~/.local/share/man/man1/sonde.1`.
+    Man,
 }
 
 /// Runs the parsed command to its exit code.
@@ -104,6 +112,8 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Compare(args) => compare::run(args),
         Command::Report(args) => report::run(args),
         Command::Import(args) => import::run(args),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)

@@ -63,10 +63,16 @@ pub fn run(a: ReportArgs) -> Result<Exit, CliError> {
         }
         None => None,
     };
-    let bytes = format
-        .reporter()
-        .render_with(&summary, cmp.as_ref())
-        .map_err(CliError::runtime)?;
+    let bytes = match (format, &a.out) {
+        // The table on stdout fits (and colours) a terminal, as `run` and `compare` do.
+        (report::Format::Table, None) => report::table::TableReport::for_stdout()
+            .render_full(&summary, cmp.as_ref())
+            .into_bytes(),
+        _ => format
+            .reporter()
+            .render_with(&summary, cmp.as_ref())
+            .map_err(CliError::runtime)?,
+    };
     match &a.out {
         Some(p) => report::write_atomic(p, &bytes).map_err(CliError::runtime)?,
         None => {

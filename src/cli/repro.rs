@@ -340,7 +340,11 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
     match a.flow.format {
         Format::Table => print!(
             "{}",
-            red.scrub(&model::render(&doc, super::breakdown::terminal_width()))
+            red.scrub(&model::render(
+                &doc,
+                crate::report::table::terminal_width(),
+                crate::report::table::color_on_stdout(),
+            ))
         ),
         Format::Json => println!(
             "{}",

@@ -257,6 +257,16 @@ fn url_plan(
     Ok(plan)
 }
 
+/// The `target` line of a `--url` run: the URL as given, path and query kept (the base
+/// replaced when `--target` moved it), secrets redacted. `http://h/api/x?page=2`, not `http://h`.
+fn url_target(raw: &str, base: &str) -> String {
+    let Ok(u) = url::Url::parse(raw) else {
+        return crate::redact::redact_url(base);
+    };
+    let tail = &u[url::Position::BeforePath..url::Position::AfterQuery];
+    crate::redact::redact_url(&format!("{}{tail}", base.trim_end_matches('/')))
+}
+
 /// The allow-list of this run: `--allow-host`, `--target` and `--url` are on the command line;
 /// a scenario's own `target` and step URLs are not.
 fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, CliError> {
@@ -329,11 +339,15 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
     let signals = super::signals::Signals::install();
 
     let target = super::target::start(&plan).await?;
+    let mut info = target.info.clone();
+    if let Some(raw) = &a.url {
+        info.url = url_target(raw, &target.base);
+    }
     let result = run_against(
         &a,
         plan.clone(),
         &target.base,
-        target.info.clone(),
+        info,
         target.notes.clone(),
         &sharding,
         signals,
@@ -385,6 +399,8 @@ async fn run_against(
     let clock = sharding.wait().await.map_err(CliError::runtime)?;
     let bar = progress_bar(a.quiet, &plan);
     let mut total_err = 0u64;
+    let mut total_dropped = 0u64;
+    let open_model = matches!(plan.load, LoadModel::Open { .. });
     let opts = RunOptions {
         threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
         grace: plan.graceful_stop,
@@ -401,6 +417,7 @@ async fn run_against(
     let run_start = std::time::Instant::now();
     let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
         total_err += p.errors;
+        total_dropped += p.dropped;
         if let Some(b) = &bar {
             // p95 of every request so far (the steps' latency histograms merged).
             let mut so_far_latency = crate::aggregate::Hist::default();
@@ -408,8 +425,15 @@ async fn run_against(
                 so_far_latency.merge(&st.latency);
             }
             b.set_position(p.t as u64);
+            // The open model drops arrivals that find every VU busy: the one number that
+            // says the load asked for is not the load sent.
+            let dropped = if open_model || total_dropped > 0 {
+                format!(", {total_dropped} dropped")
+            } else {
+                String::new()
+            };
             b.set_message(format!(
-                "{:.0} req/s now, {} errors, p95 so far {:.1} ms",
+                "{:.0} req/s now, {} errors{dropped}, p95 so far {:.1} ms",
                 p.requests as f64,
                 total_err,
                 so_far_latency.quantile_ms(0.95)
@@ -539,7 +563,7 @@ pub(crate) fn publish(
     outs: &[PathBuf],
 ) -> Result<(), CliError> {
     match format {
-        OutFormat::Table => print!("{}", TableReport { width: None }.render_string(summary)),
+        OutFormat::Table => print!("{}", TableReport::for_stdout().render_string(summary)),
         OutFormat::Json => println!(
             "{}",
             report::json::script_summary(summary).map_err(CliError::runtime)?

@@ -79,13 +79,45 @@ pub struct Target {
 }
 
 impl Target {
-    /// Stops the embedded demo, if one was started.
+    /// Stops the embedded demo, if one was started, and names the file its log went to when
+    /// it logged anything (its own server errors: an injected fault's 500s, worker restarts).
     pub async fn stop(self) {
-        if let Some(d) = self.demo
-            && let Err(e) = d.shutdown().await
-        {
-            eprintln!("warning: the embedded demo did not shut down cleanly: {e}");
+        if let Some(d) = self.demo {
+            if let Err(e) = d.shutdown().await {
+                eprintln!("warning: the embedded demo did not shut down cleanly: {e}");
+            }
+            match crate::demo::log::to_stderr() {
+                Some((path, n)) => eprintln!(
+                    "note: the embedded demo's server logged {n} line(s) to {}",
+                    path.display()
+                ),
+                None => {
+                    if let Some(p) = demo_log_path() {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
         }
+    }
+}
+
+static DEMO_LOG: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn demo_log_path() -> Option<&'static std::path::PathBuf> {
+    DEMO_LOG.get()
+}
+
+/// A fresh file (0600, unpredictable name) in the temporary directory for the embedded demo's
+/// log: it shares no stderr with the command's progress lines.
+fn route_demo_log() {
+    let made = tempfile::Builder::new()
+        .prefix("sonde-demo-")
+        .suffix(".log")
+        .tempfile()
+        .and_then(|f| f.keep().map_err(|e| e.error));
+    if let Ok((_, path)) = made {
+        let path = DEMO_LOG.get_or_init(|| path.clone()).clone();
+        crate::demo::log::to_file(path);
     }
 }
 
@@ -107,6 +139,7 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
                 .map(|f| f.parse::<crate::demo::Fault>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::invalid)?;
+            route_demo_log();
             let demo = crate::demo::start(crate::demo::DemoConfig {
                 faults: parsed,
                 ..crate::demo::DemoConfig::default()

@@ -48,10 +48,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let addr = config.listen;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| DemoError::Bind { addr, source })?;
+        .map_err(|cause| DemoError::Bind { addr, cause })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| DemoError::Bind { addr, source })?;
+        .map_err(|cause| DemoError::Bind { addr, cause })?;
     let prepared = prepare(config).await?;
     let banner = banner(
         addr,

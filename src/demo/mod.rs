@@ -8,6 +8,7 @@ mod db;
 mod error;
 mod fault;
 pub mod hub;
+pub mod log;
 mod model;
 mod payment;
 mod seed;
@@ -272,10 +273,10 @@ pub async fn start(config: DemoConfig) -> Result<RunningDemo, DemoError> {
     let addr = config.listen;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| DemoError::Bind { addr, source })?;
+        .map_err(|cause| DemoError::Bind { addr, cause })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| DemoError::Bind { addr, source })?;
+        .map_err(|cause| DemoError::Bind { addr, cause })?;
     let prepared = prepare(config).await?;
     let identities = prepared.state.identities.clone();
     let seed_time = prepared.seed_time;

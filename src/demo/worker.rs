@@ -74,11 +74,11 @@ pub(crate) async fn supervise(
         let crashed_id = match ended {
             Ok((_, Ok(()))) => continue, // stopped on request
             Ok((id, Err(err))) => {
-                eprintln!("sonde demo: worker {id}: {err}; restarting");
+                crate::demo::log::demo_log!("worker {id}: {err}; restarting");
                 id
             }
             Err(join) => {
-                eprintln!("sonde demo: a worker task ended abnormally: {join}");
+                crate::demo::log::demo_log!("a worker task ended abnormally: {join}");
                 continue;
             }
         };
@@ -86,7 +86,7 @@ pub(crate) async fn supervise(
         // The crashed loop is gone for sure, so its claims can be released right away instead
         // of waiting for their leases to expire.
         if let Err(err) = release_claims(&worker.db, &crashed_id).await {
-            eprintln!("sonde demo: releasing claims of {crashed_id}: {err}");
+            crate::demo::log::demo_log!("releasing claims of {crashed_id}: {err}");
         }
         let stopping = tokio::select! {
             _ = tokio::time::sleep(restart_delay) => false,
@@ -118,7 +118,7 @@ async fn run_loop(
                 Ok(()) => {}
                 Err(WorkerError::Crash) => return (id, Err(WorkerError::Crash)),
                 Err(err) => {
-                    eprintln!("sonde demo: worker {id}: {err}");
+                    crate::demo::log::demo_log!("worker {id}: {err}");
                     tokio::time::sleep(POLL).await;
                 }
             },
@@ -130,7 +130,7 @@ async fn run_loop(
                 }
             }
             Err(err) => {
-                eprintln!("sonde demo: worker {id}: claiming a task: {err}");
+                crate::demo::log::demo_log!("worker {id}: claiming a task: {err}");
                 tokio::time::sleep(POLL).await;
             }
         }

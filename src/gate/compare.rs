@@ -12,8 +12,10 @@
 //!   wanders than independent requests would (`stats::design_effect`).
 //! * z is Bonferroni-corrected over the gating tests (steps × {p50, p95, p99, error rate}).
 //! * A row regresses only when the whole interval lies beyond the tolerance: the ratio's lower
-//!   bound exceeds 1 + tolerance (significant *and* beyond tolerance). Phases and server-timing
-//!   parts get verdicts too, but only steps gate.
+//!   bound exceeds 1 + tolerance (significant *and* beyond tolerance) and the quantile moved by
+//!   at least `min_diff_ms` (1 ms by default): a receive phase going from 1 µs to 2 µs is twice
+//!   as slow and matters to nobody. Phases and server-timing parts get verdicts too, but only
+//!   steps gate.
 
 use super::comparable::check_comparable;
 use super::stats::{self, Cdf, Sampler};
@@ -31,13 +33,20 @@ pub struct CompareOptions {
     pub tolerance: f64,
     /// Confidence of the whole family of gating tests (0.99 = 99 %).
     pub confidence: f64,
+    /// Absolute change (ms) below which a quantile is never regressed nor improved, however
+    /// large the ratio: sub-millisecond phases double by chance.
+    pub min_diff_ms: f64,
 }
+
+/// The default `--min-diff`: 1 ms.
+pub const DEFAULT_MIN_DIFF_MS: f64 = 1.0;
 
 impl Default for CompareOptions {
     fn default() -> Self {
         CompareOptions {
             tolerance: 0.05,
             confidence: 0.99,
+            min_diff_ms: DEFAULT_MIN_DIFF_MS,
         }
     }
 }
@@ -104,19 +113,43 @@ pub struct QuantileDelta {
 }
 
 impl QuantileDelta {
-    /// `1.42× ± 0.03 slower` / `1.10× ± 0.02 faster` (faster ratios are baseline/candidate).
+    /// `1.42× ± 0.03 slower` / `1.10× ± 0.02 faster` (faster ratios are baseline/candidate);
+    /// `2.38× [1.02, 8.56] slower` when the interval is not symmetric around the ratio (a
+    /// log-scale interval of a wide ratio), where `±` would hide how far it reaches.
     pub fn describe(&self) -> String {
-        let (r, lo, hi, word) = if self.ratio >= 1.0 {
-            (self.ratio, self.ratio_low, self.ratio_high, "slower")
+        format!("{} {}", self.ratio_text(), self.direction())
+    }
+
+    /// `slower` or `faster`.
+    pub fn direction(&self) -> &'static str {
+        if self.ratio >= 1.0 {
+            "slower"
+        } else {
+            "faster"
+        }
+    }
+
+    /// The ratio and its interval without the direction: `1.42× ± 0.03`, `2.38× [1.02, 8.56]`.
+    pub fn ratio_text(&self) -> String {
+        let (r, lo, hi) = if self.ratio >= 1.0 {
+            (self.ratio, self.ratio_low, self.ratio_high)
         } else {
             (
-                1.0 / self.ratio,
-                1.0 / self.ratio_high,
-                1.0 / self.ratio_low,
-                "faster",
+                1.0 / self.ratio.max(1e-9),
+                1.0 / self.ratio_high.max(1e-9),
+                1.0 / self.ratio_low.max(1e-9),
             )
         };
-        format!("{r:.2}× ± {:.2} {word}", (hi - lo) / 2.0)
+        let (below, above) = (r - lo, hi - r);
+        // A log-scale interval is never exactly symmetric; `±` while the sides differ by at
+        // most a quarter, `[low, high]` beyond (where `±` would misstate the reach).
+        let symmetric = format!("{below:.2}") == format!("{above:.2}")
+            || (below - above).abs() <= 0.25 * below.min(above);
+        if symmetric {
+            format!("{r:.2}× ± {:.2}", (hi - lo) / 2.0)
+        } else {
+            format!("{r:.2}× [{lo:.2}, {hi:.2}]")
+        }
     }
 
     pub fn delta_ms(&self) -> f64 {
@@ -158,6 +191,9 @@ pub struct Comparison {
     pub schema: String,
     pub method: String,
     pub tolerance: f64,
+    /// Absolute floor (ms): a quantile that moved less never regresses nor improves.
+    #[serde(default)]
+    pub min_diff_ms: f64,
     pub confidence: f64,
     /// Confidence of each single test after the Bonferroni correction.
     pub per_test_confidence: f64,
@@ -184,7 +220,8 @@ impl Comparison {
 pub const METHOD: &str = "bootstrap of p50/p95/p99 from the HDR histograms (Beta order statistics, \
 1000 replicates, fixed seed), sample sizes divided by the between-interval design effect, \
 Bonferroni-corrected over steps × {p50, p95, p99, error rate}; a row regresses when the whole \
-confidence interval of the ratio lies beyond the tolerance";
+confidence interval of the ratio lies beyond the tolerance and the quantile moved by at least \
+the minimum difference";
 
 /// Compares `candidate` against `baseline`.
 pub fn compare(
@@ -218,6 +255,7 @@ pub fn compare(
     let ctx = Ctx {
         z: stats::normal_quantile(1.0 - alpha / 2.0),
         tolerance: opts.tolerance.max(0.0),
+        min_diff_us: opts.min_diff_ms.max(0.0) * 1000.0,
         deff_b,
         deff_c,
     };
@@ -291,6 +329,7 @@ pub fn compare(
         schema: COMPARE_SCHEMA.into(),
         method: METHOD.into(),
         tolerance: opts.tolerance,
+        min_diff_ms: opts.min_diff_ms.max(0.0),
         confidence: opts.confidence,
         per_test_confidence: 1.0 - alpha,
         baseline: run_ref(baseline, deff_b),
@@ -306,6 +345,8 @@ pub fn compare(
 struct Ctx {
     z: f64,
     tolerance: f64,
+    /// `min_diff_ms` in µs, the unit of the histograms.
+    min_diff_us: f64,
     deff_b: f64,
     deff_c: f64,
 }
@@ -374,9 +415,10 @@ fn quantile_deltas(
         let sd = stats::mean_sd(&logs).1;
         let lr = (pc / pb).ln();
         let (lo, hi) = ((lr - ctx.z * sd).exp(), (lr + ctx.z * sd).exp());
-        let verdict = if lo > up {
+        // Significant, beyond tolerance *and* beyond the absolute floor.
+        let verdict = if lo > up && pc - pb >= ctx.min_diff_us {
             Verdict::Regressed
-        } else if hi < 1.0 / up {
+        } else if hi < 1.0 / up && pb - pc >= ctx.min_diff_us {
             Verdict::Improved
         } else {
             Verdict::NoSignificantChange

@@ -11,8 +11,8 @@ use super::table::{
     rows_to_show,
 };
 use super::{Report, ReportError};
+use crate::aggregate::Summary;
 use crate::aggregate::summary::{Stats, StepSummary};
-use crate::aggregate::{PHASES, Summary};
 use crate::gate::{self, Comparison, Verdict};
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -205,30 +205,91 @@ fn spectrum(s: &Summary) -> String {
     )
 }
 
-/// Mean time per request spent in each phase (phase mean × share of requests that had it).
+/// Where a step's time goes, in the table's own statistic (the mean latency of its successful
+/// requests), so the bar ends where the table's `mean` column says. Segments: connection
+/// phases, the server's `Server-Timing` parts (inside `wait`), the rest of `wait` (network and
+/// queueing), `receive`, and `other`: time of the step outside one request's phases (a poll's
+/// waits between attempts, redirects). Each phase counts as its mean × the share of requests
+/// that had it.
 fn phase_bars(s: &Summary) -> String {
-    let parts: Vec<&str> = PHASES.iter().copied().filter(|p| *p != "total").collect();
-    let rows: Vec<(String, Vec<f64>)> = s
+    let (parts, rows) = time_split(s);
+    let labels: Vec<&str> = parts.iter().map(String::as_str).collect();
+    svg::stacked_bars(
+        "phases",
+        "Mean time per request: network phases, Server-Timing parts and the rest (the table's mean)",
+        &rows,
+        &labels,
+        "ms",
+    )
+}
+
+/// The parts (`dns` … `server: db` … `other`) and, per step, the mean ms of each.
+pub fn time_split(s: &Summary) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let mut server: Vec<String> = s
         .steps
         .iter()
+        .flat_map(|st| st.server_timing.keys().cloned())
+        .filter(|n| n != "total")
+        .collect();
+    server.sort();
+    server.dedup();
+    let mut parts: Vec<String> = ["dns", "connect", "tls", "send"]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    parts.extend(server.iter().map(|n| format!("server: {n}")));
+    parts.extend(["wait (network + queueing)", "receive", "other"].map(String::from));
+    let rows = s
+        .steps
+        .iter()
+        .filter(|st| st.latency.count > 0)
         .map(|st| {
             let n = st.requests.max(1) as f64;
-            let vals = parts
+            let per_req = |x: Option<&Stats>| x.map_or(0.0, |x| x.mean_ms * x.count as f64 / n);
+            let mut vals: Vec<f64> = ["dns", "connect", "tls", "send"]
                 .iter()
-                .map(|p| {
-                    st.phases
-                        .get(*p)
-                        .map_or(0.0, |x: &Stats| x.mean_ms * x.count as f64 / n)
-                })
+                .map(|p| per_req(st.phases.get(*p)))
                 .collect();
+            let server_ms: Vec<f64> = server
+                .iter()
+                .map(|n| per_req(st.server_timing.get(n)))
+                .collect();
+            let wait = per_req(st.phases.get("wait"));
+            let rest_of_wait = (wait - server_ms.iter().sum::<f64>()).max(0.0);
+            vals.extend(server_ms);
+            vals.push(rest_of_wait);
+            vals.push(per_req(st.phases.get("receive")));
+            let accounted: f64 = vals.iter().sum();
+            vals.push((st.latency.mean_ms - accounted).max(0.0));
             (st.name.clone(), vals)
         })
         .collect();
+    (parts, rows)
+}
+
+/// Baseline and candidate side by side, per step: p50, then on to p95 and p99 (ms).
+fn compare_bars(c: &Comparison) -> String {
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    for r in c.rows.iter().filter(|r| r.part.is_none()) {
+        let q = |stat: &str| r.quantiles.iter().find(|q| q.stat == stat);
+        let (Some(p50), Some(p95), Some(p99)) = (q("p50"), q("p95"), q("p99")) else {
+            continue;
+        };
+        let split = |a: f64, b: f64, c: f64| vec![a, (b - a).max(0.0), (c - b).max(0.0)];
+        rows.push((
+            format!("{} baseline", r.step),
+            split(p50.baseline_ms, p95.baseline_ms, p99.baseline_ms),
+        ));
+        rows.push((
+            format!("{} candidate", r.step),
+            split(p50.candidate_ms, p95.candidate_ms, p99.candidate_ms),
+        ));
+    }
     svg::stacked_bars(
-        "phases",
-        "Mean time per request by phase",
+        "compare-percentiles",
+        "Baseline and candidate per step: p50, then up to p95 and p99",
         &rows,
-        &parts,
+        &["p50", "p50 → p95", "p95 → p99"],
         "ms",
     )
 }
@@ -353,6 +414,7 @@ impl HtmlReport {
 
         if let Some(c) = comparison {
             comparison_section(&mut o, c);
+            o.push_str(&compare_bars(c));
         }
 
         let (latency, rate) = over_time(s);

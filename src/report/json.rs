@@ -1,11 +1,16 @@
 //! JSON: the full versioned run result (`--out run.json`; with a baseline, the comparison
-//! `sonde.compare/v1` instead), and the flat script summary (`--format json` on stdout).
+//! `sonde.compare/v1` instead), and the flat script summary (`--format json` on stdout,
+//! `sonde.summary/v1`): percentiles, threshold results and the gate's pass/fail, no histograms.
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
-use crate::gate::Comparison;
+use crate::gate::{self, Comparison, ThresholdResult};
 use serde::Serialize;
+
+/// The schema of the flat script summary. It holds no histograms: `sonde compare` refuses it
+/// and names the full result (`--out run.json`) instead.
+pub const SCRIPT_SCHEMA: &str = "sonde.summary/v1";
 
 pub struct JsonReport;
 
@@ -66,6 +71,15 @@ impl<'a> ScriptRow<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct ScriptSummary<'a> {
+    /// `sonde.summary/v1`.
+    pub schema: &'static str,
+    /// The gate's decision, as the exit code makes it (exit 1 when false): every threshold
+    /// held and, without thresholds, every request met its expectations.
+    pub passed: bool,
+    /// Why it did not pass, one line each (empty when it passed).
+    pub failures: Vec<String>,
+    /// Every threshold with its outcome (`pass`, `fail`, `no_data`), limit and measured value.
+    pub thresholds: &'a [ThresholdResult],
     pub scenario: &'a str,
     pub target: &'a str,
     pub duration_s: f64,
@@ -91,7 +105,12 @@ pub fn script_summary(s: &Summary) -> Result<String, ReportError> {
         .iter()
         .filter_map(|st| st.settle_row(s.duration_s))
         .collect();
+    let v = gate::verdict(s, None);
     let out = ScriptSummary {
+        schema: SCRIPT_SCHEMA,
+        passed: v.passed,
+        failures: v.reasons,
+        thresholds: &s.thresholds,
         scenario: &s.scenario,
         target: &s.target.url,
         duration_s: s.duration_s,

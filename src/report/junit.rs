@@ -114,7 +114,7 @@ impl JunitReport {
                 let detail: Vec<String> = r
                     .quantiles
                     .iter()
-                    .map(|q| format!("{} {}", q.stat, q.describe()))
+                    .map(|q| format!("{} {}", q.stat, super::table::quantile_text(q)))
                     .collect();
                 let status = if r.verdict == Verdict::Regressed {
                     let why = r.why.clone().unwrap_or_else(|| r.key.clone());

@@ -149,39 +149,7 @@ impl MarkdownReport {
         }
 
         if let Some(c) = comparison {
-            let _ = writeln!(out, "\n### Compared with the baseline\n");
-            let _ = writeln!(out, "{}\n", esc(&comparison_headline(c)));
-            let _ = writeln!(out, "| metric | p50 | p95 | p99 | error rate | verdict |");
-            let _ = writeln!(out, "|---|--:|--:|--:|--:|---|");
-            for r in rows_to_show(c) {
-                let q = quantile_cells(r);
-                let verdict = match r.verdict {
-                    gate::Verdict::Regressed => "**regressed**",
-                    other => other.label(),
-                };
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {verdict} |",
-                    esc(&r.key),
-                    esc(&q[0]),
-                    esc(&q[1]),
-                    esc(&q[2]),
-                    r.error_rate
-                        .as_ref()
-                        .map_or_else(String::new, error_rate_cell)
-                );
-            }
-            let whys: Vec<&String> = c.rows.iter().filter_map(|r| r.why.as_ref()).collect();
-            if !whys.is_empty() {
-                let _ = writeln!(out, "\n**Why**\n");
-                for w in whys {
-                    let _ = writeln!(out, "- {}", esc(w));
-                }
-            }
-            for n in &c.notes {
-                let _ = writeln!(out, "\n> {}", esc(n));
-            }
-            let _ = writeln!(out, "\n<sub>Method: {}.</sub>", esc(&c.method));
+            comparison_section(&mut out, c);
         }
 
         let errors: Vec<(&StepSummary, &String, &u64)> = s
@@ -206,6 +174,62 @@ impl MarkdownReport {
         }
         out
     }
+}
+
+/// The comparison alone (`### Compared with the baseline`, its table, why, notes, method).
+fn comparison_section(out: &mut String, c: &Comparison) {
+    let _ = writeln!(out, "\n### Compared with the baseline\n");
+    let _ = writeln!(out, "{}\n", esc(&comparison_headline(c)));
+    let _ = writeln!(out, "| metric | p50 | p95 | p99 | error rate | verdict |");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|---|");
+    for r in rows_to_show(c) {
+        let q = quantile_cells(r);
+        let verdict = match r.verdict {
+            gate::Verdict::Regressed => "**regressed**",
+            other => other.label(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {verdict} |",
+            esc(&r.key),
+            esc(&q[0]),
+            esc(&q[1]),
+            esc(&q[2]),
+            r.error_rate
+                .as_ref()
+                .map_or_else(String::new, error_rate_cell)
+        );
+    }
+    let whys: Vec<&String> = c.rows.iter().filter_map(|r| r.why.as_ref()).collect();
+    if !whys.is_empty() {
+        let _ = writeln!(out, "\n**Why**\n");
+        for w in whys {
+            let _ = writeln!(out, "- {}", esc(w));
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "\n> {}", esc(n));
+    }
+    let _ = writeln!(out, "\n<sub>Method: {}.</sub>", esc(&c.method));
+}
+
+/// What `compare` appends to `$GITHUB_STEP_SUMMARY`: a title with the verdict and the
+/// comparison only. The run's own report is already on the page (`run` appends it), so the
+/// page shows each table once.
+pub fn comparison_only(s: &Summary, c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## sonde: {} vs baseline — {}",
+        esc(&s.scenario),
+        if c.regressed() {
+            "❌ regressed"
+        } else {
+            "✅ no regression"
+        }
+    );
+    comparison_section(&mut out, c);
+    out
 }
 
 impl Report for MarkdownReport {

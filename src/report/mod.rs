@@ -1,6 +1,7 @@
 //! Reports: one trait, one file per format. Every format renders a `Summary` to bytes; none
 //! imports the HTTP or exec code. Files are written atomically (temp file, then rename).
 
+pub mod fit;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -68,7 +69,7 @@ impl Format {
 
     pub fn reporter(self) -> Box<dyn Report> {
         match self {
-            Format::Table => Box::new(table::TableReport { width: None }),
+            Format::Table => Box::new(table::TableReport::plain()),
             Format::Json => Box::new(json::JsonReport),
             Format::Markdown => Box::new(md::MarkdownReport),
             Format::Junit => Box::new(junit::JunitReport),
@@ -104,7 +105,9 @@ pub trait Report {
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file (Ctrl-C, full disk).
+/// reader never sees a half-written file (Ctrl-C, full disk). The file gets the user's umask
+/// (0644 under umask 022), as any tool's output does: reports hold no secrets (they are
+/// redacted before they reach a `Summary`). A temporary file alone would be 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let io = |source| ReportError::Io {
         path: path.to_path_buf(),
@@ -114,7 +117,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Created with 0666; the kernel applies the umask, exactly as for `open(2)` by a shell.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(&dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
@@ -175,7 +185,8 @@ pub fn write_outputs_with(
 }
 
 /// When `GITHUB_STEP_SUMMARY` names a file (GitHub Actions), appends the markdown report to it
-/// and returns its path.
+/// and returns its path: `run` and `merge` their run report, `compare` the comparison alone
+/// (the run's report is on the page already), so a job that runs both shows each table once.
 pub fn append_github_step_summary(
     summary: &Summary,
     comparison: Option<&Comparison>,
@@ -184,7 +195,10 @@ pub fn append_github_step_summary(
         return Ok(None);
     };
     let path = PathBuf::from(path);
-    let bytes = md::MarkdownReport.render_with(summary, comparison)?;
+    let bytes = match comparison {
+        Some(c) => md::comparison_only(summary, c).into_bytes(),
+        None => md::MarkdownReport.render_with(summary, None)?,
+    };
     let io = |source| ReportError::Io {
         path: path.clone(),
         source,

@@ -246,7 +246,21 @@ pub fn stacked_bars(
     }
     let label_w = 150.0;
     let bar_h = 22.0;
-    let h = TOP + rows.len() as f64 * (bar_h + 10.0) + 60.0;
+    // Legend entries sized by their label (about 6.5 px a character), wrapped onto more lines
+    // when they do not fit the width.
+    let mut legend: Vec<(f64, f64)> = Vec::new();
+    let (mut lx, mut line) = (label_w, 0.0);
+    for p in parts {
+        let w = 16.0 + p.chars().count() as f64 * 6.5 + 14.0;
+        if lx + w > W - RIGHT && lx > label_w {
+            lx = label_w;
+            line += 1.0;
+        }
+        legend.push((lx, line));
+        lx += w;
+    }
+    let last_line = line;
+    let h = TOP + rows.len() as f64 * (bar_h + 10.0) + 60.0 + last_line * 18.0;
     let pw = W - label_w - RIGHT - 70.0;
     let mut out = String::new();
     let _ = write!(
@@ -290,9 +304,8 @@ pub fn stacked_bars(
             esc(unit)
         );
     }
-    let ly = h - 24.0;
-    for (j, p) in parts.iter().enumerate() {
-        let lx = label_w + j as f64 * 80.0;
+    for (j, (p, (lx, line))) in parts.iter().zip(legend).enumerate() {
+        let ly = h - 24.0 - (last_line - line) * 18.0;
         let _ = write!(
             out,
             r##"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="11" fill="#222">{}</text>"##,

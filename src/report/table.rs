@@ -1,19 +1,43 @@
 //! The human table (comfy-table): a header saying what ran and how latency was measured, the
 //! per-step percentile table (every time column in milliseconds), errors by class, thresholds
 //! and the baseline comparison. Also the small text helpers every format shares.
+//!
+//! Every table goes through `fit` (never splits a number or a name; see `report::fit`).
 
+pub use super::fit::{Col, Txt, color_allowed, color_on_stdout, fit, put_table, terminal_width};
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
-use crate::gate::compare::{CompareRow, ErrorRateDelta};
-use crate::gate::{Comparison, Outcome, ThresholdResult};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, ContentArrangement, Table};
+use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
+use crate::gate::{Comparison, Outcome, ThresholdResult, Verdict};
+use comfy_table::Color;
 use std::fmt::Write as _;
 
 pub struct TableReport {
-    /// Fixed width (snapshots); `None` adapts to the terminal.
+    /// The width to fit (a terminal's, or fixed for snapshots); `None` prints every table at
+    /// its full width (pipes, files).
     pub width: Option<u16>,
+    /// Colour FAIL, regressions and failed thresholds (ANSI escapes).
+    pub color: bool,
+}
+
+impl TableReport {
+    /// For stdout: fitted to the terminal and coloured when it is one (and `NO_COLOR` is not
+    /// set); full width and plain when piped.
+    pub fn for_stdout() -> TableReport {
+        TableReport {
+            width: terminal_width(),
+            color: color_on_stdout(),
+        }
+    }
+
+    /// Full width, no colour: files and fixtures.
+    pub fn plain() -> TableReport {
+        TableReport {
+            width: None,
+            color: false,
+        }
+    }
 }
 
 /// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals.
@@ -25,21 +49,6 @@ pub fn ms(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
-}
-
-fn new_table(width: Option<u16>) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    match width {
-        Some(w) => {
-            t.set_width(w);
-            t.set_content_arrangement(ContentArrangement::Dynamic);
-        }
-        None => {
-            t.set_content_arrangement(ContentArrangement::Dynamic);
-        }
-    }
-    t
 }
 
 fn row(s: &StepSummary) -> Vec<String> {
@@ -103,21 +112,33 @@ pub fn quantile_cells(r: &CompareRow) -> Vec<String> {
             r.quantiles
                 .iter()
                 .find(|q| q.stat == *stat)
-                .map_or_else(|| "-".to_string(), |q| q.describe())
+                .map_or_else(|| "-".to_string(), quantile_text)
         })
         .collect()
+}
+
+/// `20.1 → 35.2 ms (+15.1 ms, 1.75× ± 0.07 slower)`: both sides' milliseconds beside the ratio.
+pub fn quantile_text(q: &QuantileDelta) -> String {
+    format!(
+        "{} → {} ms ({} ms, {})",
+        ms(q.baseline_ms),
+        ms(q.candidate_ms),
+        signed_ms(q.delta_ms()),
+        q.describe()
+    )
 }
 
 /// One line on the comparison: what was compared with what, the settings and the verdict.
 pub fn comparison_headline(c: &Comparison) -> String {
     format!(
-        "compared with the baseline of {} (tolerance {}%, confidence {}%): {}",
+        "compared with the baseline of {} (tolerance {}%, min diff {} ms, confidence {}%): {}",
         if c.baseline.started_at.is_empty() {
             "an earlier run"
         } else {
             c.baseline.started_at.as_str()
         },
         c.tolerance * 100.0,
+        c.min_diff_ms,
         c.confidence * 100.0,
         c.verdict.label()
     )
@@ -199,28 +220,27 @@ impl TableReport {
                 why.join("; ")
             );
         }
-        let mut t = new_table(self.width);
-        t.set_header(vec![
-            "step", "reqs", "rate/s", "errors", "min ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-            "p99.9 ms", "max ms", "mean ms",
-        ]);
+        let red = |cond: bool| if cond { Some(Color::Red) } else { None };
+        let colored = |st: &StepSummary| -> Vec<Txt> {
+            let mut r: Vec<Txt> = row(st).into_iter().map(Txt::from).collect();
+            if let Some(c) = r.get_mut(3) {
+                c.1 = red(st.errors > 0);
+            }
+            r
+        };
+        let mut rows: Vec<Vec<Txt>> = Vec::new();
         let mut polls = Vec::new();
         for st in &s.steps {
-            t.add_row(row(st));
+            rows.push(colored(st));
             if let Some(settle) = st.settle_row(s.duration_s) {
-                t.add_row(row(&settle));
+                rows.push(colored(&settle));
                 polls.push(settle.name);
             }
         }
         if s.steps.len() != 1 || !polls.is_empty() {
-            t.add_row(row(&s.http));
+            rows.push(colored(&s.http));
         }
-        for i in 1..12 {
-            if let Some(c) = t.column_mut(i) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        let _ = writeln!(out, "{t}");
+        put_table(&mut out, &fit(&STEP_COLS, rows, self.width, self.color));
         if !polls.is_empty() {
             let _ = writeln!(
                 out,
@@ -237,74 +257,69 @@ impl TableReport {
             .collect();
         if !failed.is_empty() {
             // The table above is successful requests; failures' latency is shown apart.
-            let mut f = new_table(self.width);
-            f.set_header(vec![
-                "failed requests",
-                "count",
-                "min ms",
-                "p50 ms",
-                "p90 ms",
-                "p95 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "max ms",
-                "mean ms",
-            ]);
-            for st in failed {
-                let mut r = vec![st.name.clone(), st.failed_latency.count.to_string()];
-                r.extend(latency_cells(&st.failed_latency));
-                f.add_row(r);
-            }
-            for i in 1..10 {
-                if let Some(c) = f.column_mut(i) {
-                    c.set_cell_alignment(CellAlignment::Right);
-                }
-            }
+            let rows = failed
+                .iter()
+                .map(|st| {
+                    let mut r = vec![st.name.clone(), st.failed_latency.count.to_string()];
+                    r.extend(latency_cells(&st.failed_latency));
+                    r.into_iter().map(Txt::from).collect()
+                })
+                .collect();
             let _ = writeln!(
                 out,
                 "latency above is of successful requests; failed requests apart:"
             );
-            let _ = writeln!(out, "{f}");
+            put_table(&mut out, &fit(&FAILED_COLS, rows, self.width, self.color));
         }
 
-        let mut errors = new_table(self.width);
-        errors.set_header(vec!["step", "error class", "count", "first messages"]);
-        let mut any = false;
+        let mut rows: Vec<Vec<Txt>> = Vec::new();
         for st in &s.steps {
             for (class, n) in &st.error_classes {
-                any = true;
                 let msgs: Vec<&str> = st
                     .error_messages
                     .keys()
                     .map(String::as_str)
                     .take(3)
                     .collect();
-                errors.add_row(vec![
-                    st.name.clone(),
-                    class.clone(),
-                    n.to_string(),
-                    msgs.join("; "),
+                rows.push(vec![
+                    st.name.as_str().into(),
+                    Txt(class.clone(), red(true)),
+                    n.to_string().into(),
+                    msgs.join("; ").into(),
                 ]);
             }
         }
-        if any {
-            let _ = writeln!(out, "errors by class");
-            let _ = writeln!(out, "{errors}");
-        } else {
+        if rows.is_empty() {
             let _ = writeln!(out, "no errors");
+        } else {
+            let _ = writeln!(out, "errors by class");
+            let cols = [
+                Col::name("step"),
+                Col::name("error class"),
+                Col::num("count", 0),
+                Col::text("first messages"),
+            ];
+            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
         }
         if !s.thresholds.is_empty() {
-            let mut t = new_table(self.width);
-            t.set_header(vec!["result", "threshold", "measured"]);
-            for r in &s.thresholds {
-                t.add_row(vec![
-                    outcome_label(r).to_string(),
-                    r.threshold.clone(),
-                    r.message.clone(),
-                ]);
-            }
+            let rows = s
+                .thresholds
+                .iter()
+                .map(|r| {
+                    vec![
+                        Txt(outcome_label(r).to_string(), red(!r.passed())),
+                        r.threshold.as_str().into(),
+                        r.message.as_str().into(),
+                    ]
+                })
+                .collect();
+            let cols = [
+                Col::name("result"),
+                Col::text("threshold"),
+                Col::text("measured"),
+            ];
             let _ = writeln!(out, "thresholds");
-            let _ = writeln!(out, "{t}");
+            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
         }
         if let Some(c) = comparison {
             self.comparison(&mut out, c);
@@ -312,22 +327,67 @@ impl TableReport {
         out
     }
 
+    /// The comparison as benchstat prints it: per metric and statistic the baseline and
+    /// candidate milliseconds, their difference, the ratio with its interval and the verdict.
     fn comparison(&self, out: &mut String, c: &Comparison) {
         let _ = writeln!(out, "{}", comparison_headline(c));
-        let mut t = new_table(self.width);
-        t.set_header(vec!["metric", "p50", "p95", "p99", "error rate", "verdict"]);
+        let mut rows: Vec<Vec<Txt>> = Vec::new();
         for r in rows_to_show(c) {
-            let mut cells = vec![r.key.clone()];
-            cells.extend(quantile_cells(r));
-            cells.push(
-                r.error_rate
-                    .as_ref()
-                    .map_or_else(String::new, error_rate_cell),
-            );
-            cells.push(r.verdict.label().to_string());
-            t.add_row(cells);
+            let mut first = true;
+            let mut name = || {
+                let n = if first {
+                    metric_label(r)
+                } else {
+                    String::new()
+                };
+                first = false;
+                Txt::from(n)
+            };
+            for q in &r.quantiles {
+                rows.push(vec![
+                    name(),
+                    q.stat.as_str().into(),
+                    ms(q.baseline_ms).into(),
+                    ms(q.candidate_ms).into(),
+                    signed_ms(q.delta_ms()).into(),
+                    q.describe().into(),
+                    self.verdict_cell(q.verdict),
+                ]);
+            }
+            // An error-rate row only when either side had errors: `0.00% → 0.00%` is noise.
+            let errors = r
+                .error_rate
+                .as_ref()
+                .filter(|e| e.baseline > 0.0 || e.candidate > 0.0);
+            if let Some(e) = errors {
+                rows.push(vec![
+                    name(),
+                    "errors".into(),
+                    format!("{:.2}%", e.baseline * 100.0).into(),
+                    format!("{:.2}%", e.candidate * 100.0).into(),
+                    format!("{:+.2}pp", e.diff * 100.0).into(),
+                    format!(
+                        "[{:+.2}, {:+.2}] pp",
+                        e.diff_low * 100.0,
+                        e.diff_high * 100.0
+                    )
+                    .into(),
+                    self.verdict_cell(e.verdict),
+                ]);
+            }
+            if r.quantiles.is_empty() && r.error_rate.is_none() {
+                rows.push(vec![
+                    name(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    self.verdict_cell(r.verdict),
+                ]);
+            }
         }
-        let _ = writeln!(out, "{t}");
+        put_table(out, &fit(&COMPARE_COLS, rows, self.width, self.color));
         for r in c.rows.iter().filter_map(|r| r.why.as_ref()) {
             let _ = writeln!(out, "why       {r}");
         }
@@ -342,6 +402,75 @@ impl TableReport {
         for n in &c.notes {
             let _ = writeln!(out, "note      {n}");
         }
+    }
+
+    fn verdict_cell(&self, v: Verdict) -> Txt {
+        let color = match v {
+            Verdict::Regressed => Some(Color::Red),
+            Verdict::Improved => Some(Color::Green),
+            _ => None,
+        };
+        Txt(v.label().to_string(), color)
+    }
+}
+
+const STEP_COLS: [Col<'static>; 12] = [
+    Col::name("step"),
+    Col::num("reqs", 0),
+    Col::num("rate/s", 4),
+    Col::num("errors", 0),
+    Col::num("min ms", 5),
+    Col::num("p50 ms", 0),
+    Col::num("p90 ms", 3),
+    Col::num("p95 ms", 0),
+    Col::num("p99 ms", 0),
+    Col::num("p99.9 ms", 2),
+    Col::num("max ms", 1),
+    Col::num("mean ms", 6),
+];
+
+const FAILED_COLS: [Col<'static>; 10] = [
+    Col::name("failed requests"),
+    Col::num("count", 0),
+    Col::num("min ms", 5),
+    Col::num("p50 ms", 0),
+    Col::num("p90 ms", 3),
+    Col::num("p95 ms", 0),
+    Col::num("p99 ms", 0),
+    Col::num("p99.9 ms", 2),
+    Col::num("max ms", 1),
+    Col::num("mean ms", 6),
+];
+
+const COMPARE_COLS: [Col<'static>; 7] = [
+    Col::name("metric"),
+    Col::name("stat"),
+    Col::num("base ms", 1),
+    Col::num("cand ms", 1),
+    Col::num("diff ms", 2),
+    // These two wrap between words in a narrow terminal ("no significant" / "change"), so the
+    // baseline and candidate columns can stay.
+    Col::text("ratio (interval)"),
+    Col::text("verdict"),
+];
+
+/// `profile`, `profile · wait`, `profile · server db`.
+fn metric_label(r: &CompareRow) -> String {
+    match r.part.as_deref() {
+        None => r.step.clone(),
+        Some(p) => match p.strip_prefix("server_timing.") {
+            Some(name) => format!("{} · server {name}", r.step),
+            None => format!("{} · {p}", r.step),
+        },
+    }
+}
+
+/// `+15.1`, `-0.40`, `+0.00`.
+pub fn signed_ms(v: f64) -> String {
+    if v < 0.0 {
+        format!("-{}", ms(-v))
+    } else {
+        format!("+{}", ms(v))
     }
 }
 

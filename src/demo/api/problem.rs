@@ -82,7 +82,7 @@ impl ApiError {
 
     /// 500 for a bug or an injected fault; the cause goes to stderr, not to the client.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
-        eprintln!("sonde demo: internal error: {context}: {cause}");
+        crate::demo::log::demo_log!("internal error: {context}: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
