@@ -151,6 +151,12 @@ pub struct StepBreakdown {
     pub reused: usize,
     pub tls_resumed: usize,
     pub errors: usize,
+    /// Requests that got no response at all (refused, DNS, timeout...): their phases are of a
+    /// failure, not of an exchange. With every request so, the table says so instead.
+    pub no_response: usize,
+    /// The first such failure, for the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     pub phases: BTreeMap<&'static str, PhaseStats>,
     pub server_timing: BTreeMap<String, ServerStats>,
     /// `wait` minus the server's own total: time spent before the server started or after it
@@ -251,6 +257,8 @@ impl Pass {
                     .iter()
                     .filter(|r| r.error.is_some() || r.status.is_some_and(|s| s >= 400))
                     .count(),
+                no_response: reqs.iter().filter(|r| r.status.is_none()).count(),
+                first_error: reqs.iter().find_map(|r| r.error.clone()),
                 phases,
                 server_timing,
                 network_queueing: (!nq.is_empty()).then(|| ServerStats {

@@ -86,6 +86,26 @@ pub fn render_pass(p: &Pass, width: Option<u16>) -> String {
     );
     let mut t: Vec<Vec<String>> = Vec::new();
     for s in &p.steps {
+        if s.requests > 0 && s.no_response == s.requests {
+            // Phases of requests that never got a response describe failures, not exchanges.
+            t.push(vec![
+                s.name.clone(),
+                "no response".into(),
+                format!("{}/{}", s.no_response, s.requests),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            t.push(vec![
+                String::new(),
+                "first error".into(),
+                s.first_error.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+            continue;
+        }
         let mut first = true;
         for ph in PHASES {
             let Some(st) = s.phases.get(ph) else { continue };

@@ -453,3 +453,18 @@ async fn an_env_var_doubling_a_setup_capture_past_the_limit_fails_setup_by_name(
     // Only the setup request was sent.
     assert_eq!(n.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakdown_of_requests_that_all_failed_says_so_instead_of_phases() {
+    let port = support::closed_port().await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = sonde(&["breakdown", &url, "-n", "2", "--connection", "new", "-q"]).await;
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("no response"), "{}", r.stdout);
+    assert!(r.stdout.contains("connection refused"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("┆ wait "),
+        "phases of failures shown:\n{}",
+        r.stdout
+    );
+}
