@@ -542,6 +542,27 @@ steps:
     let err = text(&o.stderr);
     assert!(err.contains("* #1 step `identities-again`"), "{err}");
     assert!(!err.contains("canary-header-8b1e4a6f0d"), "{err}");
+
+    // repro runs several environments: each exchange says which.
+    let o = sonde(&[
+        "repro",
+        &file,
+        "--env",
+        "header:Accept-Language=de-DE",
+        "--env",
+        "header:Accept-Language=en-US",
+        "-k",
+        "1",
+        "-v",
+        "--verbose-limit",
+        "20",
+    ]);
+    let err = text(&o.stderr);
+    assert!(err.contains("· env header:Accept-Language=de-DE"), "{err}");
+    assert!(err.contains("· env header:Accept-Language=en-US"), "{err}");
+    for canary in ["canary-query-5f2d9c71e3", "canary-header-8b1e4a6f0d", "sd_"] {
+        assert!(!err.contains(canary), "{canary} leaked:\n{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,6 +187,8 @@ pub struct Flow {
     requests: Cell<u64>,
     /// `-v`: exchanges to print, shared by every run of the flow.
     pub verbose: Option<Arc<crate::exec::verbose::Verbose>>,
+    /// With `-v`: the environment the next runs are under, named in every exchange printed.
+    pub verbose_env: std::cell::RefCell<Option<String>>,
 }
 
 impl Flow {
@@ -210,6 +212,7 @@ impl Flow {
             step_names,
             requests: Cell::new(setup_requests),
             verbose: None,
+            verbose_env: std::cell::RefCell::new(None),
         })
     }
 
@@ -247,16 +250,23 @@ impl Flow {
     }
 
     fn shared(&self, env: &EnvSpec) -> Arc<Shared> {
-        Arc::new(
-            Shared::new(
-                Arc::new(self.plan_for(env)),
-                self.base.clone(),
-                self.client.clone(),
-                self.setup.clone(),
-                Arc::new(Stop::default()),
-            )
-            .with_verbose(self.verbose.clone()),
+        let mut shared = Shared::new(
+            Arc::new(self.plan_for(env)),
+            self.base.clone(),
+            self.client.clone(),
+            self.setup.clone(),
+            Arc::new(Stop::default()),
         )
+        .with_verbose(self.verbose.clone());
+        shared.verbose_env = self.verbose_env.borrow().clone();
+        Arc::new(shared)
+    }
+
+    /// Names the environment of the next runs in `-v` output.
+    pub fn label_runs(&self, label: impl Into<String>) {
+        if self.verbose.is_some() {
+            *self.verbose_env.borrow_mut() = Some(label.into());
+        }
     }
 
     /// Runs the flow `k` times, one after another, under `env`.

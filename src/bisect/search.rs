@@ -110,6 +110,7 @@ pub async fn bisect(
     }
     out.identity = identity.clone();
 
+    flow.label_runs("bad");
     let bad_runs = flow.run(bad, k).await;
     let p = &mut out.premise;
     p.bad_runs = k;
@@ -119,6 +120,7 @@ pub async fn bisect(
         out.verdict = Verdict::NotReproducible;
         return out;
     }
+    flow.label_runs("good");
     let good_runs = flow.run(good, k).await;
     p.good_runs = k;
     p.good_failed = good_runs.failed();
@@ -140,6 +142,7 @@ pub async fn bisect(
     let mut flaky = FlakyTally::default();
     flaky.add(&bad_runs);
     if !identity.is_empty() {
+        flow.label_runs("good + every difference");
         let runs = flow.run(&base, k).await;
         progress(Progress {
             probe: 0,
@@ -171,6 +174,10 @@ pub async fn bisect(
         opts.max_probes,
         async |subset: &[usize]| {
             let diffs: Vec<&Difference> = subset.iter().filter_map(|i| varying.get(*i)).collect();
+            flow.label_runs(format!(
+                "probe: {} difference(s) from the bad side",
+                diffs.len()
+            ));
             let runs = flow.run(&apply_bad(&base, &diffs), k).await;
             let outcome = runs.outcome();
             if outcome == Outcome::Flaky {

@@ -305,6 +305,12 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
     let mut docs = Vec::with_capacity(rows.len());
     let mut unreachable = 0;
     for row in &rows {
+        let cell = if row.cell.is_empty() {
+            String::new()
+        } else {
+            format!(" × {}", row.cell.join(", "))
+        };
+        flow.label_runs(red.scrub(&format!("{}{cell}", prep.envs[row.env].label)));
         let runs = flow.run(&row.spec, a.flow.k).await;
         if runs.unreachable() {
             unreachable += 1;

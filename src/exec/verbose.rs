@@ -33,9 +33,17 @@ impl Verbose {
         }
     }
 
-    /// Prints one exchange of step `step` if it is among those to show. `failure` is the
-    /// step's (already redacted) failure message, when this exchange failed it.
-    pub fn exchange(&self, step: &str, req: &Request, ex: &Exchange, failure: Option<&str>) {
+    /// Prints one exchange of step `step` if it is among those to show. `env` names the
+    /// environment when a command runs several (repro, bisect). `failure` is the step's
+    /// (already redacted) failure message, when this exchange failed it.
+    pub fn exchange(
+        &self,
+        env: Option<&str>,
+        step: &str,
+        req: &Request,
+        ex: &Exchange,
+        failure: Option<&str>,
+    ) {
         let n = self.seen.fetch_add(1, Ordering::Relaxed);
         let show = if n < self.limit {
             true
@@ -58,7 +66,7 @@ impl Verbose {
             false
         };
         if show {
-            say(&render(n + 1, step, req, ex, failure));
+            say(&render(n + 1, env, step, req, ex, failure));
         }
     }
 }
@@ -71,9 +79,23 @@ fn say(text: &str) {
 }
 
 /// The exchange as text, secrets redacted.
-pub fn render(n: u64, step: &str, req: &Request, ex: &Exchange, failure: Option<&str>) -> String {
+pub fn render(
+    n: u64,
+    env: Option<&str>,
+    step: &str,
+    req: &Request,
+    ex: &Exchange,
+    failure: Option<&str>,
+) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "* #{n} step `{step}`");
+    match env {
+        Some(env) => {
+            let _ = writeln!(o, "* #{n} step `{step}` · env {env}");
+        }
+        None => {
+            let _ = writeln!(o, "* #{n} step `{step}`");
+        }
+    }
     let _ = writeln!(o, "> {} {}", req.method, redact_url(req.url.as_str()));
     for (name, value) in &req.headers {
         let v = String::from_utf8_lossy(value.as_bytes());

@@ -75,6 +75,8 @@ pub struct Shared {
     pub track_outcomes: bool,
     /// `-v`: exchanges to print (`None`: off, one check per request).
     pub verbose: Option<Arc<super::verbose::Verbose>>,
+    /// With `-v` in a command that runs several environments: which one this is.
+    pub verbose_env: Option<String>,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl Shared {
             .any(|c| matches!(c.test, Test::Passed(_) | Test::Failed(_)));
         Shared {
             verbose: None,
+            verbose_env: None,
             track_outcomes,
             plan,
             base,
@@ -703,6 +706,18 @@ async fn run_step(
                 }
             },
         };
+        // `-v` shows the request as sent, the jar's cookies included.
+        let shown = match &local.shared.verbose {
+            Some(_) => session
+                .cookie_line_for(&req.url, &req.headers)
+                .and_then(|line| {
+                    let mut r = req.clone();
+                    let v = http::HeaderValue::from_str(&line).ok()?;
+                    r.headers.insert(http::header::COOKIE, v);
+                    Some(r)
+                }),
+            None => None,
+        };
         let ex = session.send_ref(req, wire).await;
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
@@ -729,7 +744,13 @@ async fn run_step(
         }
         if polling_again {
             if let Some(v) = &local.shared.verbose {
-                v.exchange(&step.name, req, &ex, None);
+                v.exchange(
+                    local.shared.verbose_env.as_deref(),
+                    &step.name,
+                    shown.as_ref().unwrap_or(req),
+                    &ex,
+                    None,
+                );
             }
             // An answer that does not pass yet is a request like any other (its latency is
             // request latency), not an error: the poll goes on.
@@ -770,8 +791,9 @@ async fn run_step(
         let failed = failure.is_some();
         if let Some(v) = &local.shared.verbose {
             v.exchange(
+                local.shared.verbose_env.as_deref(),
                 &step.name,
-                req,
+                shown.as_ref().unwrap_or(req),
                 &ex,
                 failure.as_ref().map(|(_, m)| m.as_str()),
             );

@@ -136,6 +136,12 @@ impl Session {
             .map(|(_, v)| v.to_owned())
     }
 
+    /// The `Cookie` line this session would send with `headers` to `url` (the request's own
+    /// cookies, then the jar's), when the jar adds any: what `-v` shows.
+    pub fn cookie_line_for(&self, url: &Url, headers: &HeaderMap) -> Option<String> {
+        self.cookie_line(url, headers)
+    }
+
     /// Drop every pooled connection (the next request opens a new one).
     pub fn clear_connections(&self) {
         let drained: Vec<Conn> = std::mem::take(&mut *lock(&self.pool));

@@ -129,3 +129,28 @@ async fn response_secrets_never_reach_messages_or_reports() {
     assert_clean("repro stdout", &table);
     assert_clean("repro stderr", &String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_the_jar_cookie_a_request_carries_redacted() {
+    let srv = leaky_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leaky.yaml");
+    std::fs::write(&file, scenario(srv.url("").as_str().trim_end_matches('/'))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-q",
+            "-v",
+            "--verbose-limit",
+            "3",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The second request carries the cookie the first response set, and -v shows it.
+    assert!(err.contains("> cookie: sid=‹redacted›"), "{err}");
+    assert!(err.contains("< set-cookie: sid=‹redacted›"), "{err}");
+    assert_clean("-v", &err);
+}
