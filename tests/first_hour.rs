@@ -134,6 +134,26 @@ fn a_poll_keeps_its_settle_time_apart_from_request_latency() {
     let cmp = std::fs::read_to_string(&cmp).unwrap();
     assert!(cmp.contains("\"settled.settle\""), "{cmp}");
 
+    // A baseline from before the split: the poll step's latency was its settle time and it
+    // had no `settle`. Its latency is shown, not gated, and the comparison says why.
+    let mut old = run.clone();
+    let steps = old["steps"].as_array_mut().unwrap();
+    let settled = steps.iter_mut().find(|s| s["name"] == "settled").unwrap();
+    settled["latency"] = settled["settle"].clone();
+    settled.as_object_mut().unwrap().remove("settle");
+    settled.as_object_mut().unwrap().remove("unsettled");
+    let old_path = dir.path().join("old.json");
+    std::fs::write(&old_path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let o = sonde(&[
+        "compare",
+        out.to_str().unwrap(),
+        "--baseline",
+        old_path.to_str().unwrap(),
+    ]);
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{said}");
+    assert!(said.contains("predates settle time"), "{said}");
+
     // The flat script summary carries it too, counted in polls.
     let o = sonde(&[
         "run",

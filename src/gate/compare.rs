@@ -266,7 +266,17 @@ pub fn compare(
             continue;
         };
         let first = rows.len();
-        rows.push(step_row(&mut sampler, &ctx, b, c, true)?);
+        // A poll step measured before settle time had a metric of its own: the baseline's
+        // latency is the settle time, the candidate's is request latency. Shown, not gated.
+        let predates_settle = b.settle.is_empty() && !c.settle.is_empty() && b.unsettled == 0;
+        if predates_settle {
+            notes.push(format!(
+                "step `{}`: the baseline predates settle time as its own metric (its latency is \
+                 the poll's settle time); its latency is shown, not gated: record a new baseline",
+                c.name
+            ));
+        }
+        rows.push(step_row(&mut sampler, &ctx, b, c, !predates_settle)?);
         for p in PHASES {
             if let (Some(pb), Some(pc)) = (b.phases.get(p), c.phases.get(p)) {
                 let key = format!("{}.{p}", c.name);
