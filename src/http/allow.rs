@@ -26,27 +26,16 @@ struct Block {
 
 impl Block {
     fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
+        let (a, b, width) = match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let bits = u32::from(self.prefix.min(32));
-                let mask = if bits == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - bits)
-                };
-                u32::from(a) & mask == u32::from(b) & mask
+                (u128::from(u32::from(a)), u128::from(u32::from(b)), 32)
             }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let bits = u32::from(self.prefix.min(128));
-                let mask = if bits == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - bits)
-                };
-                u128::from(a) & mask == u128::from(b) & mask
-            }
-            _ => false,
-        }
+            (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+            _ => return false,
+        };
+        let prefix = u32::from(self.prefix).min(width);
+        // The first `prefix` bits agree (a /0 block holds every address of its family).
+        prefix == 0 || a >> (width - prefix) == b >> (width - prefix)
     }
 }
 
@@ -384,6 +373,10 @@ mod tests {
         assert!(check(&p, "192.168.7.7").is_ok());
         assert!(check(&p, "[2001:db8::1]").is_ok());
         assert!(check(&p, "evil.example.com").is_err());
+        assert!(check(&p, "[2001:db8::2]").is_err());
+        p.allow("2001:db8::/32").unwrap();
+        assert!(check(&p, "[2001:db8:1::5]").is_ok());
+        assert!(check(&p, "[2001:db9::1]").is_err());
         assert!(p.allow("10.0.0.0/33").is_err());
         assert!(p.allow("a b").is_err());
         assert!(p.allow("").is_err());
