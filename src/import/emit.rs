@@ -353,13 +353,8 @@ fn shell_vars(s: &str, out: &mut Vec<String>) {
 pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     // Flags the scenario would send differently (two transports, another order, spaces) stay
     // the header or cookie they were.
-    let restored;
-    let imp = if imp.flags_exact() {
-        imp
-    } else {
-        restored = imp.with_flags_restored();
-        &restored
-    };
+    let sent = imp.as_sent();
+    let imp: &Imported = &sent;
     let mut s = Secrets {
         enabled: !opts.include_sensitive,
         list: Vec::new(),

@@ -287,9 +287,19 @@ impl Imported {
         }
     }
 
+    /// The request as a scenario will send it byte for byte: as is when its flags come back
+    /// unchanged, else with the flag header or cookie restored verbatim.
+    pub fn as_sent(&self) -> std::borrow::Cow<'_, Imported> {
+        if self.flags_exact() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            std::borrow::Cow::Owned(self.with_flags_restored())
+        }
+    }
+
     /// The request with its flag headers and cookies put back verbatim where they stood, and
     /// no flags.
-    pub fn with_flags_restored(&self) -> Imported {
+    fn with_flags_restored(&self) -> Imported {
         let mut i = self.clone();
         let mut originals = self.flag_originals.clone();
         originals.sort_by_key(|o| o.index);

@@ -7,13 +7,8 @@ use crate::plan::{BodySpec, HttpOptions, LoadModel, Plan, Step, StepNode, Target
 /// Builds the plan. The imported headers, cookies, flags and query become the plan's
 /// environment (so `repro`/`bisect` can vary them item by item); the body is sent as is.
 pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result<Plan, String> {
-    let restored;
-    let imp = if imp.flags_exact() {
-        imp
-    } else {
-        restored = imp.with_flags_restored();
-        &restored
-    };
+    let sent = imp.as_sent();
+    let imp: &Imported = &sent;
     let base = url::Url::parse(&imp.base).map_err(|e| format!("URL `{}`: {e}", imp.base))?;
     http.insecure |= imp.insecure;
     let body = imp
