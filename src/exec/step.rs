@@ -234,26 +234,14 @@ pub fn build_request(
             content,
             content_type,
         }) => {
-            if let Some(ct) = content_type
-                && !headers.contains_key(CONTENT_TYPE)
-            {
-                let v = HeaderValue::from_str(ct)
-                    .map_err(|_| format!("step `{}`: invalid content type", step.name))?;
-                headers.insert(CONTENT_TYPE, v);
-            }
+            default_content_type(&mut headers, content_type.as_deref(), step)?;
             Bytes::from(t(content)?)
         }
         Some(BodySpec::Bytes {
             content,
             content_type,
         }) => {
-            if let Some(ct) = content_type
-                && !headers.contains_key(CONTENT_TYPE)
-            {
-                let v = HeaderValue::from_str(ct)
-                    .map_err(|_| format!("step `{}`: invalid content type", step.name))?;
-                headers.insert(CONTENT_TYPE, v);
-            }
+            default_content_type(&mut headers, content_type.as_deref(), step)?;
             content.clone()
         }
     };
@@ -339,6 +327,22 @@ fn record_timing(stats: &mut StepStats, t: &crate::http::Timing) {
     }
     stats.bytes_sent += t.bytes_sent;
     stats.bytes_received += t.bytes_received;
+}
+
+/// A body's own content type, unless a header already set one.
+fn default_content_type(
+    headers: &mut HeaderMap,
+    content_type: Option<&str>,
+    step: &Step,
+) -> Result<(), BuildError> {
+    if let Some(ct) = content_type
+        && !headers.contains_key(CONTENT_TYPE)
+    {
+        let v = HeaderValue::from_str(ct)
+            .map_err(|_| format!("step `{}`: invalid content type", step.name))?;
+        headers.insert(CONTENT_TYPE, v);
+    }
+    Ok(())
 }
 
 /// Failure of a response, as (error class, message).
