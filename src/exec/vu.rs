@@ -595,6 +595,20 @@ fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
     crate::redact::redact_free_text(&r.scrub(msg))
 }
 
+/// With `-v`: one exchange of `step` as sent, with its failure if it failed the step.
+fn show(
+    local: &Local,
+    step: &Step,
+    req: &crate::http::Request,
+    ex: &crate::http::Exchange,
+    failure: Option<&str>,
+) {
+    if let Some(v) = &local.shared.verbose {
+        let env = local.shared.verbose_env.as_deref();
+        v.exchange(env, &step.name, req, ex, failure);
+    }
+}
+
 /// A step under way. Dropped while still armed, the step's future was cancelled: the run
 /// ended (or was interrupted) and its grace period ran out with this request in flight. It is
 /// then counted, not forgotten: a failed request of class `cancelled` with the time it had
@@ -743,15 +757,7 @@ async fn run_step(
             iv.requests += 1 + ex.hops.len() as u64;
         }
         if polling_again {
-            if let Some(v) = &local.shared.verbose {
-                v.exchange(
-                    local.shared.verbose_env.as_deref(),
-                    &step.name,
-                    shown.as_ref().unwrap_or(req),
-                    &ex,
-                    None,
-                );
-            }
+            show(local, step, shown.as_ref().unwrap_or(req), &ex, None);
             // An answer that does not pass yet is a request like any other (its latency is
             // request latency), not an error: the poll goes on.
             with_stats(local, idx, |s| s.latency.record(latency));
@@ -789,15 +795,14 @@ async fn run_step(
         // report through a failure message.
         let failure = failure.map(|(class, msg)| (class, scrub_secrets(&msg, scope)));
         let failed = failure.is_some();
-        if let Some(v) = &local.shared.verbose {
-            v.exchange(
-                local.shared.verbose_env.as_deref(),
-                &step.name,
-                shown.as_ref().unwrap_or(req),
-                &ex,
-                failure.as_ref().map(|(_, m)| m.as_str()),
-            );
-        }
+        let failure_text = failure.as_ref().map(|(_, m)| m.as_str());
+        show(
+            local,
+            step,
+            shown.as_ref().unwrap_or(req),
+            &ex,
+            failure_text,
+        );
         with_stats(local, idx, |s| {
             match &failure {
                 Some((class, msg)) => {
