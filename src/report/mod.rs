@@ -113,10 +113,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(path);
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     {
@@ -129,6 +126,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// The directory a file is written in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// Checks every output path before a run sends anything: a known extension, not a
@@ -144,10 +149,7 @@ pub fn check_outputs(outs: &[PathBuf]) -> Result<(), ReportError> {
             return Err(bad("it is a directory".into()));
         }
         Format::for_path(p)?;
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(p);
         if !dir.is_dir() {
             return Err(bad(format!(
                 "the directory {} does not exist",
