@@ -227,13 +227,13 @@ impl Plan {
     }
 }
 
-fn origin_of(u: &url::Url) -> url::Url {
+/// A URL's origin as a base: `scheme://[userinfo@]host[:port]/`, no path, query or fragment
+/// (wherever it is shown, it goes through `redact::redact_url`).
+pub(crate) fn origin_of(u: &url::Url) -> url::Url {
     let mut o = u.clone();
     o.set_path("/");
     o.set_query(None);
     o.set_fragment(None);
-    let _ = o.set_username("");
-    let _ = o.set_password(None);
     o
 }
 

@@ -77,10 +77,7 @@ pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<P
         line: 0,
     };
     let max_duration = max_duration(&load);
-    let mut origin = url.clone();
-    origin.set_path("/");
-    origin.set_query(None);
-    origin.set_fragment(None);
+    let origin = super::origin_of(&url);
     Ok(Plan {
         name: "url".into(),
         source: None,
