@@ -10,6 +10,7 @@ pub mod bisect;
 pub mod breakdown;
 pub mod cli;
 pub mod demo;
+pub mod error;
 pub mod exec;
 pub mod gate;
 pub mod http;
@@ -19,3 +20,5 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod shard;
+
+pub use error::{Error, Exit};

@@ -1,8 +1,9 @@
-//! The `sonde` binary: parse arguments, run the command, print the error once, exit with the
-//! documented code.
+//! The `sonde` binary: parse arguments, run the command, print the error once (with its causes),
+//! exit with the documented code (`sonde::Error::exit`).
 
 use clap::Parser as _;
-use sonde::cli::{Cli, Exit, dispatch};
+use sonde::Error;
+use sonde::cli::{Cli, dispatch};
 
 fn main() {
     let cli = Cli::parse();
@@ -11,23 +12,21 @@ fn main() {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(Exit::Runtime as i32);
-        }
+        Err(e) => fail(&Error::Runtime(e)),
     };
     let code = match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            if e.message.starts_with("error") {
-                eprintln!("{}", e.message);
-            } else {
-                eprintln!("error: {}", e.message);
-            }
-            e.exit
+            eprintln!("{}", e.report());
+            e.exit()
         }
     };
     // Don't wait for lingering blocking tasks (e.g. a DNS lookup that hangs).
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    std::process::exit(code as i32);
+    std::process::exit(code.code());
+}
+
+fn fail(e: &Error) -> ! {
+    eprintln!("{}", e.report());
+    std::process::exit(e.exit().code());
 }

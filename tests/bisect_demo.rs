@@ -132,7 +132,7 @@ async fn scenario_envs_repro_and_bisect() {
     let scenario = root("scenarios/onboarding-click.yaml");
     // No --env: every env of the scenario.
     let out = sonde(s(&[
-        "repro", &scenario, "--target", &base, "-k", "2", "--format", "json",
+        "repro", &scenario, "--target", &base, "-n", "2", "--format", "json",
     ]))
     .await;
     assert_eq!(out.code, 1, "a row failed: {}\n{}", out.stdout, out.stderr);
@@ -220,7 +220,7 @@ async fn the_embedded_demos_log_stays_out_of_stderr() {
     let works = root("scenarios/envs/works.curl");
     let fails = root("scenarios/envs/fails.curl");
     let out = sonde(s(&[
-        "repro", &scenario, "--env", &works, "--env", &fails, "-k", "2",
+        "repro", &scenario, "--env", &works, "--env", &fails, "-n", "2",
     ]))
     .await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);

@@ -79,7 +79,7 @@ async fn canaries_never_leak_from_repro_or_bisect() {
 
     for format in ["table", "json"] {
         let out = sonde(s(&[
-            "bisect", "--good", &good, "--bad", &bad, "-k", "1", "--format", format,
+            "bisect", "--good", &good, "--bad", &bad, "-n", "1", "--format", format,
         ]))
         .await;
         assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -106,7 +106,7 @@ async fn canaries_never_leak_from_repro_or_bisect() {
             &good,
             "--env",
             &bad,
-            "-k",
+            "-n",
             "1",
             "--format",
             format,
@@ -136,7 +136,7 @@ async fn canaries_never_leak_from_repro_or_bisect() {
         &good,
         "--bad",
         &bad,
-        "-k",
+        "-n",
         "1",
         "--format",
         "json",

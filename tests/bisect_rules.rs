@@ -40,7 +40,7 @@ async fn bisect(e: &Envs, extra: &[&str]) -> bisect_support::Output {
 async fn planted(culprits: &'static [usize]) {
     let srv = rule_server(200, move |seen, _| seen.all_bad(culprits)).await;
     let e = envs(srv.server.port(), 30);
-    let out = bisect(&e, &["-k", "1"]).await;
+    let out = bisect(&e, &["-n", "1"]).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let doc = out.json();
     let want: Vec<String> = culprits.iter().map(|i| name_of(*i)).collect();
@@ -87,7 +87,7 @@ async fn culprit_failing_half_the_time_is_found_and_marked_flaky() {
     })
     .await;
     let e = envs(srv.server.port(), 12);
-    let out = bisect(&e, &["-k", "5"]).await;
+    let out = bisect(&e, &["-n", "5"]).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let doc = out.json();
     assert_eq!(culprit_names(&doc), vec![name_of(7)]);
@@ -100,7 +100,7 @@ async fn culprit_failing_half_the_time_is_found_and_marked_flaky() {
     let failed = doc["premise"]["bad"]["failed"].as_u64().unwrap();
     assert!((2..=3).contains(&failed), "bad failed {failed}/5");
     // The table says it too.
-    let out = bisect_table(&e, &["-k", "5"]).await;
+    let out = bisect_table(&e, &["-n", "5"]).await;
     assert!(out.stdout.contains("flaky"), "{}", out.stdout);
 }
 
@@ -118,10 +118,10 @@ async fn identity_is_kept_from_the_bad_side_unless_varied() {
     })
     .await;
     let e = envs(srv.server.port(), 6);
-    let kept = bisect(&e, &["-k", "1"]).await;
+    let kept = bisect(&e, &["-n", "1"]).await;
     assert_eq!(kept.code, 0, "{}\n{}", kept.stdout, kept.stderr);
     assert_eq!(culprit_names(&kept.json()), vec![name_of(3)]);
-    let varied = bisect(&e, &["-k", "1", "--vary-identity"]).await;
+    let varied = bisect(&e, &["-n", "1", "--vary-identity"]).await;
     assert_eq!(varied.code, 0, "{}", varied.stderr);
     let doc = varied.json();
     assert_eq!(
@@ -142,7 +142,7 @@ async fn identity_alone_failing_is_reported_as_the_culprit() {
     })
     .await;
     let e = envs(srv.server.port(), 4);
-    let out = bisect(&e, &["-k", "1"]).await;
+    let out = bisect(&e, &["-n", "1"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = out.json();
     assert_eq!(doc["identity_culprit"], true);
@@ -165,7 +165,7 @@ async fn identical_environments_exit_2_and_send_nothing() {
 async fn bad_that_passes_is_not_reproducible_exit_1() {
     let srv = rule_server(200, |_, _| false).await;
     let e = envs(srv.server.port(), 5);
-    let out = bisect(&e, &["-k", "2"]).await;
+    let out = bisect(&e, &["-n", "2"]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let doc = out.json();
     assert_eq!(doc["outcome"], "not_reproducible");
@@ -175,7 +175,7 @@ async fn bad_that_passes_is_not_reproducible_exit_1() {
     assert_eq!(doc["culprits"].as_array().unwrap().len(), 0);
     // Only the bad side was tried.
     assert_eq!(srv.requests(), 2);
-    let table = bisect_table(&e, &["-k", "2"]).await;
+    let table = bisect_table(&e, &["-n", "2"]).await;
     assert_eq!(table.code, 1);
     assert!(
         table.stdout.contains("not reproducible here"),
@@ -188,7 +188,7 @@ async fn bad_that_passes_is_not_reproducible_exit_1() {
 async fn good_that_fails_too_exit_1() {
     let srv = rule_server(200, |_, _| true).await;
     let e = envs(srv.server.port(), 5);
-    let out = bisect(&e, &["-k", "2"]).await;
+    let out = bisect(&e, &["-n", "2"]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let doc = out.json();
     assert_eq!(doc["outcome"], "good_fails");
@@ -202,7 +202,7 @@ async fn good_that_fails_too_exit_1() {
 async fn unreachable_target_exit_3() {
     let port = support::closed_port().await;
     let e = envs(port, 3);
-    let out = bisect_table(&e, &["-k", "1"]).await;
+    let out = bisect_table(&e, &["-n", "1"]).await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("could not be reached"),
@@ -215,7 +215,7 @@ async fn unreachable_target_exit_3() {
 async fn probe_budget_is_respected_and_reported() {
     let srv = rule_server(200, |seen, _| seen.all_bad(&[2, 20])).await;
     let e = envs(srv.server.port(), 24);
-    let out = bisect(&e, &["-k", "1", "--max-probes", "3"]).await;
+    let out = bisect(&e, &["-n", "1", "--max-probes", "3"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = out.json();
     assert_eq!(doc["exhausted"], true);

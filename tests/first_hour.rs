@@ -571,7 +571,7 @@ steps:
         "header:Accept-Language=de-DE",
         "--env",
         "header:Accept-Language=en-US",
-        "-k",
+        "-n",
         "1",
         "-v",
         "--verbose-limit",

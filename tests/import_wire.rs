@@ -286,7 +286,7 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
             run.arg("repro")
                 .arg("--env")
                 .arg(file)
-                .args(["-k", "1", "--target", &target, "--format", "json"]);
+                .args(["-n", "1", "--target", &target, "--format", "json"]);
         }
         Via::Breakdown => match breakdown_bytes(&imp) {
             Ok(b) => rendered = Some(b),
@@ -715,7 +715,7 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<S
                                 run.arg("repro")
                                     .arg("--env")
                                     .arg(format!("{}#{i}", f.display()))
-                                    .args(["-k", "1", "--target", &target, "--format", "json"]);
+                                    .args(["-n", "1", "--target", &target, "--format", "json"]);
                             }
                             Via::Breakdown => panic!("breakdown reads curl files, not HARs"),
                         }

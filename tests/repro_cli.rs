@@ -23,7 +23,7 @@ async fn matrix_rows_show_which_cell_fails() {
         "header:x-d00=g,b",
         "--matrix",
         "header:x-d03=g,b",
-        "-k",
+        "-n",
         "2",
         "--format",
         "json",
@@ -61,7 +61,7 @@ async fn matrix_rows_show_which_cell_fails() {
         "header:x-d00=g,b",
         "--matrix",
         "header:x-d03=~,b",
-        "-k",
+        "-n",
         "1",
     ]))
     .await;
@@ -87,7 +87,7 @@ async fn an_environment_that_both_passes_and_fails_is_flaky() {
         .display()
         .to_string();
     let out = sonde(s(&[
-        "repro", "--env", &good, "--env", &bad, "-k", "4", "--format", "json",
+        "repro", "--env", &good, "--env", &bad, "-n", "4", "--format", "json",
     ]))
     .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -96,7 +96,7 @@ async fn an_environment_that_both_passes_and_fails_is_flaky() {
     assert_eq!(doc["rows"][1]["verdict"], "flaky");
     assert_eq!(doc["rows"][1]["failed"], 2);
     assert_eq!(doc["rows"][1]["steps"][0]["flaky"], true);
-    let table = sonde(s(&["repro", "--env", &good, "--env", &bad, "-k", "4"])).await;
+    let table = sonde(s(&["repro", "--env", &good, "--env", &bad, "-n", "4"])).await;
     assert!(table.stdout.contains("flaky"), "{}", table.stdout);
 }
 
@@ -113,7 +113,7 @@ async fn expect_status_overrides_the_default_rule() {
         "-X POST --data-raw '{\"a\":1}'",
     );
     let env = env.display().to_string();
-    let ok = sonde(s(&["repro", "--env", &env, "-k", "1", "--format", "json"])).await;
+    let ok = sonde(s(&["repro", "--env", &env, "-n", "1", "--format", "json"])).await;
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
     assert_eq!(ok.json()["rows"][0]["steps"][0]["statuses"]["201"], 1);
     assert_eq!(ok.json()["steps"][0], "POST /flow");
@@ -121,7 +121,7 @@ async fn expect_status_overrides_the_default_rule() {
         "repro",
         "--env",
         &env,
-        "-k",
+        "-n",
         "1",
         "--expect-status",
         "200",
@@ -158,7 +158,7 @@ async fn inline_items_and_env_files_are_environments_too() {
         "header:Accept-Language=de-AT",
         "--env",
         &yaml.display().to_string(),
-        "-k",
+        "-n",
         "1",
         "--format",
         "json",
@@ -223,7 +223,7 @@ async fn a_matrix_above_the_cell_cap_is_refused_before_anything_is_sent() {
     let env = curl_env(dir.path(), "g.curl", srv.server.port(), 'g', 1, "");
     let env = env.display().to_string();
     let ten = "0,1,2,3,4,5,6,7,8,9";
-    let mut args = s(&["repro", "--env", &env, "-k", "1"]);
+    let mut args = s(&["repro", "--env", &env, "-n", "1"]);
     for i in 0..4 {
         args.push("--matrix".into());
         args.push(format!("header:x-m{i}={ten}"));
@@ -245,7 +245,7 @@ async fn a_matrix_above_the_cell_cap_is_refused_before_anything_is_sent() {
             "repro",
             "--env",
             &env,
-            "-k",
+            "-n",
             "1",
             "--matrix",
             "header:x-a=1,2",
@@ -278,8 +278,8 @@ async fn a_huge_run_count_is_refused_not_allocated() {
     let env = curl_env(dir.path(), "g.curl", srv.server.port(), 'g', 1, "");
     let env = env.display().to_string();
     for k in ["100000000000", "1001"] {
-        let out = sonde(s(&["repro", "--env", &env, "-k", k])).await;
-        assert_eq!(out.code, 2, "-k {k}: {}", out.stderr);
+        let out = sonde(s(&["repro", "--env", &env, "-n", k])).await;
+        assert_eq!(out.code, 2, "-n {k}: {}", out.stderr);
         assert!(out.stderr.contains("cap of 1000"), "{}", out.stderr);
     }
     assert_eq!(srv.requests(), 0);

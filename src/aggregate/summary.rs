@@ -388,3 +388,50 @@ impl Summary {
         self.steps.iter().find(|s| s.name == name)
     }
 }
+
+/// What a command measured: the request steps' names (plan order), the merged recorder and
+/// the seconds it took. The first half of `Summary::new`.
+pub struct Measured<'a> {
+    pub names: &'a [String],
+    pub recorder: &'a Recorder,
+    pub seconds: f64,
+}
+
+/// What a run was, apart from what it measured: the second half of `Summary::new`.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub scenario: String,
+    pub scenario_path: Option<String>,
+    pub target: TargetInfo,
+    pub env: Option<String>,
+    pub load: LoadInfo,
+    /// Wall clock of the run's start.
+    pub started_at: Option<std::time::SystemTime>,
+    pub interrupted: bool,
+    pub insecure: bool,
+    /// `intended_start` (open model) or `request_start`.
+    pub latency_measured_from: String,
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// A run's summary: its measurements and what it was. Thresholds, series, waterfalls and
+    /// shard information are the caller's to add.
+    pub fn new(measured: &Measured<'_>, info: RunInfo) -> Summary {
+        let mut s = Summary::measured(measured.names, measured.recorder, measured.seconds);
+        s.scenario = info.scenario;
+        s.scenario_path = info.scenario_path;
+        s.target = info.target;
+        s.env = info.env;
+        s.load = info.load;
+        s.started_at = info
+            .started_at
+            .map(|t| humantime::format_rfc3339_millis(t).to_string())
+            .unwrap_or_default();
+        s.interrupted = info.interrupted;
+        s.insecure = info.insecure;
+        s.latency_measured_from = info.latency_measured_from;
+        s.notes = info.notes;
+        s
+    }
+}

@@ -6,9 +6,8 @@
 use super::ddmin::Outcome;
 use super::env::{TemplatedKey, to_plan_env};
 use crate::aggregate::Recorder;
-use crate::exec::scope::{Builtins, Scope, VarMap};
-use crate::exec::step::{StepCtx, build_request};
-use crate::exec::{Local, Shared, Stop, Target, Vu, run_iteration, run_setup};
+use crate::exec::scope::VarMap;
+use crate::exec::{OneUser, RunContext, run_setup};
 use crate::http::{Client, ConnectionMode, Request};
 use crate::import::{EnvSpec, Imported};
 use crate::plan::{
@@ -182,7 +181,6 @@ pub struct Flow {
     base: String,
     client: Client,
     setup: VarMap,
-    set: tokio::task::LocalSet,
     pub step_names: Vec<String>,
     requests: Cell<u64>,
     /// `-v`: exchanges to print, shared by every run of the flow.
@@ -208,7 +206,6 @@ impl Flow {
             base: base.to_string(),
             client,
             setup,
-            set: tokio::task::LocalSet::new(),
             step_names,
             requests: Cell::new(setup_requests),
             verbose: None,
@@ -249,17 +246,17 @@ impl Flow {
         p
     }
 
-    fn shared(&self, env: &EnvSpec) -> Arc<Shared> {
-        let mut shared = Shared::new(
-            Arc::new(self.plan_for(env)),
-            self.base.clone(),
-            self.client.clone(),
-            self.setup.clone(),
-            Arc::new(Stop::default()),
+    fn context(&self, env: &EnvSpec) -> Arc<RunContext> {
+        Arc::new(
+            RunContext::new(
+                Arc::new(self.plan_for(env)),
+                self.base.clone(),
+                self.client.clone(),
+                self.setup.clone(),
+            )
+            .with_verbose(self.verbose.clone())
+            .with_verbose_env(self.verbose_env.borrow().clone()),
         )
-        .with_verbose(self.verbose.clone());
-        shared.verbose_env = self.verbose_env.borrow().clone();
-        Arc::new(shared)
     }
 
     /// Names the environment of the next runs in `-v` output.
@@ -271,34 +268,26 @@ impl Flow {
 
     /// Runs the flow `k` times, one after another, under `env`.
     pub async fn run(&self, env: &EnvSpec, k: usize) -> Runs {
-        let shared = self.shared(env);
+        let ctx = self.context(env);
         let mut out = Runs {
             // Grown as runs complete: `k` comes from the command line.
             runs: Vec::with_capacity(k.min(64)),
             rec: Recorder::new(self.step_names.len()),
         };
         for _ in 0..k {
-            let (run, rec, _) = self.once(&shared).await;
+            let (run, rec, _) = self.once(&ctx).await;
             out.rec.merge(&rec);
             out.runs.push(run);
         }
         out
     }
 
-    async fn once(&self, shared: &Arc<Shared>) -> (Run, Recorder, Vu) {
+    /// One run by a fresh virtual user (own cookie jar and connections), classified.
+    async fn once(&self, ctx: &Arc<RunContext>) -> (Run, Recorder, OneUser) {
         let n = self.step_names.len();
-        let local = Local::new(shared.clone(), n, true);
-        let mut vu = Vu::new(1, shared);
-        let ok = self
-            .set
-            .run_until(run_iteration(&local, &mut vu, Target::Main, None))
-            .await;
-        let trace = local
-            .trace
-            .as_ref()
-            .map(|t| std::mem::take(&mut *t.borrow_mut()))
-            .unwrap_or_default();
-        let rec = local.rec.into_inner();
+        let mut user = OneUser::new(ctx.clone());
+        let it = user.iterate().await;
+        let rec = user.take_recorder();
         let mut steps = vec![StepRun::default(); n];
         for (i, s) in rec.steps.iter().enumerate().take(n) {
             steps[i].ran = s.requests > 0 || s.skipped > 0;
@@ -306,46 +295,28 @@ impl Flow {
                 steps[i].failure = s.error_messages.keys().next().cloned();
             }
         }
-        for t in &trace {
+        for t in &it.trace {
             if let Some(st) = steps.get_mut(t.step) {
                 st.status = t.status;
             }
         }
         let requests: u64 = rec.steps.iter().map(|s| s.requests).sum();
-        let unreachable = requests > 0 && trace.iter().all(|t| t.status.is_none());
+        let unreachable = requests > 0 && it.trace.iter().all(|t| t.status.is_none());
         self.requests.set(self.requests.get() + requests);
         let run = Run {
-            ok,
+            ok: it.ok,
             steps,
             requests,
             unreachable,
         };
-        (run, rec, vu)
+        (run, rec, user)
     }
 
     /// Runs the flow once under `env` and returns that run and the request step `step` would
     /// send (rendered with the run's captures): the material of a reproducing curl command.
     pub async fn witness(&self, env: &EnvSpec, step: usize) -> (Run, Option<Request>) {
-        let shared = self.shared(env);
-        let (run, _, vu) = self.once(&shared).await;
-        let plan = &shared.plan;
-        let Some(s) = plan.request_steps().nth(step) else {
-            return (run, None);
-        };
-        let builtins = Builtins::new(vu.id, 0);
-        let scope = Scope {
-            captures: &vu.captures,
-            row: None,
-            builtins: &builtins,
-            env: &vu.env,
-            shared: &shared.setup_vars,
-        };
-        let ctx = StepCtx {
-            base: &shared.base,
-            env: &plan.env,
-            flags: &plan.flags,
-            env_is_plan: true,
-        };
-        (run, build_request(s, &scope, &ctx).ok())
+        let ctx = self.context(env);
+        let (run, _, user) = self.once(&ctx).await;
+        (run, user.request_for(step))
     }
 }

@@ -263,7 +263,7 @@ pub fn repro_line(
         words.push(Word::lit("--target"));
         words.push(Word::lit(t));
     }
-    words.push(Word::lit("-k"));
+    words.push(Word::lit("-n"));
     words.push(Word::lit(line.k.to_string()));
     if !line.expect_status.is_empty() {
         let list: Vec<String> = line.expect_status.iter().map(u16::to_string).collect();
@@ -387,7 +387,7 @@ mod tests {
         };
         let mut ph = Placeholders::new(false);
         let text = repro_line(&line, &[], &[d, f], &mut ph);
-        assert!(text.starts_with("sonde repro s.yaml --env works.curl -k 3 --matrix"));
+        assert!(text.starts_with("sonde repro s.yaml --env works.curl -n 3 --matrix"));
         let arg = r#"header:Accept-Language="en-US,en;q=0.9",de-DE"#;
         assert!(text.contains(&format!("'{arg}'")), "{text}");
         let axis = parse_matrix(arg).unwrap();

@@ -3,12 +3,14 @@
 //! a second environment interleaved for a side-by-side comparison. Measuring reuses `exec`
 //! (tracing enabled); this module only computes and shapes the numbers.
 
+mod measure;
 pub mod render;
 pub mod stats;
 pub mod waterfall;
 
 use crate::exec::Traced;
 use crate::plan::{Plan, StepNode};
+pub use measure::{MeasureError, Measured, Options, measure};
 use serde::Serialize;
 use stats::{mann_whitney, median, quantile};
 use std::collections::BTreeMap;
@@ -58,6 +60,11 @@ pub struct Iteration {
 }
 
 impl Iteration {
+    /// The iteration a one-user run traced (`exec::OneUser::iterate`).
+    pub fn from_run(run: &crate::exec::OneRun) -> Iteration {
+        Iteration::from_trace(run.started, run.ended, &run.trace)
+    }
+
     pub fn from_trace(start: Instant, end: Instant, trace: &[Traced]) -> Iteration {
         let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
         let requests = trace
@@ -325,7 +332,7 @@ pub struct StepComparison {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub struct EnvComparison {
     pub a: String,
     pub b: String,
     pub connection: Connection,
@@ -354,7 +361,7 @@ pub const ALPHA: f64 = 0.05;
 
 /// Compares two passes step by step. A step explains the difference only when its median
 /// moved by at least `min_diff_ms` and the test says it is significant (p < `ALPHA`).
-pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> Comparison {
+pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvComparison {
     let mut steps = Vec::new();
     let mut best: Option<(f64, usize)> = None;
     for (i, name) in names.iter().enumerate() {
@@ -436,7 +443,7 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> Compar
         }
     });
     let verdict = verdict(&a.env, &b.env, &steps, culprit.as_ref(), min_diff_ms);
-    Comparison {
+    EnvComparison {
         a: a.env.clone(),
         b: b.env.clone(),
         connection: a.connection,
@@ -451,14 +458,14 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> Compar
 /// One answer for several connection modes (`--connection both`): the largest significant
 /// difference, with the modes that show it, or "no significant difference" in any mode.
 /// `None` for a single comparison (its own verdict is the answer).
-pub fn combined_verdict(cs: &[Comparison]) -> Option<String> {
+pub fn combined_verdict(cs: &[EnvComparison]) -> Option<String> {
     if cs.len() < 2 {
         return None;
     }
     let (a, b) = (&cs[0].a, &cs[0].b);
-    let with: Vec<&Comparison> = cs.iter().filter(|c| c.culprit.is_some()).collect();
+    let with: Vec<&EnvComparison> = cs.iter().filter(|c| c.culprit.is_some()).collect();
     let best = with.iter().max_by(|x, y| {
-        let d = |c: &Comparison| c.culprit.as_ref().map_or(0.0, |k| k.diff_ms.abs());
+        let d = |c: &EnvComparison| c.culprit.as_ref().map_or(0.0, |k| k.diff_ms.abs());
         d(x).total_cmp(&d(y))
     });
     let Some(best) = best else {
@@ -593,7 +600,7 @@ pub struct Breakdown {
     pub iterations: usize,
     pub insecure: bool,
     pub passes: Vec<Pass>,
-    pub comparisons: Vec<Comparison>,
+    pub comparisons: Vec<EnvComparison>,
     /// The one answer when several connection modes were compared (`combined_verdict`); with
     /// one comparison its own `verdict` is the answer and this is absent.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 //! (snapshot-tested). Tables never split a number or a name (`report::table::fit`).
 
 use super::stats::mark;
-use super::{Breakdown, Comparison, Iteration, PHASES, Pass};
+use super::{Breakdown, EnvComparison, Iteration, PHASES, Pass};
 use crate::report::table::{Col, Txt, fit, put_table};
 use std::fmt::Write as _;
 
@@ -239,7 +239,7 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
 
 /// One comparison; `one_of_many`: its verdict line names its connection mode, and the last
 /// line of the report (`verdict:`) combines them.
-pub fn render_comparison(c: &Comparison, width: Option<u16>, one_of_many: bool) -> String {
+pub fn render_comparison(c: &EnvComparison, width: Option<u16>, one_of_many: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

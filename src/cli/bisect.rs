@@ -1,11 +1,12 @@
-//! `sonde bisect [SCENARIO] --good G --bad B [-k 3] [--max-probes 200]`: find the minimal set
+//! `sonde bisect [SCENARIO] --good G --bad B [-n 3] [--max-probes 200]`: find the minimal set
 //! of differences between a good and a bad environment that makes the flow fail. Exit codes:
 //! 0 culprit found, 1 premise failed (the bad environment passes, or the good one fails too),
 //! 2 invalid input or identical environments (nothing was sent), 3 runtime failure (target
 //! unreachable, setup failed).
 
-use super::repro::{FlowArgs, Format, prepare, redactor, start};
-use super::{CliError, Exit};
+use super::args::OutputFormat;
+use super::repro::{FlowArgs, prepare, redactor, start};
+use super::{Error, Exit};
 use crate::bisect::report::{self, Context};
 use crate::bisect::search::{self, Options, Verdict};
 use crate::bisect::shell::{self, Placeholders, ReproLine};
@@ -33,19 +34,19 @@ pub struct BisectArgs {
     pub quiet: bool,
 }
 
-pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
+pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
     if a.max_probes == 0 {
-        return Err(CliError::invalid("--max-probes must be at least 1"));
+        return Err(Error::usage("--max-probes must be at least 1"));
     }
     // Good first: without a scenario, the flow is the good side's request (the same request a
     // generated `sonde repro --env GOOD` line sends).
     let prep = prepare(&a.flow, &[a.good.clone(), a.bad.clone()])?;
     let (good, bad) = match prep.envs.as_slice() {
         [g, b] => (g.clone(), b.clone()),
-        _ => return Err(CliError::runtime("internal: two environments expected")),
+        _ => return Err(Error::Internal("two environments expected")),
     };
     if crate::import::diff(&good.spec, &bad.spec).is_empty() {
-        return Err(CliError::invalid(format!(
+        return Err(Error::usage(format!(
             "{} and {} are identical ({} items each): nothing to bisect, nothing was sent",
             good.label,
             bad.label,
@@ -53,7 +54,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
         )));
     }
     let (target, mut flow) = start(prep.spec.clone()).await?;
-    flow.verbose = crate::exec::verbose::from_flags(a.flow.verbose, a.flow.verbose_limit);
+    flow.verbose = a.flow.verbose.printer();
     let red = redactor(&a.flow, &[&good, &bad], Some(&flow));
     let opts = Options {
         k: a.flow.k,
@@ -119,7 +120,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
                 Vec::new()
             },
             keep_think: a.flow.keep_think,
-            insecure: a.flow.insecure,
+            insecure: a.flow.http.insecure,
         };
         let kept = if f.identity_culprit {
             Vec::new()
@@ -132,23 +133,25 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
     cx.requests = flow.requests();
     target.stop().await;
     let doc = report::document(&b, &cx, &red);
-    let text = match a.flow.format {
-        Format::Table => report::render(&doc, crate::report::table::terminal_width()),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?;
-            s.push('\n');
-            s
-        }
+    let json = a.flow.format == OutputFormat::Json;
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&doc)?;
+        s.push('\n');
+        s
+    } else {
+        report::render(&doc, crate::report::table::terminal_width())
     };
     // Unreachable in table form: `main` prints the message once.
-    if a.flow.format == Format::Json || !matches!(b.verdict, Verdict::Unreachable { .. }) {
+    if json || !matches!(b.verdict, Verdict::Unreachable { .. }) {
         print!("{}", red.scrub(&text));
     }
     match b.verdict {
         Verdict::Found(_) => Ok(Exit::Ok),
         Verdict::NotReproducible | Verdict::GoodFails => Ok(Exit::GateFailed),
-        Verdict::Unreachable { .. } => Err(CliError::runtime(red.scrub(&doc.message))),
-        Verdict::Identical => Err(CliError::invalid(doc.message)),
+        Verdict::Unreachable { .. } => {
+            Err(Error::Unreachable(red.scrub(&doc.message).into_owned()))
+        }
+        Verdict::Identical => Err(Error::Usage(doc.message)),
     }
 }
 

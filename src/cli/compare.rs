@@ -2,9 +2,10 @@
 //! (`gate::compare`), print the verdict, write the reports asked for, exit 1 on a regression and
 //! 2 when the runs are not comparable. No statistics and no formatting live here.
 
-use super::{CliError, Exit};
+use super::args::{OutputFormat, stdout_formats};
+use super::{Error, Exit, gate_exit};
 use crate::aggregate::Summary;
-use crate::gate::{self, CompareError, CompareOptions};
+use crate::gate::{self, CompareOptions, GateVerdict};
 use crate::report::{self, md::MarkdownReport, table::TableReport};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -31,19 +32,12 @@ pub struct CompareArgs {
     #[arg(long = "out", short = 'o')]
     pub outs: Vec<PathBuf>,
     /// What to print on stdout.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: StdoutFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StdoutFormat {
-    Table,
-    Json,
-    Md,
+    #[arg(long, default_value = "table", value_parser = stdout_formats(&["table", "json", "md"]))]
+    pub format: OutputFormat,
 }
 
 /// `5%`, `5 %` or `0.05` → 0.05.
-pub fn parse_fraction(s: &str, what: &str) -> Result<f64, CliError> {
+pub fn parse_fraction(s: &str, what: &str) -> Result<f64, Error> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
@@ -51,7 +45,7 @@ pub fn parse_fraction(s: &str, what: &str) -> Result<f64, CliError> {
     };
     match v {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(CliError::invalid(format!(
+        _ => Err(Error::usage(format!(
             "--{what} `{s}`: expected a percentage such as 5% or a fraction such as 0.05"
         ))),
     }
@@ -59,14 +53,14 @@ pub fn parse_fraction(s: &str, what: &str) -> Result<f64, CliError> {
 
 /// Reads a saved run result; anything unreadable or of another schema is invalid input. The
 /// flat summary of `sonde run --format json` is recognised and named, with what to pass instead.
-pub fn load_run(path: &Path) -> Result<Summary, CliError> {
+pub fn load_run(path: &Path) -> Result<Summary, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| Error::SavedRun(format!("cannot read {}: {e}", path.display())))?;
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
         let schema = v.get("schema").and_then(|s| s.as_str());
         let flat = v.get("http").and_then(|h| h.get("p50_ms")).is_some();
         if schema == Some(crate::report::json::SCRIPT_SCHEMA) || (schema.is_none() && flat) {
-            return Err(CliError::invalid(format!(
+            return Err(Error::SavedRun(format!(
                 "{}: this is the script summary of `sonde run --format json` ({}), which holds \
                  percentiles but no histograms, so no significance can be tested; compare the \
                  full result instead: `sonde run ... --out run.json`, then `sonde compare \
@@ -77,13 +71,13 @@ pub fn load_run(path: &Path) -> Result<Summary, CliError> {
         }
     }
     let s: Summary = serde_json::from_str(&text).map_err(|e| {
-        CliError::invalid(format!(
+        Error::SavedRun(format!(
             "{}: not a sonde run result ({e}); write one with `sonde run --out run.json`",
             path.display()
         ))
     })?;
     if !s.schema.starts_with("sonde.run/v1") {
-        return Err(CliError::invalid(format!(
+        return Err(Error::SavedRun(format!(
             "{}: schema `{}` is not supported (expected sonde.run/v1)",
             path.display(),
             s.schema
@@ -92,24 +86,24 @@ pub fn load_run(path: &Path) -> Result<Summary, CliError> {
     Ok(s)
 }
 
-pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
+pub fn run(a: CompareArgs) -> Result<Exit, Error> {
     let tolerance = parse_fraction(&a.tolerance, "tolerance")?;
     if tolerance >= 10.0 {
-        return Err(CliError::invalid(format!(
+        return Err(Error::usage(format!(
             "--tolerance `{}`: must be below 1000%",
             a.tolerance
         )));
     }
     let confidence = parse_fraction(&a.confidence, "confidence")?;
     if !(0.5..1.0).contains(&confidence) {
-        return Err(CliError::invalid(format!(
+        return Err(Error::usage(format!(
             "--confidence `{}`: must be at least 50% and below 100%",
             a.confidence
         )));
     }
     let min_diff_ms = crate::scenario::parse_duration(&a.min_diff)
         .map_err(|e| {
-            CliError::invalid(format!(
+            Error::usage(format!(
                 "--min-diff `{}`: {e} (a duration such as 1ms, 500us or 0)",
                 a.min_diff
             ))
@@ -117,7 +111,7 @@ pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
         .as_secs_f64()
         * 1000.0;
     for p in &a.outs {
-        report::Format::for_path(p).map_err(CliError::invalid)?;
+        report::Format::for_path(p).map_err(Error::OutputPath)?;
     }
     let baseline = load_run(&a.baseline)?;
     let candidate = load_run(&a.run)?;
@@ -126,34 +120,33 @@ pub fn run(a: CompareArgs) -> Result<Exit, CliError> {
         confidence,
         min_diff_ms,
     };
-    let cmp = gate::compare(&baseline, &candidate, &opts).map_err(|e| match e {
-        CompareError::NotComparable(_) | CompareError::NoHistogram { .. } => {
-            CliError::invalid(format!(
-                "cannot compare {} with the baseline {}: {e}",
+    let cmp =
+        gate::compare(&baseline, &candidate, &opts).map_err(|source| Error::NotComparable {
+            context: format!(
+                "cannot compare {} with the baseline {}: ",
                 a.run.display(),
                 a.baseline.display()
-            ))
-        }
-    })?;
+            ),
+            source,
+        })?;
     match a.format {
-        StdoutFormat::Table => print!(
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&cmp)?),
+        OutputFormat::Md => print!("{}", MarkdownReport.render_string(&candidate, Some(&cmp))),
+        _ => print!(
             "{}",
             TableReport::for_stdout().render_full(&candidate, Some(&cmp))
         ),
-        StdoutFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&cmp).map_err(CliError::runtime)?
-        ),
-        StdoutFormat::Md => print!("{}", MarkdownReport.render_string(&candidate, Some(&cmp))),
     }
-    report::write_outputs_with(&candidate, Some(&cmp), &a.outs).map_err(CliError::runtime)?;
-    report::append_github_step_summary(&candidate, Some(&cmp)).map_err(CliError::runtime)?;
-    if cmp.regressed() {
-        for r in cmp.gating_rows().filter_map(|r| r.why.as_ref()) {
-            eprintln!("regressed: {r}");
-        }
-        Ok(Exit::GateFailed)
-    } else {
-        Ok(Exit::Ok)
-    }
+    report::write_outputs_with(&candidate, Some(&cmp), &a.outs).map_err(Error::Output)?;
+    report::append_github_step_summary(&candidate, Some(&cmp)).map_err(Error::Output)?;
+    // The same gate as `run` and `merge`, on the comparison: one line per regressed row.
+    let verdict = GateVerdict {
+        passed: !cmp.regressed(),
+        reasons: cmp
+            .gating_rows()
+            .filter_map(|r| r.why.as_ref())
+            .map(|why| format!("regressed: {why}"))
+            .collect(),
+    };
+    Ok(gate_exit(&verdict))
 }

@@ -2,7 +2,7 @@
 //! from the same clap definition the parser uses, so they never drift from the real flags.
 //! Writes to stdout only.
 
-use super::{Cli, CliError, Exit};
+use super::{Cli, Error, Exit};
 use clap::CommandFactory as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,7 +15,7 @@ pub enum Shell {
 }
 
 /// Prints the completion script for `shell`, e.g. `sonde completions bash > ~/.local/share/bash-completion/completions/sonde`.
-pub fn completions(shell: Shell) -> Result<Exit, CliError> {
+pub fn completions(shell: Shell) -> Result<Exit, Error> {
     use clap_complete::Shell as S;
     let s = match shell {
         Shell::Bash => S::Bash,
@@ -31,21 +31,21 @@ pub fn completions(shell: Shell) -> Result<Exit, CliError> {
 }
 
 /// Prints the man page (roff), e.g. `sonde man > /usr/local/share/man/man1/sonde.1`.
-pub fn man() -> Result<Exit, CliError> {
+pub fn man() -> Result<Exit, Error> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut out)
-        .map_err(CliError::runtime)?;
+        .map_err(Error::Stdout)?;
     write_stdout(&out)
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<Exit, CliError> {
+fn write_stdout(bytes: &[u8]) -> Result<Exit, Error> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(Exit::Ok),
         // `sonde man | head`: a closed pipe is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
-        Err(e) => Err(CliError::runtime(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(Error::Stdout(e)),
     }
 }

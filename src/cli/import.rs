@@ -2,7 +2,7 @@
 //! cURL" or HAR export into scenario YAML (stdout or `-o FILE`). Only reads the input and writes
 //! the output; secrets become `${SONDE_…}` placeholders unless `--include-sensitive`.
 
-use super::{CliError, Exit};
+use super::{Error, Exit};
 use crate::import::{self, EmitOptions, EntrySelector, ImportError};
 use std::path::{Path, PathBuf};
 
@@ -50,17 +50,18 @@ fn scenario_name(file: &Path) -> String {
         .to_string()
 }
 
-fn input_error(file: &Path, e: ImportError) -> CliError {
-    match e {
-        ImportError::Io { .. } => CliError::invalid(e),
-        e if e.position().is_some() => CliError::invalid(format!("{}:{e}", file.display())),
-        e => CliError::invalid(format!("{}: {e}", file.display())),
-    }
+fn input_error(file: &Path, source: ImportError) -> Error {
+    let message = match &source {
+        ImportError::Io { .. } => source.to_string(),
+        e if e.position().is_some() => format!("{}:{e}", file.display()),
+        e => format!("{}: {e}", file.display()),
+    };
+    Error::Import { message, source }
 }
 
 /// Runs `sonde import …`: exit 0 on success, 2 on an unreadable or invalid input, 3 when the
 /// output cannot be written.
-pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
+pub fn run(args: ImportArgs) -> Result<Exit, Error> {
     let (imported, file, output, include_sensitive, label) = match args.what {
         ImportWhat::Curl {
             file,
@@ -101,8 +102,10 @@ pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
     match output {
         None => print!("{}", emitted.yaml),
         Some(out) => {
-            write_atomically(&out, &emitted.yaml)
-                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", out.display())))?;
+            write_atomically(&out, &emitted.yaml).map_err(|source| Error::Write {
+                path: out.clone(),
+                source,
+            })?;
             eprintln!("wrote {}", out.display());
         }
     }

@@ -2,8 +2,8 @@
 //! result → table/JSON/files → the same exit codes as `run`. The checks live in `shard::merge`,
 //! the arithmetic in `aggregate::merge`; this file only wires them to the command line.
 
-use super::run::OutFormat;
-use super::{CliError, Exit};
+use super::args::{OutputFormat, TABLE_JSON, stdout_formats};
+use super::{Error, Exit, gate_exit, output};
 use crate::shard::merge::{self, MergeOptions};
 use clap::Args;
 use std::path::PathBuf;
@@ -24,16 +24,16 @@ pub struct MergeArgs {
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
     /// What to print on stdout.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: OutFormat,
+    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
+    pub format: OutputFormat,
 }
 
-pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
+pub fn run(a: MergeArgs) -> Result<Exit, Error> {
     let opts = MergeOptions {
         allow_partial: a.allow_partial,
     };
-    let mut summary = merge::merge_files(&a.files, &opts).map_err(CliError::invalid)?;
-    let thresholds = merge::thresholds(&summary, &a.thresholds).map_err(CliError::invalid)?;
+    let mut summary = merge::merge_files(&a.files, &opts)?;
+    let thresholds = merge::thresholds(&summary, &a.thresholds)?;
     merge::evaluate_thresholds(&thresholds, &mut summary);
     if let Some(info) = &summary.shard {
         eprintln!(
@@ -49,18 +49,10 @@ pub fn run(a: MergeArgs) -> Result<Exit, CliError> {
             }
         );
     }
-    super::run::publish(&summary, a.format, &a.outs)?;
+    output::publish(&summary, a.format, &a.outs)?;
     if summary.interrupted {
         return Ok(Exit::Interrupted);
     }
     // The same gate as `sonde run`: thresholds, failed requests and iterations.
-    let verdict = crate::gate::verdict(&summary, None);
-    if verdict.passed {
-        Ok(Exit::Ok)
-    } else {
-        for r in &verdict.reasons {
-            eprintln!("gate failed: {r}");
-        }
-        Ok(Exit::GateFailed)
-    }
+    Ok(gate_exit(&crate::gate::verdict(&summary, None)))
 }

@@ -1,12 +1,14 @@
 //! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
 //! documented contract; `main` prints errors once and exits with it.
 
+pub mod args;
 pub mod bisect;
 pub mod breakdown;
 pub mod compare;
 pub mod completions;
 pub mod import;
 pub mod merge;
+pub mod output;
 pub mod report;
 pub mod repro;
 pub mod run;
@@ -16,42 +18,7 @@ pub mod target;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// The exit-code contract (README "Exit codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// Success.
-    Ok = 0,
-    /// A gate failed: threshold, expectation, regression.
-    GateFailed = 1,
-    /// Invalid input: usage, scenario, import file. Nothing was sent.
-    InvalidInput = 2,
-    /// Runtime failure: target unreachable, setup failed, I/O.
-    Runtime = 3,
-    /// Interrupted: partial results were written.
-    Interrupted = 4,
-}
-
-/// An error that already knows its exit code and prints once in `main`.
-#[derive(Debug)]
-pub struct CliError {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl CliError {
-    pub fn invalid(m: impl std::fmt::Display) -> CliError {
-        CliError {
-            exit: Exit::InvalidInput,
-            message: m.to_string(),
-        }
-    }
-    pub fn runtime(m: impl std::fmt::Display) -> CliError {
-        CliError {
-            exit: Exit::Runtime,
-            message: m.to_string(),
-        }
-    }
-}
+pub use crate::error::{Error, Exit, gate_exit};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -101,7 +68,7 @@ pub enum Command {
 }
 
 /// Runs the parsed command to its exit code.
-pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
+pub async fn dispatch(cli: Cli) -> Result<Exit, Error> {
     match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
@@ -117,11 +84,11 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Demo(args) => crate::demo::cli::run(args)
             .await
             .map(|()| Exit::Ok)
-            .map_err(CliError::runtime),
+            .map_err(Error::Demo),
     }
 }
 
-fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
+fn validate(files: &[PathBuf]) -> Result<Exit, Error> {
     let mut bad = Vec::new();
     for f in files {
         match crate::scenario::load(f, &crate::scenario::Overrides::default()) {
@@ -131,12 +98,12 @@ fn validate(files: &[PathBuf]) -> Result<Exit, CliError> {
                 plan.name,
                 plan.request_steps().count()
             ),
-            Err(e) => bad.push(e.to_string()),
+            Err(e) => bad.push(e),
         }
     }
     if bad.is_empty() {
         Ok(Exit::Ok)
     } else {
-        Err(CliError::invalid(bad.join("\n")))
+        Err(Error::Scenarios(bad))
     }
 }

@@ -2,8 +2,9 @@
 //! optionally its comparison with a baseline) in any report format. Always exit 0 once written:
 //! judging the run is `run`'s and `compare`'s job.
 
+use super::args::{OutputFormat, stdout_formats};
 use super::compare::load_run;
-use super::{CliError, Exit};
+use super::{Error, Exit};
 use crate::gate::{self, CompareOptions};
 use crate::report::{self, Format};
 use clap::Args;
@@ -15,8 +16,8 @@ pub struct ReportArgs {
     /// A result file written by `sonde run --out run.json`.
     pub run: PathBuf,
     /// Output format (default: from the -o extension, else table).
-    #[arg(long, short = 'f', value_enum)]
-    pub format: Option<ReportFormat>,
+    #[arg(long, short = 'f', value_parser = stdout_formats(&["table", "json", "md", "junit", "html"]))]
+    pub format: Option<OutputFormat>,
     /// Write to FILE instead of stdout.
     #[arg(long = "out", short = 'o')]
     pub out: Option<PathBuf>,
@@ -25,31 +26,10 @@ pub struct ReportArgs {
     pub baseline: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    Table,
-    Json,
-    Md,
-    Junit,
-    Html,
-}
-
-impl From<ReportFormat> for Format {
-    fn from(f: ReportFormat) -> Format {
-        match f {
-            ReportFormat::Table => Format::Table,
-            ReportFormat::Json => Format::Json,
-            ReportFormat::Md => Format::Markdown,
-            ReportFormat::Junit => Format::Junit,
-            ReportFormat::Html => Format::Html,
-        }
-    }
-}
-
-pub fn run(a: ReportArgs) -> Result<Exit, CliError> {
+pub fn run(a: ReportArgs) -> Result<Exit, Error> {
     let format = match (a.format, &a.out) {
         (Some(f), _) => Format::from(f),
-        (None, Some(p)) => Format::for_path(p).map_err(CliError::invalid)?,
+        (None, Some(p)) => Format::for_path(p).map_err(Error::OutputPath)?,
         (None, None) => Format::Table,
     };
     let summary = load_run(&a.run)?;
@@ -57,8 +37,12 @@ pub fn run(a: ReportArgs) -> Result<Exit, CliError> {
         Some(b) => {
             let base = load_run(b)?;
             Some(
-                gate::compare(&base, &summary, &CompareOptions::default())
-                    .map_err(CliError::invalid)?,
+                gate::compare(&base, &summary, &CompareOptions::default()).map_err(|source| {
+                    Error::NotComparable {
+                        context: String::new(),
+                        source,
+                    }
+                })?,
             )
         }
         None => None,
@@ -71,10 +55,10 @@ pub fn run(a: ReportArgs) -> Result<Exit, CliError> {
         _ => format
             .reporter()
             .render_with(&summary, cmp.as_ref())
-            .map_err(CliError::runtime)?,
+            .map_err(Error::Output)?,
     };
     match &a.out {
-        Some(p) => report::write_atomic(p, &bytes).map_err(CliError::runtime)?,
+        Some(p) => report::write_atomic(p, &bytes).map_err(Error::Output)?,
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.

@@ -1,19 +1,20 @@
-//! `sonde repro [SCENARIO] --env A --env B [--matrix ITEM=v1,v2]... [-k 3]`: run the flow `k`
+//! `sonde repro [SCENARIO] --env A --env B [--matrix ITEM=v1,v2]... [-n 3]`: run the flow `n`
 //! times under each environment (× each matrix cell) and print pass/fail per step side by side.
 //! Also the argument handling `bisect` shares: loading the scenario and environments, the flow,
 //! the target and the redactor.
 
-use super::{CliError, Exit};
+use super::args::{self, HttpArgs, OutputFormat, TABLE_JSON, VerboseArgs, stdout_formats};
+use super::{Error, Exit};
 use crate::bisect::env::{self, Axis, LoadedEnv};
 use crate::bisect::flow::{Flow, FlowSpec};
 use crate::bisect::repro::{self as model, ReproDoc};
-use crate::plan::{HttpOptions, Plan};
+use crate::plan::Plan;
 use crate::redact::{self, Redactor};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Largest `-k`: runs per environment (per probe for `bisect`). A huge `-k` made the runs'
+/// Largest `-n`: runs per environment (per probe for `bisect`). A huge `-n` made the runs'
 /// bookkeeping abort on allocation before the first request.
 pub const MAX_RUNS: usize = 1_000;
 
@@ -24,46 +25,27 @@ pub struct FlowArgs {
     /// first curl/HAR environment.
     pub scenario: Option<PathBuf>,
     /// Runs per environment (per probe for `bisect`).
-    #[arg(short = 'k', long = "runs", default_value_t = 3)]
+    #[arg(short = 'n', long = "runs", value_name = "N", default_value_t = 3)]
     pub k: usize,
     /// Base URL to send to (overrides the scenario's target or the request's origin).
     #[arg(long)]
     pub target: Option<String>,
-    /// Allow requests to this host besides loopback (name, IP or CIDR; repeatable). The hosts
-    /// of the curl and HAR files given as environments are allowed as named.
-    #[arg(long = "allow-host", value_name = "HOST")]
-    pub allow_hosts: Vec<String>,
     /// Statuses that count as success for a scenario-less flow (default: below 400), e.g. `200,201`.
     #[arg(long, value_delimiter = ',')]
     pub expect_status: Vec<u16>,
     /// Keep the scenario's think pauses (skipped by default: they change nothing that is sent).
     #[arg(long)]
     pub keep_think: bool,
-    /// Do not verify TLS certificates (stamped in the output).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Whole-request timeout (`30s`).
-    #[arg(long)]
-    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// Show secret values (and write them into generated commands) instead of redacting them.
     #[arg(long)]
     pub include_sensitive: bool,
-    /// Print exchanges on stderr as curl -v does: request line, headers and body excerpt,
-    /// response status, headers and body excerpt, secrets redacted. The first
-    /// --verbose-limit exchanges, then failed ones only, up to as many again.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    /// With -v: how many exchanges to show, then how many failed ones.
-    #[arg(long, value_name = "N", default_value_t = crate::exec::verbose::DEFAULT_LIMIT, requires = "verbose")]
-    pub verbose_limit: u64,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
+    #[command(flatten)]
+    pub verbose: VerboseArgs,
+    /// What to print on stdout.
+    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -93,47 +75,31 @@ pub(crate) struct Prepared {
     pub notes: Vec<String>,
 }
 
-fn http_options(a: &FlowArgs) -> Result<HttpOptions, CliError> {
-    let mut h = HttpOptions {
-        insecure: a.insecure,
-        ..HttpOptions::default()
-    };
-    if let Some(t) = &a.timeout {
-        h.request_timeout = crate::scenario::parse_duration(t)
-            .map_err(|e| CliError::invalid(format!("--timeout `{t}`: {e}")))?;
-    }
-    Ok(h)
-}
-
-fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, CliError> {
+fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, Error> {
     a.target
         .as_deref()
-        .map(|t| {
-            url::Url::parse(t).map_err(|e| {
-                CliError::invalid(format!("--target `{}`: {e}", redact::redact_url(t)))
-            })
-        })
+        .map(|t| args::url(t, "target"))
         .transpose()
 }
 
 /// Loads the scenario (if any) and the environments, and decides what the flow is.
-pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, CliError> {
+pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Error> {
     if a.k == 0 {
-        return Err(CliError::invalid("-k must be at least 1"));
+        return Err(Error::usage("-n/--runs must be at least 1"));
     }
     if a.k > MAX_RUNS {
-        return Err(CliError::invalid(format!(
-            "-k {} is more runs than the cap of {MAX_RUNS} per environment (or probe)",
+        return Err(Error::usage(format!(
+            "-n/--runs {} is more runs than the cap of {MAX_RUNS} per environment (or probe)",
             a.k
         )));
     }
-    let http = http_options(a)?;
+    let http = a.http.http_options()?;
     let target = target_url(a)?;
     let plan = match &a.scenario {
         Some(path) => {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
             if !matches!(ext, "yaml" | "yml" | "json") {
-                return Err(CliError::invalid(format!(
+                return Err(Error::usage(format!(
                     "{}: the scenario must be a .yaml file; pass curl and HAR files with --env (or --good/--bad)",
                     path.display()
                 )));
@@ -143,13 +109,13 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
                 http: Some(http.clone()),
                 ..Default::default()
             };
-            Some(crate::scenario::load(path, &overrides).map_err(CliError::invalid)?)
+            Some(crate::scenario::load(path, &overrides)?)
         }
         None => None,
     };
     let mut envs = Vec::new();
     for t in env_texts {
-        envs.push(env::load(t, plan.as_ref()).map_err(CliError::invalid)?);
+        envs.push(env::load(t, plan.as_ref())?);
     }
     let mut notes = Vec::new();
     let spec = match &plan {
@@ -174,7 +140,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
         None => {
             let requests: Vec<_> = envs.iter().filter_map(|e| e.request.as_ref()).collect();
             let Some(first) = requests.first() else {
-                return Err(CliError::invalid(
+                return Err(Error::usage(
                     "nothing to send: give a scenario, or at least one environment that is a curl command file or a HAR entry",
                 ));
             };
@@ -194,7 +160,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
                 http,
                 env::flag_transport(&requests),
             )
-            .map_err(CliError::invalid)?
+            .map_err(Error::Plan)?
         }
     };
     if !a.keep_think
@@ -213,7 +179,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Cl
             .filter_map(|e| e.request.as_ref())
             .filter_map(|r| url::Url::parse(&r.base).ok()),
     );
-    let policy = super::target::host_policy(&a.allow_hosts, named.iter())?;
+    let policy = a.http.host_policy(named.iter())?;
     super::target::guard(&mut spec.plan, policy)?;
     if spec.plan.http.insecure {
         notes.push("TLS certificates are NOT verified (--insecure)".into());
@@ -248,29 +214,27 @@ pub(crate) fn redactor(a: &FlowArgs, envs: &[&LoadedEnv], flow: Option<&Flow>) -
 }
 
 /// Starts the target (the embedded demo when the scenario has none) and the flow.
-pub(crate) async fn start(spec: FlowSpec) -> Result<(super::target::Target, Flow), CliError> {
+pub(crate) async fn start(spec: FlowSpec) -> Result<(super::target::Endpoint, Flow), Error> {
     let target = super::target::start(&spec.plan).await?;
     match Flow::start(spec, &target.base).await {
         Ok(flow) => Ok((target, flow)),
         Err(e) => {
             target.stop().await;
-            Err(CliError::runtime(e))
+            Err(Error::Flow(e))
         }
     }
 }
 
-pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
+pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
     let mut env_texts = a.envs.clone();
     let axes = a
         .matrix
         .iter()
         .map(|m| Axis::parse(m))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(CliError::invalid)?;
+        .collect::<Result<Vec<_>, _>>()?;
     // The matrix alone (one environment at least) may already be too big: refuse it before
     // loading anything.
-    model::check_row_count(env_texts.len().max(1), &axes, a.max_cells)
-        .map_err(CliError::invalid)?;
+    model::check_row_count(env_texts.len().max(1), &axes, a.max_cells).map_err(Error::Usage)?;
     if env_texts.is_empty() {
         let plan_envs: Vec<String> = match &a.flow.scenario {
             Some(_) => prepare(&a.flow, &[])?
@@ -280,7 +244,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
             None => Vec::new(),
         };
         if plan_envs.is_empty() && a.flow.scenario.is_none() {
-            return Err(CliError::invalid(
+            return Err(Error::usage(
                 "give a scenario or at least one --env (a curl file, a HAR file, an env file or an inline item)",
             ));
         }
@@ -297,10 +261,10 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
             templated: BTreeSet::new(),
         });
     }
-    model::check_row_count(prep.envs.len(), &axes, a.max_cells).map_err(CliError::invalid)?;
+    model::check_row_count(prep.envs.len(), &axes, a.max_cells).map_err(Error::Usage)?;
     let rows = model::rows(&prep.envs, &axes);
     let (target, mut flow) = start(prep.spec.clone()).await?;
-    flow.verbose = crate::exec::verbose::from_flags(a.flow.verbose, a.flow.verbose_limit);
+    flow.verbose = a.flow.verbose.printer();
     let red = redactor(&a.flow, &prep.envs.iter().collect::<Vec<_>>(), Some(&flow));
     let mut docs = Vec::with_capacity(rows.len());
     let mut unreachable = 0;
@@ -344,7 +308,8 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
         notes,
     };
     match a.flow.format {
-        Format::Table => print!(
+        OutputFormat::Json => println!("{}", red.scrub(&serde_json::to_string_pretty(&doc)?)),
+        _ => print!(
             "{}",
             red.scrub(&model::render(
                 &doc,
@@ -352,13 +317,9 @@ pub async fn run(a: ReproArgs) -> Result<Exit, CliError> {
                 crate::report::table::color_on_stdout(),
             ))
         ),
-        Format::Json => println!(
-            "{}",
-            red.scrub(&serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?)
-        ),
     }
     if unreachable == rows.len() {
-        return Err(CliError::runtime(format!(
+        return Err(Error::Unreachable(format!(
             "{} could not be reached: every request failed",
             doc.target
         )));

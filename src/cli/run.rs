@@ -1,13 +1,13 @@
 //! `sonde run`: args + scenario → `Plan` → (embedded demo if no target) → setup → load →
 //! `Summary` → table/JSON/files → exit code. The pipeline reads top to bottom here.
 
-use super::{CliError, Exit};
-use crate::aggregate::Summary;
-use crate::aggregate::summary::{LoadInfo, TargetInfo};
-use crate::exec::{self, RunOptions, Shared, Stop};
+use super::args::{self, HttpArgs, OutputFormat, TABLE_JSON, VerboseArgs, stdout_formats};
+use super::{Error, Exit, gate_exit, output};
+use crate::aggregate::summary::{LoadInfo, Measured, RunInfo, TargetInfo};
+use crate::aggregate::{IntervalPoint, Recorder, Summary};
+use crate::exec::{self, RunContext, RunOptions};
 use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan};
-use crate::report::{self, table::TableReport};
 use crate::shard::Sharding;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -23,8 +23,14 @@ pub struct RunArgs {
     /// One-URL mode (like hey/oha/wrk): the scenario is this single request.
     #[arg(long, conflicts_with = "scenario")]
     pub url: Option<String>,
-    /// Method for --url.
-    #[arg(short = 'X', long = "method", default_value = "GET", requires = "url")]
+    /// Method for --url (as curl's -X; `--method` works too).
+    #[arg(
+        short = 'X',
+        long = "request",
+        visible_alias = "method",
+        default_value = "GET",
+        requires = "url"
+    )]
     pub method: String,
     /// Header for --url, as 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", requires = "url")]
@@ -35,11 +41,6 @@ pub struct RunArgs {
     /// Base URL; overrides the scenario's `target`. Also allows its host (see --allow-host).
     #[arg(long)]
     pub target: Option<String>,
-    /// Allow requests to this host besides loopback: a name, an IP or a CIDR block
-    /// (repeatable). A scenario's own hosts (target, absolute step URLs, redirects) are
-    /// refused unless named here, in --target or in --url.
-    #[arg(long = "allow-host", value_name = "HOST")]
-    pub allow_hosts: Vec<String>,
     /// Named environment of the scenario.
     #[arg(long)]
     pub env: Option<String>,
@@ -65,32 +66,20 @@ pub struct RunArgs {
     /// Threshold, e.g. 'profile: p(95) < 300ms' (repeatable).
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
-    /// Write the result to FILE; the extension picks the format (json, txt). Repeatable.
+    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = JUnit,
+    /// html). Repeatable.
     #[arg(long = "out", short = 'o')]
     pub outs: Vec<PathBuf>,
     /// What to print on stdout.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: OutFormat,
+    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
+    pub format: OutputFormat,
     /// No progress line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Do not verify TLS certificates (stated in every report).
-    #[arg(long, short = 'k')]
-    pub insecure: bool,
-    /// Print exchanges on stderr as curl -v does: request line, headers and body excerpt,
-    /// response status, headers and body excerpt, secrets redacted. The first
-    /// --verbose-limit exchanges, then failed ones only, up to as many again.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    /// With -v: how many exchanges to show, then how many failed ones.
-    #[arg(long, value_name = "N", default_value_t = crate::exec::verbose::DEFAULT_LIMIT, requires = "verbose")]
-    pub verbose_limit: u64,
-    /// Also trust the CA certificates in this PEM file.
-    #[arg(long)]
-    pub cacert: Option<PathBuf>,
-    /// Whole-request timeout, body included (`30s`).
-    #[arg(long)]
-    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub verbose: VerboseArgs,
     /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
     #[arg(long = "ignore-retry-after")]
     pub ignore_retry_after: bool,
@@ -109,46 +98,26 @@ pub struct RunArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutFormat {
-    Table,
-    Json,
-}
-
-fn parse_dur(s: &str, what: &str) -> Result<Duration, CliError> {
-    crate::scenario::parse_duration(s)
-        .map_err(|e| CliError::invalid(format!("--{what} `{s}`: {e}")))
-}
-
-fn http_options(a: &RunArgs) -> Result<HttpOptions, CliError> {
-    let mut h = HttpOptions {
-        insecure: a.insecure,
-        cacert: a.cacert.clone(),
+fn http_options(a: &RunArgs) -> Result<HttpOptions, Error> {
+    Ok(HttpOptions {
         honor_retry_after: !a.ignore_retry_after,
-        ..HttpOptions::default()
-    };
-    if let Some(t) = &a.timeout {
-        h.request_timeout = parse_dur(t, "timeout")?;
-    }
-    Ok(h)
+        ..a.http.http_options()?
+    })
 }
 
-fn graceful_stop(a: &RunArgs) -> Result<Option<Duration>, CliError> {
+fn graceful_stop(a: &RunArgs) -> Result<Option<Duration>, Error> {
     a.graceful_stop
         .as_deref()
-        .map(|d| {
-            crate::scenario::parse_duration(d)
-                .map_err(|e| CliError::invalid(format!("--graceful-stop `{d}`: {e}")))
-        })
+        .map(|d| args::duration(d, "graceful-stop"))
         .transpose()
 }
 
 /// Builds the plan from the scenario file or the one-URL flags.
-fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
+fn build_plan(a: &RunArgs) -> Result<Plan, Error> {
     let mut duration = a
         .duration
         .as_deref()
-        .map(|d| parse_dur(d, "duration"))
+        .map(|d| args::duration(d, "duration"))
         .transpose()?;
     if a.url.is_none()
         && let Some(d) = &a.data
@@ -156,7 +125,7 @@ fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
         match crate::scenario::parse_duration(d) {
             Ok(d) if duration.is_none() => duration = Some(d),
             _ => {
-                return Err(CliError::invalid(format!(
+                return Err(Error::usage(format!(
                     "-d/--data `{d}` is a request body and needs --url (for a duration use --duration)"
                 )));
             }
@@ -166,20 +135,19 @@ fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
         .rate
         .as_deref()
         .map(|r| {
-            crate::scenario::parse_rate(r)
-                .map_err(|e| CliError::invalid(format!("--rate `{r}`: {e}")))
+            crate::scenario::parse_rate(r).map_err(|e| Error::usage(format!("--rate `{r}`: {e}")))
         })
         .transpose()?;
     let target = a
         .target
         .as_deref()
-        .map(|t| url::Url::parse(t).map_err(|e| CliError::invalid(format!("--target `{t}`: {e}"))))
+        .map(|t| args::url(t, "target"))
         .transpose()?;
     if let Some(url) = &a.url {
         return url_plan(a, url, duration, rate);
     }
     let Some(path) = &a.scenario else {
-        return Err(CliError::invalid(
+        return Err(Error::usage(
             "give a scenario file or --url (see `sonde run --help`)",
         ));
     };
@@ -195,7 +163,7 @@ fn build_plan(a: &RunArgs) -> Result<Plan, CliError> {
         graceful_stop: graceful_stop(a)?,
         http: Some(http_options(a)?),
     };
-    crate::scenario::load(path, &overrides).map_err(CliError::invalid)
+    Ok(crate::scenario::load(path, &overrides)?)
 }
 
 /// One-URL mode: the request from the flags, and everything else (load model, caps,
@@ -206,7 +174,7 @@ fn url_plan(
     raw: &str,
     duration: Option<Duration>,
     rate: Option<f64>,
-) -> Result<Plan, CliError> {
+) -> Result<Plan, Error> {
     // The one-URL defaults (as hey and oha): one pass per VU, or 10 s of an open model.
     let (duration, iterations, max_vus) = match rate {
         Some(_) => (
@@ -240,8 +208,7 @@ fn url_plan(
     };
     // A one-step scenario named like the --url plan's step, so thresholds name `request`.
     let skeleton = "name: url\nsteps:\n  - name: request\n    request: { url: / }\n";
-    let checked = crate::scenario::load_str(skeleton, std::path::Path::new("--url"), &overrides)
-        .map_err(CliError::invalid)?;
+    let checked = crate::scenario::load_str(skeleton, std::path::Path::new("--url"), &overrides)?;
     let req = crate::plan::single::SingleRequest {
         method: a.method.clone(),
         url: raw.to_string(),
@@ -250,7 +217,7 @@ fn url_plan(
         body: a.data.clone(),
     };
     let mut plan = crate::plan::single::plan(&req, checked.load.clone(), checked.http.clone())
-        .map_err(CliError::invalid)?;
+        .map_err(Error::Plan)?;
     plan.max_duration = checked.max_duration;
     plan.graceful_stop = checked.graceful_stop;
     plan.thresholds = checked.thresholds;
@@ -269,14 +236,14 @@ fn url_target(raw: &str, base: &str) -> String {
 
 /// The allow-list of this run: `--allow-host`, `--target` and `--url` are on the command line;
 /// a scenario's own `target` and step URLs are not.
-fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, CliError> {
+fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, Error> {
     let mut named = Vec::new();
     for t in [&a.target, &a.url].into_iter().flatten() {
         if let Ok(u) = url::Url::parse(t) {
             named.push(u);
         }
     }
-    super::target::host_policy(&a.allow_hosts, named.iter())
+    a.http.host_policy(named.iter())
 }
 
 fn load_info(plan: &Plan) -> LoadInfo {
@@ -315,22 +282,22 @@ fn load_info(plan: &Plan) -> LoadInfo {
     }
 }
 
-pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
-    crate::report::check_outputs(&a.outs).map_err(CliError::invalid)?;
+pub async fn run(a: RunArgs) -> Result<Exit, Error> {
+    crate::report::check_outputs(&a.outs).map_err(Error::OutputPath)?;
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
     let hosts_ok = plan.check_hosts(&plan.http.allow);
     if !a.dry_run {
-        hosts_ok.clone().map_err(CliError::invalid)?;
+        hosts_ok.clone().map_err(Error::Plan)?;
     }
     let env = |k: &str| std::env::var(k).ok();
     let (sharding, plan) = Sharding::prepare(plan, a.shard.as_deref(), a.start_at.as_deref(), &env)
-        .map_err(CliError::invalid)?;
+        .map_err(Error::Shard)?;
     if a.dry_run {
         print!("{}", sharding.description);
         print!("{}", super::target::describe_contacts(&plan));
         eprintln!("dry run: nothing was sent");
-        hosts_ok.map_err(CliError::invalid)?;
+        hosts_ok.map_err(Error::Plan)?;
         return Ok(Exit::Ok);
     }
     let plan = Arc::new(plan);
@@ -347,8 +314,7 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
         &a,
         plan.clone(),
         &target.base,
-        info,
-        target.notes.clone(),
+        (info, target.notes.clone()),
         &sharding,
         signals,
     )
@@ -357,154 +323,100 @@ pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
     result
 }
 
+/// Setup, the load, the summary, the outputs and the exit code, against a started target.
 async fn run_against(
     a: &RunArgs,
     plan: Arc<Plan>,
     base: &str,
-    target: TargetInfo,
-    notes: Vec<String>,
+    (target, notes): (TargetInfo, Vec<String>),
     sharding: &Sharding,
-    mut watch: super::signals::Signals,
-) -> Result<Exit, CliError> {
-    let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))
-        .map_err(CliError::invalid)?;
-
-    let setup_vars = exec::run_setup(&plan, base, &client)
-        .await
-        .map_err(CliError::runtime)?;
-
-    let stop = Arc::new(Stop::default());
-    let shared = Arc::new(
-        Shared::new(plan.clone(), base.to_string(), client, setup_vars, stop)
-            .with_verbose(crate::exec::verbose::from_flags(a.verbose, a.verbose_limit)),
+    watch: super::signals::Signals,
+) -> Result<Exit, Error> {
+    let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))?;
+    let setup_vars = exec::run_setup(&plan, base, &client).await?;
+    let ctx = Arc::new(
+        RunContext::new(plan.clone(), base.to_string(), client, setup_vars)
+            .with_verbose(a.verbose.printer()),
     );
-    // Ctrl-C and SIGTERM (how CI runners and Kubernetes stop a job) both stop the load, let
-    // in-flight requests finish within the grace period and write every output, marked
-    // interrupted (exit 4). A second signal quits at once.
-    let signals = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            if let Some(sig) = watch.next().await {
-                eprintln!(
-                    "\ninterrupted ({sig}): finishing in-flight requests, then writing results (again to quit at once)"
-                );
-                shared.interrupt();
-                if let Some(sig) = watch.next().await {
-                    std::process::exit(super::signals::exit_code(sig));
-                }
-            }
-        })
-    };
-
-    let clock = sharding.wait().await.map_err(CliError::runtime)?;
-    let bar = progress_bar(a.quiet, &plan);
-    let mut total_err = 0u64;
-    let mut total_dropped = 0u64;
-    let open_model = matches!(plan.load, LoadModel::Open { .. });
+    let signals = interrupt_on_signals(ctx.clone(), watch);
+    let clock = sharding.wait().await?;
     let opts = RunOptions {
         threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
         grace: plan.graceful_stop,
         ..RunOptions::default()
     };
-    let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
-    let watch_abort = plan.thresholds.iter().any(|t| t.abort_on_fail);
-    let mut aborted: Option<String> = None;
-    // Early stop: when every request of the first seconds failed before any response (closed
-    // port, unresolvable name, refused by the allow-list), the rest of the run would only
-    // repeat that; stop and say so (exit 3).
-    let mut reach_checked = false;
-    let mut unreachable_early: Option<String> = None;
-    let run_start = std::time::Instant::now();
-    let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
-        total_err += p.errors;
-        total_dropped += p.dropped;
-        if let Some(b) = &bar {
-            // p95 of every request so far (the steps' latency histograms merged).
-            let mut so_far_latency = crate::aggregate::Hist::default();
-            for st in &so_far.steps {
-                so_far_latency.merge(&st.latency);
-            }
-            b.set_position(p.t as u64);
-            // The open model drops arrivals that find every VU busy: the one number that
-            // says the load asked for is not the load sent.
-            let dropped = if open_model || total_dropped > 0 {
-                format!(", {total_dropped} dropped")
-            } else {
-                String::new()
-            };
-            b.set_message(format!(
-                "{:.0} req/s now, {} errors{dropped}, p95 so far {:.1} ms",
-                p.requests as f64,
-                total_err,
-                so_far_latency.quantile_ms(0.95)
-            ));
-        }
-        if !reach_checked && p.t >= EARLY_STOP_AFTER.as_secs_f64() {
-            reach_checked = true;
-            let all = so_far.all_requests();
-            if all.requests > 0
-                && all.statuses.is_empty()
-                && all.error_classes.keys().all(|c| is_unreachable_class(c))
-            {
-                unreachable_early = Some(format!(
-                    "stopped after {:.1}s: every request so far failed before any response ({}); \
-                     the rest of the run would only repeat that",
-                    p.t,
-                    all.error_classes
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                shared.stop.trigger();
-            }
-        }
-        if watch_abort && aborted.is_none() {
-            let elapsed = run_start.elapsed();
-            let partial = Summary::measured(&names, so_far, elapsed.as_secs_f64());
-            if let Some(r) = crate::gate::eval::abort_check(&plan.thresholds, &partial, elapsed) {
-                aborted = Some(format!(
-                    "aborted after {:.1}s: threshold `{}` failed ({})",
-                    elapsed.as_secs_f64(),
-                    r.threshold,
-                    r.message
-                ));
-                shared.stop.trigger();
+    let mut monitor = Monitor::new(a.quiet, &plan, ctx.clone());
+    let res = exec::run_load(ctx.clone(), &opts, |p, so_far| monitor.interval(p, so_far)).await?;
+    monitor.finish();
+    signals.abort();
+
+    let info = RunInfo {
+        target,
+        notes,
+        started_at: Some(res.started_at),
+        interrupted: res.interrupted,
+        ..run_info(&plan)
+    };
+    let measured = Measured {
+        names: &res.names,
+        recorder: &res.recorder,
+        seconds: res.elapsed.as_secs_f64(),
+    };
+    let mut summary = Summary::new(&measured, info);
+    summary.series = res.series;
+    summary.shard = sharding.info(clock);
+    summary.notes.extend(monitor.stopped_early);
+    summary
+        .notes
+        .extend(load_notes(&summary, &plan, res.elapsed, opts.grace));
+    summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
+
+    output::publish(&summary, a.format, &a.outs)?;
+    exit_for(&summary, sharding)
+}
+
+/// Ctrl-C and SIGTERM (how CI runners and Kubernetes stop a job) both stop the load, let
+/// in-flight requests finish within the grace period and write every output, marked
+/// interrupted (exit 4). A second signal quits at once.
+fn interrupt_on_signals(
+    ctx: Arc<RunContext>,
+    mut watch: super::signals::Signals,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Some(sig) = watch.next().await {
+            eprintln!(
+                "\ninterrupted ({sig}): finishing in-flight requests, then writing results (again to quit at once)"
+            );
+            ctx.interrupt();
+            if let Some(sig) = watch.next().await {
+                std::process::exit(super::signals::exit_code(sig));
             }
         }
     })
-    .await
-    .map_err(CliError::runtime)?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    signals.abort();
+}
 
-    let secs = res.elapsed.as_secs_f64();
-    let mut summary = Summary::measured(&res.names, &res.recorder, secs);
-    summary.scenario = plan.name.clone();
-    summary.scenario_path = plan.source.as_ref().map(|p| p.display().to_string());
-    summary.target = target;
-    summary.env = plan.env_name.clone();
-    summary.load = load_info(&plan);
-    summary.started_at = humantime::format_rfc3339_millis(res.started_at).to_string();
-    summary.interrupted = res.interrupted;
-    summary.insecure = plan.http.insecure;
-    summary.latency_measured_from = match plan.load {
-        LoadModel::Open { .. } => "intended_start".into(),
-        LoadModel::Closed { .. } => "request_start".into(),
-    };
-    summary.series = res.series;
-    summary.notes = notes;
-    summary.shard = sharding.info(clock);
-    if let Some(a) = &aborted {
-        summary.notes.push(a.clone());
+/// What the plan says about the run, for its summary.
+fn run_info(plan: &Plan) -> RunInfo {
+    RunInfo {
+        scenario: plan.name.clone(),
+        scenario_path: plan.source.as_ref().map(|p| p.display().to_string()),
+        env: plan.env_name.clone(),
+        load: load_info(plan),
+        insecure: plan.http.insecure,
+        latency_measured_from: match plan.load {
+            LoadModel::Open { .. } => "intended_start".into(),
+            LoadModel::Closed { .. } => "request_start".into(),
+        },
+        ..RunInfo::default()
     }
-    if let Some(u) = &unreachable_early {
-        summary.notes.push(u.clone());
-    }
+}
+
+/// The notes a finished load states: Retry-After waits, requests cut at the end of the grace
+/// period, a run that outlasted its plan.
+fn load_notes(summary: &Summary, plan: &Plan, elapsed: Duration, grace: Duration) -> Vec<String> {
+    let mut notes = Vec::new();
     if summary.rate_limit_wait_s > 0.0 {
-        summary.notes.push(format!(
+        notes.push(format!(
             "virtual users waited {:.1}s in total after 429 responses, as their Retry-After asked \
              (each wait capped at 60s; `http.honor_retry_after: false` or --ignore-retry-after \
              turns this off)",
@@ -512,68 +424,162 @@ async fn run_against(
         ));
     }
     if summary.cut_requests > 0 {
-        summary.notes.push(format!(
+        notes.push(format!(
             "{} request(s) were still in flight when the grace period ({}) ended: cancelled and \
              counted as failed (class `cancelled`)",
             summary.cut_requests,
-            crate::scenario::fmt_duration(opts.grace)
+            crate::scenario::fmt_duration(grace)
         ));
     }
-    if let Some(planned) = planned_length(&plan)
-        && res.elapsed > planned + Duration::from_secs(1)
+    if let Some(planned) = planned_length(plan)
+        && elapsed > planned + Duration::from_secs(1)
     {
-        summary.notes.push(format!(
+        notes.push(format!(
             "ran {:.1}s for a {} load: the rest was waiting for in-flight requests (grace period \
              {}, `graceful_stop`)",
-            secs,
+            elapsed.as_secs_f64(),
             crate::scenario::fmt_duration(planned),
-            crate::scenario::fmt_duration(opts.grace)
+            crate::scenario::fmt_duration(grace)
         ));
     }
-    summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
+    notes
+}
 
-    publish(&summary, a.format, &a.outs)?;
-
+/// The exit code of a finished run: interrupted, nothing answered (an error), or the gate's.
+fn exit_for(summary: &Summary, sharding: &Sharding) -> Result<Exit, Error> {
     if summary.interrupted {
         return Ok(Exit::Interrupted);
     }
-    if let Some(why) = no_response(&summary, sharding.spec.is_some()) {
-        return Err(CliError::runtime(why));
+    if let Some(why) = no_response(summary, sharding.spec.is_some()) {
+        return Err(Error::Unreachable(why));
     }
-    let verdict = crate::gate::verdict(&summary, None);
-    if verdict.passed {
-        Ok(Exit::Ok)
-    } else if sharding.spec.is_some() {
+    let verdict = crate::gate::verdict(summary, None);
+    if !verdict.passed && sharding.spec.is_some() {
         // A shard measures part of the load; `sonde merge` gates the whole.
         eprintln!("shard: failures recorded; the gate is decided by `sonde merge`");
-        Ok(Exit::Ok)
-    } else {
-        for r in &verdict.reasons {
-            eprintln!("gate failed: {r}");
-        }
-        Ok(Exit::GateFailed)
+        return Ok(Exit::Ok);
     }
+    Ok(gate_exit(&verdict))
 }
 
-/// Prints the summary on stdout in `format`, writes every `--out` file, and appends the
-/// markdown to `$GITHUB_STEP_SUMMARY` when set (shared by `run` and `merge`).
-pub(crate) fn publish(
-    summary: &Summary,
-    format: OutFormat,
-    outs: &[PathBuf],
-) -> Result<(), CliError> {
-    match format {
-        OutFormat::Table => print!("{}", TableReport::for_stdout().render_string(summary)),
-        OutFormat::Json => println!(
-            "{}",
-            report::json::script_summary(summary).map_err(CliError::runtime)?
-        ),
+/// Watches the load interval by interval: the progress line, the early stop when nothing is
+/// reachable, and `abort_on_fail` thresholds. Says why it stopped the run, if it did.
+struct Monitor {
+    bar: Option<ProgressBar>,
+    ctx: Arc<RunContext>,
+    plan: Arc<Plan>,
+    names: Vec<String>,
+    open_model: bool,
+    watch_abort: bool,
+    total_err: u64,
+    total_dropped: u64,
+    reach_checked: bool,
+    aborted: bool,
+    started: std::time::Instant,
+    /// Why the run stopped before its end (notes for the summary).
+    stopped_early: Vec<String>,
+}
+
+impl Monitor {
+    fn new(quiet: bool, plan: &Arc<Plan>, ctx: Arc<RunContext>) -> Monitor {
+        Monitor {
+            bar: progress_bar(quiet, plan),
+            ctx,
+            plan: plan.clone(),
+            names: plan.request_steps().map(|s| s.name.clone()).collect(),
+            open_model: matches!(plan.load, LoadModel::Open { .. }),
+            watch_abort: plan.thresholds.iter().any(|t| t.abort_on_fail),
+            total_err: 0,
+            total_dropped: 0,
+            reach_checked: false,
+            aborted: false,
+            started: std::time::Instant::now(),
+            stopped_early: Vec::new(),
+        }
     }
-    report::write_outputs(summary, outs).map_err(CliError::runtime)?;
-    if let Err(e) = report::append_github_step_summary(summary, None) {
-        eprintln!("warning: {e}");
+
+    fn interval(&mut self, p: &IntervalPoint, so_far: &Recorder) {
+        self.total_err += p.errors;
+        self.total_dropped += p.dropped;
+        self.progress(p, so_far);
+        if !self.reach_checked && p.t >= EARLY_STOP_AFTER.as_secs_f64() {
+            self.reach_checked = true;
+            self.stop_if_unreachable(p.t, so_far);
+        }
+        if self.watch_abort && !self.aborted {
+            self.abort_if_failed(so_far);
+        }
     }
-    Ok(())
+
+    fn progress(&self, p: &IntervalPoint, so_far: &Recorder) {
+        let Some(b) = &self.bar else { return };
+        // p95 of every request so far (the steps' latency histograms merged).
+        let mut so_far_latency = crate::aggregate::Hist::default();
+        for st in &so_far.steps {
+            so_far_latency.merge(&st.latency);
+        }
+        b.set_position(p.t as u64);
+        // The open model drops arrivals that find every VU busy: the one number that says
+        // the load asked for is not the load sent.
+        let dropped = if self.open_model || self.total_dropped > 0 {
+            format!(", {} dropped", self.total_dropped)
+        } else {
+            String::new()
+        };
+        b.set_message(format!(
+            "{:.0} req/s now, {} errors{dropped}, p95 so far {:.1} ms",
+            p.requests as f64,
+            self.total_err,
+            so_far_latency.quantile_ms(0.95)
+        ));
+    }
+
+    /// Early stop: when every request of the first seconds failed before any response
+    /// (closed port, unresolvable name, refused by the allow-list), the rest of the run would
+    /// only repeat that; stop and say so (exit 3).
+    fn stop_if_unreachable(&mut self, t: f64, so_far: &Recorder) {
+        let all = so_far.all_requests();
+        if all.requests > 0
+            && all.statuses.is_empty()
+            && all.error_classes.keys().all(|c| is_unreachable_class(c))
+        {
+            self.stopped_early.push(format!(
+                "stopped after {t:.1}s: every request so far failed before any response ({}); \
+                 the rest of the run would only repeat that",
+                all.error_classes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            self.ctx.request_stop();
+        }
+    }
+
+    fn abort_if_failed(&mut self, so_far: &Recorder) {
+        let elapsed = self.started.elapsed();
+        let partial = Summary::measured(&self.names, so_far, elapsed.as_secs_f64());
+        if let Some(r) = crate::gate::eval::abort_check(&self.plan.thresholds, &partial, elapsed) {
+            self.aborted = true;
+            // The abort note comes first, as before the early-stop one.
+            self.stopped_early.insert(
+                0,
+                format!(
+                    "aborted after {:.1}s: threshold `{}` failed ({})",
+                    elapsed.as_secs_f64(),
+                    r.threshold,
+                    r.message
+                ),
+            );
+            self.ctx.request_stop();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// A run in which no request got any response is a runtime failure, never "no errors":

@@ -1,33 +1,16 @@
 //! Resolving where requests go: the plan's URL, or the demo API started in-process when the
 //! scenario has no target and none was given.
 
-use super::CliError;
+use super::Error;
 use crate::aggregate::summary::TargetInfo;
 use crate::http::HostPolicy;
 use crate::plan::{Plan, TargetSpec};
 use std::sync::Arc;
 
-/// The allow-list of one command: loopback, every `--allow-host`, and the URLs the user named
-/// on the command line (`--target`, `--url`, a URL argument, a curl or HAR file's request).
-pub fn host_policy<'a>(
-    allow_hosts: &[String],
-    named: impl IntoIterator<Item = &'a url::Url>,
-) -> Result<HostPolicy, CliError> {
-    let mut p = HostPolicy::loopback_only();
-    for h in allow_hosts {
-        p.allow(h)
-            .map_err(|e| CliError::invalid(format!("--allow-host: {e}")))?;
-    }
-    for u in named {
-        p.allow_url(u);
-    }
-    Ok(p)
-}
-
 /// Puts `policy` in the plan's transport options (every request is checked against it) and
 /// refuses, before anything is sent, a plan whose target or absolute step URLs leave it.
-pub fn guard(plan: &mut Plan, policy: HostPolicy) -> Result<(), CliError> {
-    plan.check_hosts(&policy).map_err(CliError::invalid)?;
+pub fn guard(plan: &mut Plan, policy: HostPolicy) -> Result<(), Error> {
+    plan.check_hosts(&policy).map_err(Error::Plan)?;
     plan.http.allow = Arc::new(policy);
     Ok(())
 }
@@ -69,7 +52,8 @@ pub fn describe_contacts(plan: &Plan) -> String {
     out
 }
 
-pub struct Target {
+/// Where a command's requests go: a URL, or the embedded demo it started (and stops).
+pub struct Endpoint {
     /// Base URL without a trailing slash.
     pub base: String,
     pub info: TargetInfo,
@@ -78,7 +62,7 @@ pub struct Target {
     demo: Option<crate::demo::RunningDemo>,
 }
 
-impl Target {
+impl Endpoint {
     /// Stops the embedded demo, if one was started, and names the file its log went to when
     /// it logged anything (its own server errors: an injected fault's 500s, worker restarts).
     pub async fn stop(self) {
@@ -121,9 +105,10 @@ fn route_demo_log() {
     }
 }
 
-pub async fn start(plan: &Plan) -> Result<Target, CliError> {
+/// Resolves the plan's target, starting the embedded demo when it has none.
+pub async fn start(plan: &Plan) -> Result<Endpoint, Error> {
     match &plan.target {
-        TargetSpec::Url(u) => Ok(Target {
+        TargetSpec::Url(u) => Ok(Endpoint {
             base: u.as_str().trim_end_matches('/').to_string(),
             info: TargetInfo {
                 kind: "url".into(),
@@ -137,15 +122,14 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
             let parsed = faults
                 .iter()
                 .map(|f| f.parse::<crate::demo::Fault>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CliError::invalid)?;
+                .collect::<Result<Vec<_>, _>>()?;
             route_demo_log();
             let demo = crate::demo::start(crate::demo::DemoConfig {
                 faults: parsed,
                 ..crate::demo::DemoConfig::default()
             })
             .await
-            .map_err(|e| CliError::runtime(format!("could not start the embedded demo: {e}")))?;
+            .map_err(Error::EmbeddedDemo)?;
             let base = demo.base_url();
             let faults_txt = if faults.is_empty() {
                 "none".to_string()
@@ -156,7 +140,7 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
             eprintln!(
                 "no target given: started the demo API in-process at {base} (seeded in {secs:.2}s, faults: {faults_txt})"
             );
-            Ok(Target {
+            Ok(Endpoint {
                 base: base.clone(),
                 info: TargetInfo {
                     kind: "embedded-demo".into(),

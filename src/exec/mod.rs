@@ -10,16 +10,18 @@
 //! server or a late load thread shows up in the percentiles. The `total` phase keeps the pure
 //! service time.
 
+mod one_user;
 pub mod schedule;
 pub mod scope;
 pub mod step;
 mod timer;
 pub mod verbose;
-pub mod vu;
+mod vu;
 
 use crate::aggregate::{IntervalPoint, IntervalRecorder, Recorder};
 use crate::http::Client;
 use crate::plan::{LoadModel, Plan};
+pub use one_user::{OneRun, OneUser};
 use schedule::{Arrivals, Ramp, share};
 use scope::VarMap;
 use std::cell::{Cell, RefCell};
@@ -29,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
-pub use vu::{Local, Target, Traced, Vu, run_iteration};
-pub use vu::{Shared, Stop};
+use vu::{Local, Recording, Stop, Vu, run_iteration};
+pub use vu::{RunContext, Traced};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -95,21 +97,16 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
     if plan.setup.is_empty() {
         return Ok(VarMap::new());
     }
-    let shared = Arc::new(Shared::new(
+    let ctx = Arc::new(RunContext::new(
         plan.clone(),
         base.to_string(),
         client.clone(),
         VarMap::new(),
-        Arc::new(Stop::default()),
     ));
-    let n = crate::plan::flatten(&plan.setup).count();
-    let local = Local::new(shared.clone(), n, false);
-    let set = tokio::task::LocalSet::new();
-    let mut vu = Vu::new(0, &shared);
     // Setup vars come from the environment too (identities may be env-specific).
-    set.run_until(run_iteration(&local, &mut vu, Target::Setup, None))
-        .await;
-    let rec = local.rec.into_inner();
+    let mut user = OneUser::setup(ctx);
+    user.iterate().await;
+    let rec = user.take_recorder();
     for (step, stats) in crate::plan::flatten(&plan.setup).zip(rec.steps.iter()) {
         let by_design = stats.not_run > stats.not_run_unset;
         if stats.errors > 0
@@ -130,16 +127,17 @@ pub async fn run_setup(plan: &Arc<Plan>, base: &str, client: &Client) -> Result<
             });
         }
     }
+    let captures = user.into_captures();
     // Env vars built from setup captures: one that would expand past the size limit is an
     // error here, not an "undefined variable" in every step that uses it.
-    let (_, too_large) = vu::render_env_checked(&plan.env.vars, &vu.captures);
+    let (_, too_large) = vu::render_env_checked(&plan.env.vars, &captures);
     if let Some((name, why)) = too_large.first() {
         return Err(ExecError::Setup {
             step: "(env)".into(),
             message: format!("env var `{name}` from setup captures: {why}"),
         });
     }
-    Ok(vu.captures)
+    Ok(captures)
 }
 
 struct Msg {
@@ -157,7 +155,7 @@ type Recycle = std::sync::mpsc::Receiver<(IntervalRecorder, Recorder)>;
 /// Runs the load. `on_interval` sees each merged interval as it completes, with everything
 /// measured so far (live view, abort checks).
 pub async fn run_load(
-    shared: Arc<Shared>,
+    shared: Arc<RunContext>,
     opts: &RunOptions,
     mut on_interval: impl FnMut(&IntervalPoint, &Recorder),
 ) -> Result<RunResult, ExecError> {
@@ -310,7 +308,7 @@ fn point(k: u64, iv: &IntervalRecorder, interval_s: f64, elapsed: f64) -> Interv
 fn load_thread(
     idx: u64,
     n: u64,
-    shared: Arc<Shared>,
+    shared: Arc<RunContext>,
     start: Instant,
     opts: &RunOptions,
     n_steps: usize,
@@ -499,7 +497,7 @@ async fn closed(
                 {
                     break;
                 }
-                run_iteration(&local, &mut vu, Target::Main, None).await;
+                run_iteration(&local, &mut vu, Recording::Main, None).await;
                 if !back_off(&local, &mut vu, end).await {
                     break;
                 }
@@ -711,7 +709,7 @@ async fn open(
                 let local = local.clone();
                 let pool = pool.clone();
                 running.spawn_local(async move {
-                    run_iteration(&local, &mut vu, Target::Main, Some(due)).await;
+                    run_iteration(&local, &mut vu, Recording::Main, Some(due)).await;
                     // A backing-off VU stays busy: arrivals that find no free VU are dropped
                     // and shown, never silently sent.
                     back_off(&local, &mut vu, end).await;

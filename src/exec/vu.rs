@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 /// A stop signal shared by every load thread (runtime-agnostic).
 #[derive(Default)]
-pub struct Stop {
+pub(super) struct Stop {
     flag: AtomicBool,
     notify: Notify,
 }
@@ -53,40 +53,37 @@ impl Stop {
     }
 }
 
-/// Read-only state of a run, shared by all load threads.
-pub struct Shared {
-    pub plan: Arc<Plan>,
-    pub base: String,
-    pub client: Client,
-    pub setup_vars: VarMap,
-    pub data: Vec<VarMap>,
-    pub stop: Arc<Stop>,
-    pub next_iteration: AtomicU64,
+/// Read-only state of a run (plan, target, client, setup captures, stop signal), shared by all
+/// load threads. Its fields are `exec`'s own.
+pub struct RunContext {
+    pub(super) plan: Arc<Plan>,
+    pub(super) base: String,
+    pub(super) client: Client,
+    pub(super) setup_vars: VarMap,
+    pub(super) data: Vec<VarMap>,
+    pub(super) stop: Arc<Stop>,
+    pub(super) next_iteration: AtomicU64,
     /// Closed model with `iterations`: how many have been handed out.
-    pub taken_iterations: AtomicU64,
+    pub(super) taken_iterations: AtomicU64,
     interrupted: AtomicBool,
     /// For each request step (plan order): the index of its poll's `since` step.
-    pub since: Vec<Option<usize>>,
-    pub open_model: bool,
+    pub(super) since: Vec<Option<usize>>,
     /// Requests of steps that use no variable at all, built once (plan order) with their
     /// HTTP/1.1 bytes: the hot path then renders, parses and copies nothing.
-    pub prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
+    pub(super) prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
     /// Some step's `if:` asks whether an earlier step passed or failed.
-    pub track_outcomes: bool,
+    pub(super) track_outcomes: bool,
     /// `-v`: exchanges to print (`None`: off, one check per request).
-    pub verbose: Option<Arc<super::verbose::Verbose>>,
+    pub(super) verbose: Option<Arc<super::verbose::Verbose>>,
     /// With `-v` in a command that runs several environments: which one this is.
-    pub verbose_env: Option<String>,
+    pub(super) verbose_env: Option<String>,
 }
 
-impl Shared {
-    pub fn new(
-        plan: Arc<Plan>,
-        base: String,
-        client: Client,
-        setup_vars: VarMap,
-        stop: Arc<Stop>,
-    ) -> Shared {
+impl RunContext {
+    /// The state of a run of `plan` against `base` (no trailing slash) with `client`, every
+    /// virtual user seeing `setup_vars` (`run_setup`'s captures).
+    pub fn new(plan: Arc<Plan>, base: String, client: Client, setup_vars: VarMap) -> RunContext {
+        let stop = Arc::new(Stop::default());
         let names: Vec<&str> = plan.request_steps().map(|s| s.name.as_str()).collect();
         let since = plan
             .request_steps()
@@ -106,7 +103,6 @@ impl Shared {
                     .collect()
             })
             .collect();
-        let open_model = matches!(plan.load, crate::plan::LoadModel::Open { .. });
         let ctx = StepCtx {
             base: &base,
             env: &plan.env,
@@ -126,7 +122,7 @@ impl Shared {
             .chain(crate::plan::flatten(&plan.setup))
             .filter_map(|s| s.condition.as_ref())
             .any(|c| matches!(c.test, Test::Passed(_) | Test::Failed(_)));
-        Shared {
+        RunContext {
             verbose: None,
             verbose_env: None,
             track_outcomes,
@@ -140,17 +136,33 @@ impl Shared {
             taken_iterations: AtomicU64::new(0),
             interrupted: AtomicBool::new(false),
             since,
-            open_model,
             prebuilt,
         }
     }
 }
 
-impl Shared {
+impl RunContext {
     /// With `-v`: print exchanges as `verbose` decides.
-    pub fn with_verbose(mut self, verbose: Option<Arc<super::verbose::Verbose>>) -> Shared {
+    pub fn with_verbose(mut self, verbose: Option<Arc<super::verbose::Verbose>>) -> RunContext {
         self.verbose = verbose;
         self
+    }
+
+    /// With `-v` in a command that runs several environments: name this one in every
+    /// exchange printed.
+    pub fn with_verbose_env(mut self, label: Option<String>) -> RunContext {
+        self.verbose_env = label;
+        self
+    }
+
+    /// The plan this run executes.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Stop starting iterations (an early stop or an abort; the result is not interrupted).
+    pub fn request_stop(&self) {
+        self.stop.trigger();
     }
 
     /// Ctrl-C: stop starting iterations and mark the result interrupted.
@@ -164,18 +176,18 @@ impl Shared {
     }
 }
 
-/// What one load thread records into.
-pub struct Local {
-    pub shared: Arc<Shared>,
-    pub rec: RefCell<Recorder>,
-    pub interval: RefCell<IntervalRecorder>,
-    /// `breakdown` keeps every request of every iteration (a handful of iterations, one VU);
-    /// load runs leave this `None` and keep only histograms.
-    pub trace: Option<RefCell<Vec<Traced>>>,
+/// What one load thread (or one traced user) records into.
+pub(super) struct Local {
+    pub(super) shared: Arc<RunContext>,
+    pub(super) rec: RefCell<Recorder>,
+    pub(super) interval: RefCell<IntervalRecorder>,
+    /// A one-user run (`exec::OneUser`) keeps every request of every iteration; load runs
+    /// leave this `None` and keep only histograms.
+    pub(super) trace: Option<RefCell<Vec<Traced>>>,
 }
 
 impl Local {
-    pub fn new(shared: Arc<Shared>, steps: usize, trace: bool) -> Local {
+    pub(super) fn new(shared: Arc<RunContext>, steps: usize, trace: bool) -> Local {
         Local {
             shared,
             rec: RefCell::new(Recorder::new(steps)),
@@ -238,20 +250,21 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
     });
 }
 
-pub struct Vu {
-    pub id: u64,
-    pub session: Session,
-    pub captures: VarMap,
-    pub env: VarMap,
+/// A virtual user: its session (cookie jar, connections), captures and environment.
+pub(super) struct Vu {
+    pub(super) id: u64,
+    pub(super) session: Session,
+    pub(super) captures: VarMap,
+    pub(super) env: VarMap,
     /// Set by an iteration whose requests failed before a response or were rate limited: how
     /// long this VU waits before its next iteration (taken by the load loop).
-    pub backoff: Option<(Backoff, std::time::Duration)>,
+    pub(super) backoff: Option<(Backoff, std::time::Duration)>,
     /// Consecutive iterations that failed before any response.
     fail_streak: u32,
 }
 
 impl Vu {
-    pub fn new(id: u64, shared: &Shared) -> Vu {
+    pub(super) fn new(id: u64, shared: &RunContext) -> Vu {
         Vu {
             id,
             session: shared.client.session(),
@@ -266,13 +279,16 @@ impl Vu {
 /// Renders the environment's vars, which may refer to setup captures and to each other
 /// (the scenario loader rejected cycles). Unresolvable ones are left out and reported by the
 /// step that uses them.
-pub fn render_env(vars: &std::collections::BTreeMap<String, Template>, shared: &VarMap) -> VarMap {
+pub(super) fn render_env(
+    vars: &std::collections::BTreeMap<String, Template>,
+    shared: &VarMap,
+) -> VarMap {
     render_env_checked(vars, shared).0
 }
 
 /// `render_env`, also naming the variables that would expand past the size limit (built from
 /// a setup capture: the loader bounds everything it can see), with the error.
-pub fn render_env_checked(
+pub(super) fn render_env_checked(
     vars: &std::collections::BTreeMap<String, Template>,
     shared: &VarMap,
 ) -> (VarMap, Vec<(String, String)>) {
@@ -314,10 +330,10 @@ pub fn render_env_checked(
 
 /// Runs one iteration. `intended` is the open model's scheduled start (coordinated omission).
 /// Returns false if the iteration failed.
-pub async fn run_iteration(
+pub(super) async fn run_iteration(
     local: &Local,
     vu: &mut Vu,
-    recorder_for: Target,
+    recorder_for: Recording,
     intended: Option<Instant>,
 ) -> bool {
     let shared = &local.shared;
@@ -330,18 +346,18 @@ pub async fn run_iteration(
         shared.data.get((it % shared.data.len() as u64) as usize)
     };
     let builtins = Builtins::new(vu.id, it);
-    if recorder_for == Target::Main {
+    if recorder_for == Recording::Main {
         // A step's captures serve the steps after it in the same iteration: a value left from
         // the previous iteration would stand in for one this iteration failed to capture.
         vu.captures.clear();
     }
     let nodes = match recorder_for {
-        Target::Main => &plan.steps,
-        Target::Setup => &plan.setup,
+        Recording::Main => &plan.steps,
+        Recording::Setup => &plan.setup,
     };
     // Step start instants matter only to polls that measure `since` an earlier step; without
     // any, the iteration keeps none (no per-iteration allocation on the hot path).
-    let track_starts = recorder_for == Target::Main && shared.since.iter().any(Option::is_some);
+    let track_starts = recorder_for == Recording::Main && shared.since.iter().any(Option::is_some);
     let mut starts: Vec<Option<Instant>> = if track_starts {
         vec![None; shared.since.len()]
     } else {
@@ -363,14 +379,14 @@ pub async fn run_iteration(
     let ctx = StepCtx {
         base: &shared.base,
         env: match recorder_for {
-            Target::Main => &plan.env,
-            Target::Setup => &no_env,
+            Recording::Main => &plan.env,
+            Recording::Setup => &no_env,
         },
         flags: &plan.flags,
-        env_is_plan: recorder_for == Target::Main,
+        env_is_plan: recorder_for == Recording::Main,
     };
     for node in nodes {
-        if shared.stop.is_set() && matches!(recorder_for, Target::Main) && idx > 0 {
+        if shared.stop.is_set() && matches!(recorder_for, Recording::Main) && idx > 0 {
             // Interrupted: don't start new requests; the iteration is not counted as failed.
             break;
         }
@@ -386,8 +402,8 @@ pub async fn run_iteration(
                 let out = {
                     let scope = scope(vu, row, &builtins, shared);
                     let since = match recorder_for {
-                        Target::Main => shared.since.get(idx).copied().flatten(),
-                        Target::Setup => None,
+                        Recording::Main => shared.since.get(idx).copied().flatten(),
+                        Recording::Setup => None,
                     };
                     let intended = first.take();
                     let settle_from = since
@@ -481,7 +497,7 @@ pub async fn run_iteration(
         }
         Backoff::RateLimited(Some(d)) => Some((backoff, d.min(super::step::MAX_RETRY_AFTER))),
     };
-    if matches!(recorder_for, Target::Main) {
+    if matches!(recorder_for, Recording::Main) {
         let mut rec = local.rec.borrow_mut();
         rec.iterations += 1;
         if !ok {
@@ -546,7 +562,7 @@ fn not_run(local: &Local, idx: usize, c: &Condition) {
 
 /// Which recorder a step records into: the load's, or setup's (kept apart from the results).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(super) enum Recording {
     Main,
     Setup,
 }
@@ -555,7 +571,7 @@ fn scope<'a>(
     vu: &'a Vu,
     row: Option<&'a VarMap>,
     builtins: &'a Builtins,
-    shared: &'a Shared,
+    shared: &'a RunContext,
 ) -> Scope<'a> {
     Scope {
         captures: &vu.captures,

@@ -120,7 +120,7 @@ async fn response_secrets_never_reach_messages_or_reports() {
     assert_clean("breakdown -o", &std::fs::read_to_string(&bd).unwrap());
 
     let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(["repro", file.to_str().unwrap(), "-k", "1"])
+        .args(["repro", file.to_str().unwrap(), "-n", "1"])
         .output()
         .await
         .unwrap();
