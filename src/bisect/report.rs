@@ -2,7 +2,7 @@
 //! [`Bisection`], and its text form. Names always show; values show only when not secret
 //! (unless `--include-sensitive`); free text is scrubbed. Runs nothing.
 
-use super::search::{Bisection, Verdict, confidence};
+use super::search::{Bisection, Finding, confidence};
 use crate::import::Difference;
 use crate::import::env::display_value;
 use crate::redact::Redactor;
@@ -180,12 +180,12 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
         p.bad_runs, p.good_runs
     );
     match &b.verdict {
-        Verdict::Identical => {
+        Finding::Identical => {
             doc.outcome = "identical";
             doc.message =
                 "the good and the bad environment are identical: nothing to bisect".into();
         }
-        Verdict::Unreachable { message } => {
+        Finding::Unreachable { message } => {
             doc.outcome = "unreachable";
             doc.message = format!(
                 "{} could not be reached: every request failed ({})",
@@ -193,7 +193,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
                 red.scrub(message)
             );
         }
-        Verdict::NotReproducible => {
+        Finding::NotReproducible => {
             doc.outcome = "not_reproducible";
             doc.message = format!(
                 "not reproducible here: the bad environment passed all {} runs against {} ({} differences from the good one; tried the bad environment as given{}). Is it the same target, and does the failure need state this flow does not create?",
@@ -207,7 +207,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
                 }
             );
         }
-        Verdict::GoodFails => {
+        Finding::GoodFails => {
             doc.outcome = "good_fails";
             doc.message = format!(
                 "the good environment fails too ({} of {} runs; {}): there is no good/bad difference to narrow down; {tried}",
@@ -220,7 +220,7 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
                     .unwrap_or_else(|| "no message".into())
             );
         }
-        Verdict::Found(f) => {
+        Finding::Found(f) => {
             let (level, note) = confidence(f, cx.k);
             doc.culprits = f
                 .culprits

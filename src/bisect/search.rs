@@ -1,6 +1,6 @@
 //! The bisection itself: diff the good and the bad environment, keep identity items from the
 //! bad side, confirm the premise (bad fails, good passes), then ddmin over the remaining
-//! differences, each probe run `k` times. Produces a [`Verdict`]; prints nothing but one
+//! differences, each probe run `k` times. Produces a [`Finding`]; prints nothing but one
 //! progress line per probe through the caller's callback (counts only, never values).
 
 use super::ddmin::{self, Outcome, probe_bound};
@@ -47,8 +47,9 @@ pub struct Found {
     pub failing: EnvSpec,
 }
 
+/// What a bisection found (the exit code follows from it in `cli::bisect`).
 #[derive(Debug, Clone)]
-pub enum Verdict {
+pub enum Finding {
     /// Good and bad hold the same items: nothing to bisect, nothing was sent.
     Identical,
     /// The target never answered (every request of both premise checks failed to connect).
@@ -69,7 +70,7 @@ pub struct Bisection {
     /// Identity differences kept from the bad side (empty with `--vary-identity`).
     pub identity: Vec<Difference>,
     pub premise: Premise,
-    pub verdict: Verdict,
+    pub verdict: Finding,
 }
 
 /// Progress of one probe, for a live line on stderr.
@@ -95,7 +96,7 @@ pub async fn bisect(
         differences: differences.clone(),
         identity: Vec::new(),
         premise: Premise::default(),
-        verdict: Verdict::Identical,
+        verdict: Finding::Identical,
     };
     if differences.is_empty() {
         return out;
@@ -117,7 +118,7 @@ pub async fn bisect(
     p.bad_failed = bad_runs.failed();
     p.bad_failure = bad_runs.first_failure();
     if bad_runs.outcome() == Outcome::Pass {
-        out.verdict = Verdict::NotReproducible;
+        out.verdict = Finding::NotReproducible;
         return out;
     }
     flow.label_runs("good");
@@ -130,11 +131,11 @@ pub async fn bisect(
             .first_failure()
             .map(|(_, m)| m)
             .unwrap_or_else(|| "no response".into());
-        out.verdict = Verdict::Unreachable { message };
+        out.verdict = Finding::Unreachable { message };
         return out;
     }
     if good_runs.outcome() != Outcome::Pass {
-        out.verdict = Verdict::GoodFails;
+        out.verdict = Finding::GoodFails;
         return out;
     }
 
@@ -152,7 +153,7 @@ pub async fn bisect(
         });
         if runs.outcome().failed() {
             flaky.add(&runs);
-            out.verdict = Verdict::Found(Box::new(Found {
+            out.verdict = Finding::Found(Box::new(Found {
                 culprits: identity.clone(),
                 identity_culprit: true,
                 varied: 0,
@@ -200,7 +201,7 @@ pub async fn bisect(
         .filter_map(|i| varying.get(*i).cloned())
         .collect();
     let failing = apply_bad(&base, &culprits.iter().collect::<Vec<_>>());
-    out.verdict = Verdict::Found(Box::new(Found {
+    out.verdict = Finding::Found(Box::new(Found {
         culprits,
         identity_culprit: false,
         varied: n,
@@ -255,7 +256,7 @@ pub fn confidence(found: &Found, k: usize) -> (&'static str, String) {
             (
                 level,
                 format!(
-                    "flaky: runs of the same probe disagreed ({} flaky probe{}, the failure showed in {:.0}% of their runs); a probe that passed {k} times in a row could still hide it with probability {:.1}% (raise -k to lower it)",
+                    "flaky: runs of the same probe disagreed ({} flaky probe{}, the failure showed in {:.0}% of their runs); a probe that passed {k} times in a row could still hide it with probability {:.1}% (raise -n to lower it)",
                     found.flaky_probes,
                     if found.flaky_probes == 1 { "" } else { "s" },
                     rate * 100.0,
@@ -266,7 +267,7 @@ pub fn confidence(found: &Found, k: usize) -> (&'static str, String) {
         None => (
             "high",
             if k == 1 {
-                "one run per probe (-k 1): flakiness could not be seen; raise -k to check"
+                "one run per probe (-n 1): flakiness could not be seen; raise -n to check"
                     .to_string()
             } else {
                 format!("every probe gave the same outcome in all {k} of its runs")

@@ -8,7 +8,7 @@ use super::args::OutputFormat;
 use super::repro::{FlowArgs, prepare, redactor, start};
 use super::{Error, Exit};
 use crate::bisect::report::{self, Context};
-use crate::bisect::search::{self, Options, Verdict};
+use crate::bisect::search::{self, Finding, Options};
 use crate::bisect::shell::{self, Placeholders, ReproLine};
 use clap::Args;
 use std::io::Write as _;
@@ -98,7 +98,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         notes: prep.notes.clone(),
         ..Context::default()
     };
-    if let Verdict::Found(f) = &b.verdict {
+    if let Finding::Found(f) = &b.verdict {
         let step = b
             .premise
             .bad_failure
@@ -142,16 +142,16 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         report::render(&doc, crate::report::table::terminal_width())
     };
     // Unreachable in table form: `main` prints the message once.
-    if json || !matches!(b.verdict, Verdict::Unreachable { .. }) {
+    if json || !matches!(b.verdict, Finding::Unreachable { .. }) {
         print!("{}", red.scrub(&text));
     }
     match b.verdict {
-        Verdict::Found(_) => Ok(Exit::Ok),
-        Verdict::NotReproducible | Verdict::GoodFails => Ok(Exit::GateFailed),
-        Verdict::Unreachable { .. } => {
+        Finding::Found(_) => Ok(Exit::Ok),
+        Finding::NotReproducible | Finding::GoodFails => Ok(Exit::GateFailed),
+        Finding::Unreachable { .. } => {
             Err(Error::Unreachable(red.scrub(&doc.message).into_owned()))
         }
-        Verdict::Identical => Err(Error::Usage(doc.message)),
+        Finding::Identical => Err(Error::Usage(doc.message)),
     }
 }
 
