@@ -1,7 +1,7 @@
 //! `sonde bisect` against small real servers whose failing rule each test writes: single
 //! culprits, two- and three-way interactions among 30 differences (probe counts within ddmin's
 //! bound and matching what the server saw), a culprit that fails every other time (found with
-//! `-k 5`, marked flaky), identity items, and the premise failures with their exit codes.
+//! `-n 5`, marked flaky), identity items, and the premise failures with their exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bisect_support;

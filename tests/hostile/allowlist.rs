@@ -315,9 +315,9 @@ fn repro_and_bisect_send_only_to_the_hosts_of_the_files_named() {
     );
     let r = in_netns(
         d.path(),
-        r#"$SONDE repro --env "$D/good.curl" --env "$D/bad.curl" -k 1; echo "exit=$?"
-$SONDE repro "$D/remote.yaml" -k 1; echo "exit2=$?"
-$SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Accept-Language=de -k 1; echo "exit3=$?"
+        r#"$SONDE repro --env "$D/good.curl" --env "$D/bad.curl" -n 1; echo "exit=$?"
+$SONDE repro "$D/remote.yaml" -n 1; echo "exit2=$?"
+$SONDE bisect "$D/remote.yaml" --good header:Accept-Language=en --bad header:Accept-Language=de -n 1; echo "exit3=$?"
 $SONDE breakdown "$D/good.curl" --target http://127.0.0.1:18080 -n 1 --connection reuse; echo "exit4=$?""#,
     );
     // The curl files named 10.77.0.1: their request went there, twice (one per env).
