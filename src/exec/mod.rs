@@ -170,49 +170,7 @@ pub async fn run_load(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let mut handles = Vec::with_capacity(threads);
-    // Open model: arrival k goes to load thread k mod n. On Linux each load thread paces its
-    // own arrivals with a timerfd (`timer`); elsewhere one pacer thread hands them out.
-    let mut arrive: Vec<Option<Arrive>> = (0..threads).map(|_| None).collect();
-    if let LoadModel::Open {
-        rate,
-        duration,
-        stages,
-        ..
-    } = &shared.plan.load
-    {
-        let (arrivals, length) = if stages.is_empty() {
-            (Arrivals::constant(*rate), *duration)
-        } else {
-            (
-                Arrivals::ramping(*rate, stages),
-                Ramp::new(*rate, stages).total(),
-            )
-        };
-        let length = length.min(shared.plan.max_duration);
-        // SONDE_PACER=thread forces the pacer thread (for comparing the two in benchmarks).
-        let thread_pacer = std::env::var_os("SONDE_PACER").is_some_and(|v| v == "thread");
-        if cfg!(target_os = "linux") && !thread_pacer {
-            let arrivals = Arc::new(arrivals);
-            for a in &mut arrive {
-                *a = Some(Arrive::Local {
-                    arrivals: arrivals.clone(),
-                    length,
-                });
-            }
-        } else {
-            let mut txs = Vec::new();
-            for a in &mut arrive {
-                let (t, r) = mpsc::unbounded_channel::<Instant>();
-                txs.push(t);
-                *a = Some(Arrive::Channel(r));
-            }
-            let stop = shared.stop.clone();
-            std::thread::Builder::new()
-                .name("sonde-pacer".into())
-                .spawn(move || pace(&arrivals, start, length, &stop, txs))
-                .map_err(|e| ExecError::Thread(e.to_string()))?;
-        }
-    }
+    let arrive = arrivals(&shared, threads, start)?;
     let mut recycle_txs = Vec::with_capacity(threads);
     for (idx, arrive) in arrive.into_iter().enumerate() {
         let (recycle_tx, recycle) = std::sync::mpsc::channel();
@@ -241,10 +199,105 @@ pub async fn run_load(
     }
     drop(tx);
 
+    let (recorder, series) = aggregate(
+        &mut rx,
+        &recycle_txs,
+        (threads, names.len()),
+        opts.interval,
+        start,
+        &mut on_interval,
+    )
+    .await;
+    let joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a load thread panicked".to_string()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ExecError::Thread(e.to_string()))?;
+    let elapsed = start.elapsed();
+    for r in joined {
+        r.map_err(ExecError::Thread)??;
+    }
+    Ok(RunResult {
+        recorder,
+        names,
+        series,
+        started_at,
+        elapsed,
+        interrupted: shared.interrupted(),
+    })
+}
+
+/// Open model: arrival k goes to load thread k mod n. On Linux each load thread paces its own
+/// arrivals with a timerfd (`timer`); elsewhere one pacer thread hands them out. The closed
+/// model has no arrivals (`None` for every thread).
+fn arrivals(
+    shared: &Arc<RunContext>,
+    threads: usize,
+    start: Instant,
+) -> Result<Vec<Option<Arrive>>, ExecError> {
+    let mut arrive: Vec<Option<Arrive>> = (0..threads).map(|_| None).collect();
+    let LoadModel::Open {
+        rate,
+        duration,
+        stages,
+        ..
+    } = &shared.plan.load
+    else {
+        return Ok(arrive);
+    };
+    let (arrivals, length) = if stages.is_empty() {
+        (Arrivals::constant(*rate), *duration)
+    } else {
+        (
+            Arrivals::ramping(*rate, stages),
+            Ramp::new(*rate, stages).total(),
+        )
+    };
+    let length = length.min(shared.plan.max_duration);
+    // SONDE_PACER=thread forces the pacer thread (for comparing the two in benchmarks).
+    let thread_pacer = std::env::var_os("SONDE_PACER").is_some_and(|v| v == "thread");
+    if cfg!(target_os = "linux") && !thread_pacer {
+        let arrivals = Arc::new(arrivals);
+        for a in &mut arrive {
+            *a = Some(Arrive::Local {
+                arrivals: arrivals.clone(),
+                length,
+            });
+        }
+    } else {
+        let mut txs = Vec::new();
+        for a in &mut arrive {
+            let (t, r) = mpsc::unbounded_channel::<Instant>();
+            txs.push(t);
+            *a = Some(Arrive::Channel(r));
+        }
+        let stop = shared.stop.clone();
+        std::thread::Builder::new()
+            .name("sonde-pacer".into())
+            .spawn(move || pace(&arrivals, start, length, &stop, txs))
+            .map_err(|e| ExecError::Thread(e.to_string()))?;
+    }
+    Ok(arrive)
+}
+
+/// Merges the load threads' deltas as they arrive (sending each emptied recorder back to its
+/// thread) and completes an interval once every thread has shipped it. Returns everything
+/// measured and the time series.
+async fn aggregate(
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    recycle_txs: &[std::sync::mpsc::Sender<(IntervalRecorder, Recorder)>],
+    (threads, n_steps): (usize, usize),
+    interval: Duration,
+    start: Instant,
+    on_interval: &mut impl FnMut(&IntervalPoint, &Recorder),
+) -> (Recorder, Vec<IntervalPoint>) {
     let mut pending: BTreeMap<u64, (IntervalRecorder, usize)> = BTreeMap::new();
     let mut series = Vec::new();
-    let interval_s = opts.interval.as_secs_f64();
-    let mut recorder = Recorder::new(names.len());
+    let interval_s = interval.as_secs_f64();
+    let mut recorder = Recorder::new(n_steps);
     while let Some(mut msg) = rx.recv().await {
         recorder.merge(&msg.delta);
         let e = pending.entry(msg.index).or_default();
@@ -270,26 +323,7 @@ pub async fn run_load(
         on_interval(&p, &recorder);
         series.push(p);
     }
-    let joined = tokio::task::spawn_blocking(move || {
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| "a load thread panicked".to_string()))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ExecError::Thread(e.to_string()))?;
-    let elapsed = start.elapsed();
-    for r in joined {
-        r.map_err(ExecError::Thread)??;
-    }
-    Ok(RunResult {
-        recorder,
-        names,
-        series,
-        started_at,
-        elapsed,
-        interrupted: shared.interrupted(),
-    })
+    (recorder, series)
 }
 
 fn point(k: u64, iv: &IntervalRecorder, interval_s: f64, elapsed: f64) -> IntervalPoint {
@@ -324,89 +358,19 @@ fn load_thread(
     let set = tokio::task::LocalSet::new();
     let next_index = Rc::new(Cell::new(1u64));
     set.block_on(&rt, async {
-        let ticker = {
-            let local = local.clone();
-            let tx = tx.clone();
-            let next_index = next_index.clone();
-            let interval = opts.interval;
-            tokio::task::spawn_local(async move {
-                loop {
-                    let k = next_index.get();
-                    let at = start + interval.mul_f64(k as f64);
-                    tokio::time::sleep_until(at.into()).await;
-                    let (iv, rec) = recycle
-                        .try_recv()
-                        .unwrap_or_else(|_| (IntervalRecorder::default(), Recorder::new(n_steps)));
-                    let data = local.interval.replace(iv);
-                    let delta = local.rec.replace(rec);
-                    next_index.set(k + 1);
-                    if tx
-                        .send(Msg {
-                            thread: idx as usize,
-                            index: k,
-                            data,
-                            delta,
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })
-        };
-        match &shared.plan.load {
-            LoadModel::Closed {
-                vus,
-                duration,
-                iterations,
-                stages,
-            } => {
-                let ramp = (!stages.is_empty()).then(|| Ramp::new(f64::from(*vus), stages));
-                let length = match (duration, &ramp) {
-                    (Some(d), _) => *d,
-                    (None, Some(r)) => r.total(),
-                    (None, None) => shared.plan.max_duration,
-                };
-                let max_vus = stages
-                    .iter()
-                    .map(|s| s.target.ceil() as u64)
-                    .fold(u64::from(*vus), u64::max);
-                closed(
-                    &local,
-                    idx,
-                    n,
-                    max_vus,
-                    ramp,
-                    *iterations,
-                    start + length.min(shared.plan.max_duration),
-                    opts.grace,
-                )
-                .await;
-            }
-            LoadModel::Open {
-                max_vus, duration, ..
-            } => {
-                let rx = match arrive {
-                    Some(Arrive::Channel(rx)) => Some(rx),
-                    Some(Arrive::Local { arrivals, length }) => {
-                        Some(pace_local(arrivals, start, length, idx, n, &shared.stop))
-                    }
-                    None => None,
-                };
-                if let Some(rx) = rx {
-                    open(
-                        &local,
-                        idx,
-                        n,
-                        rx,
-                        u64::from(*max_vus),
-                        start + (*duration).min(shared.plan.max_duration),
-                        opts.grace,
-                    )
-                    .await;
-                }
-            }
-        }
+        let ticker = tokio::task::spawn_local(ship_intervals(
+            local.clone(),
+            Ticker {
+                idx,
+                start,
+                interval: opts.interval,
+                n_steps,
+                next_index: next_index.clone(),
+                tx: tx.clone(),
+                recycle,
+            },
+        ));
+        drive(&local, &shared, idx, n, arrive, start, opts.grace).await;
         ticker.abort();
         let data = local.interval.take();
         let delta = local.rec.take();
@@ -421,6 +385,111 @@ fn load_thread(
     // A blocking task (a DNS lookup the resolver never answers) must not hold the run open.
     rt.shutdown_background();
     Ok(())
+}
+
+/// What a load thread's interval ticker needs.
+struct Ticker {
+    idx: u64,
+    start: Instant,
+    interval: Duration,
+    n_steps: usize,
+    /// The next interval to ship (shared with the thread's final shipment).
+    next_index: Rc<Cell<u64>>,
+    tx: mpsc::UnboundedSender<Msg>,
+    recycle: Recycle,
+}
+
+/// Every interval, swaps the thread's recorders for emptied ones (recycled from the
+/// aggregator when it has sent them back) and ships the filled ones.
+async fn ship_intervals(local: Rc<Local>, t: Ticker) {
+    loop {
+        let k = t.next_index.get();
+        let at = t.start + t.interval.mul_f64(k as f64);
+        tokio::time::sleep_until(at.into()).await;
+        let (iv, rec) = t
+            .recycle
+            .try_recv()
+            .unwrap_or_else(|_| (IntervalRecorder::default(), Recorder::new(t.n_steps)));
+        let data = local.interval.replace(iv);
+        let delta = local.rec.replace(rec);
+        t.next_index.set(k + 1);
+        if t.tx
+            .send(Msg {
+                thread: t.idx as usize,
+                index: k,
+                data,
+                delta,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// Runs this load thread's share of the load model until its end (plus the grace period).
+async fn drive(
+    local: &Rc<Local>,
+    shared: &Arc<RunContext>,
+    idx: u64,
+    n: u64,
+    arrive: Option<Arrive>,
+    start: Instant,
+    grace: Duration,
+) {
+    match &shared.plan.load {
+        LoadModel::Closed {
+            vus,
+            duration,
+            iterations,
+            stages,
+        } => {
+            let ramp = (!stages.is_empty()).then(|| Ramp::new(f64::from(*vus), stages));
+            let length = match (duration, &ramp) {
+                (Some(d), _) => *d,
+                (None, Some(r)) => r.total(),
+                (None, None) => shared.plan.max_duration,
+            };
+            let max_vus = stages
+                .iter()
+                .map(|s| s.target.ceil() as u64)
+                .fold(u64::from(*vus), u64::max);
+            closed(
+                local,
+                idx,
+                n,
+                max_vus,
+                ramp,
+                *iterations,
+                start + length.min(shared.plan.max_duration),
+                grace,
+            )
+            .await;
+        }
+        LoadModel::Open {
+            max_vus, duration, ..
+        } => {
+            let rx = match arrive {
+                Some(Arrive::Channel(rx)) => Some(rx),
+                Some(Arrive::Local { arrivals, length }) => {
+                    Some(pace_local(arrivals, start, length, idx, n, &shared.stop))
+                }
+                None => None,
+            };
+            if let Some(rx) = rx {
+                open(
+                    local,
+                    idx,
+                    n,
+                    rx,
+                    u64::from(*max_vus),
+                    start + (*duration).min(shared.plan.max_duration),
+                    grace,
+                )
+                .await;
+            }
+        }
+    }
 }
 
 /// Waits for `done` to resolve, but at most `grace` after the end time or a stop signal.

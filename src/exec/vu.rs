@@ -363,15 +363,17 @@ pub(super) async fn run_iteration(
     } else {
         Vec::new()
     };
-    // Outcomes of this iteration's steps, kept only when an `if:` asks for one.
-    let mut outcomes: Vec<Option<bool>> = if shared.track_outcomes {
-        vec![None; crate::plan::flatten(nodes).count()]
-    } else {
-        Vec::new()
+    let mut tally = Tally {
+        ok: true,
+        backoff: Backoff::None,
+        // Outcomes of this iteration's steps, kept only when an `if:` asks for one.
+        outcomes: if shared.track_outcomes {
+            vec![None; crate::plan::flatten(nodes).count()]
+        } else {
+            Vec::new()
+        },
     };
     let mut idx = 0usize;
-    let mut ok = true;
-    let mut backoff = Backoff::None;
     let mut first = intended;
     // The environment (headers, cookies, flags, query) applies to `steps` only: setup runs
     // before it, and env values may be built from setup's captures.
@@ -393,7 +395,12 @@ pub(super) async fn run_iteration(
         match node {
             StepNode::Request(step) => {
                 if let Some(c) = &step.condition
-                    && !holds(c, &scope(vu, row, &builtins, shared), nodes, &outcomes)
+                    && !holds(
+                        c,
+                        &scope(vu, row, &builtins, shared),
+                        nodes,
+                        &tally.outcomes,
+                    )
                 {
                     not_run(local, idx, c);
                     idx += 1;
@@ -418,14 +425,9 @@ pub(super) async fn run_iteration(
                     };
                     run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
                 };
-                ok &= !out.failed;
-                if let Some(o) = outcomes.get_mut(idx) {
-                    *o = Some(!out.failed);
-                }
-                backoff = worse(backoff, out.backoff);
-                vu.captures.extend(out.captures);
+                let abort = tally.absorb(idx, out, &mut vu.captures);
                 idx += 1;
-                if out.abort {
+                if abort {
                     break;
                 }
             }
@@ -437,7 +439,7 @@ pub(super) async fn run_iteration(
                     let (scope, session, ctx) = (&scope, &vu.session, &ctx);
                     let futs = steps.iter().enumerate().filter_map(|(j, step)| {
                         if let Some(c) = &step.condition
-                            && !holds(c, scope, nodes, &outcomes)
+                            && !holds(c, scope, nodes, &tally.outcomes)
                         {
                             not_run(local, idx + j, c);
                             return None;
@@ -462,30 +464,29 @@ pub(super) async fn run_iteration(
                 idx += steps.len();
                 let mut abort = false;
                 for (i, out) in outs {
-                    ok &= !out.failed;
-                    if let Some(o) = outcomes.get_mut(i) {
-                        *o = Some(!out.failed);
-                    }
-                    backoff = worse(backoff, out.backoff);
-                    abort |= out.abort;
-                    vu.captures.extend(out.captures);
+                    abort |= tally.absorb(i, out, &mut vu.captures);
                 }
                 if abort {
                     break;
                 }
             }
             StepNode::Think { min, max } => {
-                let d = if max > min {
-                    *min + (*max - *min).mul_f64(fastrand::f64())
-                } else {
-                    *min
-                };
-                if !shared.stop.sleep(d).await {
+                if !think(&shared.stop, *min, *max).await {
                     break;
                 }
             }
         }
     }
+    settle_backoff(vu, tally.backoff);
+    if matches!(recorder_for, Recording::Main) {
+        count_iteration(local, tally.ok, started);
+    }
+    tally.ok
+}
+
+/// How long the VU pauses before its next iteration after one that failed before any
+/// response (growing with the streak) or was rate limited (the server's Retry-After, capped).
+fn settle_backoff(vu: &mut Vu, backoff: Backoff) {
     vu.backoff = match backoff {
         Backoff::None => {
             vu.fail_streak = 0;
@@ -497,16 +498,48 @@ pub(super) async fn run_iteration(
         }
         Backoff::RateLimited(Some(d)) => Some((backoff, d.min(super::step::MAX_RETRY_AFTER))),
     };
-    if matches!(recorder_for, Recording::Main) {
-        let mut rec = local.rec.borrow_mut();
-        rec.iterations += 1;
-        if !ok {
-            rec.failed_iterations += 1;
-        }
-        rec.iteration_time.record(started.elapsed());
-        local.interval.borrow_mut().iterations += 1;
+}
+
+/// Counts a finished main iteration (and its duration) in the thread's recorders.
+fn count_iteration(local: &Local, ok: bool, started: Instant) {
+    let mut rec = local.rec.borrow_mut();
+    rec.iterations += 1;
+    if !ok {
+        rec.failed_iterations += 1;
     }
-    ok
+    rec.iteration_time.record(started.elapsed());
+    local.interval.borrow_mut().iterations += 1;
+}
+
+/// A `think` pause of `min..max`; false when the run was stopped meanwhile.
+async fn think(stop: &Stop, min: Duration, max: Duration) -> bool {
+    let d = if max > min {
+        min + (max - min).mul_f64(fastrand::f64())
+    } else {
+        min
+    };
+    stop.sleep(d).await
+}
+
+/// What an iteration's steps add up to so far: passed, the backoff they ask for, and (when an
+/// `if:` asks) each step's outcome.
+struct Tally {
+    ok: bool,
+    backoff: Backoff,
+    outcomes: Vec<Option<bool>>,
+}
+
+impl Tally {
+    /// Takes step `i`'s outcome (its captures go to the VU); true when it aborts the iteration.
+    fn absorb(&mut self, i: usize, out: StepOutcome, captures: &mut VarMap) -> bool {
+        self.ok &= !out.failed;
+        if let Some(o) = self.outcomes.get_mut(i) {
+            *o = Some(!out.failed);
+        }
+        self.backoff = worse(self.backoff, out.backoff);
+        captures.extend(out.captures);
+        out.abort
+    }
 }
 
 /// The pause that matters more: a server's `Retry-After` over a failure's, either over none.
