@@ -302,7 +302,7 @@ pub struct Summary {
     pub series: Vec<IntervalPoint>,
     /// Threshold verdicts (`gate::evaluate`), in declaration order; empty when none were declared.
     #[serde(default)]
-    pub thresholds: Vec<crate::gate::ThresholdResult>,
+    pub thresholds: Vec<super::threshold::ThresholdResult>,
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,

@@ -7,13 +7,14 @@
 
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, ms, outcome_label, quantile_cells,
+    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
     rows_to_show,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
+use crate::units::ms;
 use base64::Engine as _;
 use sha2::Digest as _;
 use std::fmt::Write as _;

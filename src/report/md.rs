@@ -3,13 +3,14 @@
 //! a step name or error message cannot break a table or inject HTML.
 
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, ms, outcome_label, quantile_cells,
+    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
     rows_to_show,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
 use crate::gate::{self, Comparison};
+use crate::units::ms;
 use std::fmt::Write as _;
 
 pub struct MarkdownReport;

@@ -10,6 +10,7 @@ use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
 use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
 use crate::gate::{Comparison, Outcome, ThresholdResult, Verdict};
+use crate::units::ms;
 use comfy_table::Color;
 use std::fmt::Write as _;
 
@@ -37,17 +38,6 @@ impl TableReport {
             width: None,
             color: false,
         }
-    }
-}
-
-/// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals.
-pub fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
     }
 }
 

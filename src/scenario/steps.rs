@@ -122,7 +122,7 @@ fn think(r: &Reader<'_>, n: &Node) -> R<(Duration, Duration)> {
         None => (s.as_str(), s.as_str()),
     };
     let parse = |t: &str| {
-        super::units::parse_duration(t).map_err(|e| {
+        crate::units::parse_duration(t).map_err(|e| {
             Diag::new(n.pos, format!("invalid `think`: {e}"))
                 .help("write a pause like `1s` or a range like `500ms..2s`")
         })
