@@ -110,11 +110,8 @@ fn not_found(text: &str, plan: Option<&Plan>) -> String {
     let names: Vec<&str> = plan
         .map(|p| p.envs.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let hint = names
-        .iter()
-        .min_by_key(|k| strsim::levenshtein(k, text))
-        .filter(|k| strsim::levenshtein(k, text) <= 3)
-        .map(|k| format!(" (did you mean `{k}`?)"))
+    let hint = crate::suggest::did_you_mean(text, names.iter().copied())
+        .map(|h| format!(" ({h})"))
         .unwrap_or_default();
     let shown = short_label(text);
     if plan.is_some() {
@@ -230,7 +227,7 @@ impl Axis {
         if name.is_empty() {
             return Err(bad("the name is empty"));
         }
-        if kind == ItemKind::Header && !name.bytes().all(import::envfile::is_tchar) {
+        if kind == ItemKind::Header && !name.bytes().all(crate::http::is_tchar) {
             return Err(bad("a header name may not contain spaces or separators"));
         }
         let mut values = Vec::new();

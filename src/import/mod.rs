@@ -203,20 +203,6 @@ pub fn decode_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The standard method a non-standard one is one edit away from (`GTE` → `GET`): the scenario
-/// loader takes it for a typo and refuses it, so import refuses it too rather than write a
-/// file the loader rejects. `None` for a standard method or any other token.
-pub fn method_typo(method: &str) -> Option<&'static str> {
-    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-    let upper = method.to_ascii_uppercase();
-    if STANDARD.contains(&upper.as_str()) {
-        return None;
-    }
-    STANDARD
-        .into_iter()
-        .find(|m| strsim::damerau_levenshtein(&upper, m) <= 1)
-}
-
 /// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
 pub fn encode_query(items: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())

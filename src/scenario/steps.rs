@@ -347,8 +347,8 @@ fn method(r: &Reader<'_>, n: &Node) -> R<http::Method> {
     if METHODS.contains(&upper.as_str()) {
         return http::Method::from_bytes(upper.as_bytes()).map_err(|_| bad());
     }
-    let token = !s.is_empty() && s.bytes().all(crate::import::envfile::is_tchar);
-    if token && crate::import::method_typo(&s).is_none() {
+    let token = !s.is_empty() && s.bytes().all(crate::http::is_tchar);
+    if token && crate::suggest::method_typo(&s).is_none() {
         return http::Method::from_bytes(s.as_bytes()).map_err(|_| bad());
     }
     Err(bad().help(did_you_mean(&upper, METHODS).unwrap_or_else(|| {
