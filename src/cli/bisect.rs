@@ -82,7 +82,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
         target: format!(
             "{}{}",
             red.url(&target.info.url),
-            if target.info.kind == "embedded-demo" {
+            if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
                 " (embedded demo, stopped on exit)"
             } else {
                 ""
@@ -105,7 +105,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, CliError> {
             .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
         let (_, req) = flow.witness(&f.failing, step).await;
         cx.curl = req.map(|r| shell::curl(&r, &mut ph));
-        if target.info.kind == "embedded-demo" {
+        if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
             cx.reproduce_note = Some(embedded_demo_note(&a, &target.info, &good, &bad));
         }
         let line = ReproLine {

@@ -419,10 +419,10 @@ async fn measure(
             let mut s = Summary::measured(&names, rec, secs);
             s.scenario = plan.name.clone();
             s.scenario_path = plan.source.as_ref().map(|p| p.display().to_string());
-            s.target.kind = "url".into();
+            s.target.kind = crate::aggregate::summary::TargetKind::Url;
             s.target.url = target_url.to_string();
             s.env = Some(env.clone());
-            s.load.model = "breakdown".into();
+            s.load.model = crate::aggregate::summary::LoadModel::Breakdown;
             s.load.vus = Some(1);
             s.load.iterations = Some(a.n as u64);
             s.started_at = humantime::format_rfc3339_millis(

@@ -126,7 +126,7 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
         TargetSpec::Url(u) => Ok(Target {
             base: u.as_str().trim_end_matches('/').to_string(),
             info: TargetInfo {
-                kind: "url".into(),
+                kind: crate::aggregate::summary::TargetKind::Url,
                 url: crate::redact::redact_url(u.as_str()),
                 demo_faults: Vec::new(),
             },
@@ -159,7 +159,7 @@ pub async fn start(plan: &Plan) -> Result<Target, CliError> {
             Ok(Target {
                 base: base.clone(),
                 info: TargetInfo {
-                    kind: "embedded-demo".into(),
+                    kind: crate::aggregate::summary::TargetKind::EmbeddedDemo,
                     url: base,
                     demo_faults: faults.clone(),
                 },

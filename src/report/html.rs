@@ -12,6 +12,7 @@ use super::table::{
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::TargetKind;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
 use crate::units::ms;
@@ -321,7 +322,7 @@ impl HtmlReport {
             if v.passed { "pass" } else { "fail" },
             if v.passed { "passed" } else { "failed" }
         );
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()

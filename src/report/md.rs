@@ -9,6 +9,7 @@ use super::table::{
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::aggregate::summary::TargetKind;
 use crate::gate::{self, Comparison};
 use crate::units::ms;
 use std::fmt::Write as _;
@@ -69,7 +70,7 @@ impl MarkdownReport {
             esc(&s.scenario),
             if v.passed { "✅ passed" } else { "❌ failed" }
         );
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()

@@ -8,6 +8,7 @@ pub use super::fit::{Col, Txt, color_allowed, color_on_stdout, fit, put_table, t
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::aggregate::summary::TargetKind;
 use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
 use crate::gate::{Comparison, Outcome, ThresholdResult, Verdict};
 use crate::units::ms;
@@ -143,7 +144,7 @@ impl TableReport {
     pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "scenario  {}", s.scenario);
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()
@@ -466,7 +467,7 @@ pub fn signed_ms(v: f64) -> String {
 
 pub fn describe_load(s: &Summary) -> String {
     let l = &s.load;
-    let mut parts = vec![l.model.clone()];
+    let mut parts = vec![l.model.to_string()];
     if let Some(v) = l.vus {
         parts.push(format!("{v} VUs"));
     }
