@@ -101,8 +101,8 @@ pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
     match output {
         None => print!("{}", emitted.yaml),
         Some(out) => {
-            write_atomically(&out, &emitted.yaml)
-                .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", out.display())))?;
+            crate::report::write_atomic(&out, emitted.yaml.as_bytes())
+                .map_err(|e| CliError::runtime(e.to_string()))?;
             eprintln!("wrote {}", out.display());
         }
     }
@@ -118,17 +118,4 @@ pub fn run(args: ImportArgs) -> Result<Exit, CliError> {
         );
     }
     Ok(Exit::Ok)
-}
-
-/// Writes through a temporary file in the same directory, then renames: never half a file.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
