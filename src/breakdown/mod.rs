@@ -4,7 +4,7 @@
 //! (tracing enabled); this module only computes and shapes the numbers.
 
 pub mod render;
-pub mod stats;
+pub use crate::gate::stats;
 pub mod waterfall;
 
 use crate::exec::Traced;
