@@ -81,7 +81,7 @@ pub enum Error {
     Shard(String),
     /// Shard results that do not belong together (`merge`).
     #[error(transparent)]
-    Merge(#[from] crate::shard::MergeError),
+    Merge(#[from] crate::shard::ShardMergeError),
     /// A saved run that cannot be read or judged (`compare`, `report`).
     #[error("{0}")]
     SavedRun(String),

@@ -4,6 +4,11 @@
 //! --exec--> samples --aggregate--> `aggregate::Summary` --> `report`s, `gate`s, exit code.
 //! `demo` is the reference investment API the scenarios run against; it imports nothing else
 //! from this crate.
+//!
+//! Layers, lowest first (a module uses only those before it; the `layers` test checks it):
+//! leaves `units`, `suggest`, `redact`, `http`; then `aggregate` (measurements and threshold
+//! results as plain data), `gate`, `plan`, `exec`, `report`, `import`, `scenario`, `shard`,
+//! `breakdown`, `bisect`, `cli`.
 
 pub mod aggregate;
 pub mod bisect;
@@ -20,5 +25,117 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod shard;
+pub mod suggest;
+pub mod units;
 
 pub use error::{Error, Exit};
+
+/// The module graph, checked: every `crate::x` a module names must sit lower in `LAYERS` than
+/// the module itself, so no dependency cycle can come back unnoticed.
+#[cfg(test)]
+mod layers {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    /// Lowest first; a module may use only the modules before it. Leaves (`units`, `suggest`,
+    /// `redact`, `http`) are usable by all; then the plain data and the pipeline: measurements
+    /// (`aggregate`, which stores threshold results), gates over them, the resolved `plan` (it
+    /// holds parsed thresholds), `exec` (runs a plan into measurements), `report` (renders
+    /// measurements and verdicts), `import` (builds plans from curl/HAR), the `scenario` loader
+    /// (builds plans from files), `shard`, and the commands on top.
+    const LAYERS: &[&str] = &[
+        "units",
+        "suggest",
+        "redact",
+        "http",
+        "aggregate",
+        "gate",
+        "plan",
+        "exec",
+        "report",
+        "import",
+        "scenario",
+        "shard",
+        "breakdown",
+        "bisect",
+        "error",
+        "cli",
+    ];
+    /// The demo API imports nothing else of the crate (and only `cli` and `error` import it).
+    const ISOLATED: &str = "demo";
+
+    fn files(path: &Path, out: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            for e in std::fs::read_dir(path).unwrap() {
+                files(&e.unwrap().path(), out);
+            }
+        } else if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+            out.push(path.to_path_buf());
+        }
+    }
+
+    /// The top-level modules a module's source names as `crate::x` (comments skipped).
+    fn uses(src: &Path, module: &str) -> BTreeSet<String> {
+        let mut paths = Vec::new();
+        let dir = src.join(module);
+        files(&dir, &mut paths);
+        files(&src.join(format!("{module}.rs")), &mut paths);
+        assert!(!paths.is_empty(), "no source for module `{module}`");
+        let mut out = BTreeSet::new();
+        for p in paths {
+            let text = std::fs::read_to_string(&p).unwrap();
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (i, _) in line.match_indices("crate::") {
+                    let rest = &line[i + "crate::".len()..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && name != module {
+                        out.insert(name);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn modules_only_use_lower_layers() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let declared: Vec<&str> = lib
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
+            .collect();
+        let mut wrong = Vec::new();
+        for m in &declared {
+            if *m == ISOLATED {
+                let used = uses(&src, m);
+                if !used.is_empty() {
+                    wrong.push(format!(
+                        "`{m}` must import nothing of the crate, uses {used:?}"
+                    ));
+                }
+                continue;
+            }
+            let Some(rank) = LAYERS.iter().position(|l| l == m) else {
+                wrong.push(format!("`{m}` has no place in LAYERS"));
+                continue;
+            };
+            for u in uses(&src, m) {
+                let allowed = LAYERS
+                    .iter()
+                    .position(|l| *l == u)
+                    .is_some_and(|r| r < rank)
+                    || (u == ISOLATED && (*m == "cli" || *m == "error"));
+                if !allowed {
+                    wrong.push(format!("`{m}` uses `{u}`, which is not below it"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "layering broken:\n{}", wrong.join("\n"));
+    }
+}
+

@@ -7,6 +7,7 @@ mod gate_support;
 
 use gate_support::{record, sampled_run};
 use sonde::aggregate::Recorder;
+use sonde::aggregate::summary::{LoadModel, TargetKind};
 use sonde::gate::{CompareError, CompareOptions, Verdict, compare};
 
 fn opts() -> CompareOptions {
@@ -145,11 +146,13 @@ fn runs_that_cannot_be_compared_are_refused_with_the_reason() {
         }
     };
     assert!(reason(&|c| c.scenario = "checkout".into()).contains("different scenarios"));
-    assert!(reason(&|c| c.load.model = "open".into()).contains("different load models"));
+    assert!(reason(&|c| c.load.model = LoadModel::Open).contains("different load models"));
     assert!(
         reason(&|c| c.load.vus = Some(50)).contains("closed 20 VUs (baseline) vs closed 50 VUs")
     );
-    assert!(reason(&|c| c.target.kind = "embedded-demo".into()).contains("different target kinds"));
+    assert!(
+        reason(&|c| c.target.kind = TargetKind::EmbeddedDemo).contains("different target kinds")
+    );
     assert!(reason(&|c| c.env = Some("whale".into())).contains("different environments"));
     assert!(reason(&|c| c.schema = "other/v9".into()).contains("schema"));
     assert!(

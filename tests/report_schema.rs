@@ -6,6 +6,7 @@
 mod gate_support;
 
 use gate_support::{fixed_summary, threshold};
+use sonde::aggregate::summary::{LoadModel, TargetKind};
 use sonde::aggregate::{Recorder, Summary, Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, Stat, evaluate};
 use sonde::report::Format;
@@ -58,8 +59,8 @@ fn every_json_output_validates() {
     assert_eq!(back, s);
     // An open-model run with nothing measured.
     let mut empty = Summary::measured(&[], &Recorder::new(0), 0.0);
-    empty.load.model = "open".into();
-    empty.target.kind = "embedded-demo".into();
+    empty.load.model = LoadModel::Open;
+    empty.target.kind = TargetKind::EmbeddedDemo;
     empty.latency_measured_from = "intended_start".into();
     check(&json_of(&empty)).unwrap();
 }

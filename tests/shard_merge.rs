@@ -7,7 +7,7 @@
 
 use assert_cmd::Command;
 use sonde::aggregate::merge::merge;
-use sonde::aggregate::summary::{IntervalPoint, ShardInfo};
+use sonde::aggregate::summary::{IntervalPoint, LoadModel, ShardInfo, TargetKind};
 use sonde::aggregate::{Hist, Recorder, Summary};
 use std::path::{Path, PathBuf};
 
@@ -43,11 +43,11 @@ fn shard(index: u32, n: u64, ms: u64, errors: u64, offset_s: u64) -> Summary {
     rec.steps[1].requests = 1;
     let mut s = Summary::measured(&["profile".into(), "total".into()], &rec, 10.0);
     s.scenario = "profile-load".into();
-    s.target.kind = "url".into();
+    s.target.kind = TargetKind::Url;
     s.target.url = "http://127.0.0.1:8080/".into();
     s.started_at = format!("2026-12-01T10:00:{:02}.000Z", offset_s);
     s.latency_measured_from = "request_start".into();
-    s.load.model = "closed".into();
+    s.load.model = LoadModel::Closed;
     s.load.vus = Some(2 + u32::from(index == 0));
     s.load.duration_s = Some(10.0);
     s.series = (1..=10)

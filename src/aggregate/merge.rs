@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 pub const SERIES_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum MergeError {
+pub enum SummaryMergeError {
     #[error("nothing to merge")]
     Empty,
     #[error("histogram `{metric}` is invalid: {reason}")]
@@ -31,20 +31,20 @@ pub enum MergeError {
     },
 }
 
-impl MergeError {
+impl SummaryMergeError {
     /// Which input (index into the slice given to `merge`) the problem is in.
     pub fn part(&self) -> Option<usize> {
         match self {
-            MergeError::Empty => None,
-            MergeError::Hist { part, .. }
-            | MergeError::StartedAt { part, .. }
-            | MergeError::Steps { part, .. } => Some(*part),
+            SummaryMergeError::Empty => None,
+            SummaryMergeError::Hist { part, .. }
+            | SummaryMergeError::StartedAt { part, .. }
+            | SummaryMergeError::Steps { part, .. } => Some(*part),
         }
     }
 }
 
-fn check_stats(part: usize, metric: &str, s: &Stats) -> Result<Hist, MergeError> {
-    let bad = |reason: String| MergeError::Hist {
+fn check_stats(part: usize, metric: &str, s: &Stats) -> Result<Hist, SummaryMergeError> {
+    let bad = |reason: String| SummaryMergeError::Hist {
         part,
         metric: metric.to_string(),
         reason,
@@ -64,7 +64,7 @@ fn check_stats(part: usize, metric: &str, s: &Stats) -> Result<Hist, MergeError>
 }
 
 /// Every histogram of a step decoded and checked against its count.
-fn step_stats(part: usize, s: &StepSummary) -> Result<StepStats, MergeError> {
+fn step_stats(part: usize, s: &StepSummary) -> Result<StepStats, SummaryMergeError> {
     let mut out = s.to_stats();
     out.latency = check_stats(part, &s.name, &s.latency)?;
     for (i, p) in super::PHASES.iter().enumerate() {
@@ -80,7 +80,7 @@ fn step_stats(part: usize, s: &StepSummary) -> Result<StepStats, MergeError> {
 }
 
 /// Every histogram in `s` decodes and matches its count (a truncated or edited file does not).
-pub fn validate(part: usize, s: &Summary) -> Result<(), MergeError> {
+pub fn validate(part: usize, s: &Summary) -> Result<(), SummaryMergeError> {
     step_stats(part, &s.http)?;
     for st in &s.steps {
         step_stats(part, st)?;
@@ -89,9 +89,9 @@ pub fn validate(part: usize, s: &Summary) -> Result<(), MergeError> {
     Ok(())
 }
 
-fn started(part: usize, s: &Summary) -> Result<SystemTime, MergeError> {
+fn started(part: usize, s: &Summary) -> Result<SystemTime, SummaryMergeError> {
     humantime::parse_rfc3339_weak(s.started_at.trim().trim_end_matches(['Z', 'z'])).map_err(|_| {
-        MergeError::StartedAt {
+        SummaryMergeError::StartedAt {
             part,
             value: s.started_at.clone(),
         }
@@ -169,8 +169,8 @@ fn merge_series(parts: &[Summary], offsets: &[f64], total_s: f64) -> Vec<Interva
 
 /// Merges `parts` exactly (see the module doc). Identity fields come from the first part; the
 /// caller fills `shard` and checks that the parts belong together.
-pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
-    let first = parts.first().ok_or(MergeError::Empty)?;
+pub fn merge(parts: &[Summary]) -> Result<Summary, SummaryMergeError> {
+    let first = parts.first().ok_or(SummaryMergeError::Empty)?;
     let names: Vec<String> = first.steps.iter().map(|s| s.name.clone()).collect();
     let mut rec = Recorder::new(names.len());
     let mut http = StepStats::default();
@@ -178,7 +178,7 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
     for (i, p) in parts.iter().enumerate() {
         let got: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
         if got != names.iter().map(String::as_str).collect::<Vec<_>>() {
-            return Err(MergeError::Steps {
+            return Err(SummaryMergeError::Steps {
                 part: i,
                 got: got.join(", "),
                 want: names.join(", "),

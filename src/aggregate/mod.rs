@@ -5,6 +5,7 @@
 pub mod hist;
 pub mod merge;
 pub mod summary;
+pub mod threshold;
 pub mod waterfall;
 
 pub use hist::Hist;

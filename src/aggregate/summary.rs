@@ -239,10 +239,66 @@ pub struct IntervalPoint {
     pub p99_ms: f64,
 }
 
+/// What a run was sent to (`url` or `embedded-demo` in the result file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    /// An explicit target URL.
+    #[default]
+    Url,
+    /// The demo API started inside sonde for the run.
+    EmbeddedDemo,
+}
+
+impl TargetKind {
+    /// The name the result file and messages use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Url => "url",
+            TargetKind::EmbeddedDemo => "embedded-demo",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How load was offered (`closed`, `open`, or `breakdown` for a traced breakdown's runs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadModel {
+    /// A fixed number of virtual users, each starting its next iteration when one ends.
+    #[default]
+    Closed,
+    /// Iterations arrive at a rate, whatever the server's latency.
+    Open,
+    /// One traced user at a time (`sonde breakdown`).
+    Breakdown,
+}
+
+impl LoadModel {
+    /// The name the result file and the tables use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadModel::Closed => "closed",
+            LoadModel::Open => "open",
+            LoadModel::Breakdown => "breakdown",
+        }
+    }
+}
+
+impl std::fmt::Display for LoadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TargetInfo {
-    /// `url` or `embedded-demo`.
-    pub kind: String,
+    pub kind: TargetKind,
     pub url: String,
     #[serde(default)]
     pub demo_faults: Vec<String>,
@@ -250,8 +306,7 @@ pub struct TargetInfo {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LoadInfo {
-    /// `closed` or `open`.
-    pub model: String,
+    pub model: LoadModel,
     pub vus: Option<u32>,
     pub rate_per_s: Option<f64>,
     pub max_vus: Option<u32>,
@@ -302,7 +357,7 @@ pub struct Summary {
     pub series: Vec<IntervalPoint>,
     /// Threshold verdicts (`gate::evaluate`), in declaration order; empty when none were declared.
     #[serde(default)]
-    pub thresholds: Vec<crate::gate::ThresholdResult>,
+    pub thresholds: Vec<super::threshold::ThresholdResult>,
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,

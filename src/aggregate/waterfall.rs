@@ -56,3 +56,36 @@ impl WaterfallRequest {
         self.offset_ms + self.total_ms
     }
 }
+
+impl Waterfall {
+    /// Where the time axis ends: the last request's end or the iteration's duration, whichever
+    /// is later, and at least `floor` (so an empty or instant iteration still has an axis).
+    pub fn axis_end_ms(&self, floor: f64) -> f64 {
+        axis_end(
+            self.requests.iter().map(WaterfallRequest::end_ms),
+            self.total_ms,
+            floor,
+        )
+    }
+}
+
+/// The end of a waterfall's time axis, in the unit of its arguments: the latest of `ends` and
+/// `total`, at least `floor`. The terminal and HTML waterfalls share it.
+pub fn axis_end(ends: impl Iterator<Item = f64>, total: f64, floor: f64) -> f64 {
+    ends.fold(total, f64::max).max(floor)
+}
+
+/// A bar's drawn segments: each phase that took time, as `(phase index, start, length)`, the
+/// phases following each other from `offset`. Phases of zero (or no measured) length draw
+/// nothing. The terminal and HTML waterfalls share it.
+pub fn segments(offset: f64, parts: [f64; 6]) -> impl Iterator<Item = (usize, f64, f64)> {
+    let mut start = offset;
+    parts.into_iter().enumerate().filter_map(move |(i, len)| {
+        if !len.is_finite() || len <= 0.0 {
+            return None;
+        }
+        let from = start;
+        start += len;
+        Some((i, from, len))
+    })
+}

@@ -3,7 +3,7 @@
 //! the imported request line when there is one (the flow of a scenario-less `repro`/`bisect`).
 //! Also the plan form of an environment. Reads files; sends nothing.
 
-use crate::import::{self, EntrySelector, EnvSpec, Imported, ItemKind};
+use crate::import::{self, EnvArg, EnvSpec, Imported, ItemKind};
 use crate::plan::{Environment, FlagTransport, Plan, Template};
 use crate::redact;
 use std::collections::BTreeSet;
@@ -61,39 +61,12 @@ pub fn load(text: &str, plan: Option<&Plan>) -> Result<LoadedEnv, EnvError> {
         label: short_label(text),
         source,
     };
-    let inline = text.starts_with("flags=")
-        || text
-            .split_once(':')
-            .is_some_and(|(k, _)| ItemKind::parse(k).is_some());
-    let (mut spec, request) = if inline {
-        (import::load_env(text).map_err(import_err)?, None)
-    } else {
-        let (file, entry) = match text.split_once(".har#") {
-            Some((f, e)) => (format!("{f}.har"), Some(e)),
-            None => (text.to_string(), None),
-        };
-        let path = Path::new(&file);
-        if !path.exists() {
-            return Err(EnvError::Invalid(not_found(text, plan)));
-        }
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        match ext.as_str() {
-            "har" => {
-                let sel = entry.map_or(EntrySelector::Only, EntrySelector::parse);
-                let r = import::import_har_file(path, &sel).map_err(import_err)?;
-                (r.env.clone(), Some(r))
-            }
-            "yaml" | "yml" => (import::load_env(text).map_err(import_err)?, None),
-            _ => {
-                let r = import::import_curl_file(path).map_err(import_err)?;
-                (r.env.clone(), Some(r))
-            }
-        }
-    };
+    if let EnvArg::File { path, .. } = EnvArg::parse(text)
+        && !path.exists()
+    {
+        return Err(EnvError::Invalid(not_found(text, plan)));
+    }
+    let (mut spec, request) = import::read_env(text).map_err(import_err)?;
     let mut sources: Vec<FlagTransport> = plan.map(|p| p.flags.clone()).into_iter().collect();
     sources.extend(import::default_flag_sources());
     spec.extract_flags(&sources);
@@ -110,11 +83,8 @@ fn not_found(text: &str, plan: Option<&Plan>) -> String {
     let names: Vec<&str> = plan
         .map(|p| p.envs.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let hint = names
-        .iter()
-        .min_by_key(|k| strsim::levenshtein(k, text))
-        .filter(|k| strsim::levenshtein(k, text) <= 3)
-        .map(|k| format!(" (did you mean `{k}`?)"))
+    let hint = crate::suggest::did_you_mean(text, names.iter().copied())
+        .map(|h| format!(" ({h})"))
         .unwrap_or_default();
     let shown = short_label(text);
     if plan.is_some() {
@@ -230,7 +200,7 @@ impl Axis {
         if name.is_empty() {
             return Err(bad("the name is empty"));
         }
-        if kind == ItemKind::Header && !name.bytes().all(import::envfile::is_tchar) {
+        if kind == ItemKind::Header && !name.bytes().all(crate::http::is_tchar) {
             return Err(bad("a header name may not contain spaces or separators"));
         }
         let mut values = Vec::new();

@@ -172,13 +172,13 @@ fn summary(
         scenario: plan.name.clone(),
         scenario_path: plan.source.as_ref().map(|p| p.display().to_string()),
         target: TargetInfo {
-            kind: "url".into(),
+            kind: crate::aggregate::summary::TargetKind::Url,
             url: target_url.to_string(),
             demo_faults: Vec::new(),
         },
         env: Some(env.to_string()),
         load: LoadInfo {
-            model: "breakdown".into(),
+            model: crate::aggregate::summary::LoadModel::Breakdown,
             vus: Some(1),
             iterations: Some(n as u64),
             ..LoadInfo::default()

@@ -5,11 +5,12 @@
 
 mod measure;
 pub mod render;
-pub mod stats;
+pub use crate::gate::stats;
 pub mod waterfall;
 
 use crate::exec::Traced;
 use crate::plan::{Plan, StepNode};
+use crate::units::human_ms;
 pub use measure::{MeasureError, Measured, Options, measure};
 use serde::Serialize;
 use stats::{mann_whitney, median, quantile};
@@ -547,17 +548,6 @@ pub fn fmt_p(p: f64) -> String {
         "p < 0.001".to_string()
     } else {
         format!("p = {p:.3}")
-    }
-}
-
-/// `1.23 s` or `45.6 ms`.
-pub fn human_ms(v: f64) -> String {
-    if v.abs() >= 1000.0 {
-        format!("{:.2} s", v / 1000.0)
-    } else if v.abs() >= 10.0 {
-        format!("{v:.0} ms")
-    } else {
-        format!("{v:.1} ms")
     }
 }
 

@@ -188,30 +188,21 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
     let bar_w = (width as usize)
         .saturating_sub(label_w + time_w + 6)
         .max(20);
-    let axis = it
-        .requests
-        .iter()
-        .map(|r| r.offset_us + r.phases_us[6])
-        .fold(it.total_us, f64::max)
-        .max(1.0);
+    let ends = it.requests.iter().map(|r| r.offset_us + r.phases_us[6]);
+    let axis = crate::aggregate::waterfall::axis_end(ends, it.total_us, 1.0);
     let per_cell = axis / bar_w as f64;
 
     let critical = super::waterfall::critical_path(it, groups);
 
     for (i, r) in it.requests.iter().enumerate() {
         let mut bar = vec![' '; bar_w];
-        let mut t = r.offset_us;
-        for (ph, glyph) in GLYPHS.iter().enumerate() {
-            let d = r.phases_us[ph];
-            if d <= 0.0 {
-                continue;
-            }
+        let parts: [f64; 6] = std::array::from_fn(|i| r.phases_us[i]);
+        for (ph, t, d) in crate::aggregate::waterfall::segments(r.offset_us, parts) {
             let from = (t / per_cell).floor() as usize;
             let to = (((t + d) / per_cell).round() as usize).max(from + 1);
             for cell in bar.iter_mut().take(to.min(bar_w)).skip(from.min(bar_w - 1)) {
-                *cell = *glyph;
+                *cell = GLYPHS[ph];
             }
-            t += d;
         }
         let name = names.get(r.step).map_or("?", String::as_str);
         let name: String = name.chars().take(label_w).collect();

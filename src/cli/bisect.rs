@@ -83,7 +83,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         target: format!(
             "{}{}",
             red.url(&target.info.url),
-            if target.info.kind == "embedded-demo" {
+            if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
                 " (embedded demo, stopped on exit)"
             } else {
                 ""
@@ -106,7 +106,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
             .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
         let (_, req) = flow.witness(&f.failing, step).await;
         cx.curl = req.map(|r| shell::curl(&r, &mut ph));
-        if target.info.kind == "embedded-demo" {
+        if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
             cx.reproduce_note = Some(embedded_demo_note(&a, &target.info, &good, &bad));
         }
         let line = ReproLine {

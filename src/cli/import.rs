@@ -102,10 +102,7 @@ pub fn run(args: ImportArgs) -> Result<Exit, Error> {
     match output {
         None => print!("{}", emitted.yaml),
         Some(out) => {
-            write_atomically(&out, &emitted.yaml).map_err(|source| Error::Write {
-                path: out.clone(),
-                source,
-            })?;
+            crate::report::write_atomic(&out, emitted.yaml.as_bytes()).map_err(Error::Output)?;
             eprintln!("wrote {}", out.display());
         }
     }
@@ -121,17 +118,4 @@ pub fn run(args: ImportArgs) -> Result<Exit, Error> {
         );
     }
     Ok(Exit::Ok)
-}
-
-/// Writes through a temporary file in the same directory, then renames: never half a file.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

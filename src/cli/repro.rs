@@ -285,7 +285,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
     let target_text = format!(
         "{}{}",
         red.url(&target.info.url),
-        if target.info.kind == "embedded-demo" {
+        if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
             " (embedded demo)"
         } else {
             ""

@@ -259,7 +259,7 @@ fn load_info(plan: &Plan) -> LoadInfo {
             iterations,
             stages,
         } => LoadInfo {
-            model: "closed".into(),
+            model: crate::aggregate::summary::LoadModel::Closed,
             vus: Some(*vus),
             duration_s: duration.map(|d| d.as_secs_f64()),
             iterations: *iterations,
@@ -272,7 +272,7 @@ fn load_info(plan: &Plan) -> LoadInfo {
             duration,
             stages,
         } => LoadInfo {
-            model: "open".into(),
+            model: crate::aggregate::summary::LoadModel::Open,
             rate_per_s: Some(*rate),
             max_vus: Some(*max_vus),
             duration_s: Some(duration.as_secs_f64()),

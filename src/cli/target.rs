@@ -111,7 +111,7 @@ pub async fn start(plan: &Plan) -> Result<Endpoint, Error> {
         TargetSpec::Url(u) => Ok(Endpoint {
             base: u.as_str().trim_end_matches('/').to_string(),
             info: TargetInfo {
-                kind: "url".into(),
+                kind: crate::aggregate::summary::TargetKind::Url,
                 url: crate::redact::redact_url(u.as_str()),
                 demo_faults: Vec::new(),
             },
@@ -143,7 +143,7 @@ pub async fn start(plan: &Plan) -> Result<Endpoint, Error> {
             Ok(Endpoint {
                 base: base.clone(),
                 info: TargetInfo {
-                    kind: "embedded-demo".into(),
+                    kind: crate::aggregate::summary::TargetKind::EmbeddedDemo,
                     url: base,
                     demo_faults: faults.clone(),
                 },

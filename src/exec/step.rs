@@ -10,6 +10,7 @@ use crate::plan::{
     BodySpec, CaptureSource, Environment, Expectation, FlagTransport, JsonCheck, Step, Template,
     TemplateError, ValueCheck, Vars,
 };
+use crate::units::fmt_ms;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
@@ -551,10 +552,6 @@ fn status_class(code: u16) -> String {
         return "rate_limited".to_string();
     }
     format!("status_{}xx", code / 100)
-}
-
-fn fmt_ms(d: Duration) -> String {
-    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
 
 fn check_value(

@@ -4,6 +4,7 @@
 
 use super::compare::CompareError;
 use crate::aggregate::Summary;
+use crate::aggregate::summary::TargetKind;
 
 /// Refuses runs of different scenarios, load models or target kinds; returns notes on
 /// differences that keep them comparable.
@@ -56,7 +57,7 @@ pub fn check_comparable(b: &Summary, c: &Summary) -> Result<Vec<String>, Compare
         ));
     }
     let mut notes = Vec::new();
-    if b.target.kind == "url" && b.target.url != c.target.url {
+    if b.target.kind == TargetKind::Url && b.target.url != c.target.url {
         notes.push(format!(
             "targets differ: {} (baseline) vs {} (candidate)",
             b.target.url, c.target.url
@@ -87,7 +88,7 @@ pub fn check_comparable(b: &Summary, c: &Summary) -> Result<Vec<String>, Compare
 }
 
 fn describe_load(l: &crate::aggregate::summary::LoadInfo) -> String {
-    let mut s = l.model.clone();
+    let mut s = l.model.to_string();
     if let Some(v) = l.vus {
         s.push_str(&format!(" {v} VUs"));
     }

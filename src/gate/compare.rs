@@ -21,7 +21,7 @@ use super::comparable::check_comparable;
 use super::stats::{self, Cdf, Sampler};
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::aggregate::{PHASES, Summary};
-use crate::report::table::ms;
+use crate::units::ms;
 use serde::{Deserialize, Serialize};
 
 pub const COMPARE_SCHEMA: &str = "sonde.compare/v1";

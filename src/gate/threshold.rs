@@ -134,12 +134,7 @@ impl From<Problem> for ThresholdError {
 }
 
 fn closest(word: &str, candidates: &[&str]) -> Option<String> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(word, c), *c))
-        .filter(|(s, c)| *s >= 0.8 || strsim::levenshtein(word, c) <= 2 && c.len() > 2)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+    crate::suggest::did_you_mean(word, candidates.iter().copied())
 }
 
 fn is_ident_char(c: char) -> bool {

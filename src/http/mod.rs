@@ -77,6 +77,11 @@ pub use error::{ErrorKind, HttpError, TransportError};
 pub use server_timing::{ServerTimingMetric, parse_server_timing};
 pub use session::{Client, Session};
 
+/// RFC 9110 token characters (methods, header names, `Server-Timing` names).
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// How the transport behaves; one per run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {

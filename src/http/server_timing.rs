@@ -131,9 +131,7 @@ fn split_unquoted(s: &str, sep: u8) -> (&str, &str, bool) {
 
 /// RFC 9110 token characters.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(super::is_tchar)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub fn parse_inline(s: &str) -> Result<Vec<Item>, ImportError> {
     if name.is_empty() {
         return Err(bad("the name is empty"));
     }
-    if kind == ItemKind::Header && !name.bytes().all(is_tchar) {
+    if kind == ItemKind::Header && !name.bytes().all(crate::http::is_tchar) {
         return Err(bad("a header name may not contain spaces or separators"));
     }
     let value = if kind == ItemKind::Flag {
@@ -46,11 +46,6 @@ pub fn parse_inline(s: &str) -> Result<Vec<Item>, ImportError> {
         value.to_string()
     };
     Ok(vec![Item::new(kind, name, value)])
-}
-
-/// RFC 9110 token characters (header names).
-pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// An env file: `{headers, cookies, flags, query, vars}` (every key optional; flags a map of

@@ -525,14 +525,14 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
     })?;
     let method = http::Method::from_bytes(method_text.as_bytes())
         .ok()
-        .filter(|_| method_text.bytes().all(super::envfile::is_tchar))
+        .filter(|_| method_text.bytes().all(crate::http::is_tchar))
         .ok_or_else(|| {
             at(
                 &format!("{base_path}.method"),
                 "not an HTTP method (a token of letters, digits and !#$%&'*+-.^_`|~)",
             )
         })?;
-    if let Some(m) = super::method_typo(&method_text) {
+    if let Some(m) = crate::suggest::method_typo(&method_text) {
         return Err(at(
             &format!("{base_path}.method"),
             &format!(
@@ -556,7 +556,7 @@ fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
         if SKIPPED.contains(&lower.as_str()) {
             continue;
         }
-        if name.is_empty() || !name.bytes().all(super::envfile::is_tchar) {
+        if name.is_empty() || !name.bytes().all(crate::http::is_tchar) {
             return Err(at(
                 &format!("{headers_path}[{k}].name"),
                 "not a valid header name",

@@ -203,20 +203,6 @@ pub fn decode_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The standard method a non-standard one is one edit away from (`GTE` → `GET`): the scenario
-/// loader takes it for a typo and refuses it, so import refuses it too rather than write a
-/// file the loader rejects. `None` for a standard method or any other token.
-pub fn method_typo(method: &str) -> Option<&'static str> {
-    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-    let upper = method.to_ascii_uppercase();
-    if STANDARD.contains(&upper.as_str()) {
-        return None;
-    }
-    STANDARD
-        .into_iter()
-        .find(|m| strsim::damerau_levenshtein(&upper, m) <= 1)
-}
-
 /// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
 pub fn encode_query(items: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -448,40 +434,65 @@ pub fn import_har_file(path: &Path, entry: &EntrySelector) -> Result<Imported, I
     har::import_file(path, entry)
 }
 
-/// Loads an environment from what a user passes to `--env`/`--good`/`--bad`:
-/// an inline item (`header:Accept-Language=tr-TR`, `cookie:ab=B`, `flag:x=on`, `query:x=1`,
-/// `var:x=1`, `flags=a,b`), a HAR file (`file.har`, or `file.har#SUBSTRING|INDEX` to pick an
-/// entry), an env YAML file (`.yaml`/`.yml`), or otherwise a curl command file. A named env of
-/// a scenario is the caller's business (see [`EnvSpec::from_environment`]).
-pub fn load_env(spec: &str) -> Result<EnvSpec, ImportError> {
-    let kind = spec.split_once(':').map(|(k, _)| k);
-    if spec.starts_with("flags=") || kind.is_some_and(|k| ItemKind::parse(k).is_some()) {
-        return Ok(EnvSpec::from_items(&parse_inline(spec)?));
+/// What a user passes to `--env`/`--good`/`--bad` names: an inline item
+/// (`header:Accept-Language=tr-TR`, `cookie:ab=B`, `flag:x=on`, `query:x=1`, `var:x=1`,
+/// `flags=a,b`), or a file: a HAR file (`file.har`, or `file.har#SUBSTRING|INDEX` to pick an
+/// entry), an env YAML file (`.yaml`/`.yml`), or otherwise a curl command file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvArg<'a> {
+    Inline,
+    File {
+        path: std::path::PathBuf,
+        /// The HAR entry selector after `.har#`.
+        entry: Option<&'a str>,
+    },
+}
+
+impl<'a> EnvArg<'a> {
+    pub fn parse(spec: &'a str) -> Self {
+        let kind = spec.split_once(':').map(|(k, _)| k);
+        if spec.starts_with("flags=") || kind.is_some_and(|k| ItemKind::parse(k).is_some()) {
+            return EnvArg::Inline;
+        }
+        match spec.split_once(".har#") {
+            Some((f, e)) => EnvArg::File {
+                path: format!("{f}.har").into(),
+                entry: Some(e),
+            },
+            None => EnvArg::File {
+                path: spec.into(),
+                entry: None,
+            },
+        }
     }
-    let (file, entry) = match spec.split_once(".har#") {
-        Some((f, e)) => (format!("{f}.har"), Some(e)),
-        None => (spec.to_string(), None),
+}
+
+/// Reads what `spec` names (see [`EnvArg`]) into its environment, with the imported request
+/// of a curl command or HAR entry. A named env of a scenario is the caller's business (see
+/// [`EnvSpec::from_environment`]).
+pub fn read_env(spec: &str) -> Result<(EnvSpec, Option<Imported>), ImportError> {
+    let (path, entry) = match EnvArg::parse(spec) {
+        EnvArg::Inline => return Ok((EnvSpec::from_items(&parse_inline(spec)?), None)),
+        EnvArg::File { path, entry } => (path, entry),
     };
-    let path = Path::new(&file);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    match ext.as_str() {
+    let imported = match ext.as_str() {
         "har" => {
-            let sel = entry
-                .map(EntrySelector::parse)
-                .unwrap_or(EntrySelector::Only);
-            Ok(with_request_line(import_har_file(path, &sel)?))
+            let sel = entry.map_or(EntrySelector::Only, EntrySelector::parse);
+            import_har_file(&path, &sel)?
         }
-        "yaml" | "yml" => parse_env_yaml(&read(path)?),
-        _ => Ok(with_request_line(import_curl_file(path)?)),
-    }
+        "yaml" | "yml" => return Ok((parse_env_yaml(&read(&path)?)?, None)),
+        _ => import_curl_file(&path)?,
+    };
+    Ok((imported.env.clone(), Some(imported)))
 }
 
-/// The environment of an imported request. The method, URL and path are not environment items;
-/// callers that need them keep the `Imported`.
-fn with_request_line(i: Imported) -> EnvSpec {
-    i.env
+/// The environment of what `spec` names (see [`read_env`]); the method, URL and path of an
+/// imported request are not environment items: callers that need them use `read_env`.
+pub fn load_env(spec: &str) -> Result<EnvSpec, ImportError> {
+    read_env(spec).map(|(env, _)| env)
 }

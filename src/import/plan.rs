@@ -2,7 +2,7 @@
 //! scenario-less forms of `repro`/`bisect`: the request itself is the flow.
 
 use super::Imported;
-use crate::plan::{BodySpec, HttpOptions, LoadModel, Plan, Step, StepNode, TargetSpec, Template};
+use crate::plan::{BodySpec, HttpOptions, LoadModel, Plan, Step, Template};
 
 /// Builds the plan. The imported headers, cookies, flags and query become the plan's
 /// environment (so `repro`/`bisect` can vary them item by item); the body is sent as is.
@@ -27,41 +27,19 @@ pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result
         url.push_str(q);
         env_spec.query.clear();
     }
-    let step = Step {
-        name: "request".into(),
-        method: imp.method.clone(),
-        url: Template::literal(url),
-        query: Vec::new(),
-        headers: Vec::new(),
-        cookies: Vec::new(),
+    let step = Step::one_request(
+        "request",
+        imp.method.clone(),
+        Template::literal(url),
         body,
-        expect: Vec::new(),
-        capture: Vec::new(),
-        timeout: None,
-        follow_redirects: imp.follow_redirects,
-        poll: None,
-        condition: None,
-        line: 0,
-    };
+        imp.follow_redirects,
+    );
     let max_duration = crate::plan::single::max_duration(&load);
     let env = env_spec.to_environment();
-    let mut envs = std::collections::BTreeMap::new();
-    envs.insert("imported".to_string(), env.clone());
-    Ok(Plan {
-        name: "request".into(),
-        source: None,
-        target: TargetSpec::Url(base),
-        env_name: Some("imported".into()),
-        envs,
-        env,
-        flags: imp.flag_sources.first().cloned().unwrap_or_default(),
-        data: Vec::new(),
-        load,
-        setup: Vec::new(),
-        steps: vec![StepNode::Request(Box::new(step))],
-        thresholds: Vec::new(),
-        http,
-        max_duration,
-        graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
-    })
+    let mut plan = Plan::one_request("request", base, step, load, http, max_duration);
+    plan.env_name = Some("imported".into());
+    plan.envs.insert("imported".to_string(), env.clone());
+    plan.env = env;
+    plan.flags = imp.flag_sources.first().cloned().unwrap_or_default();
+    Ok(plan)
 }

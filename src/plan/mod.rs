@@ -141,6 +141,36 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of the one request `step` against `target`, with no environment, data, setup or
+    /// thresholds: the quick case (`run --url`, a curl file or HAR entry, a repro's flow).
+    /// Callers set what they need beyond it (`env`, `flags`).
+    pub fn one_request(
+        name: &str,
+        target: url::Url,
+        step: Step,
+        load: LoadModel,
+        http: HttpOptions,
+        max_duration: Duration,
+    ) -> Plan {
+        Plan {
+            name: name.into(),
+            source: None,
+            target: TargetSpec::Url(target),
+            env_name: None,
+            envs: BTreeMap::new(),
+            env: Environment::default(),
+            flags: FlagTransport::default(),
+            data: Vec::new(),
+            load,
+            setup: Vec::new(),
+            steps: vec![StepNode::Request(Box::new(step))],
+            thresholds: Vec::new(),
+            http,
+            max_duration,
+            graceful_stop: DEFAULT_GRACEFUL_STOP,
+        }
+    }
+
     /// Every request step in order, flattening parallel groups.
     pub fn request_steps(&self) -> impl Iterator<Item = &Step> {
         flatten(&self.steps)
@@ -282,6 +312,35 @@ pub struct Step {
     pub condition: Option<Condition>,
     /// 1-based line in the scenario file where the step starts (0 if none), for runtime messages.
     pub line: usize,
+}
+
+impl Step {
+    /// A request step with nothing but its request line and body: no query, headers, cookies,
+    /// expectations, captures, timeout, poll or condition.
+    pub fn one_request(
+        name: impl Into<String>,
+        method: http::Method,
+        url: Template,
+        body: Option<BodySpec>,
+        follow_redirects: bool,
+    ) -> Step {
+        Step {
+            name: name.into(),
+            method,
+            url,
+            query: Vec::new(),
+            headers: Vec::new(),
+            cookies: Vec::new(),
+            body,
+            expect: Vec::new(),
+            capture: Vec::new(),
+            timeout: None,
+            follow_redirects,
+            poll: None,
+            condition: None,
+            line: 0,
+        }
+    }
 }
 
 /// A step's `if:`.

@@ -1,10 +1,7 @@
 //! A plan of one request, for the quick case (`run --url`, `breakdown URL`, a curl file):
 //! the habit hey, oha and curl users have.
 
-use super::{
-    BodySpec, Environment, FlagTransport, HttpOptions, LoadModel, Plan, Step, StepNode, TargetSpec,
-    Template,
-};
+use super::{BodySpec, HttpOptions, LoadModel, Plan, Step, Template};
 use std::time::Duration;
 
 /// One request as typed on a command line.
@@ -60,39 +57,23 @@ pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<P
         content: Template::literal(d.clone()),
         content_type: None,
     });
-    let step = Step {
-        name: "request".into(),
+    let mut step = Step::one_request(
+        "request",
         method,
-        url: Template::literal(url.as_str()),
-        query: Vec::new(),
-        headers,
-        cookies,
+        Template::literal(url.as_str()),
         body,
-        expect: Vec::new(),
-        capture: Vec::new(),
-        timeout: None,
-        follow_redirects: true,
-        poll: None,
-        condition: None,
-        line: 0,
-    };
+        true,
+    );
+    step.headers = headers;
+    step.cookies = cookies;
     let max_duration = max_duration(&load);
     let origin = super::origin_of(&url);
-    Ok(Plan {
-        name: "url".into(),
-        source: None,
-        target: TargetSpec::Url(origin),
-        env_name: None,
-        envs: Default::default(),
-        env: Environment::default(),
-        flags: FlagTransport::default(),
-        data: Vec::new(),
+    Ok(Plan::one_request(
+        "url",
+        origin,
+        step,
         load,
-        setup: Vec::new(),
-        steps: vec![StepNode::Request(Box::new(step))],
-        thresholds: Vec::new(),
         http,
         max_duration,
-        graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
-    })
+    ))
 }

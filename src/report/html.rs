@@ -7,13 +7,15 @@
 
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, ms, outcome_label, quantile_cells,
+    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
     rows_to_show,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::TargetKind;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
+use crate::units::ms;
 use base64::Engine as _;
 use sha2::Digest as _;
 use std::fmt::Write as _;
@@ -320,7 +322,7 @@ impl HtmlReport {
             if v.passed { "pass" } else { "fail" },
             if v.passed { "passed" } else { "failed" }
         );
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()

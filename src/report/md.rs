@@ -3,13 +3,15 @@
 //! a step name or error message cannot break a table or inject HTML.
 
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, ms, outcome_label, quantile_cells,
+    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
     rows_to_show,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::aggregate::summary::TargetKind;
 use crate::gate::{self, Comparison};
+use crate::units::ms;
 use std::fmt::Write as _;
 
 pub struct MarkdownReport;
@@ -68,7 +70,7 @@ impl MarkdownReport {
             esc(&s.scenario),
             if v.passed { "✅ passed" } else { "❌ failed" }
         );
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()

@@ -8,8 +8,10 @@ pub use super::fit::{Col, Txt, color_allowed, color_on_stdout, fit, put_table, t
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::aggregate::summary::StepSummary;
+use crate::aggregate::summary::TargetKind;
 use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
 use crate::gate::{Comparison, Outcome, ThresholdResult, Verdict};
+use crate::units::ms;
 use comfy_table::Color;
 use std::fmt::Write as _;
 
@@ -37,17 +39,6 @@ impl TableReport {
             width: None,
             color: false,
         }
-    }
-}
-
-/// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals.
-pub fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
     }
 }
 
@@ -153,7 +144,7 @@ impl TableReport {
     pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "scenario  {}", s.scenario);
-        let target = if s.target.kind == "embedded-demo" {
+        let target = if s.target.kind == TargetKind::EmbeddedDemo {
             format!("{} (embedded demo)", s.target.url)
         } else {
             s.target.url.clone()
@@ -476,7 +467,7 @@ pub fn signed_ms(v: f64) -> String {
 
 pub fn describe_load(s: &Summary) -> String {
     let l = &s.load;
-    let mut parts = vec![l.model.clone()];
+    let mut parts = vec![l.model.to_string()];
     if let Some(v) = l.vus {
         parts.push(format!("{v} VUs"));
     }

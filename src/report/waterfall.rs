@@ -3,6 +3,7 @@
 //! in the phase bars, the critical path marked. Reads only the `Summary`; every text escaped.
 
 use super::svg::{PALETTE, esc, fmt_tick, nice_step};
+use crate::aggregate::waterfall::segments;
 use crate::aggregate::{Summary, Waterfall};
 use std::fmt::Write as _;
 
@@ -40,12 +41,7 @@ pub fn section(s: &Summary) -> String {
 pub fn chart(w: &Waterfall) -> String {
     let id = format!("waterfall-{}", w.connection);
     let title = format!("Median iteration, connections: {}", w.connection);
-    let axis = w
-        .requests
-        .iter()
-        .map(|r| r.end_ms())
-        .fold(w.total_ms, f64::max)
-        .max(0.001);
+    let axis = w.axis_end_ms(0.001);
     let step = nice_step(axis, 6.0);
     let xmax = (axis / step).ceil().max(1.0) * step;
     let pw = W - LABEL_W - RIGHT_W;
@@ -104,11 +100,7 @@ pub fn chart(w: &Waterfall) -> String {
             },
             esc(&r.step)
         );
-        let mut x_ms = r.offset_ms;
-        for (j, v) in r.parts_ms().iter().enumerate() {
-            if !v.is_finite() || *v <= 0.0 {
-                continue;
-            }
+        for (j, x_ms, v) in segments(r.offset_ms, r.parts_ms()) {
             let (x0, x1) = (sx(x_ms), sx(x_ms + v));
             let _ = write!(
                 out,
@@ -117,9 +109,8 @@ pub fn chart(w: &Waterfall) -> String {
                 PALETTE[j % PALETTE.len()],
                 esc(&r.step),
                 PARTS[j],
-                fmt_tick(*v)
+                fmt_tick(v)
             );
-            x_ms += v;
         }
         let status = match (&r.error, r.status) {
             (Some(e), _) => format!(" · {}", error_label(e)),

@@ -255,34 +255,7 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// The closest candidate to `word`, if it is close enough to be a likely typo.
-pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    let lower = word.to_lowercase();
-    let mut best: Option<(f64, &str)> = None;
-    for c in candidates {
-        if c == word {
-            continue;
-        }
-        let score = strsim::jaro_winkler(&lower, &c.to_lowercase());
-        let close = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
-        let ok = score >= 0.8 || close <= 2 && close < c.chars().count().max(2);
-        if ok && best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, c));
-        }
-    }
-    best.map(|(_, c)| c.to_string())
-}
-
-/// `did you mean `x`?` for the closest candidate, if any.
-pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    suggest(word, candidates).map(|c| format!("did you mean `{c}`?"))
-}
+pub use crate::suggest::{did_you_mean, suggest};
 
 #[cfg(test)]
 mod tests {

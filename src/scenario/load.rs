@@ -4,9 +4,9 @@
 use super::Overrides;
 use super::error::{Diag, Pos};
 use super::reader::{R, Reader};
-use super::units::{fmt_duration, parse_rate};
 use super::yaml::{Node, Value};
 use crate::plan::{LoadModel, Stage};
+use crate::units::{fmt_duration, parse_rate};
 use std::time::Duration;
 
 pub const MAX_VUS: u32 = 100_000;

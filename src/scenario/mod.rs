@@ -14,12 +14,11 @@ mod reader;
 mod sizes;
 mod steps;
 mod thresholds;
-pub mod units;
 mod vars;
 mod yaml;
 
+pub use crate::units::{fmt_duration, parse_duration, parse_rate};
 pub use error::{ErrorKind, ScenarioError};
-pub use units::{fmt_duration, parse_duration, parse_rate};
 
 use crate::plan::Plan;
 use std::io::Read;

@@ -3,9 +3,9 @@
 //! templates with the position of every variable use. Knows no scenario structure.
 
 use super::error::{Diag, Pos, did_you_mean};
-use super::units;
 use super::yaml::{Node, Source, Value};
 use crate::plan::{Template, TemplateError};
+use crate::units;
 use std::time::Duration;
 
 pub type R<T> = Result<T, Diag>;

@@ -11,6 +11,7 @@ use super::reader::{R, Use};
 use super::steps::StepInfo;
 use super::vars::EnvInfo;
 use crate::plan::template::MAX_EXPANDED_BYTES;
+use crate::units::fmt_size;
 use std::collections::BTreeMap;
 
 /// One expanded value: a variable, or one templated field of a request.
@@ -113,19 +114,6 @@ impl EnvSizes {
             return format!("{} ({n} variables)", short.join(" -> "));
         }
         links.join(" -> ")
-    }
-}
-
-/// `2.0 MiB (2097152 bytes)`; a size too large to count is said so.
-fn fmt_size(n: u64) -> String {
-    if n == u64::MAX {
-        return "more than 16 EiB".into();
-    }
-    let mib = n as f64 / f64::from(1u32 << 20);
-    if mib >= 1024.0 {
-        format!("{:.1} GiB ({n} bytes)", mib / 1024.0)
-    } else {
-        format!("{mib:.1} MiB ({n} bytes)")
     }
 }
 

@@ -122,7 +122,7 @@ fn think(r: &Reader<'_>, n: &Node) -> R<(Duration, Duration)> {
         None => (s.as_str(), s.as_str()),
     };
     let parse = |t: &str| {
-        super::units::parse_duration(t).map_err(|e| {
+        crate::units::parse_duration(t).map_err(|e| {
             Diag::new(n.pos, format!("invalid `think`: {e}"))
                 .help("write a pause like `1s` or a range like `500ms..2s`")
         })
@@ -347,8 +347,8 @@ fn method(r: &Reader<'_>, n: &Node) -> R<http::Method> {
     if METHODS.contains(&upper.as_str()) {
         return http::Method::from_bytes(upper.as_bytes()).map_err(|_| bad());
     }
-    let token = !s.is_empty() && s.bytes().all(crate::import::envfile::is_tchar);
-    if token && crate::import::method_typo(&s).is_none() {
+    let token = !s.is_empty() && s.bytes().all(crate::http::is_tchar);
+    if token && crate::suggest::method_typo(&s).is_none() {
         return http::Method::from_bytes(s.as_bytes()).map_err(|_| bad());
     }
     Err(bad().help(did_you_mean(&upper, METHODS).unwrap_or_else(|| {

@@ -22,6 +22,7 @@
 //! file's line numbers. Values are hashed, never stored: a secret in a header stays out of the
 //! result file.
 
+use crate::aggregate::summary::TargetKind;
 use crate::plan::{
     BodySpec, Capture, CaptureSource, Environment, Expectation, FlagTransport, JsonCheck,
     LoadModel, Plan, Stage, Step, StepNode, TargetSpec, Template, ValueCheck,
@@ -75,11 +76,11 @@ pub fn canonical(plan: &Plan) -> String {
     c.field("name", &plan.name);
     match &plan.target {
         TargetSpec::Url(u) => {
-            c.field("target", "url");
+            c.field("target", TargetKind::Url.as_str());
             c.field("url", u.as_str());
         }
         TargetSpec::EmbeddedDemo { faults } => {
-            c.field("target", "embedded-demo");
+            c.field("target", TargetKind::EmbeddedDemo.as_str());
             let mut f = faults.clone();
             f.sort();
             c.field("faults", &f.join(","));

@@ -6,7 +6,7 @@
 //! `gate::evaluate`. Writes nothing and prints nothing.
 
 use crate::aggregate::Summary;
-use crate::aggregate::merge::{self as exact, MergeError as ArithError};
+use crate::aggregate::merge::{self as exact, SummaryMergeError};
 use crate::aggregate::summary::{MergedShard, SCHEMA, ShardInfo};
 use crate::gate::Threshold;
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub struct MergeOptions {
 
 /// Every refusal names the file it is about. All are invalid input (exit 2).
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub enum ShardMergeError {
     #[error("{file}: cannot read: {source}")]
     Read {
         file: String,
@@ -81,38 +81,41 @@ pub enum MergeError {
         got: usize,
     },
     #[error("{file}: {source}")]
-    Arith { file: String, source: ArithError },
+    Arith {
+        file: String,
+        source: SummaryMergeError,
+    },
     #[error("no result files to merge")]
     Empty,
     #[error("{0}")]
     Threshold(String),
 }
 
-fn read(path: &Path) -> Result<Summary, MergeError> {
+fn read(path: &Path) -> Result<Summary, ShardMergeError> {
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| MergeError::Read {
+    let f = std::fs::File::open(path).map_err(|source| ShardMergeError::Read {
         file: file.clone(),
         source,
     })?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| MergeError::Read {
+        .map_err(|source| ShardMergeError::Read {
             file: file.clone(),
             source,
         })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(MergeError::Invalid {
+        return Err(ShardMergeError::Invalid {
             file,
             reason: format!("larger than {MAX_FILE_BYTES} bytes"),
         });
     }
-    let s: Summary = serde_json::from_slice(&bytes).map_err(|e| MergeError::Invalid {
+    let s: Summary = serde_json::from_slice(&bytes).map_err(|e| ShardMergeError::Invalid {
         file: file.clone(),
         reason: e.to_string(),
     })?;
     if s.schema != SCHEMA {
-        return Err(MergeError::Schema {
+        return Err(ShardMergeError::Schema {
             file,
             got: s.schema,
         });
@@ -126,31 +129,31 @@ fn list(xs: &[u32]) -> String {
 
 /// Reads and merges the shard files (see the module doc). The result's `shard` says which
 /// shards it holds; its notes state a partial merge and the shards' start skew.
-pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, MergeError> {
+pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, ShardMergeError> {
     if files.is_empty() {
-        return Err(MergeError::Empty);
+        return Err(ShardMergeError::Empty);
     }
     let mut parts: Vec<(String, Summary, ShardInfo)> = Vec::with_capacity(files.len());
     for path in files {
         let file = path.display().to_string();
         let s = read(path)?;
         let Some(info) = s.shard.clone() else {
-            return Err(MergeError::NotShard { file });
+            return Err(ShardMergeError::NotShard { file });
         };
         let Some(index) = info.index else {
             let of: Vec<u32> = info.merged_from.iter().map(|m| m.index).collect();
-            return Err(MergeError::AlreadyMerged {
+            return Err(ShardMergeError::AlreadyMerged {
                 file,
                 of: list(&of),
             });
         };
-        exact::validate(0, &s).map_err(|source| MergeError::Arith {
+        exact::validate(0, &s).map_err(|source| ShardMergeError::Arith {
             file: file.clone(),
             source,
         })?;
         if let Some((first, f, fi)) = parts.first() {
             if s.scenario != f.scenario {
-                return Err(MergeError::OtherScenario {
+                return Err(ShardMergeError::OtherScenario {
                     file,
                     got: s.scenario,
                     want: f.scenario.clone(),
@@ -158,7 +161,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
                 });
             }
             if info.plan_hash != fi.plan_hash {
-                return Err(MergeError::OtherPlan {
+                return Err(ShardMergeError::OtherPlan {
                     file,
                     got: info.plan_hash,
                     want: fi.plan_hash.clone(),
@@ -166,7 +169,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
                 });
             }
             if info.count != fi.count {
-                return Err(MergeError::OtherCount {
+                return Err(ShardMergeError::OtherCount {
                     file,
                     index,
                     got: info.count,
@@ -176,7 +179,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
             }
         }
         if let Some((other, _, _)) = parts.iter().find(|(_, _, i)| i.index == Some(index)) {
-            return Err(MergeError::Duplicate {
+            return Err(ShardMergeError::Duplicate {
                 file,
                 index,
                 other: other.clone(),
@@ -189,7 +192,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
         .filter(|k| !parts.iter().any(|(_, _, i)| i.index == Some(*k)))
         .collect();
     if !missing.is_empty() && !opts.allow_partial {
-        return Err(MergeError::Missing {
+        return Err(ShardMergeError::Missing {
             list: list(&missing),
             count,
             got: parts.len(),
@@ -198,7 +201,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
     // Shard order, not argument order: the merge is the same however the shell sorts the glob.
     parts.sort_by_key(|(_, _, i)| i.index);
     let summaries: Vec<Summary> = parts.iter().map(|(_, s, _)| s.clone()).collect();
-    let mut out = exact::merge(&summaries).map_err(|source| MergeError::Arith {
+    let mut out = exact::merge(&summaries).map_err(|source| ShardMergeError::Arith {
         file: source
             .part()
             .and_then(|i| parts.get(i))
@@ -206,7 +209,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Me
         source,
     })?;
     let Some((_, _, first)) = parts.first() else {
-        return Err(MergeError::Empty);
+        return Err(ShardMergeError::Empty);
     };
     let merged_from: Vec<MergedShard> = parts
         .iter()
@@ -268,7 +271,7 @@ fn start_skew(parts: &[(String, Summary, ShardInfo)]) -> Option<f64> {
 
 /// Parses `metric: expression` (the `--threshold` form, also how shard files record them) and
 /// checks the metric names a step of the merged result, `http` or `iterations`.
-pub fn parse_threshold(text: &str, summary: &Summary) -> Result<Threshold, MergeError> {
+pub fn parse_threshold(text: &str, summary: &Summary) -> Result<Threshold, ShardMergeError> {
     let mut depth = 0i32;
     let split = text.char_indices().find(|&(_, c)| {
         match c {
@@ -278,7 +281,7 @@ pub fn parse_threshold(text: &str, summary: &Summary) -> Result<Threshold, Merge
         }
         c == ':' && depth == 0
     });
-    let bad = |m: String| MergeError::Threshold(format!("--threshold `{text}`: {m}"));
+    let bad = |m: String| ShardMergeError::Threshold(format!("--threshold `{text}`: {m}"));
     let Some((i, _)) = split else {
         return Err(bad(
             "a threshold is `metric: expression`, e.g. 'profile: p(95) < 300ms'".into(),
@@ -299,7 +302,7 @@ pub fn parse_threshold(text: &str, summary: &Summary) -> Result<Threshold, Merge
 
 /// The thresholds a merged result must meet: the plan's (recorded by the shards), then `extra`
 /// from the command line.
-pub fn thresholds(summary: &Summary, extra: &[String]) -> Result<Vec<Threshold>, MergeError> {
+pub fn thresholds(summary: &Summary, extra: &[String]) -> Result<Vec<Threshold>, ShardMergeError> {
     let recorded = summary
         .shard
         .as_ref()

@@ -10,7 +10,7 @@ pub mod split;
 pub mod start;
 
 pub use hash::plan_hash;
-pub use merge::{MergeError, MergeOptions, merge_files};
+pub use merge::{MergeOptions, ShardMergeError, merge_files};
 pub use split::{check, describe, split};
 pub use start::{StartAt, StartError};
 

@@ -2,7 +2,7 @@
 //! (or from a seeded distribution), turned into a `Summary` exactly as `run` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use sonde::aggregate::summary::{LoadInfo, TargetInfo};
+use sonde::aggregate::summary::{LoadInfo, LoadModel, TargetInfo, TargetKind};
 use sonde::aggregate::{IntervalPoint, PHASES, Recorder, StepStats, Summary};
 use sonde::gate::{MetricRef, Stat, Threshold};
 use std::collections::BTreeMap;
@@ -51,13 +51,13 @@ pub fn finish(rec: &Recorder, seconds: f64, env: Option<&str>) -> Summary {
     s.scenario = "profile-load".into();
     s.scenario_path = Some("scenarios/profile-load.yaml".into());
     s.target = TargetInfo {
-        kind: "url".into(),
+        kind: TargetKind::Url,
         url: "http://127.0.0.1:8080/".into(),
         demo_faults: Vec::new(),
     };
     s.env = env.map(str::to_string);
     s.load = LoadInfo {
-        model: "closed".into(),
+        model: LoadModel::Closed,
         vus: Some(20),
         duration_s: Some(seconds),
         ..LoadInfo::default()

@@ -168,13 +168,13 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
     let pos = w.pos;
     match opt {
         Opt::Request => {
-            if v.is_empty() || !v.bytes().all(super::envfile::is_tchar) {
+            if v.is_empty() || !v.bytes().all(crate::http::is_tchar) {
                 return Err(err_at(
                     pos,
                     "invalid HTTP method after -X: a method is a token (letters, digits and !#$%&'*+-.^_`|~)",
                 ));
             }
-            if let Some(m) = super::method_typo(v) {
+            if let Some(m) = crate::suggest::method_typo(v) {
                 return Err(err_at(
                     pos,
                     format!(
@@ -189,7 +189,7 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
             if let Some((n, x)) = v.split_once(':') {
                 let x = x.trim_start_matches([' ', '\t']);
                 let n = n.trim_end();
-                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
+                if n.is_empty() || !n.bytes().all(crate::http::is_tchar) {
                     return Err(err_at(pos, "invalid header name in -H"));
                 }
                 if x.is_empty() {
@@ -204,7 +204,7 @@ fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(),
                 }
             } else if let Some(n) = v.strip_suffix(';') {
                 let n = n.trim();
-                if n.is_empty() || !n.bytes().all(super::envfile::is_tchar) {
+                if n.is_empty() || !n.bytes().all(crate::http::is_tchar) {
                     return Err(err_at(pos, "invalid header name in -H"));
                 }
                 p.headers.push((n.to_string(), String::new()));

@@ -1,5 +1,7 @@
-//! Unit parsers shared by scenario files and the command line: durations (`1h30m`, `500ms`),
-//! rates (`200/s`, `12000/m`) and byte sizes (`1MiB`). Pure functions, no positions.
+//! Units, parsed and formatted in one place: durations (`1h30m`, `500ms`), rates (`200/s`,
+//! `12000/m`) and byte sizes (`1MiB`) as scenario files and the command line write them, and
+//! milliseconds and sizes as tables, messages and reports print them. Pure functions, no
+//! positions; a leaf every other module may use.
 
 use std::time::Duration;
 
@@ -147,6 +149,48 @@ pub fn fmt_duration(d: Duration) -> String {
     out
 }
 
+/// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals
+/// (`312`, `45.6`, `1.23`).
+pub fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Milliseconds with their unit, switching to seconds from one second on (`1.23 s`, `45 ms`,
+/// `4.5 ms`): the breakdown's prose.
+pub fn human_ms(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else if v.abs() >= 10.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+/// A duration as milliseconds with one decimal and no space (`312.4ms`): failed expectations.
+pub fn fmt_ms(d: Duration) -> String {
+    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `2.0 MiB (2097152 bytes)`; a size too large to count is said so.
+pub fn fmt_size(n: u64) -> String {
+    if n == u64::MAX {
+        return "more than 16 EiB".into();
+    }
+    let mib = n as f64 / f64::from(1u32 << 20);
+    if mib >= 1024.0 {
+        format!("{:.1} GiB ({n} bytes)", mib / 1024.0)
+    } else {
+        format!("{mib:.1} MiB ({n} bytes)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -197,5 +241,18 @@ mod tests {
         assert_eq!(fmt_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(fmt_duration(Duration::from_millis(2500)), "2.5s");
         assert_eq!(fmt_duration(Duration::from_secs(24 * 3600)), "24h");
+        assert_eq!(fmt_size(2 << 20), "2.0 MiB (2097152 bytes)");
+        assert_eq!(fmt_size(u64::MAX), "more than 16 EiB");
+    }
+
+    #[test]
+    fn milliseconds() {
+        assert_eq!(ms(312.4), "312");
+        assert_eq!(ms(45.66), "45.7");
+        assert_eq!(ms(1.234), "1.23");
+        assert_eq!(human_ms(1234.0), "1.23 s");
+        assert_eq!(human_ms(45.4), "45 ms");
+        assert_eq!(human_ms(4.54), "4.5 ms");
+        assert_eq!(fmt_ms(Duration::from_micros(312_440)), "312.4ms");
     }
 }
