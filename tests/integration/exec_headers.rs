@@ -4,59 +4,57 @@
 //! make a request grow past the 1 MiB expansion limit fails that step without sending it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use crate::support;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
-/// Answers up to `n` connections with the given raw header lines; returns the port and the
-/// request lines seen.
-fn raw_server(n: usize, headers: &'static [u8]) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// Answers every connection with the given raw header lines and closes it; returns the port,
+/// the request lines seen and the server (it stops when dropped). `n`: the connections the test
+/// expects (none of these tests makes more).
+fn raw_server(
+    n: usize,
+    headers: &'static [u8],
+) -> (u16, Arc<Mutex<Vec<String>>>, support::Background) {
     raw_server_with(n, headers.to_vec(), b"ok".to_vec())
 }
 
-fn raw_server_with(n: usize, headers: Vec<u8>, body: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+fn raw_server_with(
+    _n: usize,
+    headers: Vec<u8>,
+    body: Vec<u8>,
+) -> (u16, Arc<Mutex<Vec<String>>>, support::Background) {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for _ in 0..n {
-            let Ok((mut c, _)) = listener.accept() else {
-                return;
-            };
-            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => head.extend_from_slice(&buf[..k]),
-                }
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&headers);
+    resp.extend_from_slice(b"\r\n");
+    resp.extend_from_slice(&body);
+    let resp = Arc::new(resp);
+    let srv = support::Background::start(move || {
+        support::spawn_raw(move |mut c| {
+            let (seen, resp) = (s2.clone(), resp.clone());
+            async move {
+                let head = support::read_head_text(&mut c).await;
+                let text = head.map(|(h, _)| h).unwrap_or_default();
+                seen.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_string());
+                let _ = c.write_all(&resp).await;
             }
-            let text = String::from_utf8_lossy(&head);
-            s2.lock()
-                .unwrap()
-                .push(text.lines().next().unwrap_or("").to_string());
-            let mut resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n",
-                body.len()
-            )
-            .into_bytes();
-            resp.extend_from_slice(&headers);
-            resp.extend_from_slice(b"\r\n");
-            resp.extend_from_slice(&body);
-            let _ = c.write_all(&resp);
-        }
+        })
     });
-    (port, seen)
+    (srv.port(), seen, srv)
 }
 
 #[test]
 fn header_values_with_high_bytes_are_read_for_checks_and_captures() {
     // `café` in UTF-8, and in Latin-1 (one byte 0xE9, obs-text).
-    let (port, seen) = raw_server(4, b"x-utf8: caf\xc3\xa9\r\nx-latin: caf\xe9\r\n");
+    let (port, seen, _srv) = raw_server(4, b"x-utf8: caf\xc3\xa9\r\nx-latin: caf\xe9\r\n");
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("h.yaml");
     std::fs::write(
@@ -77,7 +75,7 @@ steps:
 "#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .arg("run")
         .arg(&scenario)
         .args(["--target", &format!("http://127.0.0.1:{port}")])
@@ -116,7 +114,8 @@ steps:
 fn a_capture_that_would_grow_a_request_past_the_limit_fails_the_step_unsent() {
     // A 600 KiB string, used twice in one URL: 1.2 MiB once expanded.
     let body = format!("{{\"v\": \"{}\"}}", "x".repeat(600 * 1024)).into_bytes();
-    let (port, seen) = raw_server_with(4, b"content-type: application/json\r\n".to_vec(), body);
+    let (port, seen, _srv) =
+        raw_server_with(4, b"content-type: application/json\r\n".to_vec(), body);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("big.yaml");
     std::fs::write(
@@ -132,7 +131,7 @@ steps:
     )
     .unwrap();
     let out_json = dir.path().join("run.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .arg("run")
         .arg(&scenario)
         .args(["--target", &format!("http://127.0.0.1:{port}")])

@@ -5,7 +5,7 @@
 //! `--include-sensitive` they do appear, which proves the checks can see them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use assert_cmd::Command;
+use crate::support;
 use sonde::import::{self, EmitOptions, EntrySelector, EnvSpec, Imported, diff, to_scenario_yaml};
 use sonde::redact::{self, Redactor};
 use std::path::PathBuf;
@@ -187,7 +187,7 @@ fn cli_output_and_errors_are_clean() {
         (vec!["curl", "broken/unbalanced_single.curl"], false),
         (vec!["curl", "broken/bad_url.curl"], false),
     ] {
-        let mut cmd = Command::cargo_bin("sonde").unwrap();
+        let mut cmd = support::sonde_cmd();
         cmd.current_dir(fixture(""))
             .arg("import")
             .args(&args)
@@ -206,8 +206,7 @@ fn cli_output_and_errors_are_clean() {
     }
     // Written to a file: same guarantee.
     let target = dir.path().join("s.yaml");
-    Command::cargo_bin("sonde")
-        .unwrap()
+    support::sonde_cmd()
         .args(["import", "curl"])
         .arg(fixture("mixed_case_secrets.curl"))
         .arg("-o")

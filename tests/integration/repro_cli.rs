@@ -3,10 +3,7 @@
 //! scenario-less flow, inline and env-file environments, and the usage errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod bisect_support;
-mod support;
-
-use bisect_support::{curl_env, rule_server, s, sonde};
+use crate::support::bisect::{curl_env, rule_server, s, sonde};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_rows_show_which_cell_fails() {

@@ -4,64 +4,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use bytes::Bytes;
-use http_body_util::Full;
+use crate::support;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A real HTTP/1.1 server on 127.0.0.1:0 running `handler` for every request, on its own
-/// runtime thread so the sonde process under test never shares a scheduler with it.
-fn serve<F, Fut>(handler: F) -> SocketAddr
+/// runtime thread (these tests are synchronous); `{server}` formats as its address, and it stops
+/// when dropped.
+fn serve<F, Fut>(handler: F) -> support::Background
 where
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    Fut: Future<Output = Response<support::Body>> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let handler = handler.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handler(req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    support::Background::start(move || support::spawn(move |req| handler(req)))
 }
 
-fn ok(body: &'static str) -> Response<Full<Bytes>> {
-    Response::new(Full::new(Bytes::from_static(body.as_bytes())))
+fn ok(body: &'static str) -> Response<support::Body> {
+    Response::new(support::full(body))
 }
 
 fn sonde(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sonde"))
+    support::sonde()
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -140,7 +109,7 @@ fn percentiles_match_the_servers_own_timing() {
 
 /// A server that stops answering for the first 500 ms of every second (since it started):
 /// requests that arrive then are held until the pause ends.
-fn stall_server() -> SocketAddr {
+fn stall_server() -> support::Background {
     let t0 = Instant::now();
     serve(move |_req| async move {
         let ms = t0.elapsed().as_millis() as u64 % 1000;
@@ -357,7 +326,7 @@ fn ctrl_c_writes_complete_partial_results() {
     });
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("run.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let child = support::sonde()
         .args([
             "run",
             "--url",

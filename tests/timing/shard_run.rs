@@ -5,18 +5,13 @@
 //! together; reports and `compare` take the merged result like any other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod shard_support;
-
-use shard_support::server;
+use crate::support::shard::server;
+use crate::support::sonde;
 use sonde::aggregate::{Hist, Summary};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
-
-fn sonde() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sonde"))
-}
 
 /// Waits for every child, at most `limit` in all; kills the rest on timeout.
 fn wait_all(mut children: Vec<Child>, limit: Duration) {
@@ -51,7 +46,7 @@ fn single_and_sharded(load_args: &[&str]) -> (Summary, Summary, Vec<Summary>, u6
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (url, hits) = server(200);
+    let (url, hits, _server) = server(200);
     let dir = tempfile::tempdir().unwrap();
     let single = dir.path().join("single.json");
     let st = sonde()

@@ -4,10 +4,7 @@
 //! combination failing, and the scenario's own named environments behave as documented.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod bisect_support;
-mod support;
-
-use bisect_support::{culprit_names, s, sonde};
+use crate::support::bisect::{culprit_names, s, sonde};
 use sonde::bisect::ddmin::probe_bound;
 use sonde::demo::{DemoConfig, Fault, RunningDemo};
 use std::path::PathBuf;

@@ -5,10 +5,8 @@
 //! appear, which proves the checks can see them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod bisect_support;
-mod support;
-
-use bisect_support::{Output, rule_server, s, sonde};
+use crate::support;
+use crate::support::bisect::{Output, rule_server, s, sonde};
 
 const CANARIES: &[&str] = &[
     "canaryAUTHtoken111",
@@ -86,7 +84,7 @@ async fn canaries_never_leak_from_repro_or_bisect() {
         assert_clean(&out, &format!("bisect --format {format}"));
         if format == "json" {
             let doc = out.json();
-            let names = bisect_support::culprit_names(&doc);
+            let names = support::bisect::culprit_names(&doc);
             assert_eq!(names, vec!["header:x-locale", "query:ACCESS_TOKEN"]);
             assert_eq!(doc["culprits"][1]["secret"], true);
             assert_eq!(doc["culprits"][1]["bad"], sonde::redact::REDACTED);

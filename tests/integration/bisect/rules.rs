@@ -4,10 +4,8 @@
 //! `-k 5`, marked flaky), identity items, and the premise failures with their exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod bisect_support;
-mod support;
-
-use bisect_support::{culprit_names, curl_env, name_of, rule_server, s, sonde};
+use crate::support;
+use crate::support::bisect::{culprit_names, curl_env, name_of, rule_server, s, sonde};
 use sonde::bisect::ddmin::probe_bound;
 
 struct Envs {
@@ -27,7 +25,7 @@ fn envs(port: u16, n: usize) -> Envs {
     }
 }
 
-async fn bisect(e: &Envs, extra: &[&str]) -> bisect_support::Output {
+async fn bisect(e: &Envs, extra: &[&str]) -> support::bisect::Output {
     let mut args = s(&[
         "bisect", "--good", &e.good, "--bad", &e.bad, "--format", "json", "-q",
     ]);
@@ -104,7 +102,7 @@ async fn culprit_failing_half_the_time_is_found_and_marked_flaky() {
     assert!(out.stdout.contains("flaky"), "{}", out.stdout);
 }
 
-async fn bisect_table(e: &Envs, extra: &[&str]) -> bisect_support::Output {
+async fn bisect_table(e: &Envs, extra: &[&str]) -> support::bisect::Output {
     let mut args = s(&["bisect", "--good", &e.good, "--bad", &e.bad, "-q"]);
     args.extend(s(extra));
     sonde(args).await

@@ -3,8 +3,7 @@
 //! and the demo's slow profile named in the verdict (and not named without the fault).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use std::time::Duration;
 async fn breakdown(args: Vec<String>) -> (i32, Value, String) {
     // The servers run on this test's runtime; the binary runs beside it on a blocking thread.
     let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+        support::sonde()
             .arg("breakdown")
             .args(&args)
             .args(["--format", "json"])
@@ -267,7 +266,7 @@ async fn the_run_result_keeps_the_median_waterfall_and_the_html_report_draws_it(
     assert!(f(&wf[0], "total_ms") >= f(req("slow"), "offset_ms") + f(req("slow"), "total_ms"));
 
     let html = dir.path().join("report.html");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .arg("report")
         .arg(&run_json)
         .args(["--format", "html", "-o"])

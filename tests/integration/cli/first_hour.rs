@@ -5,14 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn sonde(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sonde"))
+    support::sonde()
         .args(args)
         .env_remove("TARGET")
         .env("NO_COLOR", "1")

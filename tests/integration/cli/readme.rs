@@ -2,6 +2,8 @@
 //! no server running, no flags. It must start the embedded demo, exit 0 and print the table.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::support;
+
 #[test]
 fn readme_main_command_prints_the_table() {
     let readme = std::fs::read_to_string("README.md").unwrap();
@@ -10,7 +12,7 @@ fn readme_main_command_prints_the_table() {
         readme.contains(cmd),
         "the README's main command changed; update this test"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .args(["run", "scenarios/profile-load.yaml"])
         .env_remove("TARGET")
         .output()
@@ -40,7 +42,7 @@ fn readme_main_command_prints_the_table() {
 #[test]
 fn every_shipped_scenario_passes_against_the_demo() {
     for name in ["invest", "startups-browse", "onboarding-click"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+        let out = support::sonde()
             .args([
                 "run",
                 &format!("scenarios/{name}.yaml"),

@@ -2,11 +2,12 @@
 //! and the loader's positioned message on stderr, nothing on stdout for it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::support;
 use std::process::Command;
 
 #[test]
 fn shipped_scenarios_validate() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .args([
             "validate",
             "scenarios/profile-load.yaml",
@@ -35,10 +36,7 @@ fn shipped_scenarios_validate() {
 #[test]
 fn a_bad_file_exits_2_with_its_position() {
     let bad = "tests/fixtures/scenarios/bad/unknown-key-in-request.yaml";
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(["validate", bad])
-        .output()
-        .unwrap();
+    let out = support::sonde().args(["validate", bad]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let expected = std::fs::read_to_string(bad.replace(".yaml", ".err")).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -52,14 +50,11 @@ fn expanding_variables_are_bounded_in_validate_and_run() {
     let bad = "tests/fixtures/scenarios/bad/template-expansion-too-large.yaml";
     let want =
         "variable `l20` in env `default` expands to 2.0 MiB (2097152 bytes), above the 1 MiB limit";
-    let validate = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(["validate", bad])
-        .output()
-        .unwrap();
+    let validate = support::sonde().args(["validate", bad]).output().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let target = format!("http://{}", listener.local_addr().unwrap());
-    let run = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let run = support::sonde()
         .args([
             "run",
             bad,
@@ -95,7 +90,7 @@ fn invalid_utf8_names_line_column_and_byte_offset() {
     bytes.push(0xE9); // `é` in Latin-1
     bytes.extend_from_slice(b"\n    request: { url: / }\n");
     std::fs::write(&path, &bytes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .arg("validate")
         .arg(&path)
         .output()
@@ -117,7 +112,7 @@ fn invalid_utf8_names_line_column_and_byte_offset() {
 fn completions_parse_in_bash_and_know_the_subcommands_and_the_man_page_is_roff() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        let out = support::sonde()
             .args(["completions", shell])
             .output()
             .unwrap();
@@ -148,15 +143,12 @@ fn completions_parse_in_bash_and_know_the_subcommands_and_the_man_page_is_roff()
             );
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .arg("man")
-        .output()
-        .unwrap();
+    let out = support::sonde().arg("man").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let man = String::from_utf8(out.stdout).unwrap();
     assert!(man.starts_with(".ie") || man.contains(".TH sonde"), "{man}");
     assert!(man.contains("breakdown"), "{man}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let bad = support::sonde()
         .args(["completions", "tcsh"])
         .output()
         .unwrap();

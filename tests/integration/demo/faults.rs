@@ -3,13 +3,11 @@
 //! flag `new_kyc_form`), against the real server on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::time::{Duration, Instant};
 
+use crate::support::demo::{Resp, req, start, token, user_id};
 use serde_json::{Value, json};
 use sonde::demo::{DemoConfig, Fault, RunningDemo};
-use support_demo::{Resp, req, start, token, user_id};
 
 /// Fastest of `n` profile loads (the minimum filters out scheduler noise), and the last body.
 async fn profile_time(demo: &RunningDemo, who: &str, n: usize) -> (Duration, Value) {

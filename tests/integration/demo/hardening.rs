@@ -4,14 +4,12 @@
 //! replays every status after the one the client saw.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::time::{Duration, Instant};
 
+use crate::support::demo::{invest, req, start, token};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sonde::demo::{DemoConfig, Fault};
-use support_demo::{invest, req, start, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_with_control_characters_are_refused_naming_the_field() {

@@ -1,13 +1,11 @@
 //! Idempotency of `POST /investments` against the real demo server on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::time::Duration;
 
+use crate::support::demo::{count, db, db_rw, invest, req, start, token, user_id, wait_quiescent};
 use serde_json::json;
 use sonde::demo::DemoConfig;
-use support_demo::{count, db, db_rw, invest, req, start, token, user_id, wait_quiescent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_identical_requests_make_one_investment_one_task_one_charge() {

@@ -2,15 +2,13 @@
 //! timeouts, worker crashes and restarts), against the real server on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::demo::{count, db, invest, req, start, token, wait_quiescent};
 use sonde::demo::{DemoConfig, Fault, RunningDemo};
 use sqlx::SqlitePool;
-use support_demo::{count, db, invest, req, start, token, wait_quiescent};
 use tokio::sync::Semaphore;
 
 const SEEDED_INVESTMENTS: i64 = 150_000;

@@ -3,14 +3,13 @@
 //! binary (banner, Ctrl-C, bad `--fault`). Real servers on 127.0.0.1:0 only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
+use crate::support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::demo::{invest, read_events, req, start, token};
 use sonde::demo::{DemoConfig, Fault};
-use support_demo::{invest, read_events, req, start, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_a_bound_listener_until_shutdown_even_with_an_open_stream() {
@@ -123,7 +122,7 @@ async fn the_event_stream_reports_each_status_change_in_order_until_final() {
 
 #[test]
 fn the_binary_prints_url_and_identities_and_stops_cleanly_on_ctrl_c() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let mut child = support::sonde()
         .args(["demo", "--listen", "127.0.0.1:0", "--seed", "7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -195,7 +194,7 @@ fn stop_with(child: &mut std::process::Child, signal: &str) -> std::process::Exi
 /// Containers and CI stop a service with SIGTERM: the demo drains and exits 0, as on Ctrl-C.
 #[test]
 fn the_binary_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let mut child = support::sonde()
         .args(["demo", "--listen", "127.0.0.1:0", "--seed", "7"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -210,7 +209,7 @@ fn the_binary_stops_cleanly_on_sigterm() {
 
 #[test]
 fn an_unknown_fault_is_a_usage_error_listing_the_valid_names() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .args(["demo", "--fault", "slow-profiel"])
         .output()
         .unwrap();
@@ -227,7 +226,7 @@ fn cannot_listen_says_why_with_the_os_error() {
     // A port that is taken: held by this test while the binary tries it.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = support::sonde()
         .args(["demo", "--listen", &addr])
         .output()
         .unwrap();

@@ -3,12 +3,10 @@
 //! shutdown. Real server on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::time::Duration;
 
+use crate::support::demo::{count, db, req, start};
 use sonde::demo::DemoConfig;
-use support_demo::{count, db, req, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_is_fast_deterministic_and_has_the_promised_shape() {

@@ -3,14 +3,12 @@
 //! 500, never extra rows. Also pins the representations and the Server-Timing header.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support_demo;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::demo::{Resp, count, db, invest, req, start, token, user_id, wait_quiescent};
 use serde_json::{Value, json};
 use sonde::demo::DemoConfig;
-use support_demo::{Resp, count, db, invest, req, start, token, user_id, wait_quiescent};
 
 fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()

@@ -3,10 +3,10 @@
 //! written, and markdown appended to `$GITHUB_STEP_SUMMARY`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
+use crate::support;
+use crate::support::sonde_cmd as sonde;
+use crate::support::summary::sampled_run;
 use assert_cmd::Command;
-use gate_support::sampled_run;
 use sonde::aggregate::Summary;
 use std::path::{Path, PathBuf};
 
@@ -14,13 +14,6 @@ fn save(dir: &Path, name: &str, s: &Summary) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec(s).unwrap()).unwrap();
     p
-}
-
-fn sonde() -> Command {
-    let mut c = Command::cargo_bin("sonde").unwrap();
-    c.env_remove("GITHUB_STEP_SUMMARY");
-    c.timeout(std::time::Duration::from_secs(60));
-    c
 }
 
 struct Out {
@@ -156,7 +149,7 @@ fn compare_exits_2_with_the_reason() {
 #[test]
 fn report_renders_a_saved_run_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
-    let run_file = save(dir.path(), "run.json", &gate_support::fixed_summary());
+    let run_file = save(dir.path(), "run.json", &support::summary::fixed_summary());
     let o = run(sonde()
         .arg("report")
         .arg(&run_file)

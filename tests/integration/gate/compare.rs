@@ -3,9 +3,8 @@
 //! error rates and refusals of runs that cannot be compared.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
-use gate_support::{record, sampled_run};
+use crate::support;
+use crate::support::summary::{record, sampled_run};
 use sonde::aggregate::Recorder;
 use sonde::gate::{CompareError, CompareOptions, Verdict, compare};
 
@@ -85,11 +84,11 @@ fn a_significant_change_within_tolerance_does_not_fail() {
         let mut rec = Recorder::new(2);
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..50_000 {
-            let v = gate_support::draw(&mut rng, 20_000.0);
+            let v = support::summary::draw(&mut rng, 20_000.0);
             record(&mut rec.steps[0], (v as f64 * factor) as u64);
             record(&mut rec.steps[1], 3000);
         }
-        gate_support::finish(&rec, 20.0, None)
+        support::summary::finish(&rec, 20.0, None)
     };
     let (a, b) = (run(1.0), run(1.04));
     let c = compare(&a, &b, &opts()).unwrap();
@@ -231,7 +230,7 @@ fn tiny_absolute_differences_are_not_regressions_however_large_the_ratio() {
             record(&mut rec.steps[0], us);
             record(&mut rec.steps[1], us);
         }
-        gate_support::finish(&rec, 20.0, None)
+        support::summary::finish(&rec, 20.0, None)
     };
     let (a, b) = (run(10), run(20));
     let c = compare(&a, &b, &opts()).unwrap();

@@ -3,8 +3,9 @@
 //! raise a false alarm at the default settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::support;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn scenario(dir: &Path, faults: &str) -> String {
     let src = std::fs::read_to_string("scenarios/profile-load.yaml").unwrap();
@@ -28,10 +29,7 @@ fn scenario(dir: &Path, faults: &str) -> String {
 }
 
 fn sonde(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sonde"))
-        .args(args)
-        .output()
-        .unwrap()
+    support::sonde().args(args).output().unwrap()
 }
 
 fn run(scenario: &str, out: &Path) -> String {

@@ -2,9 +2,7 @@
 //! tags, no-data cases (never a silent pass) and the `abort_on_fail` decision.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
-use gate_support::{fixed_summary, threshold};
+use crate::support::summary::{fixed_summary, threshold};
 use sonde::gate::{Cmp, Outcome, Stat, Threshold, Unit, abort_check, all_passed, evaluate};
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ async fn sonde(args: &[&str]) -> Out {
     let t = Instant::now();
     let out = bounded(
         Duration::from_secs(60),
-        Command::new(env!("CARGO_BIN_EXE_sonde"))
+        Command::from(support::sonde())
             .args(args)
             .kill_on_drop(true)
             .output(),
@@ -241,7 +241,7 @@ async fn sigterm_stops_like_ctrl_c_and_writes_every_output() {
     let out = dir.path().join("run.json");
     let junit = dir.path().join("junit.xml");
     let url = srv.url("/").to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let child = Command::from(support::sonde())
         .args([
             "run",
             "--url",
@@ -299,7 +299,7 @@ async fn sigterm_stops_like_ctrl_c_and_writes_every_output() {
     // A second signal quits at once, even with requests hanging.
     let hang = support::never_answers().await;
     let hang_url = hang.url("/").to_string();
-    let child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let child = Command::from(support::sonde())
         .args(["run", "--url", &hang_url, "--vus", "1", "-z", "30s", "-q"])
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null())

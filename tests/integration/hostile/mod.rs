@@ -3,12 +3,7 @@
 //! on what a bad input can make sonde do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
-#[path = "hostile/accounting.rs"]
 mod accounting;
 
-#[path = "hostile/allowlist.rs"]
 mod allowlist;
-#[path = "hostile/secrets.rs"]
 mod secrets;

@@ -75,9 +75,7 @@ async fn response_secrets_never_reach_messages_or_reports() {
     }
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        Command::new(env!("CARGO_BIN_EXE_sonde"))
-            .args(&args)
-            .output(),
+        Command::from(support::sonde()).args(&args).output(),
     )
     .await
     .unwrap()
@@ -103,7 +101,7 @@ async fn response_secrets_never_reach_messages_or_reports() {
     }
 
     let bd = dir.path().join("breakdown.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = Command::from(support::sonde())
         .args([
             "breakdown",
             file.to_str().unwrap(),
@@ -119,7 +117,7 @@ async fn response_secrets_never_reach_messages_or_reports() {
     assert_clean("breakdown stdout", &String::from_utf8_lossy(&out.stdout));
     assert_clean("breakdown -o", &std::fs::read_to_string(&bd).unwrap());
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = Command::from(support::sonde())
         .args(["repro", file.to_str().unwrap(), "-k", "1"])
         .output()
         .await
@@ -136,7 +134,7 @@ async fn verbose_shows_the_jar_cookie_a_request_carries_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("leaky.yaml");
     std::fs::write(&file, scenario(srv.url("").as_str().trim_end_matches('/'))).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let out = Command::from(support::sonde())
         .args([
             "run",
             file.to_str().unwrap(),

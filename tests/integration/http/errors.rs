@@ -2,12 +2,11 @@
 //! silent, reset mid-body, a 10 GB body under a short deadline, a redirect loop, DNS failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::time::{Duration, Instant};
 
+use crate::support::bounded;
 use sonde::http::{Client, ClientConfig, ErrorKind, Request};
-use support::bounded;
 
 fn client(cfg: ClientConfig) -> Client {
     Client::new(cfg).unwrap()

@@ -6,16 +6,15 @@
 //! writes a request body (RFC 9112 §9.5), which `h1::send` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{bounded, read_head_text, spawn_raw};
 use bytes::Bytes;
 use http::Method;
 use sonde::http::{Client, ClientConfig, ErrorKind, Request, Session};
-use support::{bounded, read_head_text, spawn_raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -4,17 +4,16 @@
 //! the server closed while idle, truncated and malformed responses, and the bytes on the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{Server, bounded, read_head_text, spawn_raw};
 use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use sonde::http::{Client, ClientConfig, ErrorKind, Request, Session};
-use support::{Server, bounded, read_head_text, spawn_raw};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

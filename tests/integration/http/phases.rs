@@ -2,16 +2,15 @@
 //! against real servers on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{bounded, full, response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use http_body_util::BodyExt;
 use sonde::http::{Client, ClientConfig, ConnectionMode, Request};
-use support::{bounded, full, response};
 
 fn session() -> sonde::http::Session {
     Client::new(ClientConfig::default()).unwrap().session()

@@ -2,13 +2,12 @@
 //! session resumption, ALPN h2 with connection sharing, `--cacert` and `--insecure`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::time::Duration;
 
+use crate::support::{Server, bounded, full, response};
 use http::Version;
 use sonde::http::{Client, ClientConfig, ConnectionMode, ErrorKind, Request};
-use support::{Server, bounded, full, response};
 
 async fn tls_server(h2: bool) -> Server {
     support::spawn_tls(h2, |_req| async {

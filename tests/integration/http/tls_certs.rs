@@ -4,19 +4,16 @@
 //! self-signed and untrusted).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::bounded;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sonde::http::{Client, ClientConfig, ErrorKind, Exchange, Request};
-use support::bounded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// `openssl req -x509 ... -addext subjectAltName=SAN`: the certificate and key PEM paths.
 fn openssl_cert(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
@@ -44,53 +41,19 @@ fn openssl_cert(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-/// A TLS server answering every request with `200 ok` and closing.
+/// A TLS server (http/1.1) answering every request with `200 ok`.
 async fn serve(
     cert: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
-) -> (u16, tokio::task::JoinHandle<()>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        // Bounded: a test makes a handful of connections.
-        for _ in 0..32 {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 4096];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 65_536 {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                    )
-                    .await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (port, task)
+) -> (u16, support::Server) {
+    let srv = support::spawn_tls_cert(cert, key, false, |_req| async {
+        support::response(200, support::full("ok"))
+    })
+    .await;
+    (srv.port(), srv)
 }
 
-async fn serve_files(cert: &Path, key: &Path) -> (u16, tokio::task::JoinHandle<()>) {
+async fn serve_files(cert: &Path, key: &Path) -> (u16, support::Server) {
     let cert = CertificateDer::from_pem_file(cert).unwrap();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
     serve(cert, key).await
@@ -183,22 +146,18 @@ async fn an_expired_certificate_is_refused_even_when_passed_with_cacert() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_on_an_https_url_is_said_as_such() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let _srv = tokio::spawn(async move {
-        for _ in 0..4 {
-            let Ok((mut tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = [0u8; 1024];
-            let _ = tcp.read(&mut buf).await;
-            let _ = tcp
-                .write_all(
-                    b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-        }
-    });
+    // Answers the TLS ClientHello as a plain HTTP server would.
+    let srv = support::spawn_raw(|mut tcp| async move {
+        let mut buf = [0u8; 1024];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+    })
+    .await;
+    let port = srv.port();
     let err = get(None, port).await.error.expect("not TLS");
     assert_eq!(err.kind, ErrorKind::Tls, "{}", err.message);
     assert!(err.message.contains("plain HTTP"), "{}", err.message);

@@ -3,7 +3,7 @@
 //! scenario YAML `sonde import` writes (read back as YAML).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use assert_cmd::Command;
+use crate::support;
 use serde_json::{Value, json};
 use sonde::import::{
     self, EmitOptions, EnvSpec, Item, ItemKind, apply_bad, diff, parse_env_yaml, parse_inline,
@@ -269,8 +269,7 @@ fn scenario_yaml_reads_back_with_the_imported_request() {
 fn cli_import_writes_the_file_and_uses_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s.yaml");
-    let assert = Command::cargo_bin("sonde")
-        .unwrap()
+    let assert = support::sonde_cmd()
         .args(["import", "har"])
         .arg(fixture("firefox.har"))
         .args(["--entry", "1", "-o"])
@@ -283,8 +282,7 @@ fn cli_import_writes_the_file_and_uses_exit_codes() {
     assert_eq!(written["steps"][0]["request"]["url"], "/onboarding/step");
 
     let run = |args: &[&str]| {
-        let o = Command::cargo_bin("sonde")
-            .unwrap()
+        let o = support::sonde_cmd()
             .current_dir(fixture(""))
             .arg("import")
             .args(args)

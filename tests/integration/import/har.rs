@@ -2,6 +2,7 @@
 //! substring, vendor fields and nulls are tolerated, and broken JSON fails with line:column.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::support;
 use sonde::import::{BodyKind, EntrySelector, ImportError, Source, har};
 use std::path::PathBuf;
 
@@ -507,7 +508,7 @@ fn a_large_har_file_is_imported_in_bounded_memory() {
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(size > 64 << 20, "{size}");
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"))
+    let mut child = support::sonde()
         .args(["import", "har"])
         .arg(&path)
         .args(["--entry", &format!("e{}", n - 1)])

@@ -19,8 +19,7 @@
 //! `test/fixtures/curl_commands`, say) and prints the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use crate::support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -269,7 +268,7 @@ fn compare(rt: &tokio::runtime::Handle, file: &Path, via: Via) -> Outcome {
     let scenario = dir.path().join("s.yaml");
     std::fs::write(&scenario, &emitted.yaml).unwrap();
     let target = format!("http://127.0.0.1:{}", sonde_srv.port());
-    let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
+    let mut run = support::sonde_cmd();
     run.current_dir(dir.path());
     let mut rendered = None;
     match via {
@@ -699,7 +698,7 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<S
                         let scenario = dir.path().join("s.yaml");
                         std::fs::write(&scenario, &emitted.yaml).unwrap();
                         let target = format!("http://127.0.0.1:{}", srv.port());
-                        let mut run = assert_cmd::Command::cargo_bin("sonde").unwrap();
+                        let mut run = support::sonde_cmd();
                         run.current_dir(dir.path());
                         match via {
                             Via::ImportRun => {

@@ -3,9 +3,7 @@
 //! escaping, format selection by extension, and `$GITHUB_STEP_SUMMARY`-free rendering.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
-use gate_support::{fixed_summary, sampled_run, threshold};
+use crate::support::summary::{fixed_summary, sampled_run, threshold};
 use quick_xml::events::Event;
 use sonde::aggregate::Summary;
 use sonde::gate::{Cmp, CompareOptions, Comparison, Stat, compare, evaluate};

@@ -4,9 +4,7 @@
 //! its charts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
-use gate_support::{fixed_summary, sampled_run, threshold};
+use crate::support::summary::{fixed_summary, sampled_run, threshold};
 use sonde::aggregate::{Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, CompareOptions, Stat, compare, evaluate};
 use sonde::report::html::HtmlReport;

@@ -3,9 +3,7 @@
 //! and results that break the contract do not.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod gate_support;
-
-use gate_support::{fixed_summary, threshold};
+use crate::support::summary::{fixed_summary, threshold};
 use sonde::aggregate::{Recorder, Summary, Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, Stat, evaluate};
 use sonde::report::Format;

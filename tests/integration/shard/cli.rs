@@ -5,22 +5,11 @@
 //! defers the gate to `sonde merge`, which fails it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod shard_support;
-
-use assert_cmd::Command;
-use shard_support::server;
+use crate::support::shard::server;
+use crate::support::sonde_cmd as sonde;
 use sonde::aggregate::Summary;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
-
-fn sonde() -> Command {
-    let mut c = Command::cargo_bin("sonde").unwrap();
-    c.env_remove("SONDE_SHARD")
-        .env_remove("SONDE_SHARDS")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .timeout(Duration::from_secs(60));
-    c
-}
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
@@ -38,7 +27,7 @@ fn hash_of(text: &str) -> String {
 
 #[test]
 fn dry_run_prints_the_share_and_sends_nothing() {
-    let (url, hits) = server(200);
+    let (url, hits, _server) = server(200);
     let out = sonde()
         .args(["run", "--url", &url, "--vus", "5", "-n", "100"])
         .args(["--shard", "1/3", "--dry-run"])
@@ -75,7 +64,7 @@ fn dry_run_prints_the_share_and_sends_nothing() {
 
 #[test]
 fn bad_shards_and_missed_starts_exit_2_before_sending() {
-    let (url, hits) = server(200);
+    let (url, hits, _server) = server(200);
     let cases: [(&[&str], &str); 5] = [
         (
             &["--shard", "3/3"],
@@ -118,7 +107,7 @@ fn bad_shards_and_missed_starts_exit_2_before_sending() {
 
 #[test]
 fn a_shard_without_vus_runs_empty_and_records_itself() {
-    let (url, hits) = server(200);
+    let (url, hits, _server) = server(200);
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("shard-2.json");
     let dry = sonde()
@@ -160,7 +149,7 @@ fn a_shard_without_vus_runs_empty_and_records_itself() {
 
 #[test]
 fn a_failing_shard_defers_its_gate_to_the_merge() {
-    let (url, _) = server(500);
+    let (url, _, _server) = server(500);
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<_> = (0..2)
         .map(|k| dir.path().join(format!("shard-{k}.json")))

@@ -5,7 +5,7 @@
 //! or corrupt file, a non-shard or already-merged file) exits 2 naming the file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use assert_cmd::Command;
+use crate::support::sonde_cmd as sonde;
 use sonde::aggregate::merge::merge;
 use sonde::aggregate::summary::{IntervalPoint, ShardInfo};
 use sonde::aggregate::{Hist, Recorder, Summary};
@@ -84,10 +84,6 @@ fn write(dir: &Path, name: &str, s: &Summary) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, serde_json::to_vec_pretty(s).unwrap()).unwrap();
     p
-}
-
-fn sonde() -> Command {
-    Command::cargo_bin("sonde").unwrap()
 }
 
 #[test]

@@ -3,7 +3,17 @@
 //! mid-body, a lazily streamed 10 GB body), a TLS server (rcgen certificate, h2 + http/1.1 via
 //! ALPN, session resumption), and ready-made handlers (fixed or indexed delay, headers-then-drip,
 //! Server-Timing, redirects). Each server stops when its guard drops. No fixed ports.
+//!
+//! Also the one way to start the binary under test (`sonde()`, `sonde_cmd()`), `Background` for
+//! a server on its own runtime thread (synchronous tests), and the helpers of single areas:
+//! `demo` (a client for the demo API), `summary` (hand-built run results), `bisect` (rule
+//! servers, environment files), `shard` (a server with a known latency distribution).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod bisect;
+pub mod demo;
+pub mod shard;
+pub mod summary;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,10 +37,40 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
+/// Variables a CI runner or a Kubernetes Job may set that change what `sonde run` does (which
+/// shard it is, where the gate writes its summary); the binary under test never inherits them.
+/// A test that wants one sets it on the command after this.
+const AMBIENT: [&str; 4] = [
+    "SONDE_SHARD",
+    "SONDE_SHARDS",
+    "JOB_COMPLETION_INDEX",
+    "GITHUB_STEP_SUMMARY",
+];
+
+/// The built `sonde` binary as a `std::process::Command` (for spawning, signals, `output()`);
+/// wrap it in `tokio::process::Command::from` for async tests.
+pub fn sonde() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sonde"));
+    for v in AMBIENT {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// The built `sonde` binary as an `assert_cmd::Command` (for `assert()`, stdin), killed if it
+/// runs longer than 60 s.
+pub fn sonde_cmd() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::from_std(sonde());
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
 /// A running server; aborts its accept loop and every connection task on drop.
 pub struct Server {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    /// Serves HTTPS (its URLs say `https`).
+    tls: bool,
     /// TLS servers: the PEM of the self-signed certificate (trust it with `--cacert`).
     pub ca_pem: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
@@ -52,12 +92,21 @@ impl Server {
     }
 
     fn url_on(&self, host: &str, path: &str) -> url::Url {
-        let scheme = if self.ca_pem.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.tls { "https" } else { "http" };
         url::Url::parse(&format!("{scheme}://{host}:{}{path}", self.addr.port())).unwrap()
+    }
+}
+
+/// `127.0.0.1:PORT`, as in `format!("http://{server}/")`.
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
+}
+
+impl std::fmt::Display for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.server.fmt(f)
     }
 }
 
@@ -128,8 +177,52 @@ where
     Server {
         addr,
         task,
+        tls: false,
         ca_pem: None,
         _dir: None,
+    }
+}
+
+/// A server on a runtime of its own (two worker threads) for synchronous `#[test]`s, which
+/// have no runtime to spawn on; e.g. `Background::start(|| spawn(handler))`. Dropping it stops
+/// the server and the runtime. Must not be dropped inside an async context.
+pub struct Background {
+    pub server: Server,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Background {
+    pub fn start<M, F>(make: M) -> Background
+    where
+        M: FnOnce() -> F,
+        F: Future<Output = Server>,
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(make());
+        Background {
+            server,
+            rt: Some(rt),
+        }
+    }
+}
+
+impl std::ops::Deref for Background {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.server.task.abort();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -154,6 +247,7 @@ where
     Server {
         addr,
         task,
+        tls: false,
         ca_pem: None,
         _dir: None,
     }
@@ -395,12 +489,30 @@ where
     let pem = dir.path().join("ca.pem");
     std::fs::write(&pem, cert.pem()).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let mut srv = spawn_tls_cert(cert.der().clone(), key, alpn_h2, handler).await;
+    srv.ca_pem = Some(pem);
+    srv._dir = Some(dir);
+    srv
+}
+
+/// A TLS server presenting the given certificate (expired, wrong names, made by openssl, …):
+/// the same server as `spawn_tls` without a CA file for the client.
+pub async fn spawn_tls_cert<H, F>(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    alpn_h2: bool,
+    handler: H,
+) -> Server
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
+        .with_single_cert(vec![cert], key)
         .unwrap();
     cfg.alpn_protocols = if alpn_h2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
@@ -445,8 +557,9 @@ where
     Server {
         addr,
         task,
-        ca_pem: Some(pem),
-        _dir: Some(dir),
+        tls: true,
+        ca_pem: None,
+        _dir: None,
     }
 }
 
