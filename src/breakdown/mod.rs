@@ -229,28 +229,7 @@ impl Pass {
                 .flat_map(|it| it.requests.iter())
                 .filter(|r| r.step == i)
                 .collect();
-            let mut st_names: Vec<String> = reqs
-                .iter()
-                .flat_map(|r| r.server_timing.iter().map(|(n, _)| n.clone()))
-                .collect();
-            st_names.sort();
-            st_names.dedup();
-            let server_timing = st_names
-                .into_iter()
-                .map(|n| {
-                    let v: Vec<f64> = iterations
-                        .iter()
-                        .filter_map(|it| it.step_server(i, &n))
-                        .collect();
-                    (
-                        n,
-                        ServerStats {
-                            p50: round2(quantile(&v, 0.5)),
-                            p99: round2(quantile(&v, 0.99)),
-                        },
-                    )
-                })
-                .collect();
+            let server_timing = server_timing_stats(&iterations, &reqs, i);
             let nq: Vec<f64> = reqs
                 .iter()
                 .filter_map(|r| server_total(&r.server_timing).map(|s| r.phases_us[4] / 1000.0 - s))
@@ -283,6 +262,34 @@ impl Pass {
             iterations,
         }
     }
+}
+
+/// Per Server-Timing name of step `i`: p50 and p99 (ms) over the iterations that sent it.
+fn server_timing_stats(
+    iterations: &[Iteration],
+    reqs: &[&Request],
+    i: usize,
+) -> BTreeMap<String, ServerStats> {
+    let mut st_names: Vec<String> = reqs
+        .iter()
+        .flat_map(|r| r.server_timing.iter().map(|(n, _)| n.clone()))
+        .collect();
+    st_names.sort();
+    st_names.dedup();
+    st_names
+        .into_iter()
+        .map(|n| {
+            let v: Vec<f64> = iterations
+                .iter()
+                .filter_map(|it| it.step_server(i, &n))
+                .collect();
+            let stats = ServerStats {
+                p50: round2(quantile(&v, 0.5)),
+                p99: round2(quantile(&v, 0.99)),
+            };
+            (n, stats)
+        })
+        .collect()
 }
 
 fn round2(x: f64) -> f64 {
@@ -361,6 +368,8 @@ pub const ALPHA: f64 = 0.05;
 
 /// Compares two passes step by step. A step explains the difference only when its median
 /// moved by at least `min_diff_ms` and the test says it is significant (p < `ALPHA`).
+// Long on purpose: per step, the same test over the total, each phase and each Server-Timing
+// part, tracking the best explanation as it goes; the loop body is the method.
 pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvComparison {
     let mut steps = Vec::new();
     let mut best: Option<(f64, usize)> = None;

@@ -103,8 +103,19 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
     }
     cx.requests = flow.requests();
     target.stop().await;
-    let doc = report::document(&b, &cx, &red);
-    let json = a.flow.format == OutputFormat::Json;
+    finish(&b, &cx, &red, a.flow.format)
+}
+
+/// Prints the bisection (table or JSON) and decides the exit code: 0 culprit found, 1 premise
+/// failed, 2 identical environments, 3 unreachable.
+fn finish(
+    b: &search::Bisection,
+    cx: &Context,
+    red: &crate::redact::Redactor,
+    format: OutputFormat,
+) -> Result<Exit, Error> {
+    let doc = report::document(b, cx, red);
+    let json = format == OutputFormat::Json;
     let text = if json {
         let mut s = serde_json::to_string_pretty(&doc)?;
         s.push('\n');
@@ -116,7 +127,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
     if json || !matches!(b.verdict, Finding::Unreachable { .. }) {
         print!("{}", red.scrub(&text));
     }
-    match b.verdict {
+    match &b.verdict {
         Finding::Found(_) => Ok(Exit::Ok),
         Finding::NotReproducible | Finding::GoodFails => Ok(Exit::GateFailed),
         Finding::Unreachable { .. } => {

@@ -330,6 +330,10 @@ pub(super) fn render_env_checked(
 
 /// Runs one iteration. `intended` is the open model's scheduled start (coordinated omission).
 /// Returns false if the iteration failed.
+// Long on purpose: the hot path's control flow over sequential steps, `parallel:` groups,
+// `if:` conditions and `think` pauses reads top to bottom here; the per-step work, the tally
+// and the backoff are the helpers below. Splitting the loop would move borrows of the VU
+// across functions on every iteration.
 pub(super) async fn run_iteration(
     local: &Local,
     vu: &mut Vu,
@@ -705,6 +709,11 @@ struct MeasureFrom {
     settle: Option<Instant>,
 }
 
+/// Runs one request step: build, send (polling until its condition holds), check, capture,
+/// record.
+// Long on purpose: the one place a step's request lives from build to record, including the
+// poll loop, the in-flight guard that counts a cancelled request, and `-v` printing; the
+// recorder borrows it takes must not cross an await, which the linear shape makes visible.
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     local: &Local,
