@@ -129,7 +129,7 @@ fn side(
         runs,
         failed,
         first_failure: f.as_ref().map(|(i, m)| {
-            let step = cx.steps.get(*i).map(String::as_str).unwrap_or("?");
+            let step = cx.steps.get(*i).map_or("?", String::as_str);
             format!("{step}: {}", red.scrub(m))
         }),
     }

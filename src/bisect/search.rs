@@ -109,8 +109,7 @@ async fn premise(
     if bad_runs.unreachable() && good_runs.unreachable() {
         let message = bad_runs
             .first_failure()
-            .map(|(_, m)| m)
-            .unwrap_or_else(|| "no response".into());
+            .map_or_else(|| "no response".into(), |(_, m)| m);
         out.verdict = Finding::Unreachable { message };
         return None;
     }

@@ -434,8 +434,10 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvCom
             .iter()
             .filter(|(n, _)| **n != "total")
             .max_by(|x, y| (x.1.diff_ms * sign).total_cmp(&(y.1.diff_ms * sign)))
-            .map(|(n, d)| (n.to_string(), d.diff_ms))
-            .unwrap_or_else(|| ("total".to_string(), s.total.diff_ms));
+            .map_or_else(
+                || ("total".to_string(), s.total.diff_ms),
+                |(n, d)| (n.to_string(), d.diff_ms),
+            );
         let st = s
             .server_timing
             .iter()

@@ -240,8 +240,7 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, Error> {
                 .iter()
                 .flat_map(|s| s.http.error_messages.keys().cloned())
                 .take(1)
-                .collect::<Vec<_>>()
-                .join("")
+                .collect::<String>()
         )));
     }
     Ok(Exit::Ok)

@@ -176,19 +176,18 @@ fn url_plan(
     rate: Option<f64>,
 ) -> Result<Plan, Error> {
     // The one-URL defaults (as hey and oha): one pass per VU, or 10 s of an open model.
-    let (duration, iterations, max_vus) = match rate {
-        Some(_) => (
+    let (duration, iterations, max_vus) = if rate.is_some() {
+        (
             duration.or(Some(Duration::from_secs(10))),
             a.iterations,
             a.max_vus.or(a.vus).or(Some(100)),
-        ),
-        None => {
-            let iterations = match (duration, a.iterations) {
-                (None, None) => Some(u64::from(a.vus.unwrap_or(1))),
-                (_, it) => it,
-            };
-            (duration, iterations, a.max_vus)
-        }
+        )
+    } else {
+        let iterations = match (duration, a.iterations) {
+            (None, None) => Some(u64::from(a.vus.unwrap_or(1))),
+            (_, it) => it,
+        };
+        (duration, iterations, a.max_vus)
     };
     let overrides = crate::scenario::Overrides {
         target: None,

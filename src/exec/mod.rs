@@ -47,7 +47,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             interval: Duration::from_secs(1),
             grace: crate::plan::DEFAULT_GRACEFUL_STOP,
         }
@@ -501,10 +501,10 @@ async fn finish_within<F: std::future::Future>(
 ) {
     tokio::select! {
         _ = done => {}
-        _ = async {
+        () = async {
             tokio::select! {
-                _ = tokio::time::sleep_until(end.into()) => {}
-                _ = stop.wait() => {}
+                () = tokio::time::sleep_until(end.into()) => {}
+                () = stop.wait() => {}
             }
             tokio::time::sleep(grace).await;
         } => {}
@@ -673,8 +673,8 @@ fn pace_local(
                 }
             };
             tokio::select! {
-                _ = slept => {}
-                _ = stop.wait() => break,
+                () = slept => {}
+                () = stop.wait() => break,
             }
             lead.woke(Instant::now().saturating_duration_since(early));
             // An idle CPU wakes tens of microseconds late (more in a virtual machine): the
@@ -729,7 +729,7 @@ fn pace(
             let left = due - now;
             if left > SPIN {
                 // Sleep in slices so a stop signal is seen within 50 ms.
-                std::thread::sleep((left - SPIN).min(Duration::from_millis(50)));
+                std::thread::sleep(left.saturating_sub(SPIN).min(Duration::from_millis(50)));
                 if stop.is_set() {
                     return;
                 }
@@ -764,7 +764,7 @@ async fn open(
         while running.try_join_next().is_some() {}
         let due = tokio::select! {
             d = arrivals.recv() => match d { Some(d) => d, None => break },
-            _ = shared.stop.wait() => break,
+            () = shared.stop.wait() => break,
         };
         let vu = pool.borrow_mut().pop().or_else(|| {
             (created.get() < cap).then(|| {
@@ -773,22 +773,19 @@ async fn open(
                 Vu::new(id, shared)
             })
         });
-        match vu {
-            Some(mut vu) => {
-                let local = local.clone();
-                let pool = pool.clone();
-                running.spawn_local(async move {
-                    run_iteration(&local, &mut vu, Recording::Main, Some(due)).await;
-                    // A backing-off VU stays busy: arrivals that find no free VU are dropped
-                    // and shown, never silently sent.
-                    back_off(&local, &mut vu, end).await;
-                    pool.borrow_mut().push(vu);
-                });
-            }
-            None => {
-                local.rec.borrow_mut().dropped_iterations += 1;
-                local.interval.borrow_mut().dropped += 1;
-            }
+        if let Some(mut vu) = vu {
+            let local = local.clone();
+            let pool = pool.clone();
+            running.spawn_local(async move {
+                run_iteration(&local, &mut vu, Recording::Main, Some(due)).await;
+                // A backing-off VU stays busy: arrivals that find no free VU are dropped
+                // and shown, never silently sent.
+                back_off(&local, &mut vu, end).await;
+                pool.borrow_mut().push(vu);
+            });
+        } else {
+            local.rec.borrow_mut().dropped_iterations += 1;
+            local.interval.borrow_mut().dropped += 1;
         }
     }
     let wait_drained = async { while running.join_next().await.is_some() {} };

@@ -156,7 +156,7 @@ pub fn build_request(
     // list value, or an imported request's `X: a` twice) are all sent, in order.
     for list in [&ctx.env.headers, &step.headers] {
         let mut seen: Vec<HeaderName> = Vec::new();
-        for (k, v) in list.iter() {
+        for (k, v) in list {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("step `{}`: invalid header name `{k}`", step.name))?;
             let value = HeaderValue::from_bytes(t(v)?.as_bytes())
@@ -303,13 +303,12 @@ fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
     } else {
         0
     };
-    match stats.server_timing.get_mut(name) {
-        Some(h) => h.record_us(us),
-        None => {
-            let mut h = crate::aggregate::Hist::default();
-            h.record_us(us);
-            stats.server_timing.insert(name.to_string(), h);
-        }
+    if let Some(h) = stats.server_timing.get_mut(name) {
+        h.record_us(us)
+    } else {
+        let mut h = crate::aggregate::Hist::default();
+        h.record_us(us);
+        stats.server_timing.insert(name.to_string(), h);
     }
 }
 
