@@ -8,6 +8,7 @@ use crate::import::env::display_value;
 use crate::redact::Redactor;
 use crate::report::table::{Col, Txt, fit, put_table};
 use serde::Serialize;
+use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemDoc {
@@ -121,14 +122,14 @@ pub struct Context {
 fn side(
     runs: usize,
     failed: usize,
-    f: &Option<(usize, String)>,
+    f: Option<&(usize, String)>,
     cx: &Context,
     red: &Redactor,
 ) -> SideDoc {
     SideDoc {
         runs,
         failed,
-        first_failure: f.as_ref().map(|(i, m)| {
+        first_failure: f.map(|(i, m)| {
             let step = cx.steps.get(*i).map_or("?", String::as_str);
             format!("{step}: {}", red.scrub(m))
         }),
@@ -141,8 +142,8 @@ fn side(
 pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
     let p = &b.premise;
     let premise = PremiseDoc {
-        good: side(p.good_runs, p.good_failed, &p.good_failure, cx, red),
-        bad: side(p.bad_runs, p.bad_failed, &p.bad_failure, cx, red),
+        good: side(p.good_runs, p.good_failed, p.good_failure.as_ref(), cx, red),
+        bad: side(p.bad_runs, p.bad_failed, p.bad_failure.as_ref(), cx, red),
     };
     let mut doc = BisectDoc {
         schema: "sonde.bisect/v1",
@@ -268,7 +269,7 @@ fn found(doc: &mut BisectDoc, f: &Found, cx: &Context) {
     };
 }
 
-fn value_cell(v: &Option<String>) -> String {
+fn value_cell(v: Option<&String>) -> String {
     match v {
         None => "(absent)".into(),
         Some(v) => v.clone(),
@@ -278,7 +279,9 @@ fn value_cell(v: &Option<String>) -> String {
 /// The culprit part of the text form: the table, the probes, the confidence and how to
 /// reproduce.
 fn render_culprits(o: &mut String, doc: &BisectDoc, width: Option<u16>) {
-    let line = |o: &mut String, k: &str, v: &str| o.push_str(&format!("{k:<12} {v}\n"));
+    let line = |o: &mut String, k: &str, v: &str| {
+        let _ = writeln!(o, "{k:<12} {v}");
+    };
     let rows = doc
         .culprits
         .iter()
@@ -286,8 +289,8 @@ fn render_culprits(o: &mut String, doc: &BisectDoc, width: Option<u16>) {
             vec![
                 Txt::from(c.kind.clone()),
                 Txt::from(c.name.clone()),
-                Txt::from(value_cell(&c.good)),
-                Txt::from(value_cell(&c.bad)),
+                Txt::from(value_cell(c.good.as_ref())),
+                Txt::from(value_cell(c.bad.as_ref())),
             ]
         })
         .collect();
@@ -345,7 +348,9 @@ fn render_culprits(o: &mut String, doc: &BisectDoc, width: Option<u16>) {
 /// The text form; `width` is the terminal's (`None` when piped: full width).
 pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     let mut o = String::new();
-    let line = |o: &mut String, k: &str, v: &str| o.push_str(&format!("{k:<12} {v}\n"));
+    let line = |o: &mut String, k: &str, v: &str| {
+        let _ = writeln!(o, "{k:<12} {v}");
+    };
     line(
         &mut o,
         "bisect",
@@ -363,24 +368,26 @@ pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
             .iter()
             .map(|i| format!("{}:{}", i.kind, i.name))
             .collect();
-        diffs.push_str(&format!(
+        let _ = write!(
+            diffs,
             " ({} identity kept from the bad side: {}; --vary-identity varies them)",
             names.len(),
             names.join(", ")
-        ));
+        );
     }
     line(&mut o, "differences", &diffs);
     let p = &doc.premise;
     let mut premise = format!("bad failed {}/{}", p.bad.failed, p.bad.runs);
     if let Some(f) = &p.bad.first_failure {
-        premise.push_str(&format!(" ({f})"));
+        let _ = write!(premise, " ({f})");
     }
     if p.good.runs > 0 {
-        premise.push_str(&format!(
+        let _ = write!(
+            premise,
             " · good passed {}/{}",
             p.good.runs - p.good.failed,
             p.good.runs
-        ));
+        );
     }
     line(&mut o, "premise", &premise);
     for n in &doc.notes {

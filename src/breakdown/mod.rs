@@ -14,6 +14,7 @@ pub use measure::{MeasureError, Measured, Options, measure};
 use serde::Serialize;
 use stats::{mann_whitney, median, quantile};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Instant;
 
 /// Phases in display order (the transport's names).
@@ -500,10 +501,7 @@ pub fn combined_verdict(cs: &[EnvComparison]) -> Option<String> {
         }
     );
     if !quiet.is_empty() {
-        v.push_str(&format!(
-            "; not significant with {} connections",
-            quiet.join(", ")
-        ));
+        let _ = write!(v, "; not significant with {} connections", quiet.join(", "));
     }
     v.push(')');
     Some(v)
@@ -542,14 +540,14 @@ fn verdict(
         human_ms(c.diff_ms.abs())
     );
     if let Some(d) = s.phases.get(c.phase.as_str()) {
-        out.push_str(&format!(": {} {}", c.phase, signed(d.diff_ms)));
+        let _ = write!(out, ": {} {}", c.phase, signed(d.diff_ms));
         if let Some(st) = &c.server_timing
             && let Some(sd) = s.server_timing.get(st)
         {
-            out.push_str(&format!(", of which {st} {}", signed(sd.diff_ms)));
+            let _ = write!(out, ", of which {st} {}", signed(sd.diff_ms));
         }
     }
-    out.push_str(&format!(" ({})", fmt_p(c.p)));
+    let _ = write!(out, " ({})", fmt_p(c.p));
     out
 }
 

@@ -26,7 +26,7 @@ pub struct ReportArgs {
     pub baseline: Option<PathBuf>,
 }
 
-pub fn run(a: ReportArgs) -> Result<Exit, Error> {
+pub fn run(a: &ReportArgs) -> Result<Exit, Error> {
     let format = match (a.format, &a.out) {
         (Some(f), _) => Format::from(f),
         (None, Some(p)) => Format::for_path(p).map_err(Error::OutputPath)?,

@@ -95,7 +95,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Er
     }
     let http = a.http.http_options()?;
     let target = target_url(a)?;
-    let plan = load_scenario(a, &target, &http)?;
+    let plan = load_scenario(a, target.as_ref(), &http)?;
     let mut envs = Vec::new();
     for t in env_texts {
         envs.push(env::load(t, plan.as_ref())?);
@@ -135,7 +135,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Er
 /// The scenario file, if one was given (a curl or HAR file in its place is refused).
 fn load_scenario(
     a: &FlowArgs,
-    target: &Option<url::Url>,
+    target: Option<&url::Url>,
     http: &crate::plan::HttpOptions,
 ) -> Result<Option<Plan>, Error> {
     let Some(path) = &a.scenario else {
@@ -149,7 +149,7 @@ fn load_scenario(
         )));
     }
     let overrides = crate::scenario::Overrides {
-        target: target.clone(),
+        target: target.cloned(),
         http: Some(http.clone()),
         ..Default::default()
     };
