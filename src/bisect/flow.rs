@@ -91,7 +91,7 @@ impl FlowSpec {
                 source: None,
                 target: TargetSpec::Url(origin),
                 env_name: None,
-                envs: Default::default(),
+                envs: std::collections::BTreeMap::default(),
                 env: Environment::default(),
                 flags,
                 data: Vec::new(),

@@ -246,10 +246,10 @@ fn found(doc: &mut BisectDoc, f: &Found, cx: &Context) {
     doc.flaky_probes = f.flaky_probes;
     doc.confidence = level;
     doc.confidence_note = note;
-    doc.curl = cx.curl.clone();
-    doc.placeholders = cx.placeholders.clone();
-    doc.reproduce_note = cx.reproduce_note.clone();
-    doc.repro = cx.repro.clone();
+    doc.curl.clone_from(&cx.curl);
+    doc.placeholders.clone_from(&cx.placeholders);
+    doc.reproduce_note.clone_from(&cx.reproduce_note);
+    doc.repro.clone_from(&cx.repro);
     let names: Vec<String> = f
         .culprits
         .iter()

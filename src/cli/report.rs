@@ -58,7 +58,7 @@ pub fn run(a: &ReportArgs) -> Result<Exit, Error> {
             .map_err(Error::Output)?,
     };
     if let Some(p) = &a.out {
-        report::write_atomic(p, &bytes).map_err(Error::Output)?
+        report::write_atomic(p, &bytes).map_err(Error::Output)?;
     } else {
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth a message.

@@ -655,7 +655,7 @@ fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
             duration: Some(d), ..
         } => d.as_secs(),
         LoadModel::Open { duration, .. } => duration.as_secs(),
-        _ => plan.max_duration.as_secs(),
+        LoadModel::Closed { .. } => plan.max_duration.as_secs(),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     if let Ok(style) =

@@ -277,7 +277,7 @@ fn arrivals(
         let stop = shared.stop.clone();
         std::thread::Builder::new()
             .name("sonde-pacer".into())
-            .spawn(move || pace(&arrivals, start, length, &stop, txs))
+            .spawn(move || pace(&arrivals, start, length, &stop, &txs))
             .map_err(|e| ExecError::Thread(e.to_string()))?;
     }
     Ok(arrive)
@@ -708,14 +708,14 @@ fn pace(
     start: Instant,
     length: Duration,
     stop: &Stop,
-    txs: Vec<mpsc::UnboundedSender<Instant>>,
+    txs: &[mpsc::UnboundedSender<Instant>],
 ) {
+    const SPIN: Duration = Duration::from_micros(50);
     // With the kernel's default 50 us timer slack a sleep wakes up to 50 us late; with 1 ns it
     // wakes within the scheduler's latency, and the spin before each arrival can be short (a
     // long spin costs CPU the load thread on the same core needs).
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
-    const SPIN: Duration = Duration::from_micros(50);
     let mut k = 0u64;
     while let Some(due) = due_of(arrivals, k, start, length) {
         if stop.is_set() {

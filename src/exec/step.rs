@@ -304,7 +304,7 @@ fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
         0
     };
     if let Some(h) = stats.server_timing.get_mut(name) {
-        h.record_us(us)
+        h.record_us(us);
     } else {
         let mut h = crate::aggregate::Hist::default();
         h.record_us(us);

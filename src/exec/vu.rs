@@ -758,7 +758,7 @@ async fn run_step(
                              sets it failed or did not run)"
                                 ),
                                 true,
-                            )
+                            );
                         } else {
                             s.skipped += 1;
                             *s.error_classes.entry("template".into()).or_default() += 1;
