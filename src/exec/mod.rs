@@ -11,6 +11,7 @@
 //! service time.
 
 mod one_user;
+pub mod outcome;
 pub mod schedule;
 pub mod scope;
 pub mod step;
