@@ -1,5 +1,6 @@
-//! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
-//! documented contract; `main` prints errors once and exits with it.
+//! The command line: clap definitions, the shared argument groups (`args`), printing
+//! (`output`) and dispatch. Each command returns `Result<Exit, sonde::Error>`; `main` prints
+//! the error once with its causes and exits with `Error::exit` (README "Exit codes").
 
 pub mod args;
 pub mod bisect;

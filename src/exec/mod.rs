@@ -9,6 +9,11 @@
 //! arrival schedule, and its first step's latency is measured from that instant, so a stalled
 //! server or a late load thread shows up in the percentiles. The `total` phase keeps the pure
 //! service time.
+//!
+//! Outside the load model, `OneUser` runs one traced virtual user through the flow one
+//! iteration at a time (setup, `breakdown`, `repro`, `bisect`); `outcome` says what a finished
+//! run means beyond its numbers. Virtual users, recorders and `RunContext`'s fields are this
+//! module's own.
 
 mod one_user;
 pub mod outcome;
