@@ -138,4 +138,3 @@ mod layers {
         assert!(wrong.is_empty(), "layering broken:\n{}", wrong.join("\n"));
     }
 }
-

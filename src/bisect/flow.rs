@@ -4,7 +4,7 @@
 //! Measures and classifies runs; formats nothing.
 
 use super::ddmin::Outcome;
-use super::env::{TemplatedKey, to_plan_env};
+use super::env::{LoadedEnv, TemplatedKey, to_plan_env};
 use crate::aggregate::Recorder;
 use crate::exec::scope::VarMap;
 use crate::exec::{OneUser, RunContext, run_setup};
@@ -91,7 +91,7 @@ impl FlowSpec {
                 source: None,
                 target: TargetSpec::Url(origin),
                 env_name: None,
-                envs: Default::default(),
+                envs: std::collections::BTreeMap::default(),
                 env: Environment::default(),
                 flags,
                 data: Vec::new(),
@@ -111,6 +111,91 @@ impl FlowSpec {
             body_from_env: true,
             templated: BTreeSet::new(),
         })
+    }
+}
+
+/// How `repro` and `bisect` pick the flow from what they were given: a scenario's steps, or
+/// the request of the first curl/HAR environment.
+#[derive(Debug, Clone)]
+pub struct FlowChoice {
+    pub target: Option<url::Url>,
+    pub expect_status: Vec<u16>,
+    pub keep_think: bool,
+    pub http: HttpOptions,
+}
+
+/// Why no flow could be picked.
+#[derive(Debug, thiserror::Error)]
+pub enum ChoiceError {
+    /// Neither a scenario nor a request to send (a usage error).
+    #[error("{0}")]
+    NothingToSend(String),
+    /// The request of the first environment cannot be sent.
+    #[error("{0}")]
+    Request(String),
+}
+
+impl FlowChoice {
+    /// A scenario's steps, with the notes a reader needs (bodies of the environments unused,
+    /// `--expect-status` not applying, think pauses skipped).
+    pub fn scenario(&self, plan: &Plan, envs: &[LoadedEnv]) -> (FlowSpec, Vec<String>) {
+        let mut notes = Vec::new();
+        let templated: BTreeSet<_> = envs.iter().flat_map(|e| e.templated.clone()).collect();
+        let with_body: Vec<&str> = envs
+            .iter()
+            .filter(|e| e.spec.body.is_some())
+            .map(|e| e.label.as_str())
+            .collect();
+        if !with_body.is_empty() {
+            notes.push(format!(
+                "request bodies of {} not used: the scenario's steps carry their own",
+                with_body.join(", ")
+            ));
+        }
+        if !self.expect_status.is_empty() {
+            notes.push("--expect-status applies to a scenario-less flow; the scenario's `expect` decides here".into());
+        }
+        if !self.keep_think
+            && plan
+                .steps
+                .iter()
+                .any(|n| matches!(n, StepNode::Think { .. }))
+        {
+            notes.push("think pauses skipped (--keep-think keeps them)".into());
+        }
+        (
+            FlowSpec::scenario(plan.clone(), self.keep_think, templated),
+            notes,
+        )
+    }
+
+    /// The request of the first curl/HAR environment, every run sending it.
+    pub fn request(&self, envs: &[LoadedEnv]) -> Result<(FlowSpec, Vec<String>), ChoiceError> {
+        let mut notes = Vec::new();
+        let requests: Vec<_> = envs.iter().filter_map(|e| e.request.as_ref()).collect();
+        let Some(first) = requests.first() else {
+            return Err(ChoiceError::NothingToSend(
+                "nothing to send: give a scenario, or at least one environment that is a curl command file or a HAR entry".into(),
+            ));
+        };
+        for r in &requests[1..] {
+            if r.method != first.method || r.path != first.path {
+                notes.push(format!(
+                    "the environments' requests differ ({} {} and {} {}); every run sends {} {}",
+                    r.method, r.path, first.method, first.path, first.method, first.path
+                ));
+                break;
+            }
+        }
+        let spec = FlowSpec::request(
+            first,
+            self.target.clone(),
+            &self.expect_status,
+            self.http.clone(),
+            super::env::flag_transport(&requests),
+        )
+        .map_err(ChoiceError::Request)?;
+        Ok((spec, notes))
     }
 }
 

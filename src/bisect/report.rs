@@ -2,12 +2,13 @@
 //! [`Bisection`], and its text form. Names always show; values show only when not secret
 //! (unless `--include-sensitive`); free text is scrubbed. Runs nothing.
 
-use super::search::{Bisection, Finding, confidence};
+use super::search::{Bisection, Finding, Found, confidence};
 use crate::import::Difference;
 use crate::import::env::display_value;
 use crate::redact::Redactor;
 use crate::report::table::{Col, Txt, fit, put_table};
 use serde::Serialize;
+use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemDoc {
@@ -121,25 +122,28 @@ pub struct Context {
 fn side(
     runs: usize,
     failed: usize,
-    f: &Option<(usize, String)>,
+    f: Option<&(usize, String)>,
     cx: &Context,
     red: &Redactor,
 ) -> SideDoc {
     SideDoc {
         runs,
         failed,
-        first_failure: f.as_ref().map(|(i, m)| {
-            let step = cx.steps.get(*i).map(String::as_str).unwrap_or("?");
+        first_failure: f.map(|(i, m)| {
+            let step = cx.steps.get(*i).map_or("?", String::as_str);
             format!("{step}: {}", red.scrub(m))
         }),
     }
 }
 
+/// The bisection as a document (`--format json`, and what the table renders).
+// Long on purpose: most of it is the document's field list, filled once; the found case is
+// `found`.
 pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
     let p = &b.premise;
     let premise = PremiseDoc {
-        good: side(p.good_runs, p.good_failed, &p.good_failure, cx, red),
-        bad: side(p.bad_runs, p.bad_failed, &p.bad_failure, cx, red),
+        good: side(p.good_runs, p.good_failed, p.good_failure.as_ref(), cx, red),
+        bad: side(p.bad_runs, p.bad_failed, p.bad_failure.as_ref(), cx, red),
     };
     let mut doc = BisectDoc {
         schema: "sonde.bisect/v1",
@@ -220,59 +224,133 @@ pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
                     .unwrap_or_else(|| "no message".into())
             );
         }
-        Finding::Found(f) => {
-            let (level, note) = confidence(f, cx.k);
-            doc.culprits = f
-                .culprits
-                .iter()
-                .map(|d| ItemDoc::new(d, cx.include_sensitive))
-                .collect();
-            doc.identity_culprit = f.identity_culprit;
-            doc.varied = f.varied;
-            doc.probes = f.probes;
-            doc.probe_bound = f.bound;
-            doc.exhausted = f.exhausted;
-            doc.flaky = f.flaky_fail_rate.is_some();
-            doc.flaky_probes = f.flaky_probes;
-            doc.confidence = level;
-            doc.confidence_note = note;
-            doc.curl = cx.curl.clone();
-            doc.placeholders = cx.placeholders.clone();
-            doc.reproduce_note = cx.reproduce_note.clone();
-            doc.repro = cx.repro.clone();
-            let names: Vec<String> = f
-                .culprits
-                .iter()
-                .map(|d| format!("{}:{}", d.kind, d.name))
-                .collect();
-            doc.message = match (f.identity_culprit, f.culprits.len()) {
-                (true, _) => format!(
-                    "the failure follows the bad side's identity ({}): the good environment with it already fails; rerun with --vary-identity to narrow further",
-                    names.join(", ")
-                ),
-                (false, 1) => format!("culprit: {}", names.join("")),
-                (false, n) => format!(
-                    "culprit: {} differences that fail only together: {}",
-                    n,
-                    names.join(" + ")
-                ),
-            };
-        }
+        Finding::Found(f) => found(&mut doc, f, cx),
     }
     doc
 }
 
-fn value_cell(v: &Option<String>) -> String {
+/// The document's culprit fields and message for a found culprit set.
+fn found(doc: &mut BisectDoc, f: &Found, cx: &Context) {
+    let (level, note) = confidence(f, cx.k);
+    doc.culprits = f
+        .culprits
+        .iter()
+        .map(|d| ItemDoc::new(d, cx.include_sensitive))
+        .collect();
+    doc.identity_culprit = f.identity_culprit;
+    doc.varied = f.varied;
+    doc.probes = f.probes;
+    doc.probe_bound = f.bound;
+    doc.exhausted = f.exhausted;
+    doc.flaky = f.flaky_fail_rate.is_some();
+    doc.flaky_probes = f.flaky_probes;
+    doc.confidence = level;
+    doc.confidence_note = note;
+    doc.curl.clone_from(&cx.curl);
+    doc.placeholders.clone_from(&cx.placeholders);
+    doc.reproduce_note.clone_from(&cx.reproduce_note);
+    doc.repro.clone_from(&cx.repro);
+    let names: Vec<String> = f
+        .culprits
+        .iter()
+        .map(|d| format!("{}:{}", d.kind, d.name))
+        .collect();
+    doc.message = match (f.identity_culprit, f.culprits.len()) {
+        (true, _) => format!(
+            "the failure follows the bad side's identity ({}): the good environment with it already fails; rerun with --vary-identity to narrow further",
+            names.join(", ")
+        ),
+        (false, 1) => format!("culprit: {}", names.join("")),
+        (false, n) => format!(
+            "culprit: {} differences that fail only together: {}",
+            n,
+            names.join(" + ")
+        ),
+    };
+}
+
+fn value_cell(v: Option<&String>) -> String {
     match v {
         None => "(absent)".into(),
         Some(v) => v.clone(),
     }
 }
 
+/// The culprit part of the text form: the table, the probes, the confidence and how to
+/// reproduce.
+fn render_culprits(o: &mut String, doc: &BisectDoc, width: Option<u16>) {
+    let line = |o: &mut String, k: &str, v: &str| {
+        let _ = writeln!(o, "{k:<12} {v}");
+    };
+    let rows = doc
+        .culprits
+        .iter()
+        .map(|c| {
+            vec![
+                Txt::from(c.kind.clone()),
+                Txt::from(c.name.clone()),
+                Txt::from(value_cell(c.good.as_ref())),
+                Txt::from(value_cell(c.bad.as_ref())),
+            ]
+        })
+        .collect();
+    let cols = [
+        Col::name("kind"),
+        Col::name("name"),
+        Col::text("good"),
+        Col::text("bad"),
+    ];
+    put_table(o, &fit(&cols, rows, width, false));
+    let per_probe = doc.k;
+    line(
+        o,
+        "probes",
+        &format!(
+            "{} (ddmin bound {} for {} differences; budget {}), {} each · {} requests in all",
+            doc.probes,
+            doc.probe_bound,
+            doc.varied,
+            doc.max_probes,
+            if per_probe == 1 {
+                "1 run".to_string()
+            } else {
+                format!("{per_probe} runs")
+            },
+            doc.requests
+        ),
+    );
+    line(
+        o,
+        "confidence",
+        &format!("{}: {}", doc.confidence, doc.confidence_note),
+    );
+    if let Some(c) = &doc.curl {
+        line(o, "reproduce", c);
+    }
+    if let Some(n) = &doc.reproduce_note {
+        line(o, "note", n);
+    }
+    if let Some(r) = &doc.repro {
+        line(o, "toggle", r);
+    }
+    if !doc.placeholders.is_empty() {
+        line(
+            o,
+            "secrets",
+            &format!(
+                "export {} first (placeholders; --include-sensitive writes the values)",
+                doc.placeholders.join(", ")
+            ),
+        );
+    }
+}
+
 /// The text form; `width` is the terminal's (`None` when piped: full width).
 pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     let mut o = String::new();
-    let line = |o: &mut String, k: &str, v: &str| o.push_str(&format!("{k:<12} {v}\n"));
+    let line = |o: &mut String, k: &str, v: &str| {
+        let _ = writeln!(o, "{k:<12} {v}");
+    };
     line(
         &mut o,
         "bisect",
@@ -290,24 +368,26 @@ pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
             .iter()
             .map(|i| format!("{}:{}", i.kind, i.name))
             .collect();
-        diffs.push_str(&format!(
+        let _ = write!(
+            diffs,
             " ({} identity kept from the bad side: {}; --vary-identity varies them)",
             names.len(),
             names.join(", ")
-        ));
+        );
     }
     line(&mut o, "differences", &diffs);
     let p = &doc.premise;
     let mut premise = format!("bad failed {}/{}", p.bad.failed, p.bad.runs);
     if let Some(f) = &p.bad.first_failure {
-        premise.push_str(&format!(" ({f})"));
+        let _ = write!(premise, " ({f})");
     }
     if p.good.runs > 0 {
-        premise.push_str(&format!(
+        let _ = write!(
+            premise,
             " · good passed {}/{}",
             p.good.runs - p.good.failed,
             p.good.runs
-        ));
+        );
     }
     line(&mut o, "premise", &premise);
     for n in &doc.notes {
@@ -318,66 +398,6 @@ pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     if doc.outcome != "culprit_found" {
         return o;
     }
-    let rows = doc
-        .culprits
-        .iter()
-        .map(|c| {
-            vec![
-                Txt::from(c.kind.clone()),
-                Txt::from(c.name.clone()),
-                Txt::from(value_cell(&c.good)),
-                Txt::from(value_cell(&c.bad)),
-            ]
-        })
-        .collect();
-    let cols = [
-        Col::name("kind"),
-        Col::name("name"),
-        Col::text("good"),
-        Col::text("bad"),
-    ];
-    put_table(&mut o, &fit(&cols, rows, width, false));
-    let per_probe = doc.k;
-    line(
-        &mut o,
-        "probes",
-        &format!(
-            "{} (ddmin bound {} for {} differences; budget {}), {} each · {} requests in all",
-            doc.probes,
-            doc.probe_bound,
-            doc.varied,
-            doc.max_probes,
-            if per_probe == 1 {
-                "1 run".to_string()
-            } else {
-                format!("{per_probe} runs")
-            },
-            doc.requests
-        ),
-    );
-    line(
-        &mut o,
-        "confidence",
-        &format!("{}: {}", doc.confidence, doc.confidence_note),
-    );
-    if let Some(c) = &doc.curl {
-        line(&mut o, "reproduce", c);
-    }
-    if let Some(n) = &doc.reproduce_note {
-        line(&mut o, "note", n);
-    }
-    if let Some(r) = &doc.repro {
-        line(&mut o, "toggle", r);
-    }
-    if !doc.placeholders.is_empty() {
-        line(
-            &mut o,
-            "secrets",
-            &format!(
-                "export {} first (placeholders; --include-sensitive writes the values)",
-                doc.placeholders.join(", ")
-            ),
-        );
-    }
+    render_culprits(&mut o, doc, width);
     o
 }

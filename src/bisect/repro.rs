@@ -10,6 +10,7 @@ use crate::report::table::{Col, Txt, fit, put_table};
 use comfy_table::Color;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// One row to run: an environment with one matrix cell applied.
 #[derive(Debug, Clone)]
@@ -244,16 +245,17 @@ fn step_cell(s: &StepDoc) -> String {
 /// status, a latency or a value. `color` marks failures red.
 pub fn render(doc: &ReproDoc, width: Option<u16>, color: bool) -> String {
     let mut out = String::new();
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         "repro     {}\ntarget    {}\nruns      {} per environment; cells: status, p50 latency\n",
         doc.scenario
             .as_deref()
             .unwrap_or("(the request of the environment file)"),
         doc.target,
         doc.k
-    ));
+    );
     for n in &doc.notes {
-        out.push_str(&format!("note      {n}\n"));
+        let _ = writeln!(out, "note      {n}");
     }
     // Axes with one value are the same on every row: said once above the table.
     let varying: Vec<usize> = (0..doc.matrix.len())
@@ -265,7 +267,7 @@ pub fn render(doc: &ReproDoc, width: Option<u16>, color: bool) -> String {
     if let Some(r) = doc.rows.first() {
         for a in (0..doc.matrix.len()).filter(|a| !varying.contains(a)) {
             if let Some(c) = r.cell.get(a) {
-                out.push_str(&format!("fixed     {c}\n"));
+                let _ = writeln!(out, "fixed     {c}");
             }
         }
     }

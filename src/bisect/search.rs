@@ -82,6 +82,82 @@ pub struct Progress {
     pub outcome: Outcome,
 }
 
+/// The premise: the bad environment fails here and the good one passes. Returns the bad
+/// side's runs when it holds; otherwise `out.verdict` says why not.
+async fn premise(
+    flow: &Flow,
+    good: &EnvSpec,
+    bad: &EnvSpec,
+    k: usize,
+    out: &mut Bisection,
+) -> Option<super::flow::Runs> {
+    flow.label_runs("bad");
+    let bad_runs = flow.run(bad, k).await;
+    let p = &mut out.premise;
+    p.bad_runs = k;
+    p.bad_failed = bad_runs.failed();
+    p.bad_failure = bad_runs.first_failure();
+    if bad_runs.outcome() == Outcome::Pass {
+        out.verdict = Finding::NotReproducible;
+        return None;
+    }
+    flow.label_runs("good");
+    let good_runs = flow.run(good, k).await;
+    p.good_runs = k;
+    p.good_failed = good_runs.failed();
+    p.good_failure = good_runs.first_failure();
+    if bad_runs.unreachable() && good_runs.unreachable() {
+        let message = bad_runs
+            .first_failure()
+            .map_or_else(|| "no response".into(), |(_, m)| m);
+        out.verdict = Finding::Unreachable { message };
+        return None;
+    }
+    if good_runs.outcome() != Outcome::Pass {
+        out.verdict = Finding::GoodFails;
+        return None;
+    }
+
+    Some(bad_runs)
+}
+
+/// Probe 0: the good environment with the bad side's identity. When that already fails,
+/// the identity is the culprit.
+async fn identity_probe(
+    flow: &Flow,
+    base: &EnvSpec,
+    identity: &[Difference],
+    of: usize,
+    k: usize,
+    flaky: &mut FlakyTally,
+    progress: &mut impl FnMut(Progress),
+) -> Option<Found> {
+    flow.label_runs("good + every difference");
+    let runs = flow.run(base, k).await;
+    progress(Progress {
+        probe: 0,
+        applied: 0,
+        of,
+        outcome: runs.outcome(),
+    });
+    if !runs.outcome().failed() {
+        return None;
+    }
+    flaky.add(&runs);
+    Some(Found {
+        culprits: identity.to_vec(),
+        identity_culprit: true,
+        varied: 0,
+        probes: 1,
+        bound: 1,
+        exhausted: false,
+        flaky_probes: usize::from(runs.outcome() == Outcome::Flaky),
+        flaky_fail_rate: flaky.rate(),
+        failing: base.clone(),
+        base: base.clone(),
+    })
+}
+
 /// Bisects `good` against `bad` on `flow`.
 pub async fn bisect(
     flow: &Flow,
@@ -111,62 +187,27 @@ pub async fn bisect(
     }
     out.identity = identity.clone();
 
-    flow.label_runs("bad");
-    let bad_runs = flow.run(bad, k).await;
-    let p = &mut out.premise;
-    p.bad_runs = k;
-    p.bad_failed = bad_runs.failed();
-    p.bad_failure = bad_runs.first_failure();
-    if bad_runs.outcome() == Outcome::Pass {
-        out.verdict = Finding::NotReproducible;
+    let Some(bad_runs) = premise(flow, good, bad, k, &mut out).await else {
         return out;
-    }
-    flow.label_runs("good");
-    let good_runs = flow.run(good, k).await;
-    p.good_runs = k;
-    p.good_failed = good_runs.failed();
-    p.good_failure = good_runs.first_failure();
-    if bad_runs.unreachable() && good_runs.unreachable() {
-        let message = bad_runs
-            .first_failure()
-            .map(|(_, m)| m)
-            .unwrap_or_else(|| "no response".into());
-        out.verdict = Finding::Unreachable { message };
-        return out;
-    }
-    if good_runs.outcome() != Outcome::Pass {
-        out.verdict = Finding::GoodFails;
-        return out;
-    }
+    };
 
     let base = apply_bad(good, &identity.iter().collect::<Vec<_>>());
     let mut flaky = FlakyTally::default();
     flaky.add(&bad_runs);
-    if !identity.is_empty() {
-        flow.label_runs("good + every difference");
-        let runs = flow.run(&base, k).await;
-        progress(Progress {
-            probe: 0,
-            applied: 0,
-            of: varying.len(),
-            outcome: runs.outcome(),
-        });
-        if runs.outcome().failed() {
-            flaky.add(&runs);
-            out.verdict = Finding::Found(Box::new(Found {
-                culprits: identity.clone(),
-                identity_culprit: true,
-                varied: 0,
-                probes: 1,
-                bound: 1,
-                exhausted: false,
-                flaky_probes: usize::from(runs.outcome() == Outcome::Flaky),
-                flaky_fail_rate: flaky.rate(),
-                failing: base.clone(),
-                base,
-            }));
-            return out;
-        }
+    if !identity.is_empty()
+        && let Some(found) = identity_probe(
+            flow,
+            &base,
+            &identity,
+            varying.len(),
+            k,
+            &mut flaky,
+            &mut progress,
+        )
+        .await
+    {
+        out.verdict = Finding::Found(Box::new(found));
+        return out;
     }
 
     let n = varying.len();

@@ -15,6 +15,7 @@ pub use measure::{MeasureError, Measured, Options, measure};
 use serde::Serialize;
 use stats::{mann_whitney, median, quantile};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Instant;
 
 /// Phases in display order (the transport's names).
@@ -230,28 +231,7 @@ impl Pass {
                 .flat_map(|it| it.requests.iter())
                 .filter(|r| r.step == i)
                 .collect();
-            let mut st_names: Vec<String> = reqs
-                .iter()
-                .flat_map(|r| r.server_timing.iter().map(|(n, _)| n.clone()))
-                .collect();
-            st_names.sort();
-            st_names.dedup();
-            let server_timing = st_names
-                .into_iter()
-                .map(|n| {
-                    let v: Vec<f64> = iterations
-                        .iter()
-                        .filter_map(|it| it.step_server(i, &n))
-                        .collect();
-                    (
-                        n,
-                        ServerStats {
-                            p50: round2(quantile(&v, 0.5)),
-                            p99: round2(quantile(&v, 0.99)),
-                        },
-                    )
-                })
-                .collect();
+            let server_timing = server_timing_stats(&iterations, &reqs, i);
             let nq: Vec<f64> = reqs
                 .iter()
                 .filter_map(|r| server_total(&r.server_timing).map(|s| r.phases_us[4] / 1000.0 - s))
@@ -284,6 +264,34 @@ impl Pass {
             iterations,
         }
     }
+}
+
+/// Per Server-Timing name of step `i`: p50 and p99 (ms) over the iterations that sent it.
+fn server_timing_stats(
+    iterations: &[Iteration],
+    reqs: &[&Request],
+    i: usize,
+) -> BTreeMap<String, ServerStats> {
+    let mut st_names: Vec<String> = reqs
+        .iter()
+        .flat_map(|r| r.server_timing.iter().map(|(n, _)| n.clone()))
+        .collect();
+    st_names.sort();
+    st_names.dedup();
+    st_names
+        .into_iter()
+        .map(|n| {
+            let v: Vec<f64> = iterations
+                .iter()
+                .filter_map(|it| it.step_server(i, &n))
+                .collect();
+            let stats = ServerStats {
+                p50: round2(quantile(&v, 0.5)),
+                p99: round2(quantile(&v, 0.99)),
+            };
+            (n, stats)
+        })
+        .collect()
 }
 
 fn round2(x: f64) -> f64 {
@@ -362,6 +370,8 @@ pub const ALPHA: f64 = 0.05;
 
 /// Compares two passes step by step. A step explains the difference only when its median
 /// moved by at least `min_diff_ms` and the test says it is significant (p < `ALPHA`).
+// Long on purpose: per step, the same test over the total, each phase and each Server-Timing
+// part, tracking the best explanation as it goes; the loop body is the method.
 pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvComparison {
     let mut steps = Vec::new();
     let mut best: Option<(f64, usize)> = None;
@@ -426,8 +436,10 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvCom
             .iter()
             .filter(|(n, _)| **n != "total")
             .max_by(|x, y| (x.1.diff_ms * sign).total_cmp(&(y.1.diff_ms * sign)))
-            .map(|(n, d)| (n.to_string(), d.diff_ms))
-            .unwrap_or_else(|| ("total".to_string(), s.total.diff_ms));
+            .map_or_else(
+                || ("total".to_string(), s.total.diff_ms),
+                |(n, d)| (n.to_string(), d.diff_ms),
+            );
         let st = s
             .server_timing
             .iter()
@@ -490,10 +502,7 @@ pub fn combined_verdict(cs: &[EnvComparison]) -> Option<String> {
         }
     );
     if !quiet.is_empty() {
-        v.push_str(&format!(
-            "; not significant with {} connections",
-            quiet.join(", ")
-        ));
+        let _ = write!(v, "; not significant with {} connections", quiet.join(", "));
     }
     v.push(')');
     Some(v)
@@ -532,14 +541,14 @@ fn verdict(
         human_ms(c.diff_ms.abs())
     );
     if let Some(d) = s.phases.get(c.phase.as_str()) {
-        out.push_str(&format!(": {} {}", c.phase, signed(d.diff_ms)));
+        let _ = write!(out, ": {} {}", c.phase, signed(d.diff_ms));
         if let Some(st) = &c.server_timing
             && let Some(sd) = s.server_timing.get(st)
         {
-            out.push_str(&format!(", of which {st} {}", signed(sd.diff_ms)));
+            let _ = write!(out, ", of which {st} {}", signed(sd.diff_ms));
         }
     }
-    out.push_str(&format!(" ({})", fmt_p(c.p)));
+    let _ = write!(out, " ({})", fmt_p(c.p));
     out
 }
 

@@ -76,6 +76,9 @@ pub fn render(
     out
 }
 
+/// One pass as text: its header, the per-step phase table and the Server-Timing table.
+// Long on purpose: two tables whose columns are built side by side with their rows; the
+// column lists are most of the length.
 pub fn render_pass(p: &Pass, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -81,6 +81,23 @@ impl VerboseArgs {
     }
 }
 
+/// Where a run's result goes: stdout's format, `--out` files, the progress line (`run`,
+/// `breakdown`).
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = JUnit,
+    /// html). Repeatable. With `breakdown --vs`, the second environment's result goes to FILE
+    /// with `.ENV` before the extension.
+    #[arg(long = "out", short = 'o')]
+    pub outs: Vec<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
+    pub format: OutputFormat,
+    /// No progress line on stderr (it is shown only on a terminal anyway).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
 /// What a command prints on stdout. One enum for every command; each accepts the values that
 /// apply to it (`stdout_formats`), so `--help` lists only those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,11 +73,6 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         }
     })
     .await;
-    let values = |e: &crate::import::EnvSpec| -> Vec<String> {
-        e.items().into_iter().map(|i| i.value).collect()
-    };
-    let mut ph = Placeholders::new(a.flow.include_sensitive)
-        .with_sides(values(&good.spec), values(&bad.spec));
     let mut cx = Context {
         scenario: prep.plan.as_ref().map(|p| p.name.clone()),
         target: format!(
@@ -99,41 +94,28 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         ..Context::default()
     };
     if let Finding::Found(f) = &b.verdict {
-        let step = b
-            .premise
-            .bad_failure
-            .as_ref()
-            .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
-        let (_, req) = flow.witness(&f.failing, step).await;
-        cx.curl = req.map(|r| shell::curl(&r, &mut ph));
-        if target.info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
-            cx.reproduce_note = Some(embedded_demo_note(&a, &target.info, &good, &bad));
-        }
-        let line = ReproLine {
-            scenario: a.flow.scenario.as_ref().map(|p| p.display().to_string()),
-            good: good.spec_text.clone(),
-            target: a.flow.target.clone(),
-            k: opts.k,
-            expect_status: if prep.plan.is_none() {
-                a.flow.expect_status.clone()
-            } else {
-                Vec::new()
-            },
-            keep_think: a.flow.keep_think,
-            insecure: a.flow.http.insecure,
+        let sides = Sides {
+            good: &good,
+            bad: &bad,
+            scenario_less: prep.plan.is_none(),
         };
-        let kept = if f.identity_culprit {
-            Vec::new()
-        } else {
-            b.identity.clone()
-        };
-        cx.repro = Some(shell::repro_line(&line, &kept, &f.culprits, &mut ph));
-        cx.placeholders = ph.names();
+        reproduce(&a, &flow, &b, f, &target.info, &sides, &mut cx).await;
     }
     cx.requests = flow.requests();
     target.stop().await;
-    let doc = report::document(&b, &cx, &red);
-    let json = a.flow.format == OutputFormat::Json;
+    finish(&b, &cx, &red, a.flow.format)
+}
+
+/// Prints the bisection (table or JSON) and decides the exit code: 0 culprit found, 1 premise
+/// failed, 2 identical environments, 3 unreachable.
+fn finish(
+    b: &search::Bisection,
+    cx: &Context,
+    red: &crate::redact::Redactor,
+    format: OutputFormat,
+) -> Result<Exit, Error> {
+    let doc = report::document(b, cx, red);
+    let json = format == OutputFormat::Json;
     let text = if json {
         let mut s = serde_json::to_string_pretty(&doc)?;
         s.push('\n');
@@ -145,7 +127,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
     if json || !matches!(b.verdict, Finding::Unreachable { .. }) {
         print!("{}", red.scrub(&text));
     }
-    match b.verdict {
+    match &b.verdict {
         Finding::Found(_) => Ok(Exit::Ok),
         Finding::NotReproducible | Finding::GoodFails => Ok(Exit::GateFailed),
         Finding::Unreachable { .. } => {
@@ -153,6 +135,62 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
         }
         Finding::Identical => Err(Error::Usage(doc.message)),
     }
+}
+
+/// The two environments of a bisection, and whether the flow is a scenario's.
+struct Sides<'a> {
+    good: &'a crate::bisect::env::LoadedEnv,
+    bad: &'a crate::bisect::env::LoadedEnv,
+    scenario_less: bool,
+}
+
+/// What reproduces a found culprit set: the failing request as curl, the `sonde repro` line
+/// that toggles the culprits, and (for the embedded demo) how to run it again.
+async fn reproduce(
+    a: &BisectArgs,
+    flow: &crate::bisect::flow::Flow,
+    b: &search::Bisection,
+    f: &search::Found,
+    info: &crate::aggregate::summary::TargetInfo,
+    sides: &Sides<'_>,
+    cx: &mut Context,
+) {
+    let (good, bad) = (sides.good, sides.bad);
+    let values = |e: &crate::import::EnvSpec| -> Vec<String> {
+        e.items().into_iter().map(|i| i.value).collect()
+    };
+    let mut ph = Placeholders::new(a.flow.include_sensitive)
+        .with_sides(values(&good.spec), values(&bad.spec));
+    let step = b
+        .premise
+        .bad_failure
+        .as_ref()
+        .map_or(flow.step_names.len().saturating_sub(1), |(i, _)| *i);
+    let (_, req) = flow.witness(&f.failing, step).await;
+    cx.curl = req.map(|r| shell::curl(&r, &mut ph));
+    if info.kind == crate::aggregate::summary::TargetKind::EmbeddedDemo {
+        cx.reproduce_note = Some(embedded_demo_note(a, info, good, bad));
+    }
+    let line = ReproLine {
+        scenario: a.flow.scenario.as_ref().map(|p| p.display().to_string()),
+        good: good.spec_text.clone(),
+        target: a.flow.target.clone(),
+        k: a.flow.k,
+        expect_status: if sides.scenario_less {
+            a.flow.expect_status.clone()
+        } else {
+            Vec::new()
+        },
+        keep_think: a.flow.keep_think,
+        insecure: a.flow.http.insecure,
+    };
+    let kept = if f.identity_culprit {
+        Vec::new()
+    } else {
+        b.identity.clone()
+    };
+    cx.repro = Some(shell::repro_line(&line, &kept, &f.culprits, &mut ph));
+    cx.placeholders = ph.names();
 }
 
 /// The reproduce curl points at the embedded demo, which stops when bisect exits: say so, and

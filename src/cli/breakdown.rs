@@ -1,12 +1,12 @@
 //! `sonde breakdown TARGET`: a scenario file, a URL (curl-like flags) or a curl command file,
 //! run `-n` times with one virtual user per environment, traced request by request.
 
-use super::args::{self, HttpArgs, OutputFormat, TABLE_JSON, VerboseArgs, stdout_formats};
+use super::args::{self, HttpArgs, OutputArgs, OutputFormat, VerboseArgs};
 use super::{Error, Exit, output};
 use crate::breakdown::{self, Breakdown, Connection, Measured};
 use crate::plan::{HttpOptions, LoadModel, Plan};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Args)]
 pub struct BreakdownArgs {
@@ -24,17 +24,10 @@ pub struct BreakdownArgs {
     /// Fresh connection per request, warm connections, or each in turn.
     #[arg(long, value_enum, default_value = "both")]
     pub connection: ConnArg,
-    /// What to print on stdout.
-    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
-    pub format: OutputFormat,
     /// With --vs: the smallest median difference worth calling out (`25ms`), however
     /// consistent a smaller one is.
     #[arg(long = "min-diff", default_value = "25ms")]
     pub min_diff: String,
-    /// Also write the run's JSON result (like `sonde run --out`); with --vs, the second
-    /// environment's goes to FILE with `.ENV` before the extension.
-    #[arg(long = "out", short = 'o')]
-    pub outs: Vec<PathBuf>,
     /// Method (URL targets; as curl's -X; `--method` works too).
     #[arg(
         short = 'X',
@@ -56,12 +49,11 @@ pub struct BreakdownArgs {
     #[arg(long = "target", value_name = "URL")]
     pub base: Option<String>,
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub verbose: VerboseArgs,
-    /// No progress line on stderr (it is shown only on a terminal anyway).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -199,14 +191,14 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, Error> {
     if a.n == 0 {
         return Err(Error::usage("-n must be at least 1"));
     }
-    crate::report::check_outputs(&a.outs).map_err(Error::OutputPath)?;
+    crate::report::check_outputs(&a.output.outs).map_err(Error::OutputPath)?;
     let mut plan = load_plan(&a)?;
     let policy = policy(&a, &plan)?;
     super::target::guard(&mut plan, policy)?;
     let envs = env_names(&plan, &a)?;
     let opts = options(&a)?;
     let target = super::target::start(&plan).await?;
-    let progress = Progress::new(a.quiet);
+    let progress = Progress::new(a.output.quiet);
     let result = breakdown::measure(
         &plan,
         &envs,
@@ -218,8 +210,8 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, Error> {
     progress.clear();
     target.stop().await;
     let Measured { doc, summaries } = result?;
-    print_doc(&doc, &plan, a.format)?;
-    for out in &a.outs {
+    print_doc(&doc, &plan, a.output.format)?;
+    for out in &a.output.outs {
         for (i, s) in summaries.iter().enumerate() {
             let path = if i == 0 {
                 out.clone()
@@ -240,8 +232,7 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, Error> {
                 .iter()
                 .flat_map(|s| s.http.error_messages.keys().cloned())
                 .take(1)
-                .collect::<Vec<_>>()
-                .join("")
+                .collect::<String>()
         )));
     }
     Ok(Exit::Ok)

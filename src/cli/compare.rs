@@ -86,7 +86,7 @@ pub fn load_run(path: &Path) -> Result<Summary, Error> {
     Ok(s)
 }
 
-pub fn run(a: CompareArgs) -> Result<Exit, Error> {
+pub fn run(a: &CompareArgs) -> Result<Exit, Error> {
     let tolerance = parse_fraction(&a.tolerance, "tolerance")?;
     if tolerance >= 10.0 {
         return Err(Error::usage(format!(

@@ -80,8 +80,7 @@ pub fn run(args: ImportArgs) -> Result<Exit, Error> {
         } => {
             let sel = entry
                 .as_deref()
-                .map(EntrySelector::parse)
-                .unwrap_or(EntrySelector::Only);
+                .map_or(EntrySelector::Only, EntrySelector::parse);
             let i = import::import_har_file(&file, &sel).map_err(|e| input_error(&file, e))?;
             let idx = match i.source {
                 import::Source::Har { entry } => entry,

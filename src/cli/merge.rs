@@ -28,7 +28,7 @@ pub struct MergeArgs {
     pub format: OutputFormat,
 }
 
-pub fn run(a: MergeArgs) -> Result<Exit, Error> {
+pub fn run(a: &MergeArgs) -> Result<Exit, Error> {
     let opts = MergeOptions {
         allow_partial: a.allow_partial,
     };

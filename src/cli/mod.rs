@@ -1,5 +1,6 @@
-//! The command line: clap definitions and dispatch. Each command returns an `ExitCode` from the
-//! documented contract; `main` prints errors once and exits with it.
+//! The command line: clap definitions, the shared argument groups (`args`), printing
+//! (`output`) and dispatch. Each command returns `Result<Exit, sonde::Error>`; `main` prints
+//! the error once with its causes and exits with `Error::exit` (README "Exit codes").
 
 pub mod args;
 pub mod bisect;
@@ -73,11 +74,12 @@ pub async fn dispatch(cli: Cli) -> Result<Exit, Error> {
         Command::Run(args) => run::run(*args).await,
         Command::Breakdown(args) => breakdown::run(*args).await,
         Command::Repro(args) => repro::run(*args).await,
-        Command::Bisect(args) => bisect::run(*args).await,
+        // Boxed: bisect's future holds the flow, the search and the report (16 KB).
+        Command::Bisect(args) => Box::pin(bisect::run(*args)).await,
         Command::Validate { files } => validate(&files),
-        Command::Merge(args) => merge::run(args),
-        Command::Compare(args) => compare::run(args),
-        Command::Report(args) => report::run(args),
+        Command::Merge(args) => merge::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Import(args) => import::run(args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

@@ -26,7 +26,7 @@ pub struct ReportArgs {
     pub baseline: Option<PathBuf>,
 }
 
-pub fn run(a: ReportArgs) -> Result<Exit, Error> {
+pub fn run(a: &ReportArgs) -> Result<Exit, Error> {
     let format = match (a.format, &a.out) {
         (Some(f), _) => Format::from(f),
         (None, Some(p)) => Format::for_path(p).map_err(Error::OutputPath)?,
@@ -57,13 +57,12 @@ pub fn run(a: ReportArgs) -> Result<Exit, Error> {
             .render_with(&summary, cmp.as_ref())
             .map_err(Error::Output)?,
     };
-    match &a.out {
-        Some(p) => report::write_atomic(p, &bytes).map_err(Error::Output)?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = out.write_all(&bytes).and_then(|()| out.flush());
-        }
+    if let Some(p) = &a.out {
+        report::write_atomic(p, &bytes).map_err(Error::Output)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth a message.
+        let _ = out.write_all(&bytes).and_then(|()| out.flush());
     }
     Ok(Exit::Ok)
 }

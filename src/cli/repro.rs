@@ -6,7 +6,7 @@
 use super::args::{self, HttpArgs, OutputFormat, TABLE_JSON, VerboseArgs, stdout_formats};
 use super::{Error, Exit};
 use crate::bisect::env::{self, Axis, LoadedEnv};
-use crate::bisect::flow::{Flow, FlowSpec};
+use crate::bisect::flow::{self, Flow, FlowChoice, FlowSpec};
 use crate::bisect::repro::{self as model, ReproDoc};
 use crate::plan::Plan;
 use crate::redact::{self, Redactor};
@@ -95,84 +95,24 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Er
     }
     let http = a.http.http_options()?;
     let target = target_url(a)?;
-    let plan = match &a.scenario {
-        Some(path) => {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !matches!(ext, "yaml" | "yml" | "json") {
-                return Err(Error::usage(format!(
-                    "{}: the scenario must be a .yaml file; pass curl and HAR files with --env (or --good/--bad)",
-                    path.display()
-                )));
-            }
-            let overrides = crate::scenario::Overrides {
-                target: target.clone(),
-                http: Some(http.clone()),
-                ..Default::default()
-            };
-            Some(crate::scenario::load(path, &overrides)?)
-        }
-        None => None,
-    };
+    let plan = load_scenario(a, target.as_ref(), &http)?;
     let mut envs = Vec::new();
     for t in env_texts {
         envs.push(env::load(t, plan.as_ref())?);
     }
-    let mut notes = Vec::new();
-    let spec = match &plan {
-        Some(p) => {
-            let templated: BTreeSet<_> = envs.iter().flat_map(|e| e.templated.clone()).collect();
-            let with_body: Vec<&str> = envs
-                .iter()
-                .filter(|e| e.spec.body.is_some())
-                .map(|e| e.label.as_str())
-                .collect();
-            if !with_body.is_empty() {
-                notes.push(format!(
-                    "request bodies of {} not used: the scenario's steps carry their own",
-                    with_body.join(", ")
-                ));
-            }
-            if !a.expect_status.is_empty() {
-                notes.push("--expect-status applies to a scenario-less flow; the scenario's `expect` decides here".into());
-            }
-            FlowSpec::scenario(p.clone(), a.keep_think, templated)
-        }
-        None => {
-            let requests: Vec<_> = envs.iter().filter_map(|e| e.request.as_ref()).collect();
-            let Some(first) = requests.first() else {
-                return Err(Error::usage(
-                    "nothing to send: give a scenario, or at least one environment that is a curl command file or a HAR entry",
-                ));
-            };
-            for r in &requests[1..] {
-                if r.method != first.method || r.path != first.path {
-                    notes.push(format!(
-                        "the environments' requests differ ({} {} and {} {}); every run sends {} {}",
-                        r.method, r.path, first.method, first.path, first.method, first.path
-                    ));
-                    break;
-                }
-            }
-            FlowSpec::request(
-                first,
-                target.clone(),
-                &a.expect_status,
-                http,
-                env::flag_transport(&requests),
-            )
-            .map_err(Error::Plan)?
-        }
+    let choice = FlowChoice {
+        target: target.clone(),
+        expect_status: a.expect_status.clone(),
+        keep_think: a.keep_think,
+        http,
     };
-    if !a.keep_think
-        && plan.as_ref().is_some_and(|p| {
-            p.steps
-                .iter()
-                .any(|n| matches!(n, crate::plan::StepNode::Think { .. }))
-        })
-    {
-        notes.push("think pauses skipped (--keep-think keeps them)".into());
-    }
-    let mut spec = spec;
+    let (mut spec, mut notes) = match &plan {
+        Some(p) => choice.scenario(p, &envs),
+        None => choice.request(&envs).map_err(|e| match e {
+            flow::ChoiceError::NothingToSend(m) => Error::usage(m),
+            flow::ChoiceError::Request(m) => Error::Plan(m),
+        })?,
+    };
     let mut named: Vec<url::Url> = target.iter().cloned().collect();
     named.extend(
         envs.iter()
@@ -190,6 +130,30 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Er
         spec,
         notes,
     })
+}
+
+/// The scenario file, if one was given (a curl or HAR file in its place is refused).
+fn load_scenario(
+    a: &FlowArgs,
+    target: Option<&url::Url>,
+    http: &crate::plan::HttpOptions,
+) -> Result<Option<Plan>, Error> {
+    let Some(path) = &a.scenario else {
+        return Ok(None);
+    };
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(ext, "yaml" | "yml" | "json") {
+        return Err(Error::usage(format!(
+            "{}: the scenario must be a .yaml file; pass curl and HAR files with --env (or --good/--bad)",
+            path.display()
+        )));
+    }
+    let overrides = crate::scenario::Overrides {
+        target: target.cloned(),
+        http: Some(http.clone()),
+        ..Default::default()
+    };
+    Ok(Some(crate::scenario::load(path, &overrides)?))
 }
 
 /// A redactor that knows every secret of the environments and of the setup's captures.
@@ -225,8 +189,43 @@ pub(crate) async fn start(spec: FlowSpec) -> Result<(super::target::Endpoint, Fl
     }
 }
 
+/// The environments to run: those given, else every env of the scenario.
+fn env_texts(a: &ReproArgs) -> Result<Vec<String>, Error> {
+    if !a.envs.is_empty() {
+        return Ok(a.envs.clone());
+    }
+    let plan_envs: Vec<String> = match &a.flow.scenario {
+        Some(_) => prepare(&a.flow, &[])?
+            .plan
+            .map(|p| p.envs.keys().cloned().collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if plan_envs.is_empty() && a.flow.scenario.is_none() {
+        return Err(Error::usage(
+            "give a scenario or at least one --env (a curl file, a HAR file, an env file or an inline item)",
+        ));
+    }
+    Ok(plan_envs)
+}
+
+/// The document on stdout (table or JSON), every secret scrubbed.
+fn print_doc(doc: &ReproDoc, format: OutputFormat, red: &Redactor) -> Result<(), Error> {
+    match format {
+        OutputFormat::Json => println!("{}", red.scrub(&serde_json::to_string_pretty(doc)?)),
+        _ => print!(
+            "{}",
+            red.scrub(&model::render(
+                doc,
+                crate::report::table::terminal_width(),
+                crate::report::table::color_on_stdout(),
+            ))
+        ),
+    }
+    Ok(())
+}
+
 pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
-    let mut env_texts = a.envs.clone();
     let axes = a
         .matrix
         .iter()
@@ -234,22 +233,8 @@ pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
         .collect::<Result<Vec<_>, _>>()?;
     // The matrix alone (one environment at least) may already be too big: refuse it before
     // loading anything.
-    model::check_row_count(env_texts.len().max(1), &axes, a.max_cells).map_err(Error::Usage)?;
-    if env_texts.is_empty() {
-        let plan_envs: Vec<String> = match &a.flow.scenario {
-            Some(_) => prepare(&a.flow, &[])?
-                .plan
-                .map(|p| p.envs.keys().cloned().collect())
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        if plan_envs.is_empty() && a.flow.scenario.is_none() {
-            return Err(Error::usage(
-                "give a scenario or at least one --env (a curl file, a HAR file, an env file or an inline item)",
-            ));
-        }
-        env_texts = plan_envs;
-    }
+    model::check_row_count(a.envs.len().max(1), &axes, a.max_cells).map_err(Error::Usage)?;
+    let env_texts = env_texts(&a)?;
     let mut prep = prepare(&a.flow, &env_texts)?;
     if prep.envs.is_empty() {
         // A scenario without named envs: its steps as they are.
@@ -307,17 +292,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
         rows: docs,
         notes,
     };
-    match a.flow.format {
-        OutputFormat::Json => println!("{}", red.scrub(&serde_json::to_string_pretty(&doc)?)),
-        _ => print!(
-            "{}",
-            red.scrub(&model::render(
-                &doc,
-                crate::report::table::terminal_width(),
-                crate::report::table::color_on_stdout(),
-            ))
-        ),
-    }
+    print_doc(&doc, a.flow.format, &red)?;
     if unreachable == rows.len() {
         return Err(Error::Unreachable(format!(
             "{} could not be reached: every request failed",

@@ -1,10 +1,14 @@
 //! `sonde run`: args + scenario → `Plan` → (embedded demo if no target) → setup → load →
-//! `Summary` → table/JSON/files → exit code. The pipeline reads top to bottom here.
+//! `Summary` → table/JSON/files → exit code. The pipeline reads top to bottom here; what a
+//! finished run says beyond its numbers (notes, "nothing answered") is `exec::outcome`'s.
 
-use super::args::{self, HttpArgs, OutputFormat, TABLE_JSON, VerboseArgs, stdout_formats};
+use super::args::{self, HttpArgs, OutputArgs, VerboseArgs};
 use super::{Error, Exit, gate_exit, output};
-use crate::aggregate::summary::{LoadInfo, Measured, RunInfo, TargetInfo};
+use crate::aggregate::summary::{Measured, RunInfo, TargetInfo};
 use crate::aggregate::{IntervalPoint, Recorder, Summary};
+use crate::exec::outcome::{
+    EARLY_STOP_AFTER, is_unreachable_class, load_notes, no_response, run_info,
+};
 use crate::exec::{self, RunContext, RunOptions};
 use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan};
@@ -66,16 +70,8 @@ pub struct RunArgs {
     /// Threshold, e.g. 'profile: p(95) < 300ms' (repeatable).
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
-    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = JUnit,
-    /// html). Repeatable.
-    #[arg(long = "out", short = 'o')]
-    pub outs: Vec<PathBuf>,
-    /// What to print on stdout.
-    #[arg(long, default_value = "table", value_parser = stdout_formats(TABLE_JSON))]
-    pub format: OutputFormat,
-    /// No progress line.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
@@ -176,19 +172,18 @@ fn url_plan(
     rate: Option<f64>,
 ) -> Result<Plan, Error> {
     // The one-URL defaults (as hey and oha): one pass per VU, or 10 s of an open model.
-    let (duration, iterations, max_vus) = match rate {
-        Some(_) => (
+    let (duration, iterations, max_vus) = if rate.is_some() {
+        (
             duration.or(Some(Duration::from_secs(10))),
             a.iterations,
             a.max_vus.or(a.vus).or(Some(100)),
-        ),
-        None => {
-            let iterations = match (duration, a.iterations) {
-                (None, None) => Some(u64::from(a.vus.unwrap_or(1))),
-                (_, it) => it,
-            };
-            (duration, iterations, a.max_vus)
-        }
+        )
+    } else {
+        let iterations = match (duration, a.iterations) {
+            (None, None) => Some(u64::from(a.vus.unwrap_or(1))),
+            (_, it) => it,
+        };
+        (duration, iterations, a.max_vus)
     };
     let overrides = crate::scenario::Overrides {
         target: None,
@@ -246,44 +241,8 @@ fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, Error> {
     a.http.host_policy(named.iter())
 }
 
-fn load_info(plan: &Plan) -> LoadInfo {
-    let st = |s: &[crate::plan::Stage]| {
-        s.iter()
-            .map(|s| (s.duration.as_secs_f64(), s.target))
-            .collect::<Vec<_>>()
-    };
-    match &plan.load {
-        LoadModel::Closed {
-            vus,
-            duration,
-            iterations,
-            stages,
-        } => LoadInfo {
-            model: crate::aggregate::summary::LoadModel::Closed,
-            vus: Some(*vus),
-            duration_s: duration.map(|d| d.as_secs_f64()),
-            iterations: *iterations,
-            stages: st(stages),
-            ..LoadInfo::default()
-        },
-        LoadModel::Open {
-            rate,
-            max_vus,
-            duration,
-            stages,
-        } => LoadInfo {
-            model: crate::aggregate::summary::LoadModel::Open,
-            rate_per_s: Some(*rate),
-            max_vus: Some(*max_vus),
-            duration_s: Some(duration.as_secs_f64()),
-            stages: st(stages),
-            ..LoadInfo::default()
-        },
-    }
-}
-
 pub async fn run(a: RunArgs) -> Result<Exit, Error> {
-    crate::report::check_outputs(&a.outs).map_err(Error::OutputPath)?;
+    crate::report::check_outputs(&a.output.outs).map_err(Error::OutputPath)?;
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
     let hosts_ok = plan.check_hosts(&plan.http.allow);
@@ -345,7 +304,7 @@ async fn run_against(
         grace: plan.graceful_stop,
         ..RunOptions::default()
     };
-    let mut monitor = Monitor::new(a.quiet, &plan, ctx.clone());
+    let mut monitor = Monitor::new(a.output.quiet, &plan, ctx.clone());
     let res = exec::run_load(ctx.clone(), &opts, |p, so_far| monitor.interval(p, so_far)).await?;
     monitor.finish();
     signals.abort();
@@ -371,7 +330,7 @@ async fn run_against(
         .extend(load_notes(&summary, &plan, res.elapsed, opts.grace));
     summary.thresholds = crate::gate::eval::evaluate(&plan.thresholds, &summary);
 
-    output::publish(&summary, a.format, &a.outs)?;
+    output::publish(&summary, a.output.format, &a.output.outs)?;
     exit_for(&summary, sharding)
 }
 
@@ -393,56 +352,6 @@ fn interrupt_on_signals(
             }
         }
     })
-}
-
-/// What the plan says about the run, for its summary.
-fn run_info(plan: &Plan) -> RunInfo {
-    RunInfo {
-        scenario: plan.name.clone(),
-        scenario_path: plan.source.as_ref().map(|p| p.display().to_string()),
-        env: plan.env_name.clone(),
-        load: load_info(plan),
-        insecure: plan.http.insecure,
-        latency_measured_from: match plan.load {
-            LoadModel::Open { .. } => "intended_start".into(),
-            LoadModel::Closed { .. } => "request_start".into(),
-        },
-        ..RunInfo::default()
-    }
-}
-
-/// The notes a finished load states: Retry-After waits, requests cut at the end of the grace
-/// period, a run that outlasted its plan.
-fn load_notes(summary: &Summary, plan: &Plan, elapsed: Duration, grace: Duration) -> Vec<String> {
-    let mut notes = Vec::new();
-    if summary.rate_limit_wait_s > 0.0 {
-        notes.push(format!(
-            "virtual users waited {:.1}s in total after 429 responses, as their Retry-After asked \
-             (each wait capped at 60s; `http.honor_retry_after: false` or --ignore-retry-after \
-             turns this off)",
-            summary.rate_limit_wait_s
-        ));
-    }
-    if summary.cut_requests > 0 {
-        notes.push(format!(
-            "{} request(s) were still in flight when the grace period ({}) ended: cancelled and \
-             counted as failed (class `cancelled`)",
-            summary.cut_requests,
-            crate::scenario::fmt_duration(grace)
-        ));
-    }
-    if let Some(planned) = planned_length(plan)
-        && elapsed > planned + Duration::from_secs(1)
-    {
-        notes.push(format!(
-            "ran {:.1}s for a {} load: the rest was waiting for in-flight requests (grace period \
-             {}, `graceful_stop`)",
-            elapsed.as_secs_f64(),
-            crate::scenario::fmt_duration(planned),
-            crate::scenario::fmt_duration(grace)
-        ));
-    }
-    notes
 }
 
 /// The exit code of a finished run: interrupted, nothing answered (an error), or the gate's.
@@ -582,71 +491,6 @@ impl Monitor {
     }
 }
 
-/// A run in which no request got any response is a runtime failure, never "no errors":
-/// unreachable (DNS, connect, TLS, refused by the allow-list), or every request hung (timed
-/// out or cut at the end), or nothing was sent at all.
-fn no_response(s: &Summary, shard: bool) -> Option<String> {
-    let classes = || {
-        s.http
-            .error_classes
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if s.http.requests == 0 {
-        // A shard may legitimately get no virtual user of a small plan.
-        return (!shard && s.iterations.dropped == 0).then(|| {
-            format!(
-                "no request was sent to {} in {:.1}s (0 iterations)",
-                s.target.url, s.duration_s
-            )
-        });
-    }
-    if !s.http.statuses.is_empty() {
-        return None;
-    }
-    let unreachable = s.http.error_classes.keys().all(|c| is_unreachable_class(c));
-    Some(if unreachable {
-        format!(
-            "the target {} could not be reached: every request failed before a response ({})",
-            s.target.url,
-            classes()
-        )
-    } else {
-        format!(
-            "no request to {} got a response: {}",
-            s.target.url,
-            classes()
-        )
-    })
-}
-
-/// When the early stop for an unreachable target looks.
-const EARLY_STOP_AFTER: Duration = Duration::from_secs(2);
-
-/// Error classes that mean no server answered at all.
-fn is_unreachable_class(c: &str) -> bool {
-    matches!(
-        c,
-        "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls" | "not_allowed"
-    )
-}
-
-/// How long the load itself was planned to last (`None` for iteration-driven runs).
-fn planned_length(plan: &Plan) -> Option<Duration> {
-    match &plan.load {
-        LoadModel::Closed {
-            duration: Some(d), ..
-        } => Some(*d),
-        LoadModel::Closed { stages, .. } | LoadModel::Open { stages, .. } if !stages.is_empty() => {
-            Some(stages.iter().map(|s| s.duration).sum())
-        }
-        LoadModel::Open { duration, .. } => Some(*duration),
-        LoadModel::Closed { .. } => None,
-    }
-}
-
 fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
@@ -656,7 +500,7 @@ fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
             duration: Some(d), ..
         } => d.as_secs(),
         LoadModel::Open { duration, .. } => duration.as_secs(),
-        _ => plan.max_duration.as_secs(),
+        LoadModel::Closed { .. } => plan.max_duration.as_secs(),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     if let Ok(style) =

@@ -9,8 +9,14 @@
 //! arrival schedule, and its first step's latency is measured from that instant, so a stalled
 //! server or a late load thread shows up in the percentiles. The `total` phase keeps the pure
 //! service time.
+//!
+//! Outside the load model, `OneUser` runs one traced virtual user through the flow one
+//! iteration at a time (setup, `breakdown`, `repro`, `bisect`); `outcome` says what a finished
+//! run means beyond its numbers. Virtual users, recorders and `RunContext`'s fields are this
+//! module's own.
 
 mod one_user;
+pub mod outcome;
 pub mod schedule;
 pub mod scope;
 pub mod step;
@@ -47,7 +53,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             interval: Duration::from_secs(1),
             grace: crate::plan::DEFAULT_GRACEFUL_STOP,
         }
@@ -277,7 +283,7 @@ fn arrivals(
         let stop = shared.stop.clone();
         std::thread::Builder::new()
             .name("sonde-pacer".into())
-            .spawn(move || pace(&arrivals, start, length, &stop, txs))
+            .spawn(move || pace(&arrivals, start, length, &stop, &txs))
             .map_err(|e| ExecError::Thread(e.to_string()))?;
     }
     Ok(arrive)
@@ -501,10 +507,10 @@ async fn finish_within<F: std::future::Future>(
 ) {
     tokio::select! {
         _ = done => {}
-        _ = async {
+        () = async {
             tokio::select! {
-                _ = tokio::time::sleep_until(end.into()) => {}
-                _ = stop.wait() => {}
+                () = tokio::time::sleep_until(end.into()) => {}
+                () = stop.wait() => {}
             }
             tokio::time::sleep(grace).await;
         } => {}
@@ -673,8 +679,8 @@ fn pace_local(
                 }
             };
             tokio::select! {
-                _ = slept => {}
-                _ = stop.wait() => break,
+                () = slept => {}
+                () = stop.wait() => break,
             }
             lead.woke(Instant::now().saturating_duration_since(early));
             // An idle CPU wakes tens of microseconds late (more in a virtual machine): the
@@ -708,14 +714,14 @@ fn pace(
     start: Instant,
     length: Duration,
     stop: &Stop,
-    txs: Vec<mpsc::UnboundedSender<Instant>>,
+    txs: &[mpsc::UnboundedSender<Instant>],
 ) {
+    const SPIN: Duration = Duration::from_micros(50);
     // With the kernel's default 50 us timer slack a sleep wakes up to 50 us late; with 1 ns it
     // wakes within the scheduler's latency, and the spin before each arrival can be short (a
     // long spin costs CPU the load thread on the same core needs).
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
-    const SPIN: Duration = Duration::from_micros(50);
     let mut k = 0u64;
     while let Some(due) = due_of(arrivals, k, start, length) {
         if stop.is_set() {
@@ -729,7 +735,7 @@ fn pace(
             let left = due - now;
             if left > SPIN {
                 // Sleep in slices so a stop signal is seen within 50 ms.
-                std::thread::sleep((left - SPIN).min(Duration::from_millis(50)));
+                std::thread::sleep(left.saturating_sub(SPIN).min(Duration::from_millis(50)));
                 if stop.is_set() {
                     return;
                 }
@@ -764,7 +770,7 @@ async fn open(
         while running.try_join_next().is_some() {}
         let due = tokio::select! {
             d = arrivals.recv() => match d { Some(d) => d, None => break },
-            _ = shared.stop.wait() => break,
+            () = shared.stop.wait() => break,
         };
         let vu = pool.borrow_mut().pop().or_else(|| {
             (created.get() < cap).then(|| {
@@ -773,22 +779,19 @@ async fn open(
                 Vu::new(id, shared)
             })
         });
-        match vu {
-            Some(mut vu) => {
-                let local = local.clone();
-                let pool = pool.clone();
-                running.spawn_local(async move {
-                    run_iteration(&local, &mut vu, Recording::Main, Some(due)).await;
-                    // A backing-off VU stays busy: arrivals that find no free VU are dropped
-                    // and shown, never silently sent.
-                    back_off(&local, &mut vu, end).await;
-                    pool.borrow_mut().push(vu);
-                });
-            }
-            None => {
-                local.rec.borrow_mut().dropped_iterations += 1;
-                local.interval.borrow_mut().dropped += 1;
-            }
+        if let Some(mut vu) = vu {
+            let local = local.clone();
+            let pool = pool.clone();
+            running.spawn_local(async move {
+                run_iteration(&local, &mut vu, Recording::Main, Some(due)).await;
+                // A backing-off VU stays busy: arrivals that find no free VU are dropped
+                // and shown, never silently sent.
+                back_off(&local, &mut vu, end).await;
+                pool.borrow_mut().push(vu);
+            });
+        } else {
+            local.rec.borrow_mut().dropped_iterations += 1;
+            local.interval.borrow_mut().dropped += 1;
         }
     }
     let wait_drained = async { while running.join_next().await.is_some() {} };

@@ -75,7 +75,7 @@ impl Arrivals {
         let mut cum = Vec::with_capacity(ramp.segs.len());
         let mut acc = 0.0;
         for &(t0, t1, r0, r1) in &ramp.segs {
-            acc += (r0 + r1) / 2.0 * (t1 - t0);
+            acc += f64::midpoint(r0, r1) * (t1 - t0);
             cum.push(acc);
         }
         Arrivals {

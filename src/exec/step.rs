@@ -119,6 +119,9 @@ impl std::fmt::Display for BuildError {
 }
 
 /// Builds the request. Errors are template errors (undefined variables at run time).
+// Long on purpose: one pass over the step's parts (URL, query, headers, cookies, the
+// environment's items and flags, the body) in the order they go on the wire, each part a few
+// lines; split up, the pieces would pass the same half-built request around.
 pub fn build_request(
     step: &Step,
     scope: &dyn Vars,
@@ -154,7 +157,7 @@ pub fn build_request(
     // list value, or an imported request's `X: a` twice) are all sent, in order.
     for list in [&ctx.env.headers, &step.headers] {
         let mut seen: Vec<HeaderName> = Vec::new();
-        for (k, v) in list.iter() {
+        for (k, v) in list {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("step `{}`: invalid header name `{k}`", step.name))?;
             let value = HeaderValue::from_bytes(t(v)?.as_bytes())
@@ -301,13 +304,12 @@ fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
     } else {
         0
     };
-    match stats.server_timing.get_mut(name) {
-        Some(h) => h.record_us(us),
-        None => {
-            let mut h = crate::aggregate::Hist::default();
-            h.record_us(us);
-            stats.server_timing.insert(name.to_string(), h);
-        }
+    if let Some(h) = stats.server_timing.get_mut(name) {
+        h.record_us(us);
+    } else {
+        let mut h = crate::aggregate::Hist::default();
+        h.record_us(us);
+        stats.server_timing.insert(name.to_string(), h);
     }
 }
 
@@ -347,6 +349,8 @@ fn default_content_type(
 }
 
 /// Failure of a response, as (error class, message).
+// Long on purpose: one arm per kind of expectation (status, header, JSON path, body, time),
+// checked in declaration order; each arm is self-contained, and the first failure returns.
 pub fn check(step: &Step, ex: &Exchange, scope: &Scope<'_>) -> Option<(String, String)> {
     if let Some(e) = &ex.error {
         return Some((e.kind.as_str().to_string(), e.message.clone()));

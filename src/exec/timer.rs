@@ -100,10 +100,10 @@ impl PreciseTimer {
             let res = rustix::io::read(self.fd.get_ref(), &mut expirations);
             // Read or not, the descriptor has nothing more to say until it is armed again.
             guard.clear_ready();
-            match res {
-                Err(rustix::io::Errno::AGAIN) => continue,
-                // Fired (or an error that a retry cannot fix): the arrival is due.
-                _ => return,
+            // Fired (or an error that a retry cannot fix): the arrival is due. `AGAIN`: a
+            // spurious wake-up, wait again.
+            if !matches!(res, Err(rustix::io::Errno::AGAIN)) {
+                return;
             }
         }
     }

@@ -47,8 +47,8 @@ impl Stop {
     /// Sleeps for `d` unless stopped first; true when the sleep completed.
     pub async fn sleep(&self, d: Duration) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(d) => !self.is_set(),
-            _ = self.wait() => false,
+            () = tokio::time::sleep(d) => !self.is_set(),
+            () = self.wait() => false,
         }
     }
 }
@@ -330,6 +330,10 @@ pub(super) fn render_env_checked(
 
 /// Runs one iteration. `intended` is the open model's scheduled start (coordinated omission).
 /// Returns false if the iteration failed.
+// Long on purpose: the hot path's control flow over sequential steps, `parallel:` groups,
+// `if:` conditions and `think` pauses reads top to bottom here; the per-step work, the tally
+// and the backoff are the helpers below. Splitting the loop would move borrows of the VU
+// across functions on every iteration.
 pub(super) async fn run_iteration(
     local: &Local,
     vu: &mut Vu,
@@ -513,11 +517,7 @@ fn count_iteration(local: &Local, ok: bool, started: Instant) {
 
 /// A `think` pause of `min..max`; false when the run was stopped meanwhile.
 async fn think(stop: &Stop, min: Duration, max: Duration) -> bool {
-    let d = if max > min {
-        min + (max - min).mul_f64(fastrand::f64())
-    } else {
-        min
-    };
+    let d = min + max.saturating_sub(min).mul_f64(fastrand::f64());
     stop.sleep(d).await
 }
 
@@ -705,6 +705,11 @@ struct MeasureFrom {
     settle: Option<Instant>,
 }
 
+/// Runs one request step: build, send (polling until its condition holds), check, capture,
+/// record.
+// Long on purpose: the one place a step's request lives from build to record, including the
+// poll loop, the in-flight guard that counts a cancelled request, and `-v` printing; the
+// recorder borrows it takes must not cross an await, which the linear shape makes visible.
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     local: &Local,
@@ -727,9 +732,10 @@ async fn run_step(
         armed: true,
     };
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
-    let prebuilt = match ctx.env_is_plan {
-        true => local.shared.prebuilt.get(idx).and_then(Option::as_ref),
-        false => None,
+    let prebuilt = if ctx.env_is_plan {
+        local.shared.prebuilt.get(idx).and_then(Option::as_ref)
+    } else {
+        None
     };
     loop {
         let rendered;
@@ -744,15 +750,16 @@ async fn run_step(
                     // A variable without a value: the step that sets it failed (one error,
                     // already counted) or did not run. This step is not run; no second error.
                     let failed = e.unset.is_none();
-                    with_stats(local, idx, |s| match &e.unset {
-                        Some(var) => s.record_not_run(
-                            &format!(
-                                "needs `{var}`, which has no value (null, or the step that \
-                                 sets it failed or did not run)"
-                            ),
-                            true,
-                        ),
-                        None => {
+                    with_stats(local, idx, |s| {
+                        if let Some(var) = &e.unset {
+                            s.record_not_run(
+                                &format!(
+                                    "needs `{var}`, which has no value (null, or the step that \
+                             sets it failed or did not run)"
+                                ),
+                                true,
+                            );
+                        } else {
                             s.skipped += 1;
                             *s.error_classes.entry("template".into()).or_default() += 1;
                             crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);

@@ -1,0 +1,165 @@
+//! What a finished load run says beyond its numbers: the plan's description for the summary
+//! (`RunInfo`), the notes a reader needs (Retry-After waits, requests cut at the end, a run
+//! that outlasted its plan), and whether anything answered at all. Formats no table.
+
+use crate::aggregate::Summary;
+use crate::aggregate::summary::{LoadInfo, RunInfo};
+use crate::plan::{LoadModel, Plan};
+use std::time::Duration;
+
+/// The load part of a run's summary, from its plan.
+pub fn load_info(plan: &Plan) -> LoadInfo {
+    let st = |s: &[crate::plan::Stage]| {
+        s.iter()
+            .map(|s| (s.duration.as_secs_f64(), s.target))
+            .collect::<Vec<_>>()
+    };
+    match &plan.load {
+        LoadModel::Closed {
+            vus,
+            duration,
+            iterations,
+            stages,
+        } => LoadInfo {
+            model: crate::aggregate::summary::LoadModel::Closed,
+            vus: Some(*vus),
+            duration_s: duration.map(|d| d.as_secs_f64()),
+            iterations: *iterations,
+            stages: st(stages),
+            ..LoadInfo::default()
+        },
+        LoadModel::Open {
+            rate,
+            max_vus,
+            duration,
+            stages,
+        } => LoadInfo {
+            model: crate::aggregate::summary::LoadModel::Open,
+            rate_per_s: Some(*rate),
+            max_vus: Some(*max_vus),
+            duration_s: Some(duration.as_secs_f64()),
+            stages: st(stages),
+            ..LoadInfo::default()
+        },
+    }
+}
+
+/// What the plan says about the run, for its summary.
+pub fn run_info(plan: &Plan) -> RunInfo {
+    RunInfo {
+        scenario: plan.name.clone(),
+        scenario_path: plan.source.as_ref().map(|p| p.display().to_string()),
+        env: plan.env_name.clone(),
+        load: load_info(plan),
+        insecure: plan.http.insecure,
+        latency_measured_from: match plan.load {
+            LoadModel::Open { .. } => "intended_start".into(),
+            LoadModel::Closed { .. } => "request_start".into(),
+        },
+        ..RunInfo::default()
+    }
+}
+
+/// The notes a finished load states: Retry-After waits, requests cut at the end of the grace
+/// period, a run that outlasted its plan.
+pub fn load_notes(
+    summary: &Summary,
+    plan: &Plan,
+    elapsed: Duration,
+    grace: Duration,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if summary.rate_limit_wait_s > 0.0 {
+        notes.push(format!(
+            "virtual users waited {:.1}s in total after 429 responses, as their Retry-After asked \
+             (each wait capped at 60s; `http.honor_retry_after: false` or --ignore-retry-after \
+             turns this off)",
+            summary.rate_limit_wait_s
+        ));
+    }
+    if summary.cut_requests > 0 {
+        notes.push(format!(
+            "{} request(s) were still in flight when the grace period ({}) ended: cancelled and \
+             counted as failed (class `cancelled`)",
+            summary.cut_requests,
+            crate::scenario::fmt_duration(grace)
+        ));
+    }
+    if let Some(planned) = planned_length(plan)
+        && elapsed > planned + Duration::from_secs(1)
+    {
+        notes.push(format!(
+            "ran {:.1}s for a {} load: the rest was waiting for in-flight requests (grace period \
+             {}, `graceful_stop`)",
+            elapsed.as_secs_f64(),
+            crate::scenario::fmt_duration(planned),
+            crate::scenario::fmt_duration(grace)
+        ));
+    }
+    notes
+}
+
+/// A run in which no request got any response is a runtime failure, never "no errors":
+/// unreachable (DNS, connect, TLS, refused by the allow-list), or every request hung (timed
+/// out or cut at the end), or nothing was sent at all.
+pub fn no_response(s: &Summary, shard: bool) -> Option<String> {
+    let classes = || {
+        s.http
+            .error_classes
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if s.http.requests == 0 {
+        // A shard may legitimately get no virtual user of a small plan.
+        return (!shard && s.iterations.dropped == 0).then(|| {
+            format!(
+                "no request was sent to {} in {:.1}s (0 iterations)",
+                s.target.url, s.duration_s
+            )
+        });
+    }
+    if !s.http.statuses.is_empty() {
+        return None;
+    }
+    let unreachable = s.http.error_classes.keys().all(|c| is_unreachable_class(c));
+    Some(if unreachable {
+        format!(
+            "the target {} could not be reached: every request failed before a response ({})",
+            s.target.url,
+            classes()
+        )
+    } else {
+        format!(
+            "no request to {} got a response: {}",
+            s.target.url,
+            classes()
+        )
+    })
+}
+
+/// When the early stop for an unreachable target looks.
+pub const EARLY_STOP_AFTER: Duration = Duration::from_secs(2);
+
+/// Error classes that mean no server answered at all.
+pub fn is_unreachable_class(c: &str) -> bool {
+    matches!(
+        c,
+        "dns" | "connect_refused" | "connect_timeout" | "connect" | "tls" | "not_allowed"
+    )
+}
+
+/// How long the load itself was planned to last (`None` for iteration-driven runs).
+pub fn planned_length(plan: &Plan) -> Option<Duration> {
+    match &plan.load {
+        LoadModel::Closed {
+            duration: Some(d), ..
+        } => Some(*d),
+        LoadModel::Closed { stages, .. } | LoadModel::Open { stages, .. } if !stages.is_empty() => {
+            Some(stages.iter().map(|s| s.duration).sum())
+        }
+        LoadModel::Open { duration, .. } => Some(*duration),
+        LoadModel::Closed { .. } => None,
+    }
+}
