@@ -65,6 +65,13 @@ pub fn sonde_cmd() -> assert_cmd::Command {
     c
 }
 
+/// `tests/fixtures/import/NAME`: the curl, HAR and environment files of the import tests.
+pub fn import_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
 /// A running server; aborts its accept loop and every connection task on drop.
 pub struct Server {
     pub addr: SocketAddr,
