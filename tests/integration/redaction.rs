@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use crate::support::import_fixture as fixture;
 use sonde::import::{self, EmitOptions, EntrySelector, EnvSpec, Imported, diff, to_scenario_yaml};
 use sonde::redact::{self, Redactor};
-use std::path::PathBuf;
 
 const CANARIES: &[&str] = &[
     "canaryAUTHtoken111",
@@ -24,12 +24,6 @@ const CANARIES: &[&str] = &[
     // base64 of `bob:canaryURLpass333` (URL credentials become `Authorization: Basic`).
     "Ym9iOmNhbmFyeVVSTHBhc3MzMzM",
 ];
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/import")
-        .join(name)
-}
 
 /// Fails naming the canary and the context, never printing the whole text twice.
 fn assert_clean(text: &str, context: &str) {

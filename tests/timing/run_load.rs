@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use crate::support::sonde_output as sonde;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::Value;
@@ -27,14 +28,6 @@ where
 
 fn ok(body: &'static str) -> Response<support::Body> {
     Response::new(support::full(body))
-}
-
-fn sonde(args: &[&str]) -> Output {
-    support::sonde()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 fn json_stdout(out: &Output) -> Value {

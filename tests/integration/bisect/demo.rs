@@ -92,12 +92,8 @@ async fn shipped_curl_files_bisect_to_the_two_planted_items() {
     .await;
     let line = open.json()["repro"].as_str().unwrap().to_string();
     assert!(line.starts_with("sonde repro "), "{line}");
-    let bin = assert_cmd::cargo::cargo_bin("sonde");
-    let cmd = format!(
-        "'{}' {} --format json",
-        bin.display(),
-        &line["sonde ".len()..]
-    );
+    let bin = env!("CARGO_BIN_EXE_sonde");
+    let cmd = format!("'{}' {} --format json", bin, &line["sonde ".len()..]);
     let rerun = tokio::task::spawn_blocking(move || {
         assert_cmd::Command::new("sh")
             .args(["-c", &cmd])

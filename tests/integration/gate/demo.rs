@@ -3,9 +3,8 @@
 //! raise a false alarm at the default settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::support;
+use crate::support::sonde_output as sonde;
 use std::path::Path;
-use std::process::Output;
 
 fn scenario(dir: &Path, faults: &str) -> String {
     let src = std::fs::read_to_string("scenarios/profile-load.yaml").unwrap();
@@ -26,10 +25,6 @@ fn scenario(dir: &Path, faults: &str) -> String {
     ));
     std::fs::write(&p, src).unwrap();
     p.display().to_string()
-}
-
-fn sonde(args: &[&str]) -> Output {
-    support::sonde().args(args).output().unwrap()
 }
 
 fn run(scenario: &str, out: &Path) -> String {

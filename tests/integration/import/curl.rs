@@ -2,14 +2,8 @@
 //! broken commands fail with the expected line:column.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::support::import_fixture as fixture;
 use sonde::import::{BodyKind, Dialect, ImportError, Imported, Source, curl};
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/import")
-        .join(name)
-}
 
 fn load(name: &str) -> Imported {
     sonde::import::import_curl_file(&fixture(name)).unwrap()

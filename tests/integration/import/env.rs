@@ -4,19 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use crate::support::import_fixture as fixture;
 use serde_json::{Value, json};
 use sonde::import::{
     self, EmitOptions, EnvSpec, Item, ItemKind, apply_bad, diff, parse_env_yaml, parse_inline,
     to_scenario_yaml,
 };
 use sonde::plan::Template;
-use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/import")
-        .join(name)
-}
 
 #[test]
 fn inline_items_parse_into_the_item_model() {

@@ -3,14 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support;
+use crate::support::import_fixture as fixture;
 use sonde::import::{BodyKind, EntrySelector, ImportError, Source, har};
 use std::path::PathBuf;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/import")
-        .join(name)
-}
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(fixture(name)).unwrap()

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// What the server saw of one request: headers (lowercase names), cookies and query items.
 #[derive(Debug, Default)]
@@ -143,12 +142,10 @@ pub async fn sonde(args: Vec<String>) -> Output {
 
 pub async fn sonde_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
-        let out = assert_cmd::Command::cargo_bin("sonde")
-            .unwrap()
+        let out = support::sonde_cmd()
             .args(&args)
             .envs(env)
             .env("COLUMNS", "200")
-            .timeout(Duration::from_secs(60))
             .output()
             .unwrap();
         Output {

@@ -65,6 +65,22 @@ pub fn sonde_cmd() -> assert_cmd::Command {
     c
 }
 
+/// Runs `sonde ARGS` with no stdin and returns what it printed and its status.
+pub fn sonde_output(args: &[&str]) -> std::process::Output {
+    sonde()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `tests/fixtures/import/NAME`: the curl, HAR and environment files of the import tests.
+pub fn import_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
 /// A running server; aborts its accept loop and every connection task on drop.
 pub struct Server {
     pub addr: SocketAddr,
