@@ -11,8 +11,7 @@ use crate::exec::{OneUser, RunContext, run_setup};
 use crate::http::{Client, ConnectionMode, Request};
 use crate::import::{EnvSpec, Imported};
 use crate::plan::{
-    BodySpec, Environment, Expectation, FlagTransport, HttpOptions, LoadModel, Plan, Step,
-    StepNode, TargetSpec, Template,
+    BodySpec, Expectation, FlagTransport, HttpOptions, LoadModel, Plan, Step, StepNode, Template,
 };
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -69,44 +68,30 @@ impl FlowSpec {
         } else {
             vec![Expectation::Status(expect_status.to_vec())]
         };
-        let step = Step {
-            name: format!("{} {}", req.method, req.path),
-            method: req.method.clone(),
-            url: Template::literal(req.path.clone()),
-            query: Vec::new(),
-            headers: Vec::new(),
-            cookies: Vec::new(),
-            body: None,
-            expect,
-            capture: Vec::new(),
-            timeout: None,
-            follow_redirects: req.follow_redirects,
-            poll: None,
-            condition: None,
-            line: 0,
-        };
+        let mut step = Step::one_request(
+            format!("{} {}", req.method, req.path),
+            req.method.clone(),
+            Template::literal(req.path.clone()),
+            None,
+            req.follow_redirects,
+        );
+        step.expect = expect;
         Ok(FlowSpec {
             plan: Plan {
-                name: "request".into(),
-                source: None,
-                target: TargetSpec::Url(origin),
-                env_name: None,
-                envs: std::collections::BTreeMap::default(),
-                env: Environment::default(),
                 flags,
-                data: Vec::new(),
-                load: LoadModel::Closed {
-                    vus: 1,
-                    duration: None,
-                    iterations: Some(1),
-                    stages: Vec::new(),
-                },
-                setup: Vec::new(),
-                steps: vec![StepNode::Request(Box::new(step))],
-                thresholds: Vec::new(),
-                http,
-                max_duration: Duration::from_secs(600),
-                graceful_stop: crate::plan::DEFAULT_GRACEFUL_STOP,
+                ..Plan::one_request(
+                    "request",
+                    origin,
+                    step,
+                    LoadModel::Closed {
+                        vus: 1,
+                        duration: None,
+                        iterations: Some(1),
+                        stages: Vec::new(),
+                    },
+                    http,
+                    Duration::from_secs(600),
+                )
             },
             body_from_env: true,
             templated: BTreeSet::new(),
