@@ -53,6 +53,11 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         .local_addr()
         .map_err(|cause| DemoError::Bind { addr, cause })?;
     let prepared = prepare(config).await?;
+    // Ctrl-C or SIGTERM (how containers and CI stop a service): drain and stop cleanly. The
+    // SIGTERM handler is installed before the banner is printed, so a supervisor that stops the
+    // demo as soon as it reads the banner never kills it mid-way.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let banner = banner(
         addr,
         &prepared.state.identities,
@@ -66,9 +71,6 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     drop(out);
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
-    // Ctrl-C or SIGTERM (how containers and CI stop a service): drain and stop cleanly.
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let shutdown = async move {
         #[cfg(unix)]
         let term = async {
