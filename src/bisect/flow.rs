@@ -83,6 +83,7 @@ impl FlowSpec {
             timeout: None,
             follow_redirects: req.follow_redirects,
             poll: None,
+            stream: None,
             condition: None,
             line: 0,
         };

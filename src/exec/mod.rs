@@ -13,6 +13,7 @@
 pub mod schedule;
 pub mod scope;
 pub mod step;
+mod stream;
 mod timer;
 pub mod verbose;
 pub mod vu;

@@ -94,6 +94,7 @@ impl Shared {
                 s.poll
                     .as_ref()
                     .and_then(|p| p.since.as_deref())
+                    .or_else(|| s.stream.as_ref().and_then(|st| st.since.as_deref()))
                     .and_then(|n| names.iter().position(|x| *x == n))
             })
             .collect();
@@ -426,12 +427,20 @@ pub async fn run_iteration(
                             not_run(local, idx + j, c);
                             return None;
                         }
+                        // A poll or stream in a group measures from its `since` step too (an
+                        // earlier step, so its start is already known).
+                        let settle = match recorder_for {
+                            Target::Main => shared.since.get(idx + j).copied().flatten(),
+                            Target::Setup => None,
+                        }
+                        .and_then(|i| starts.get(i).copied().flatten())
+                        .or(from);
                         if let Some(s) = starts.get_mut(idx + j) {
                             *s = Some(from.unwrap_or(now));
                         }
                         let from = MeasureFrom {
                             intended: from,
-                            settle: from,
+                            settle,
                         };
                         Some(async move {
                             (
@@ -566,7 +575,7 @@ fn scope<'a>(
     }
 }
 
-fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R) -> R {
+pub(super) fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R) -> R {
     let mut rec = local.rec.borrow_mut();
     if rec.steps.len() <= idx {
         rec.steps.resize_with(idx + 1, StepStats::default);
@@ -576,7 +585,7 @@ fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R)
 
 /// A failure message with the values of secret variables (captured, env, setup, data: by
 /// name, or by looking secret) and any secret-looking token hidden. Runs on failures only.
-fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
+pub(super) fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
     let mut r = crate::redact::Redactor::new(false);
     let maps = [
         Some(scope.captures),
@@ -666,6 +675,9 @@ async fn run_step(
     ctx: &StepCtx<'_>,
     from: MeasureFrom,
 ) -> StepOutcome {
+    if let Some(spec) = &step.stream {
+        return super::stream::run(local, idx, step, spec, scope, session, ctx, from.settle).await;
+    }
     let step_start = Instant::now();
     let settle_from = from.settle.unwrap_or(step_start);
     // Request latency starts at each request's own start; only the first request of an

@@ -40,6 +40,7 @@ pub fn to_plan(imp: &Imported, load: LoadModel, mut http: HttpOptions) -> Result
         timeout: None,
         follow_redirects: imp.follow_redirects,
         poll: None,
+        stream: None,
         condition: None,
         line: 0,
     };

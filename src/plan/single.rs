@@ -73,6 +73,7 @@ pub fn plan(req: &SingleRequest, load: LoadModel, http: HttpOptions) -> Result<P
         timeout: None,
         follow_redirects: true,
         poll: None,
+        stream: None,
         condition: None,
         line: 0,
     };

@@ -1,0 +1,532 @@
+//! A `stream:` step (see `plan::StreamSpec`): opens the step's own connection to an event
+//! stream (Server-Sent Events over HTTP/1.1, or a WebSocket), reads events until one named as
+//! asked passes the step's `expect` (checked like a response whose body is the event's data,
+//! with the subscription's status and headers), captures from it, and closes the connection.
+//! The step's latency (and `settle`) runs from the start of its `since` step, so a table shows
+//! the push latency beside the request that caused it. Every wait is bounded by the stream's
+//! `timeout` and ends at once when the run stops. The host allow-list applies as to any request.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use super::scope::Scope;
+use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check};
+use super::vu::{Local, scrub_secrets, with_stats};
+use crate::http::{Exchange, Request, Session, Timing};
+use crate::plan::{Step, StreamProtocol, StreamSpec};
+
+/// Why the stream step failed: (error class, message).
+type Failure = (String, String);
+
+/// The event that passed, and when it arrived.
+struct Matched {
+    captures: Vec<(String, Value)>,
+    at: Instant,
+}
+
+fn fail(class: &str, msg: impl Into<String>) -> Failure {
+    (class.to_string(), msg.into())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(
+    local: &Local,
+    idx: usize,
+    step: &Step,
+    spec: &StreamSpec,
+    scope: &Scope<'_>,
+    session: &Session,
+    ctx: &StepCtx<'_>,
+    settle_from: Option<Instant>,
+) -> StepOutcome {
+    let started = Instant::now();
+    let from = settle_from.unwrap_or(started);
+    let req = match build_request(step, scope, ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            // As for any step: a variable without a value means the step that sets it failed
+            // or did not run; this one is not run.
+            let failed = e.unset.is_none();
+            with_stats(local, idx, |s| match &e.unset {
+                Some(var) => s.record_not_run(
+                    &format!(
+                        "needs `{var}`, which has no value (null, or the step that sets it \
+                         failed or did not run)"
+                    ),
+                    true,
+                ),
+                None => {
+                    s.skipped += 1;
+                    *s.error_classes.entry("template".into()).or_default() += 1;
+                    crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);
+                }
+            });
+            return StepOutcome {
+                captures: Vec::new(),
+                failed,
+                abort: false,
+                end: Instant::now(),
+                backoff: Backoff::None,
+            };
+        }
+    };
+    let deadline = tokio::time::Instant::from_std(started + spec.timeout);
+    // When the subscription was answered (and its status), set by `follow`.
+    let answered: Cell<Option<(Instant, u16)>> = Cell::new(None);
+    let waited = tokio::select! {
+        r = tokio::time::timeout_at(deadline, follow(local, step, spec, req, scope, session, &answered)) => {
+            Some(r.unwrap_or_else(|_| Err(fail(
+                "timeout",
+                format!(
+                    "no matching event within the stream timeout ({:.1}s)",
+                    spec.timeout.as_secs_f64()
+                ),
+            ))))
+        }
+        _ = local.shared.stop.wait() => None,
+    };
+    let end = Instant::now();
+    let Some(result) = waited else {
+        // Stopped while waiting: the step did not finish, nothing hangs, nothing is counted.
+        return StepOutcome {
+            captures: Vec::new(),
+            failed: false,
+            abort: true,
+            end,
+            backoff: Backoff::None,
+        };
+    };
+    let result = result.map_err(|(class, msg)| (class, scrub_secrets(&msg, scope)));
+    // The step's row is the subscription as a request (start to its answer's head, like any
+    // request's latency); `settle` is the wait for the event, from `since`.
+    let answered = answered.get();
+    let (captures, failed, backoff) = match result {
+        Ok(m) => {
+            let (at, status) = answered.unwrap_or((m.at, 0));
+            let request = at.saturating_duration_since(started);
+            with_stats(local, idx, |s| {
+                s.requests += 1;
+                s.latency.record(request);
+                *s.statuses.entry(status).or_default() += 1;
+                s.settle.record(m.at.saturating_duration_since(from));
+            });
+            let mut iv = local.interval.borrow_mut();
+            iv.requests += 1;
+            iv.latency.record(request);
+            (m.captures, false, Backoff::None)
+        }
+        Err((class, msg)) => {
+            with_stats(local, idx, |s| {
+                s.requests += 1;
+                s.failed_latency
+                    .record(end.saturating_duration_since(started));
+                if let Some((_, status)) = answered {
+                    *s.statuses.entry(status).or_default() += 1;
+                }
+                s.record_error(&class, Some(&msg));
+                s.unsettled += 1;
+            });
+            let mut iv = local.interval.borrow_mut();
+            iv.requests += 1;
+            iv.errors += 1;
+            let backoff = if answered.is_none() {
+                Backoff::Failed
+            } else {
+                Backoff::None
+            };
+            (Vec::new(), true, backoff)
+        }
+    };
+    StepOutcome {
+        captures,
+        failed,
+        abort: false,
+        end,
+        backoff,
+    }
+}
+
+/// Opens a TCP connection to the request's host, checked against the allow-list first (and
+/// each resolved address after), within the client's connect timeout.
+async fn connect(local: &Local, url: &url::Url) -> Result<tokio::net::TcpStream, Failure> {
+    let cfg = local.shared.client.config();
+    if url.scheme() != "http" {
+        return Err(fail(
+            "unsupported",
+            format!(
+                "stream steps speak plain http:// (ws://) only; {} is {}",
+                crate::redact::redact_url(url.as_str()),
+                url.scheme()
+            ),
+        ));
+    }
+    cfg.allow
+        .check_url(url)
+        .map_err(|r| fail("not_allowed", r.to_string()))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| fail("invalid_request", "the stream URL has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let open = async {
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| fail("dns", format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let mut last = fail("dns", format!("{host} resolved to no address"));
+        for addr in addrs {
+            if let Err(r) = cfg.allow.check_resolved(&host, addr.ip()) {
+                last = fail("not_allowed", r.to_string());
+                continue;
+            }
+            match tokio::net::TcpStream::connect(addr).await {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(e) => last = fail("connect", format!("{host}:{port}: {e}")),
+            }
+        }
+        Err(last)
+    };
+    tokio::time::timeout(cfg.connect_timeout, open)
+        .await
+        .unwrap_or_else(|_| {
+            Err(fail(
+                "connect_timeout",
+                format!(
+                    "{host}:{port}: no connection within the connect timeout ({:?})",
+                    cfg.connect_timeout
+                ),
+            ))
+        })
+}
+
+/// The subscription's answer as the step's checks see it, its body one event's data.
+fn as_exchange(
+    url: &url::Url,
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    data: Bytes,
+) -> Exchange {
+    let now = Instant::now();
+    Exchange {
+        url: url.clone(),
+        hops: Vec::new(),
+        timing: Timing {
+            start: now,
+            dns: Default::default(),
+            connect: Default::default(),
+            tls: Default::default(),
+            send: Default::default(),
+            wait: Default::default(),
+            receive: Default::default(),
+            total: Default::default(),
+            reused: false,
+            tls_resumed: false,
+            bytes_sent: 0,
+            bytes_received: data.len() as u64,
+        },
+        status: Some(status),
+        version: http::Version::HTTP_11,
+        headers: headers.clone(),
+        body_len: data.len() as u64,
+        body: data,
+        close_delimited: false,
+        server_timing: Vec::new(),
+        error: None,
+    }
+}
+
+/// Judges events one by one: the first whose name fits and that passes `expect` (and whose
+/// captures are found) ends the wait.
+struct Judge<'a> {
+    step: &'a Step,
+    spec: &'a StreamSpec,
+    scope: &'a Scope<'a>,
+    session: &'a Session,
+    url: url::Url,
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    seen: u64,
+    last_miss: Option<String>,
+}
+
+impl Judge<'_> {
+    fn judge(&mut self, name: &str, data: Bytes) -> Option<Vec<(String, Value)>> {
+        self.seen += 1;
+        if self.spec.event.as_deref().is_some_and(|want| want != name) {
+            return None;
+        }
+        let ex = as_exchange(&self.url, self.status, &self.headers, data);
+        if let Some((_, msg)) = check(self.step, &ex, self.scope) {
+            self.last_miss = Some(format!("event `{name}`: {msg}"));
+            return None;
+        }
+        match capture(self.step, &ex, self.session) {
+            Ok(c) => Some(c),
+            Err(msg) => {
+                self.last_miss = Some(format!("event `{name}`: {msg}"));
+                None
+            }
+        }
+    }
+
+    fn ended(&self, how: &str) -> Failure {
+        let what = match &self.spec.event {
+            Some(e) => format!("a matching `{e}` event"),
+            None => "a matching event".to_string(),
+        };
+        let last = match &self.last_miss {
+            Some(m) => format!("; last: {m}"),
+            None => String::new(),
+        };
+        fail(
+            "assertion",
+            format!("{how} after {} event(s), before {what}{last}", self.seen),
+        )
+    }
+}
+
+async fn follow(
+    local: &Local,
+    step: &Step,
+    spec: &StreamSpec,
+    req: Request,
+    scope: &Scope<'_>,
+    session: &Session,
+    answered: &Cell<Option<(Instant, u16)>>,
+) -> Result<Matched, Failure> {
+    let mut headers = req.headers.clone();
+    if let Some(line) = session.cookie_line_for(&req.url, &req.headers)
+        && let Ok(v) = http::HeaderValue::from_str(&line)
+    {
+        headers.insert(http::header::COOKIE, v);
+    }
+    let tcp = connect(local, &req.url).await?;
+    match spec.protocol {
+        StreamProtocol::Sse => {
+            sse(tcp, step, spec, &req.url, headers, scope, session, answered).await
+        }
+        StreamProtocol::WebSocket => {
+            websocket(tcp, step, spec, &req.url, headers, scope, session, answered).await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sse(
+    tcp: tokio::net::TcpStream,
+    step: &Step,
+    spec: &StreamSpec,
+    url: &url::Url,
+    mut headers: http::HeaderMap,
+    scope: &Scope<'_>,
+    session: &Session,
+    answered: &Cell<Option<(Instant, u16)>>,
+) -> Result<Matched, Failure> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| fail("connect", format!("HTTP handshake: {e}")))?;
+    // Driven here, not spawned: it ends when this step drops it (the connection closes).
+    let conn = conn;
+    tokio::pin!(conn);
+    if !headers.contains_key(http::header::ACCEPT) {
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let mut builder = http::Request::get(&url[url::Position::BeforePath..]);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+        if let Ok(v) = http::HeaderValue::from_str(&authority) {
+            h.insert(http::header::HOST, v);
+        }
+    }
+    let request = builder
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| fail("invalid_request", e.to_string()))?;
+    let send = sender.send_request(request);
+    tokio::pin!(send);
+    let resp = tokio::select! {
+        r = &mut send => r.map_err(|e| fail("protocol", format!("subscribing: {e}")))?,
+        c = &mut conn => {
+            return Err(fail("protocol", match c {
+                Ok(()) => "the connection closed before the subscription's answer".into(),
+                Err(e) => format!("subscribing: {e}"),
+            }));
+        }
+    };
+    let (parts, mut body) = resp.into_parts();
+    answered.set(Some((Instant::now(), parts.status.as_u16())));
+    let mut judge = Judge {
+        step,
+        spec,
+        scope,
+        session,
+        url: url.clone(),
+        status: parts.status,
+        headers: parts.headers,
+        seen: 0,
+        last_miss: None,
+    };
+    if !parts.status.is_success() {
+        // The subscription's own answer fails the step as any response would.
+        let ex = as_exchange(url, parts.status, &judge.headers, Bytes::new());
+        let (class, msg) = check(step, &ex, scope)
+            .unwrap_or_else(|| fail("assertion", format!("status {}", parts.status.as_u16())));
+        return Err((class, format!("subscribing: {msg}")));
+    }
+    let mut text = String::new();
+    let mut conn_done = false;
+    loop {
+        // The connection is driven alongside the body; once it finishes cleanly, what it
+        // delivered is still read from the body.
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            c = &mut conn, if !conn_done => {
+                if let Err(e) = c {
+                    return Err(fail("protocol", format!("the stream broke: {e}")));
+                }
+                conn_done = true;
+                continue;
+            }
+        };
+        let Some(frame) = frame else {
+            return Err(judge.ended("the stream ended"));
+        };
+        let frame = frame.map_err(|e| fail("protocol", format!("the stream broke: {e}")))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        text.push_str(&String::from_utf8_lossy(data).replace("\r\n", "\n"));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut name = "message".to_string();
+            let mut payload: Vec<&str> = Vec::new();
+            let mut any = false;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim_start().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    payload.push(v.strip_prefix(' ').unwrap_or(v));
+                    any = true;
+                }
+            }
+            if !any {
+                continue; // a comment or keep-alive
+            }
+            let data = Bytes::from(payload.join("\n"));
+            if let Some(captures) = judge.judge(&name, data) {
+                return Ok(Matched {
+                    captures,
+                    at: Instant::now(),
+                });
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn websocket(
+    tcp: tokio::net::TcpStream,
+    step: &Step,
+    spec: &StreamSpec,
+    url: &url::Url,
+    headers: http::HeaderMap,
+    scope: &Scope<'_>,
+    session: &Session,
+    answered: &Cell<Option<(Instant, u16)>>,
+) -> Result<Matched, Failure> {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut ws_url = url.clone();
+    let _ = ws_url.set_scheme("ws");
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| fail("invalid_request", e.to_string()))?;
+    for (name, value) in &headers {
+        if name != http::header::HOST {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    let (mut socket, resp) = match tokio_tungstenite::client_async(request, tcp).await {
+        Ok(ok) => {
+            answered.set(Some((Instant::now(), ok.1.status().as_u16())));
+            ok
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            answered.set(Some((Instant::now(), resp.status().as_u16())));
+            let ex = as_exchange(url, resp.status(), resp.headers(), Bytes::new());
+            let (class, msg) = check(step, &ex, scope)
+                .unwrap_or_else(|| fail("assertion", format!("status {}", resp.status().as_u16())));
+            return Err((class, format!("subscribing: {msg}")));
+        }
+        Err(e) => return Err(fail("protocol", format!("WebSocket handshake: {e}"))),
+    };
+    let mut judge = Judge {
+        step,
+        spec,
+        scope,
+        session,
+        url: url.clone(),
+        status: resp.status(),
+        headers: resp.headers().clone(),
+        seen: 0,
+        last_miss: None,
+    };
+    let outcome = loop {
+        let Some(msg) = socket.next().await else {
+            break Err(judge.ended("the socket closed"));
+        };
+        let text = match msg {
+            Ok(Message::Text(t)) => t.to_string(),
+            Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(Message::Close(_)) => break Err(judge.ended("the server closed the socket")),
+            Ok(_) => continue,
+            Err(e) => break Err(fail("protocol", format!("the socket broke: {e}"))),
+        };
+        // `{"event": NAME, "data": ...}` is an event called NAME carrying `data`; any other
+        // message is an event called `message` carrying itself.
+        let (name, data) = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(mut o)) if o.get("event").is_some_and(Value::is_string) => {
+                let name = o
+                    .get("event")
+                    .and_then(Value::as_str)
+                    .unwrap_or("message")
+                    .to_string();
+                let data = match o.remove("data") {
+                    Some(Value::String(s)) => s,
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                (name, data)
+            }
+            _ => ("message".to_string(), text),
+        };
+        if let Some(captures) = judge.judge(&name, Bytes::from(data)) {
+            break Ok(Matched {
+                captures,
+                at: Instant::now(),
+            });
+        }
+    };
+    // The step's connection ends with the step: a normal close, not left to the server.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
+    outcome
+}
