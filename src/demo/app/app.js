@@ -216,7 +216,7 @@ async function onboardingPage() {
       render();
     } catch (err) {
       // As shipped: the error goes to the console only, the button spins back, nothing else.
-      console.error(err);
+      console.error(err.message);
       button.disabled = false;
       button.classList.remove('busy');
     }
