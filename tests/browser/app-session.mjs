@@ -8,7 +8,7 @@
 // Prints a JSON summary of what the DOM showed. Used by tests/app_browser.rs; to refresh the
 // README's screenshots against a running `sonde demo --fault onboarding-locale`:
 //   cd tests/browser && npm ci && node app-session.mjs --base http://127.0.0.1:8080 \
-//     --out "$(mktemp -d)" --screenshots ../../docs/img
+//     --out "$(mktemp -d)" --screenshots ../../docs
 // Every request goes to --base (127.0.0.1); Chromium's own background traffic is off.
 import fs from 'node:fs';
 import os from 'node:os';
