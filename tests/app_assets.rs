@@ -107,3 +107,56 @@ async fn the_app_lives_under_app_slash_and_nothing_else_is_served_from_it() {
     assert_eq!(post.status, 405);
     demo.shutdown().await.unwrap();
 }
+
+#[test]
+fn sonde_demo_prints_where_the_app_is_and_serves_it_there() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut app_url = None;
+    loop {
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("banner not printed: {e}");
+            }
+        };
+        if let Some(rest) = line.strip_prefix("web app: ") {
+            app_url = rest.split_whitespace().next().map(str::to_string);
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let app_url = app_url.expect("the banner names the web app");
+    let rest = app_url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_once('/').unwrap();
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    assert_eq!(path, "app/");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let page = rt.block_on(req(addr, "GET", "/app/").send());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text()
+            .contains("<script type=\"module\" src=\"/app/app.js\">")
+    );
+}
