@@ -174,6 +174,19 @@ async fn german_click_does_nothing_english_completes_and_bisect_on_the_browsers_
     assert_eq!(en["doneText"], "Welcome aboard!", "{en}");
     assert_eq!(en["consoleErrors"], serde_json::json!([]), "{en}");
     assert_eq!(en["emptyText"], "No startups match these filters");
+    // Invest: the dialog showed the final status pushed over the app's WebSocket.
+    let invested = en["investStatus"].as_str().unwrap();
+    assert!(
+        invested.starts_with("Investment #") && invested.ends_with(": completed"),
+        "{invested}"
+    );
+    let sockets = en["websockets"].as_array().unwrap();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    let socket = sockets[0].as_str().unwrap();
+    assert!(
+        socket.starts_with(&base.replace("http://", "ws://")) && socket.ends_with("/ws"),
+        "{socket}"
+    );
     assert!(!en["profileName"].as_str().unwrap().is_empty());
 
     // The HARs the browser wrote: the page's assets, its API calls, and the complete request.
@@ -187,6 +200,14 @@ async fn german_click_does_nothing_english_completes_and_bisect_on_the_browsers_
             .2
     };
     assert_eq!(complete(&de_har), 500);
+    // The reload revalidated the page: a 304 for /app/ in the English session.
+    assert!(
+        har_entries(&en_har)
+            .iter()
+            .any(|(m, u, st)| m == "GET" && u.contains("/app/") && *st == 304),
+        "{:?}",
+        har_entries(&en_har)
+    );
     assert_eq!(complete(&en_har), 200);
     let profile_har = PathBuf::from(en["profileHar"].as_str().unwrap());
     let profile_urls: Vec<String> = har_entries(&profile_har)

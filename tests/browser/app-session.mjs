@@ -43,28 +43,48 @@ const NETWORK_EVENTS = ['Page.loadEventFired', 'Page.domContentEventFired', 'Pag
   'Network.responseReceived', 'Network.responseReceivedExtraInfo', 'Network.resourceChangedPriority',
   'Network.loadingFinished', 'Network.loadingFailed'];
 
-// The headers Chromium really sent (Cookie and Host included) arrive in
-// `requestWillBeSentExtraInfo`, sometimes before the `requestWillBeSent` they belong to; chrome-har
-// drops those and otherwise appends them to the renderer's partial list. DevTools' HAR export
-// shows the wire headers alone, so this does the same: each request gets its ExtraInfo headers
-// in place of the partial ones.
+// What went over the wire arrives in the ExtraInfo events: the request headers Chromium really
+// sent (Cookie and Host included) in `requestWillBeSentExtraInfo`, and the response's real
+// status and headers in `responseReceivedExtraInfo` (a revalidated page is a 304 there, while
+// `responseReceived` reports the cached 200). They may come before the events they belong to;
+// chrome-har drops those and otherwise appends headers to the partial lists. DevTools' HAR
+// export shows the wire version alone, so this does the same before chrome-har builds the HAR.
+const STATUS_TEXT = { 304: 'Not Modified' };
 function wireHeaders(events) {
-  const extras = new Map();
-  for (const e of events) {
-    if (e.method !== 'Network.requestWillBeSentExtraInfo') continue;
-    const list = extras.get(e.params.requestId) || [];
-    list.push(e.params);
-    extras.set(e.params.requestId, list);
-  }
+  const byId = (method) => {
+    const map = new Map();
+    for (const e of events) {
+      if (e.method !== method) continue;
+      const list = map.get(e.params.requestId) || [];
+      list.push(e.params);
+      map.set(e.params.requestId, list);
+    }
+    return map;
+  };
+  const sent = byId('Network.requestWillBeSentExtraInfo');
+  const received = byId('Network.responseReceivedExtraInfo');
   const out = [];
   for (const e of events) {
-    if (e.method === 'Network.requestWillBeSentExtraInfo') continue;
-    if (e.method !== 'Network.requestWillBeSent') { out.push(e); continue; }
-    const extra = (extras.get(e.params.requestId) || []).shift();
-    if (!extra) { out.push(e); continue; }
-    const request = { ...e.params.request, headers: extra.headers };
-    // chrome-har lists the request's cookies from its Cookie header.
-    out.push({ method: e.method, params: { ...e.params, request } });
+    if (e.method.endsWith('ExtraInfo')) continue;
+    if (e.method === 'Network.requestWillBeSent') {
+      const extra = (sent.get(e.params.requestId) || []).shift();
+      // chrome-har lists the request's cookies from its Cookie header.
+      const request = extra ? { ...e.params.request, headers: extra.headers } : e.params.request;
+      out.push({ method: e.method, params: { ...e.params, request } });
+    } else if (e.method === 'Network.responseReceived') {
+      const extra = (received.get(e.params.requestId) || []).shift();
+      let response = e.params.response;
+      if (extra) {
+        response = { ...response, headers: extra.headers };
+        if (extra.statusCode && extra.statusCode !== response.status) {
+          response.status = extra.statusCode;
+          response.statusText = STATUS_TEXT[extra.statusCode] || response.statusText;
+        }
+      }
+      out.push({ method: e.method, params: { ...e.params, response } });
+    } else {
+      out.push(e);
+    }
   }
   return out;
 }
@@ -76,7 +96,7 @@ function writeHar(file, events, version) {
   return har.log.entries.length;
 }
 
-async function session({ label, identity, acceptLanguage, flag, screenshots }) {
+async function session({ label, identity, acceptLanguage, flag, explore }) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: chromium,
@@ -109,9 +129,24 @@ async function session({ label, identity, acceptLanguage, flag, screenshots }) {
     await page.waitForNetworkIdle({ idleTime: 200, timeout: 10000 });
     summary.profileName = await page.$eval('#profile-name', (e) => e.textContent);
     const profileEvents = events.length;
-    if (screenshots) await page.screenshot({ path: path.join(shots, 'app-profile.png') });
+    if (explore && shots) await page.screenshot({ path: path.join(shots, 'app-profile.png') });
 
-    if (screenshots) {
+    if (explore) {
+      // A reload revalidates the page with its ETag (304), as a returning customer's does.
+      await page.reload({ waitUntil: 'load' });
+      await ready('profile');
+      // Invest from the startups list: the dialog posts, then shows the pushed status.
+      const sockets = [];
+      cdp.on('Network.webSocketCreated', (p) => sockets.push(p.url));
+      await page.goto(`${base}/app/#/startups`, { waitUntil: 'load' });
+      await ready('startups');
+      await page.click('button[data-invest]:not([disabled])');
+      await page.waitForSelector('#invest-dialog[open]', WAIT);
+      await page.click('#invest-submit');
+      await page.waitForSelector('#invest-status[data-status="completed"], #invest-status[data-status="failed"]', WAIT);
+      summary.investStatus = await page.$eval('#invest-status', (e) => e.textContent);
+      summary.websockets = sockets;
+      await page.click('#invest-cancel');
       await page.goto(`${base}/app/#/startups`, { waitUntil: 'load' });
       await ready('startups');
       await page.type('#filter-industry', 'quantum');
@@ -119,7 +154,7 @@ async function session({ label, identity, acceptLanguage, flag, screenshots }) {
       await page.click('#apply-filters');
       await page.waitForSelector('#empty', WAIT);
       summary.emptyText = await page.$eval('#empty', (e) => e.textContent);
-      await page.screenshot({ path: path.join(shots, 'app-startups-empty.png') });
+      if (shots) await page.screenshot({ path: path.join(shots, 'app-startups-empty.png') });
     }
 
     await page.goto(`${base}/app/#/onboarding`, { waitUntil: 'load' });
@@ -162,6 +197,6 @@ async function session({ label, identity, acceptLanguage, flag, screenshots }) {
 }
 
 const started = Date.now();
-const de = await session({ label: 'de', identity: 'other', acceptLanguage: 'de-DE,de', flag: 'new_kyc_form', screenshots: false });
-const en = await session({ label: 'en', identity: 'typical', acceptLanguage: 'en-US,en', flag: null, screenshots: true });
+const de = await session({ label: 'de', identity: 'other', acceptLanguage: 'de-DE,de', flag: 'new_kyc_form', explore: false });
+const en = await session({ label: 'en', identity: 'typical', acceptLanguage: 'en-US,en', flag: null, explore: true });
 console.log(JSON.stringify({ de, en, seconds: (Date.now() - started) / 1000 }, null, 2));
