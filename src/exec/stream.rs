@@ -390,7 +390,7 @@ async fn sse(
             .unwrap_or_else(|| fail("assertion", format!("status {}", parts.status.as_u16())));
         return Err((class, format!("subscribing: {msg}")));
     }
-    let mut text = String::new();
+    let mut parser = SseParser::default();
     let mut conn_done = false;
     loop {
         // The connection is driven alongside the body; once it finishes cleanly, what it
@@ -412,24 +412,7 @@ async fn sse(
         let Some(data) = frame.data_ref() else {
             continue;
         };
-        text.push_str(&String::from_utf8_lossy(data).replace("\r\n", "\n"));
-        while let Some(end) = text.find("\n\n") {
-            let block: String = text.drain(..end + 2).collect();
-            let mut name = "message".to_string();
-            let mut payload: Vec<&str> = Vec::new();
-            let mut any = false;
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    name = v.trim_start().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    payload.push(v.strip_prefix(' ').unwrap_or(v));
-                    any = true;
-                }
-            }
-            if !any {
-                continue; // a comment or keep-alive
-            }
-            let data = Bytes::from(payload.join("\n"));
+        for (name, data) in parser.push(data)? {
             if let Some(captures) = judge.judge(&name, data) {
                 return Ok(Matched {
                     captures,
@@ -437,6 +420,55 @@ async fn sse(
                 });
             }
         }
+    }
+}
+
+/// The most an event may hold before its end (a blank line) arrives.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Splits a `text/event-stream` body into events (name, data) as bytes arrive, whatever the
+/// chunking (a line ending or a UTF-8 character may be split between chunks).
+#[derive(Default)]
+struct SseParser {
+    buf: Vec<u8>,
+}
+
+impl SseParser {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<(String, Bytes)>, Failure> {
+        self.buf.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        loop {
+            // An event ends at a blank line: LF LF or CR LF CR LF (or a mix).
+            let end = self.buf.windows(2).enumerate().find_map(|(i, w)| match w {
+                b"\n\n" => Some((i, 2)),
+                b"\n\r" if self.buf.get(i + 2) == Some(&b'\n') => Some((i, 3)),
+                _ => None,
+            });
+            let Some((at, len)) = end else { break };
+            let block: Vec<u8> = self.buf.drain(..at + len).collect();
+            let text = String::from_utf8_lossy(&block);
+            let mut name = "message".to_string();
+            let mut data: Vec<&str> = Vec::new();
+            for line in text.lines() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.strip_prefix(' ').unwrap_or(v).to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            // Without `data:` (a comment, a keep-alive, an id alone) nothing is dispatched.
+            if !data.is_empty() {
+                events.push((name, Bytes::from(data.join("\n"))));
+            }
+        }
+        if self.buf.len() > MAX_EVENT_BYTES {
+            return Err(fail(
+                "protocol",
+                format!("an event grew past {MAX_EVENT_BYTES} bytes without ending"),
+            ));
+        }
+        Ok(events)
     }
 }
 
@@ -529,4 +561,49 @@ async fn websocket(
     // The step's connection ends with the step: a normal close, not left to the server.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn all(chunks: &[&[u8]]) -> Vec<(String, String)> {
+        let mut p = SseParser::default();
+        chunks
+            .iter()
+            .flat_map(|c| p.push(c).unwrap())
+            .map(|(n, d)| (n, String::from_utf8(d.to_vec()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn events_are_found_whatever_the_chunking_and_line_endings() {
+        let body = "event: status\r\nid: 1\r\ndata: {\"s\":\"pénding\"}\r\n\r\n: keep-alive\n\n\
+                    data: a\ndata:b\n\n";
+        let want = vec![
+            ("status".to_string(), "{\"s\":\"pénding\"}".to_string()),
+            ("message".to_string(), "a\nb".to_string()),
+        ];
+        assert_eq!(all(&[body.as_bytes()]), want);
+        // Every split point, including inside `é` and between CR and LF.
+        let bytes = body.as_bytes();
+        for cut in 1..bytes.len() {
+            assert_eq!(all(&[&bytes[..cut], &bytes[cut..]]), want, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_bounded() {
+        let mut p = SseParser::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut failed = false;
+        for _ in 0..20 {
+            if p.push(&chunk).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed);
+    }
 }
