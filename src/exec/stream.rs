@@ -497,7 +497,12 @@ async fn websocket(
             request.headers_mut().append(name.clone(), value.clone());
         }
     }
-    let (mut socket, resp) = match tokio_tungstenite::client_async(request, tcp).await {
+    // A message is an event: the same bound as an SSE event.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_EVENT_BYTES))
+        .max_frame_size(Some(MAX_EVENT_BYTES));
+    let handshake = tokio_tungstenite::client_async_with_config(request, tcp, Some(config));
+    let (mut socket, resp) = match handshake.await {
         Ok(ok) => {
             answered.set(Some((Instant::now(), ok.1.status().as_u16())));
             ok
