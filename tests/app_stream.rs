@@ -231,6 +231,16 @@ fn mistakes_in_a_stream_step_are_refused_with_file_line_and_column() {
             "stream step `b` has no `protocol`",
         ),
         (
+            "  - name: b\n    request: { url: /e }\n    stream: { protocol: sse }\n    timeout: 2s\n",
+            "s.yaml:9:5",
+            "stream step `b` takes its timeout in `stream`",
+        ),
+        (
+            "  - name: b\n    request: { url: /e }\n    follow_redirects: false\n    stream: { protocol: sse }\n",
+            "s.yaml:8:5",
+            "stream step `b` does not follow redirects",
+        ),
+        (
             "  - name: b\n    request: { url: /e }\n    stream: { protocol: sse, evnt: status }\n",
             "s.yaml:8:30",
             "evnt",

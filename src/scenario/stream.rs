@@ -39,6 +39,20 @@ pub fn read_stream(
             ),
         );
     }
+    if let Some(pos) = step.key_pos("timeout") {
+        return Err(Diag::new(
+            pos,
+            format!("stream step `{name}` takes its timeout in `stream`"),
+        )
+        .help("write `stream: { ..., timeout: 30s }`: it bounds the whole wait"));
+    }
+    if let Some(pos) = step.key_pos("follow_redirects") {
+        return Err(Diag::new(
+            pos,
+            format!("stream step `{name}` does not follow redirects"),
+        )
+        .help("remove `follow_redirects`: point `url` at the stream itself"));
+    }
     if let Some(req_node) = step.get("request") {
         let req = r.map(req_node, "`request`")?;
         let refused = |pos: Pos| {
