@@ -35,6 +35,10 @@ steps:
 /// Runs `steps` (after SETUP's invest) against `demo` with `args`; the result JSON, and how
 /// long the run took.
 fn run(demo: &RunningDemo, steps: &str, args: &[&str]) -> (Value, Duration) {
+    run_at(&demo.base_url(), steps, args)
+}
+
+fn run_at(base: &str, steps: &str, args: &[&str]) -> (Value, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stream.yaml");
     std::fs::write(&file, format!("name: stream-test\n{SETUP}{steps}")).unwrap();
@@ -43,7 +47,7 @@ fn run(demo: &RunningDemo, steps: &str, args: &[&str]) -> (Value, Duration) {
     let status = Command::new(env!("CARGO_BIN_EXE_sonde"))
         .arg("run")
         .arg(&file)
-        .args(["--target", &demo.base_url(), "-q", "-o"])
+        .args(["--target", base, "-q", "-o"])
         .arg(&out)
         .args(args)
         .output()
@@ -184,6 +188,78 @@ async fn a_stream_without_a_matching_event_fails_in_time_and_says_what_it_saw() 
     assert!(msg.contains("the stream ended after"), "{msg}");
     assert!(msg.contains("event `status`"), "{msg}");
     assert!(msg.contains("completed"), "{msg}");
+    demo.shutdown().await.unwrap();
+}
+
+/// A TLS front for the demo on 127.0.0.1 (rcgen certificate, trusted through `--cacert`): each
+/// connection is decrypted and copied to the demo as is. Returns the front's URL and the PEM.
+async fn tls_front(demo: &RunningDemo, dir: &Path) -> (String, std::path::PathBuf) {
+    use rustls::pki_types::PrivateKeyDer;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pem = dir.join("front.pem");
+    std::fs::write(&pem, cert.pem()).unwrap();
+    let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], der)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = listener.local_addr().unwrap();
+    let backend = demo.addr;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (format!("https://127.0.0.1:{}", front.port()), pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_work_over_https_too_with_the_clients_trust_settings() {
+    let demo = start(DemoConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, pem) = tls_front(&demo, dir.path()).await;
+    let steps = r#"
+  - parallel:
+      - name: sse
+        request:
+          url: /investments/{{investment_id}}/events
+          headers: { Authorization: "Bearer {{token}}" }
+        stream: { protocol: sse, event: status, timeout: 10s, since: invest }
+        expect: { json: { "$.status": completed } }
+      - name: wss
+        request:
+          url: /investments/{{investment_id}}/ws
+          headers: { Authorization: "Bearer {{token}}" }
+        stream: { protocol: websocket, event: status, timeout: 10s, since: invest }
+        expect: { json: { "$.status": completed } }
+"#;
+    let pem = pem.to_str().unwrap();
+    let (result, _) = run_at(&base, steps, &["--vus", "1", "-n", "2", "--cacert", pem]);
+    assert_eq!(result["iterations"]["failed"], 0, "{result}");
+    for name in ["sse", "wss"] {
+        let step = row(&result, "steps", name);
+        assert_eq!(step["errors"], 0, "{step}");
+        assert_eq!(step["settle"]["count"], 2, "{step}");
+    }
     demo.shutdown().await.unwrap();
 }
 

@@ -4,7 +4,8 @@
 //! with the subscription's status and headers), captures from it, and closes the connection.
 //! The step's latency (and `settle`) runs from the start of its `since` step, so a table shows
 //! the push latency beside the request that caused it. Every wait is bounded by the stream's
-//! `timeout` and ends at once when the run stops. The host allow-list applies as to any request.
+//! `timeout` and ends at once when the run stops. The host allow-list applies as to any request;
+//! over `https://` the client's TLS settings do, with HTTP/1.1 offered (`wss://` for sockets).
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -156,16 +157,6 @@ pub(super) async fn run(
 /// each resolved address after), within the client's connect timeout.
 async fn connect(local: &Local, url: &url::Url) -> Result<tokio::net::TcpStream, Failure> {
     let cfg = local.shared.client.config();
-    if url.scheme() != "http" {
-        return Err(fail(
-            "unsupported",
-            format!(
-                "stream steps speak plain http:// (ws://) only; {} is {}",
-                crate::redact::redact_url(url.as_str()),
-                url.scheme()
-            ),
-        ));
-    }
     cfg.allow
         .check_url(url)
         .map_err(|r| fail("not_allowed", r.to_string()))?;
@@ -312,19 +303,63 @@ async fn follow(
         headers.insert(http::header::COOKIE, v);
     }
     let tcp = connect(local, &req.url).await?;
+    let url = &req.url;
+    if url.scheme() == "https" {
+        let tls = local
+            .shared
+            .client
+            .tls_http1()
+            .map_err(|e| fail(e.kind.as_str(), e.message))?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| fail("tls", format!("{host}: not a TLS server name: {e}")))?;
+        let limit = local.shared.client.config().connect_timeout;
+        let stream = match tokio::time::timeout(limit, tls.connect(name, tcp)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(fail("tls", format!("{host}: TLS handshake: {e}"))),
+            Err(_) => {
+                return Err(fail(
+                    "connect_timeout",
+                    format!("{host}: TLS handshake did not finish within {limit:?}"),
+                ));
+            }
+        };
+        subscribe(stream, step, spec, url, headers, scope, session, answered).await
+    } else {
+        subscribe(tcp, step, spec, url, headers, scope, session, answered).await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn subscribe<S>(
+    io: S,
+    step: &Step,
+    spec: &StreamSpec,
+    url: &url::Url,
+    headers: http::HeaderMap,
+    scope: &Scope<'_>,
+    session: &Session,
+    answered: &Cell<Option<(Instant, u16)>>,
+) -> Result<Matched, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     match spec.protocol {
-        StreamProtocol::Sse => {
-            sse(tcp, step, spec, &req.url, headers, scope, session, answered).await
-        }
+        StreamProtocol::Sse => sse(io, step, spec, url, headers, scope, session, answered).await,
         StreamProtocol::WebSocket => {
-            websocket(tcp, step, spec, &req.url, headers, scope, session, answered).await
+            websocket(io, step, spec, url, headers, scope, session, answered).await
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn sse(
-    tcp: tokio::net::TcpStream,
+async fn sse<S>(
+    io: S,
     step: &Step,
     spec: &StreamSpec,
     url: &url::Url,
@@ -332,8 +367,11 @@ async fn sse(
     scope: &Scope<'_>,
     session: &Session,
     answered: &Cell<Option<(Instant, u16)>>,
-) -> Result<Matched, Failure> {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+) -> Result<Matched, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| fail("connect", format!("HTTP handshake: {e}")))?;
     // Driven here, not spawned: it ends when this step drops it (the connection closes).
@@ -473,8 +511,8 @@ impl SseParser {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn websocket(
-    tcp: tokio::net::TcpStream,
+async fn websocket<S>(
+    io: S,
     step: &Step,
     spec: &StreamSpec,
     url: &url::Url,
@@ -482,12 +520,15 @@ async fn websocket(
     scope: &Scope<'_>,
     session: &Session,
     answered: &Cell<Option<(Instant, u16)>>,
-) -> Result<Matched, Failure> {
+) -> Result<Matched, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let mut ws_url = url.clone();
-    let _ = ws_url.set_scheme("ws");
+    let _ = ws_url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" });
     let mut request = ws_url
         .as_str()
         .into_client_request()
@@ -501,7 +542,7 @@ async fn websocket(
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(MAX_EVENT_BYTES))
         .max_frame_size(Some(MAX_EVENT_BYTES));
-    let handshake = tokio_tungstenite::client_async_with_config(request, tcp, Some(config));
+    let handshake = tokio_tungstenite::client_async_with_config(request, io, Some(config));
     let (mut socket, resp) = match handshake.await {
         Ok(ok) => {
             answered.set(Some((Instant::now(), ok.1.status().as_u16())));
