@@ -7,7 +7,7 @@
 //! `timeout` and ends at once when the run stops. The host allow-list applies as to any request;
 //! over `https://` the client's TLS settings do, with HTTP/1.1 offered (`wss://` for sockets).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,12 +18,22 @@ use serde_json::Value;
 
 use super::scope::Scope;
 use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check};
-use super::vu::{Local, scrub_secrets, with_stats};
+use super::vu::{Local, scrub_secrets, show, with_stats};
 use crate::http::{Exchange, Request, Session, Timing};
 use crate::plan::{Step, StreamProtocol, StreamSpec};
 
 /// Why the stream step failed: (error class, message).
 type Failure = (String, String);
+
+/// What `follow` learns on the way, kept when the wait is cut short too.
+#[derive(Default)]
+struct Seen {
+    /// When the subscription was answered, and its status.
+    answered: Cell<Option<(Instant, u16)>>,
+    /// With `-v`: the subscription's answer, the last event judged as its body.
+    shown: RefCell<Option<Exchange>>,
+    keep: bool,
+}
 
 /// The event that passed, and when it arrived.
 struct Matched {
@@ -78,10 +88,12 @@ pub(super) async fn run(
         }
     };
     let deadline = tokio::time::Instant::from_std(started + spec.timeout);
-    // When the subscription was answered (and its status), set by `follow`.
-    let answered: Cell<Option<(Instant, u16)>> = Cell::new(None);
+    let seen = Seen {
+        keep: local.shared.verbose.is_some(),
+        ..Seen::default()
+    };
     let waited = tokio::select! {
-        r = tokio::time::timeout_at(deadline, follow(local, step, spec, req, scope, session, &answered)) => {
+        r = tokio::time::timeout_at(deadline, follow(local, step, spec, &req, scope, session, &seen)) => {
             Some(r.unwrap_or_else(|_| Err(fail(
                 "timeout",
                 format!(
@@ -106,7 +118,11 @@ pub(super) async fn run(
     let result = result.map_err(|(class, msg)| (class, scrub_secrets(&msg, scope)));
     // The step's row is the subscription as a request (start to its answer's head, like any
     // request's latency); `settle` is the wait for the event, from `since`.
-    let answered = answered.get();
+    let answered = seen.answered.get();
+    if let Some(ex) = seen.shown.borrow_mut().take() {
+        let failure = result.as_ref().err().map(|(_, m)| m.as_str());
+        show(local, step, &req, &ex, failure);
+    }
     let (captures, failed, backoff) = match result {
         Ok(m) => {
             let (at, status) = answered.unwrap_or((m.at, 0));
@@ -249,14 +265,24 @@ struct Judge<'a> {
     headers: http::HeaderMap,
     seen: u64,
     last_miss: Option<String>,
+    record: &'a Seen,
 }
 
 impl Judge<'_> {
+    /// With `-v`, what `show` prints: the subscription's answer with `data` as its body.
+    fn keep(&self, data: &Bytes) {
+        if self.record.keep {
+            let ex = as_exchange(&self.url, self.status, &self.headers, data.clone());
+            *self.record.shown.borrow_mut() = Some(ex);
+        }
+    }
+
     fn judge(&mut self, name: &str, data: Bytes) -> Option<Vec<(String, Value)>> {
         self.seen += 1;
         if self.spec.event.as_deref().is_some_and(|want| want != name) {
             return None;
         }
+        self.keep(&data);
         let ex = as_exchange(&self.url, self.status, &self.headers, data);
         if let Some((_, msg)) = check(self.step, &ex, self.scope) {
             self.last_miss = Some(format!("event `{name}`: {msg}"));
@@ -291,10 +317,10 @@ async fn follow(
     local: &Local,
     step: &Step,
     spec: &StreamSpec,
-    req: Request,
+    req: &Request,
     scope: &Scope<'_>,
     session: &Session,
-    answered: &Cell<Option<(Instant, u16)>>,
+    seen: &Seen,
 ) -> Result<Matched, Failure> {
     let mut headers = req.headers.clone();
     if let Some(line) = session.cookie_line_for(&req.url, &req.headers)
@@ -329,9 +355,9 @@ async fn follow(
                 ));
             }
         };
-        subscribe(stream, step, spec, url, headers, scope, session, answered).await
+        subscribe(stream, step, spec, url, headers, scope, session, seen).await
     } else {
-        subscribe(tcp, step, spec, url, headers, scope, session, answered).await
+        subscribe(tcp, step, spec, url, headers, scope, session, seen).await
     }
 }
 
@@ -344,15 +370,15 @@ async fn subscribe<S>(
     headers: http::HeaderMap,
     scope: &Scope<'_>,
     session: &Session,
-    answered: &Cell<Option<(Instant, u16)>>,
+    seen: &Seen,
 ) -> Result<Matched, Failure>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     match spec.protocol {
-        StreamProtocol::Sse => sse(io, step, spec, url, headers, scope, session, answered).await,
+        StreamProtocol::Sse => sse(io, step, spec, url, headers, scope, session, seen).await,
         StreamProtocol::WebSocket => {
-            websocket(io, step, spec, url, headers, scope, session, answered).await
+            websocket(io, step, spec, url, headers, scope, session, seen).await
         }
     }
 }
@@ -366,7 +392,7 @@ async fn sse<S>(
     mut headers: http::HeaderMap,
     scope: &Scope<'_>,
     session: &Session,
-    answered: &Cell<Option<(Instant, u16)>>,
+    seen: &Seen,
 ) -> Result<Matched, Failure>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -409,7 +435,8 @@ where
         }
     };
     let (parts, mut body) = resp.into_parts();
-    answered.set(Some((Instant::now(), parts.status.as_u16())));
+    seen.answered
+        .set(Some((Instant::now(), parts.status.as_u16())));
     let mut judge = Judge {
         step,
         spec,
@@ -420,8 +447,10 @@ where
         headers: parts.headers,
         seen: 0,
         last_miss: None,
+        record: seen,
     };
     if !parts.status.is_success() {
+        judge.keep(&Bytes::new());
         // The subscription's own answer fails the step as any response would.
         let ex = as_exchange(url, parts.status, &judge.headers, Bytes::new());
         let (class, msg) = check(step, &ex, scope)
@@ -519,7 +548,7 @@ async fn websocket<S>(
     headers: http::HeaderMap,
     scope: &Scope<'_>,
     session: &Session,
-    answered: &Cell<Option<(Instant, u16)>>,
+    seen: &Seen,
 ) -> Result<Matched, Failure>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -545,11 +574,13 @@ where
     let handshake = tokio_tungstenite::client_async_with_config(request, io, Some(config));
     let (mut socket, resp) = match handshake.await {
         Ok(ok) => {
-            answered.set(Some((Instant::now(), ok.1.status().as_u16())));
+            seen.answered
+                .set(Some((Instant::now(), ok.1.status().as_u16())));
             ok
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            answered.set(Some((Instant::now(), resp.status().as_u16())));
+            seen.answered
+                .set(Some((Instant::now(), resp.status().as_u16())));
             let ex = as_exchange(url, resp.status(), resp.headers(), Bytes::new());
             let (class, msg) = check(step, &ex, scope)
                 .unwrap_or_else(|| fail("assertion", format!("status {}", resp.status().as_u16())));
@@ -567,6 +598,7 @@ where
         headers: resp.headers().clone(),
         seen: 0,
         last_miss: None,
+        record: seen,
     };
     let outcome = loop {
         let Some(msg) = socket.next().await else {

@@ -605,7 +605,7 @@ pub(super) fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
 }
 
 /// With `-v`: one exchange of `step` as sent, with its failure if it failed the step.
-fn show(
+pub(super) fn show(
     local: &Local,
     step: &Step,
     req: &crate::http::Request,
