@@ -191,6 +191,50 @@ async fn a_stream_without_a_matching_event_fails_in_time_and_says_what_it_saw() 
     demo.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_shows_the_subscription_and_the_event_that_passed_with_secrets_redacted() {
+    let demo = start(DemoConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.yaml");
+    let steps = r#"
+  - name: pushed
+    request:
+      url: /investments/{{investment_id}}/events
+      headers: { Authorization: "Bearer {{token}}" }
+    stream: { protocol: sse, event: status, timeout: 10s }
+    expect: { json: { "$.status": completed } }
+"#;
+    std::fs::write(&file, format!("name: v\n{SETUP}{steps}")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("run")
+        .arg(&file)
+        .args([
+            "--target",
+            &demo.base_url(),
+            "-n",
+            "1",
+            "--vus",
+            "1",
+            "-q",
+            "-v",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let shown = stderr
+        .split("* #")
+        .find(|block| block.contains("step `pushed`"))
+        .unwrap_or_else(|| panic!("no exchange shown for `pushed`:\n{stderr}"));
+    assert!(shown.contains("> GET http://127.0.0.1:"), "{shown}");
+    assert!(shown.contains("/events"), "{shown}");
+    assert!(shown.contains("< HTTP/1.1 200"), "{shown}");
+    assert!(shown.contains("\"status\":\"completed\""), "{shown}");
+    let secret = demo.identity("typical").unwrap().token.clone();
+    assert!(!stderr.contains(&secret), "the token leaked:\n{stderr}");
+    demo.shutdown().await.unwrap();
+}
+
 /// A TLS front for the demo on 127.0.0.1 (rcgen certificate, trusted through `--cacert`): each
 /// connection is decrypted and copied to the demo as is. Returns the front's URL and the PEM.
 async fn tls_front(demo: &RunningDemo, dir: &Path) -> (String, std::path::PathBuf) {
