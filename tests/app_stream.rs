@@ -109,6 +109,12 @@ async fn push_is_measured_from_the_post_both_ways_and_is_never_later_than_the_po
         assert_eq!(step["errors"], 0, "{step}");
         let want = if name == "sse" { "200" } else { "101" };
         assert_eq!(step["statuses"][want], 6, "{step}");
+        // Its phases, as for any request: connect, then wait up to the answer's head.
+        assert_eq!(step["phases"]["connect"]["count"], 6, "{step}");
+        assert!(
+            step["phases"]["wait"]["max_ms"].as_f64().unwrap() > 0.0,
+            "{step}"
+        );
     }
     let settle = |name: &str| row(&result, "steps", name)["settle"].clone();
     let (polled, sse, ws) = (settle("polled"), settle("sse"), settle("ws"));

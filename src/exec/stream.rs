@@ -17,8 +17,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::scope::Scope;
-use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check};
-use super::vu::{Local, scrub_secrets, show, with_stats};
+use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
+use super::vu::{Local, scrub_secrets, show, trace, with_stats};
 use crate::http::{Exchange, Request, Session, Timing};
 use crate::plan::{Step, StreamProtocol, StreamSpec};
 
@@ -30,6 +30,9 @@ type Failure = (String, String);
 struct Seen {
     /// When the subscription was answered, and its status.
     answered: Cell<Option<(Instant, u16)>>,
+    /// When the TCP connection was up (name resolution included) and TLS done.
+    connected: Cell<Option<Instant>>,
+    secured: Cell<Option<Instant>>,
     /// With `-v`: the subscription's answer, the last event judged as its body.
     shown: RefCell<Option<Exchange>>,
     keep: bool,
@@ -123,14 +126,43 @@ pub(super) async fn run(
         let failure = result.as_ref().err().map(|(_, m)| m.as_str());
         show(local, step, &req, &ex, failure);
     }
+    // The subscription's phases, as far as it got: connect (name resolution included), tls,
+    // then wait (request written and answered) up to the answer's head.
+    let subscription = answered.map(|(at, status)| {
+        let connected = seen.connected.get().unwrap_or(started);
+        let secured = seen.secured.get().unwrap_or(connected);
+        let mut ex = as_exchange(
+            &req.url,
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+            &http::HeaderMap::new(),
+            Bytes::new(),
+        );
+        ex.timing = Timing {
+            start: started,
+            connect: connected.saturating_duration_since(started),
+            tls: secured.saturating_duration_since(connected),
+            wait: at.saturating_duration_since(secured),
+            total: at.saturating_duration_since(started),
+            bytes_received: 0,
+            ..ex.timing
+        };
+        ex
+    });
+    if let Some(ex) = &subscription {
+        // `breakdown` sees the subscription like any request of the iteration.
+        trace(local, idx, ex);
+    }
+    let record_subscription = |s: &mut crate::aggregate::StepStats| match &subscription {
+        Some(ex) => record_exchange(s, ex),
+        None => s.requests += 1,
+    };
     let (captures, failed, backoff) = match result {
         Ok(m) => {
-            let (at, status) = answered.unwrap_or((m.at, 0));
+            let (at, _) = answered.unwrap_or((m.at, 0));
             let request = at.saturating_duration_since(started);
             with_stats(local, idx, |s| {
-                s.requests += 1;
+                record_subscription(s);
                 s.latency.record(request);
-                *s.statuses.entry(status).or_default() += 1;
                 s.settle.record(m.at.saturating_duration_since(from));
             });
             let mut iv = local.interval.borrow_mut();
@@ -140,12 +172,9 @@ pub(super) async fn run(
         }
         Err((class, msg)) => {
             with_stats(local, idx, |s| {
-                s.requests += 1;
+                record_subscription(s);
                 s.failed_latency
                     .record(end.saturating_duration_since(started));
-                if let Some((_, status)) = answered {
-                    *s.statuses.entry(status).or_default() += 1;
-                }
                 s.record_error(&class, Some(&msg));
                 s.unsettled += 1;
             });
@@ -329,6 +358,7 @@ async fn follow(
         headers.insert(http::header::COOKIE, v);
     }
     let tcp = connect(local, &req.url).await?;
+    seen.connected.set(Some(Instant::now()));
     let url = &req.url;
     if url.scheme() == "https" {
         let tls = local
@@ -355,6 +385,7 @@ async fn follow(
                 ));
             }
         };
+        seen.secured.set(Some(Instant::now()));
         subscribe(stream, step, spec, url, headers, scope, session, seen).await
     } else {
         subscribe(tcp, step, spec, url, headers, scope, session, seen).await

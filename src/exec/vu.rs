@@ -200,7 +200,7 @@ pub struct Traced {
     pub error: Option<String>,
 }
 
-fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
+pub(super) fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
     let Some(t) = &local.trace else { return };
     let mut t = t.borrow_mut();
     let st = |v: &[crate::http::ServerTimingMetric]| {
