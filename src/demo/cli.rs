@@ -111,6 +111,9 @@ pub(crate) fn banner(
         "sonde demo: investment API listening on {url}  (seeded in {} ms)\n",
         seed_time.as_millis()
     );
+    s.push_str(&format!(
+        "web app: {url}/app/  (sign in by choosing an identity)\n"
+    ));
     if !addr.ip().is_loopback() {
         s.push_str(
             "warning: listening beyond loopback; the demo tokens below are public knowledge\n",

@@ -3,6 +3,7 @@
 //! Imports nothing else from the crate.
 
 mod api;
+mod app;
 pub mod cli;
 mod db;
 mod error;

@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod schedule;
 pub mod scope;
 pub mod step;
+mod stream;
 mod timer;
 pub mod verbose;
 mod vu;

@@ -91,6 +91,7 @@ impl RunContext {
                 s.poll
                     .as_ref()
                     .and_then(|p| p.since.as_deref())
+                    .or_else(|| s.stream.as_ref().and_then(|st| st.since.as_deref()))
                     .and_then(|n| names.iter().position(|x| *x == n))
             })
             .collect();
@@ -211,7 +212,7 @@ pub struct Traced {
     pub error: Option<String>,
 }
 
-fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
+pub(super) fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
     let Some(t) = &local.trace else { return };
     let mut t = t.borrow_mut();
     let st = |v: &[crate::http::ServerTimingMetric]| {
@@ -448,12 +449,20 @@ pub(super) async fn run_iteration(
                             not_run(local, idx + j, c);
                             return None;
                         }
+                        // A poll or stream in a group measures from its `since` step too (an
+                        // earlier step, so its start is already known).
+                        let settle = match recorder_for {
+                            Recording::Main => shared.since.get(idx + j).copied().flatten(),
+                            Recording::Setup => None,
+                        }
+                        .and_then(|i| starts.get(i).copied().flatten())
+                        .or(from);
                         if let Some(s) = starts.get_mut(idx + j) {
                             *s = Some(from.unwrap_or(now));
                         }
                         let from = MeasureFrom {
                             intended: from,
-                            settle: from,
+                            settle,
                         };
                         Some(async move {
                             (
@@ -615,7 +624,7 @@ fn scope<'a>(
     }
 }
 
-fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R) -> R {
+pub(super) fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R) -> R {
     let mut rec = local.rec.borrow_mut();
     if rec.steps.len() <= idx {
         rec.steps.resize_with(idx + 1, StepStats::default);
@@ -625,7 +634,7 @@ fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepStats) -> R)
 
 /// A failure message with the values of secret variables (captured, env, setup, data: by
 /// name, or by looking secret) and any secret-looking token hidden. Runs on failures only.
-fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
+pub(super) fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
     let mut r = crate::redact::Redactor::new(false);
     let maps = [
         Some(scope.captures),
@@ -645,7 +654,7 @@ fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
 }
 
 /// With `-v`: one exchange of `step` as sent, with its failure if it failed the step.
-fn show(
+pub(super) fn show(
     local: &Local,
     step: &Step,
     req: &crate::http::Request,
@@ -720,6 +729,9 @@ async fn run_step(
     ctx: &StepCtx<'_>,
     from: MeasureFrom,
 ) -> StepOutcome {
+    if let Some(spec) = &step.stream {
+        return super::stream::run(local, idx, step, spec, scope, session, ctx, from.settle).await;
+    }
     let step_start = Instant::now();
     let settle_from = from.settle.unwrap_or(step_start);
     // Request latency starts at each request's own start; only the first request of an

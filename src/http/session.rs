@@ -87,6 +87,15 @@ impl Client {
         &self.inner.cfg
     }
 
+    /// The client's TLS settings (roots, `--cacert`, `--insecure`) offering HTTP/1.1 only, for
+    /// connections sonde drives itself (event streams and WebSocket upgrades).
+    pub(crate) fn tls_http1(&self) -> Result<tokio_rustls::TlsConnector, TransportError> {
+        let base = self.inner.tls()?;
+        let mut config = (**base.config()).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
     /// A fresh virtual user: no connections, empty cookie jar.
     pub fn session(&self) -> Session {
         Session {

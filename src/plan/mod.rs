@@ -307,6 +307,8 @@ pub struct Step {
     pub follow_redirects: bool,
     /// Repeat the request until all `expect`s pass (or `timeout`); see `Poll`.
     pub poll: Option<Poll>,
+    /// Subscribe to an event stream and wait for a matching event; see `StreamSpec`.
+    pub stream: Option<Box<StreamSpec>>,
     /// `if:` the step runs only when this holds; otherwise it is not sent (counted as not run,
     /// never as a request or an error).
     pub condition: Option<Condition>,
@@ -337,6 +339,7 @@ impl Step {
             timeout: None,
             follow_redirects,
             poll: None,
+            stream: None,
             condition: None,
             line: 0,
         }
@@ -520,6 +523,29 @@ pub enum CaptureSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Poll {
     pub interval: Duration,
+    pub timeout: Duration,
+    pub since: Option<String>,
+}
+
+/// Which event stream a `stream:` step opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamProtocol {
+    /// Server-Sent Events: a GET whose `text/event-stream` body carries `event:`/`data:` blocks.
+    Sse,
+    /// A WebSocket: each text message is an event; a JSON object message with an `event`
+    /// field is that event, its `data` field the payload the expectations see.
+    WebSocket,
+}
+
+/// A `stream:` step: the request opens the stream, then events are read until one named
+/// `event` (any, if `None`) passes every `expect` on its data (or `timeout`). The step's latency
+/// is the time from the start of `since` (an earlier step of the iteration) or of the
+/// subscription to that event; it is also its `settle` time. The connection is the step's own
+/// and is closed when the step ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    pub protocol: StreamProtocol,
+    pub event: Option<String>,
     pub timeout: Duration,
     pub since: Option<String>,
 }

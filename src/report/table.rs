@@ -235,9 +235,9 @@ impl TableReport {
         if !polls.is_empty() {
             let _ = writeln!(
                 out,
-                "reqs: requests sent (percentiles over the successful ones); {}: polls, each \
-                 from the start of its `since` step to the passing response, waits included \
-                 (not in `http`)",
+                "reqs: requests sent (percentiles over the successful ones); {}: settle times, \
+                 each from the start of its `since` step to the passing response (poll) or \
+                 pushed event (stream), waits included (not in `http`)",
                 polls.join(", ")
             );
         }

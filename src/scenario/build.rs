@@ -126,7 +126,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
         .collect();
     let env_names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
     let polls: Vec<&str> = crate::plan::flatten(&steps)
-        .filter(|s| s.poll.is_some())
+        .filter(|s| s.poll.is_some() || s.stream.is_some())
         .map(|s| s.name.as_str())
         .collect();
     let names = thresholds::Names {

@@ -13,6 +13,7 @@ mod load;
 mod reader;
 mod sizes;
 mod steps;
+mod stream;
 mod thresholds;
 mod vars;
 mod yaml;

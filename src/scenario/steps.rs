@@ -9,7 +9,7 @@ use super::yaml::{Node, Value};
 use crate::plan::{BodySpec, Condition, Poll, Step, StepNode, Template, Test};
 use std::time::Duration;
 
-const STEP_KEYS: [&str; 8] = [
+const STEP_KEYS: [&str; 9] = [
     "name",
     "if",
     "request",
@@ -18,8 +18,9 @@ const STEP_KEYS: [&str; 8] = [
     "timeout",
     "follow_redirects",
     "poll",
+    "stream",
 ];
-const NODE_KEYS: [&str; 10] = [
+const NODE_KEYS: [&str; 11] = [
     "name",
     "if",
     "request",
@@ -28,6 +29,7 @@ const NODE_KEYS: [&str; 10] = [
     "timeout",
     "follow_redirects",
     "poll",
+    "stream",
     "parallel",
     "think",
 ];
@@ -239,6 +241,13 @@ fn read_step(
         }
         None => (None, None),
     };
+    let (stream, since) = match m.get("stream") {
+        Some(n) => {
+            let (spec, stream_since) = super::stream::read_stream(r, n, m, &name)?;
+            (Some(Box::new(spec)), stream_since)
+        }
+        None => (None, since),
+    };
     let (condition, after) = match m.get("if") {
         Some(c) => condition(r, c, &mut uses)?,
         None => (None, None),
@@ -256,6 +265,7 @@ fn read_step(
         timeout,
         follow_redirects,
         poll,
+        stream,
         condition,
         line: node.pos.line,
     };

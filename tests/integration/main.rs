@@ -6,6 +6,7 @@
 
 mod support;
 
+mod app;
 mod bisect;
 mod breakdown;
 mod cli;

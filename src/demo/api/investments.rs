@@ -398,33 +398,35 @@ fn status_event(inv: &Investment) -> Event {
         .data(serde_json::to_string(inv).unwrap_or_default())
 }
 
-/// The rank the client last saw, from `Last-Event-ID` (`1`..=`3`). Anything else counts as
-/// absent: the stream starts from the current status, which is always safe.
-fn last_seen_rank(headers: &HeaderMap) -> Option<u8> {
-    let id: u8 = headers
-        .get("last-event-id")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+/// The rank the client last saw, from the `Last-Event-ID` header.
+pub(crate) fn last_seen_rank(headers: &HeaderMap) -> Option<u8> {
+    seen_rank_from(headers.get("last-event-id")?.to_str().ok()?)
+}
+
+/// What a status stream carries, before it is framed as SSE or WebSocket messages.
+pub(crate) enum FeedItem {
+    /// A status change: the event id (see `event_id`) and the investment as it is now.
+    Status(u8, Investment),
+    /// The subscriber fell behind and the stream ends (`GET /investments/{id}` is the truth).
+    Lagged { missed: u64, detail: String },
+}
+
+/// The rank the client last saw, from a `Last-Event-ID` value (`1`..=`3`). Anything else
+/// counts as absent: the stream starts from the current status, which is always safe.
+pub(crate) fn seen_rank_from(value: &str) -> Option<u8> {
+    let id: u8 = value.trim().parse().ok()?;
     (1..=3).contains(&id).then(|| id - 1)
 }
 
-/// `GET /investments/{id}/events`: Server-Sent Events. First `status` is the current state,
-/// then one `status` per change until `completed` or `failed`; a subscriber that falls behind
-/// gets one `lagged` event and the stream ends (`GET /investments/{id}` is the truth). Each
-/// `status` carries an `id:`; a reconnect with `Last-Event-ID` gets every status after that
-/// one (replayed from the hub's retained events, the current one from the database), then
-/// the live ones.
-pub(crate) async fn events(
-    State(state): State<Shared>,
-    User(user_id): User,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = path_id(&raw, "investment")?;
-    let seen = last_seen_rank(&headers);
+/// One investment's status feed, shared by the SSE and WebSocket endpoints. First the current
+/// status (or, after `seen`, every status since), then one per change until `completed` or
+/// `failed`; ends at shutdown. The ownership check happens here, before anything is sent.
+pub(crate) async fn status_feed(
+    state: &Shared,
+    user_id: i64,
+    id: i64,
+    seen: Option<u8>,
+) -> Result<impl Stream<Item = FeedItem> + Send + use<>, ApiError> {
     // Subscribe before reading the snapshot, so no change can slip between the two.
     let topic = investment_topic(id);
     let sub = state.hub.subscribe(&topic);
@@ -465,14 +467,14 @@ pub(crate) async fn events(
         done: false,
         stopping: state.stopping.clone(),
     };
-    let stream = futures_util::stream::unfold(feed, |mut f| async move {
+    Ok(futures_util::stream::unfold(feed, |mut f| async move {
         if f.done {
             return None;
         }
         if let Some(inv) = f.backlog.pop_front() {
             f.last_rank = Some(status_rank(&inv.status));
             f.done = inv.is_terminal();
-            return Some((Ok(status_event(&inv)), f));
+            return Some((FeedItem::Status(event_id(&inv), inv), f));
         }
         if f.final_known {
             // The client had already seen the final status: nothing more will come.
@@ -491,22 +493,45 @@ pub(crate) async fn events(
                     }
                     f.last_rank = Some(rank);
                     f.done = inv.is_terminal();
-                    return Some((Ok(status_event(&inv)), f));
+                    return Some((FeedItem::Status(event_id(&inv), inv), f));
                 }
                 Some(Delivery::Lagged { missed }) => {
                     f.done = true;
-                    let data = serde_json::json!({
-                        "missed": missed,
-                        "detail": format!(
-                            "fell behind; GET /investments/{} for the current status", f.id
-                        ),
-                    });
-                    let event = Event::default().event("lagged").data(data.to_string());
-                    return Some((Ok(event), f));
+                    let detail = format!(
+                        "fell behind; GET /investments/{} for the current status",
+                        f.id
+                    );
+                    return Some((FeedItem::Lagged { missed, detail }, f));
                 }
                 None => return None,
             }
         }
+    }))
+}
+
+/// `GET /investments/{id}/events`: Server-Sent Events. First `status` is the current state,
+/// then one `status` per change until `completed` or `failed`; a subscriber that falls behind
+/// gets one `lagged` event and the stream ends (`GET /investments/{id}` is the truth). Each
+/// `status` carries an `id:`; a reconnect with `Last-Event-ID` gets every status after that
+/// one (replayed from the hub's retained events, the current one from the database), then
+/// the live ones.
+pub(crate) async fn events(
+    State(state): State<Shared>,
+    User(user_id): User,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = path_id(&raw, "investment")?;
+    let seen = last_seen_rank(&headers);
+    let feed = status_feed(&state, user_id, id, seen).await?;
+    let stream = futures_util::StreamExt::map(feed, |item| {
+        Ok(match item {
+            FeedItem::Status(_, inv) => status_event(&inv),
+            FeedItem::Lagged { missed, detail } => {
+                let data = serde_json::json!({"missed": missed, "detail": detail});
+                Event::default().event("lagged").data(data.to_string())
+            }
+        })
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

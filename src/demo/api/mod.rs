@@ -7,6 +7,7 @@ mod investments;
 mod onboarding;
 pub(crate) mod problem;
 mod reads;
+mod ws;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -42,6 +43,11 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/onboarding/start", post(onboarding::start))
         .route("/onboarding/steps/{n}", post(onboarding::step))
         .route("/onboarding/complete", post(onboarding::complete))
+        // The web app (src/demo/app) and the WebSocket twin of the status stream.
+        .route("/app", get(crate::demo::app::redirect))
+        .route("/app/", get(crate::demo::app::index))
+        .route("/app/{file}", get(crate::demo::app::file))
+        .route("/investments/{id}/ws", get(ws::status))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .layer(middleware::from_fn(around))

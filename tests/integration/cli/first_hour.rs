@@ -110,7 +110,10 @@ fn a_poll_keeps_its_settle_time_apart_from_request_latency() {
 
     // Both are shown, each labelled, and the file's `settled.settle` threshold was gated.
     assert!(stdout.contains("│ settled.settle"), "{stdout}");
-    assert!(stdout.contains("settled.settle: polls"), "{stdout}");
+    assert!(
+        stdout.contains("settled.settle, pushed.settle, pushed_ws.settle: settle times"),
+        "{stdout}"
+    );
     let gated: Vec<&str> = run["thresholds"]
         .as_array()
         .unwrap()
