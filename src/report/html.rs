@@ -7,8 +7,8 @@
 
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
-    rows_to_show,
+    comparison_headline, describe_load, error_rate_cell, error_rows, outcome_label, quantile_cells,
+    rows_to_show, step_rows,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
@@ -385,14 +385,8 @@ impl HtmlReport {
              <th>rate/s</th><th>errors</th><th>min</th><th>p50</th><th>p90</th><th>p95</th>\
              <th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>",
         );
-        for st in &s.steps {
-            step_row(&mut o, st);
-            if let Some(settle) = st.settle_row(s.duration_s) {
-                step_row(&mut o, &settle);
-            }
-        }
-        if s.steps.len() != 1 {
-            step_row(&mut o, &s.http);
+        for st in step_rows(s) {
+            step_row(&mut o, &st);
         }
         o.push_str("</table>");
 
@@ -430,17 +424,16 @@ impl HtmlReport {
         );
 
         let mut errors = String::new();
-        for st in &s.steps {
-            for (class, n) in &st.error_classes {
-                let msgs: Vec<String> = st.error_messages.keys().take(3).map(|m| esc(m)).collect();
-                let _ = write!(
-                    errors,
-                    "<tr><td>{}</td><td class=\"l\">{}</td><td>{n}</td><td class=\"l\">{}</td></tr>",
-                    esc(&st.name),
-                    esc(class),
-                    msgs.join("<br>")
-                );
-            }
+        for e in error_rows(s) {
+            let msgs: Vec<String> = e.first_messages.iter().map(|m| esc(m)).collect();
+            let _ = write!(
+                errors,
+                "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                esc(e.step),
+                esc(e.class),
+                e.count,
+                msgs.join("<br>")
+            );
         }
         if !errors.is_empty() {
             let _ = write!(

@@ -3,8 +3,8 @@
 //! a step name or error message cannot break a table or inject HTML.
 
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
-    rows_to_show,
+    comparison_headline, describe_load, error_rate_cell, error_rows, outcome_label, quantile_cells,
+    rows_to_show, step_rows,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
@@ -124,14 +124,8 @@ impl MarkdownReport {
             "| step | reqs | rate/s | errors | p50 | p90 | p95 | p99 | p99.9 | max |"
         );
         let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-        for st in &s.steps {
-            step_row(&mut out, st);
-            if let Some(settle) = st.settle_row(s.duration_s) {
-                step_row(&mut out, &settle);
-            }
-        }
-        if s.steps.len() != 1 {
-            step_row(&mut out, &s.http);
+        for st in step_rows(s) {
+            step_row(&mut out, &st);
         }
 
         if !s.thresholds.is_empty() {
@@ -154,22 +148,19 @@ impl MarkdownReport {
             comparison_section(&mut out, c);
         }
 
-        let errors: Vec<(&StepSummary, &String, &u64)> = s
-            .steps
-            .iter()
-            .flat_map(|st| st.error_classes.iter().map(move |(k, n)| (st, k, n)))
-            .collect();
+        let errors = error_rows(s);
         if !errors.is_empty() {
             let _ = writeln!(out, "\n### Errors\n");
             let _ = writeln!(out, "| step | class | count | first messages |");
             let _ = writeln!(out, "|---|---|--:|---|");
-            for (st, class, n) in errors {
-                let msgs: Vec<String> = st.error_messages.keys().take(3).map(|m| esc(m)).collect();
+            for e in errors {
+                let msgs: Vec<String> = e.first_messages.iter().map(|m| esc(m)).collect();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {n} | {} |",
-                    esc(&st.name),
-                    esc(class),
+                    "| {} | {} | {} | {} |",
+                    esc(e.step),
+                    esc(e.class),
+                    e.count,
                     msgs.join("; ")
                 );
             }

@@ -84,6 +84,52 @@ pub fn outcome_label(t: &ThresholdResult) -> &'static str {
     }
 }
 
+/// The latency rows a report shows, in order: each step, followed by its settle row when it
+/// polls, then `http` (all requests) when there is not exactly one step.
+pub fn step_rows(s: &Summary) -> Vec<std::borrow::Cow<'_, StepSummary>> {
+    use std::borrow::Cow;
+    let mut rows = Vec::new();
+    for st in &s.steps {
+        rows.push(Cow::Borrowed(st));
+        if let Some(settle) = st.settle_row(s.duration_s) {
+            rows.push(Cow::Owned(settle));
+        }
+    }
+    if s.steps.len() != 1 {
+        rows.push(Cow::Borrowed(&s.http));
+    }
+    rows
+}
+
+/// One row of a report's errors table: step, error class, count, and the first three messages
+/// of the step.
+pub struct ErrorRow<'a> {
+    pub step: &'a str,
+    pub class: &'a str,
+    pub count: u64,
+    pub first_messages: Vec<&'a str>,
+}
+
+/// Every step's error classes, in order.
+pub fn error_rows(s: &Summary) -> Vec<ErrorRow<'_>> {
+    s.steps
+        .iter()
+        .flat_map(|st| {
+            st.error_classes.iter().map(move |(class, n)| ErrorRow {
+                step: &st.name,
+                class,
+                count: *n,
+                first_messages: st
+                    .error_messages
+                    .keys()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 /// The comparison rows a report shows: every step (and `http`), plus the parts that moved.
 pub fn rows_to_show(c: &Comparison) -> impl Iterator<Item = &CompareRow> {
     c.rows.iter().filter(|r| {
