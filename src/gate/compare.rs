@@ -23,6 +23,7 @@ use crate::aggregate::summary::{Stats, StepSummary};
 use crate::aggregate::{PHASES, Summary};
 use crate::units::ms;
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 pub const COMPARE_SCHEMA: &str = "sonde.compare/v1";
 const QUANTILES: [(f64, &str); 3] = [(0.50, "p50"), (0.95, "p95"), (0.99, "p99")];
@@ -592,7 +593,7 @@ fn explain(rows: &[CompareRow], b: &StepSummary, c: &StepSummary) -> Option<Stri
             .map(|(n, d)| format!("{n} +{} ms", ms(d)))
             .collect();
         if !pieces.is_empty() {
-            text.push_str(&format!(", of which {}", pieces.join(", ")));
+            let _ = write!(text, ", of which {}", pieces.join(", "));
         }
         parts.push(text);
     }
@@ -612,7 +613,7 @@ fn explain(rows: &[CompareRow], b: &StepSummary, c: &StepSummary) -> Option<Stri
             .map(|(k, n)| (k, n.saturating_sub(*b.error_classes.get(k).unwrap_or(&0))))
             .max_by_key(|(_, d)| *d);
         if let Some((class, d)) = grew.filter(|(_, d)| *d > 0) {
-            text.push_str(&format!(", mostly {class} (+{d})"));
+            let _ = write!(text, ", mostly {class} (+{d})");
         }
         parts.push(text);
     }

@@ -27,6 +27,7 @@ use super::{ImportError, Imported, Source, split_url};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -285,13 +286,10 @@ fn clean_json_message(e: &serde_json::Error) -> String {
 fn listing(scan: &Scan<'_>) -> String {
     let mut s = String::new();
     for (i, (m, u)) in scan.listing.iter().enumerate() {
-        s.push_str(&format!("\n  {i}: {m} {}", crate::redact::redact_url(u)));
+        let _ = write!(s, "\n  {i}: {m} {}", crate::redact::redact_url(u));
     }
     if scan.count > scan.listing.len() {
-        s.push_str(&format!(
-            "\n  … and {} more",
-            scan.count - scan.listing.len()
-        ));
+        let _ = write!(s, "\n  … and {} more", scan.count - scan.listing.len());
     }
     s
 }

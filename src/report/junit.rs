@@ -10,6 +10,7 @@ use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::gate::{Comparison, Outcome, Verdict};
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 pub struct JunitReport;
@@ -91,9 +92,9 @@ impl JunitReport {
             listed.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
             let mut msg = format!("{} of {} requests failed", st.errors, st.requests);
             if let Some((what, _)) = listed.first() {
-                msg.push_str(&format!(": {what}"));
+                let _ = write!(msg, ": {what}");
                 if listed.len() > 1 {
-                    msg.push_str(&format!(" (and {} other failures)", listed.len() - 1));
+                    let _ = write!(msg, " (and {} other failures)", listed.len() - 1);
                 }
             }
             let mut status = failure(msg, "expectation");

@@ -35,6 +35,7 @@ use super::{ImportError, Imported, Source, split_url};
 use base64::Engine as _;
 use form::{FormPart, form_part, multipart};
 use options::{Opt, long, refusal, refused, resolve_long, short_name, unknown};
+use std::fmt::Write as _;
 use tokenize::{Dialect, Pos, VAR_OPEN, Word};
 
 pub(super) fn err_at(pos: Pos, message: impl Into<String>) -> ImportError {
@@ -123,7 +124,7 @@ pub fn curl_urlencode(s: &[u8]) -> String {
         } else if b == b' ' {
             out.push('+');
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -553,7 +554,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
             .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
         {
             Some((_, v)) if v.to_ascii_lowercase().starts_with("multipart/") => {
-                v.push_str(&format!("; boundary={boundary}"));
+                let _ = write!(v, "; boundary={boundary}");
                 v.clone()
             }
             Some((_, v)) => v.clone(),
