@@ -23,6 +23,83 @@ pub struct TableReport {
     pub color: bool,
 }
 
+/// Red when `cond` holds (errors, failed thresholds).
+fn red(cond: bool) -> Option<Color> {
+    if cond { Some(Color::Red) } else { None }
+}
+
+/// What ran, against what, how long, and every note a reader needs before the numbers.
+fn run_header(out: &mut String, s: &Summary) {
+    let _ = writeln!(out, "scenario  {}", s.scenario);
+    let target = if s.target.kind == TargetKind::EmbeddedDemo {
+        format!("{} (embedded demo)", s.target.url)
+    } else {
+        s.target.url.clone()
+    };
+    let _ = writeln!(out, "target    {target}");
+    if let Some(env) = &s.env {
+        let _ = writeln!(out, "env       {env}");
+    }
+    let _ = writeln!(out, "load      {}", describe_load(s));
+    let _ = writeln!(
+        out,
+        "latency   {}",
+        if s.latency_measured_from == "intended_start" {
+            "measured from each iteration's intended start (coordinated omission corrected); \
+                 `total` phase is service time"
+        } else {
+            "measured from each request's start (closed model: no coordinated-omission correction)"
+        }
+    );
+    if s.insecure {
+        let _ = writeln!(
+            out,
+            "WARNING   --insecure: TLS certificates were NOT verified"
+        );
+    }
+    if s.interrupted {
+        let _ = writeln!(out, "INTERRUPTED: partial results");
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "note      {n}");
+    }
+    let it = &s.iterations;
+    let _ = writeln!(
+        out,
+        "ran       {:.1}s, {} iterations ({:.1}/s), {} failed",
+        s.duration_s, it.count, it.rate, it.failed
+    );
+    if it.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "DROPPED   {} iterations could not start: every VU was busy (raise max_vus)",
+            it.dropped
+        );
+    }
+    for st in s.steps.iter().filter(|st| st.close_delimited > 0) {
+        let _ = writeln!(
+            out,
+            "note      {}: {} response(s) had no length and ended with the connection \
+                 (HTTP/1.0 style): a truncated body cannot be detected",
+            st.name, st.close_delimited
+        );
+    }
+    for st in s.steps.iter().filter(|st| st.not_run > 0) {
+        let why: Vec<String> = st
+            .not_run_reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ({n})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "note      {}: not run {} time(s), not counted as requests or errors: {}",
+            st.name,
+            st.not_run,
+            why.join("; ")
+        );
+    }
+}
+
 impl TableReport {
     /// For stdout: fitted to the terminal and coloured when it is one (and `NO_COLOR` is not
     /// set); full width and plain when piped.
@@ -189,75 +266,18 @@ impl TableReport {
     /// The table with the thresholds section and, when given, the comparison section.
     pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "scenario  {}", s.scenario);
-        let target = if s.target.kind == TargetKind::EmbeddedDemo {
-            format!("{} (embedded demo)", s.target.url)
-        } else {
-            s.target.url.clone()
-        };
-        let _ = writeln!(out, "target    {target}");
-        if let Some(env) = &s.env {
-            let _ = writeln!(out, "env       {env}");
+        run_header(&mut out, s);
+        self.latency_tables(&mut out, s);
+        self.errors(&mut out, s);
+        self.thresholds(&mut out, s);
+        if let Some(c) = comparison {
+            self.comparison(&mut out, c);
         }
-        let _ = writeln!(out, "load      {}", describe_load(s));
-        let _ = writeln!(
-            out,
-            "latency   {}",
-            if s.latency_measured_from == "intended_start" {
-                "measured from each iteration's intended start (coordinated omission corrected); \
-                 `total` phase is service time"
-            } else {
-                "measured from each request's start (closed model: no coordinated-omission correction)"
-            }
-        );
-        if s.insecure {
-            let _ = writeln!(
-                out,
-                "WARNING   --insecure: TLS certificates were NOT verified"
-            );
-        }
-        if s.interrupted {
-            let _ = writeln!(out, "INTERRUPTED: partial results");
-        }
-        for n in &s.notes {
-            let _ = writeln!(out, "note      {n}");
-        }
-        let it = &s.iterations;
-        let _ = writeln!(
-            out,
-            "ran       {:.1}s, {} iterations ({:.1}/s), {} failed",
-            s.duration_s, it.count, it.rate, it.failed
-        );
-        if it.dropped > 0 {
-            let _ = writeln!(
-                out,
-                "DROPPED   {} iterations could not start: every VU was busy (raise max_vus)",
-                it.dropped
-            );
-        }
-        for st in s.steps.iter().filter(|st| st.close_delimited > 0) {
-            let _ = writeln!(
-                out,
-                "note      {}: {} response(s) had no length and ended with the connection \
-                 (HTTP/1.0 style): a truncated body cannot be detected",
-                st.name, st.close_delimited
-            );
-        }
-        for st in s.steps.iter().filter(|st| st.not_run > 0) {
-            let why: Vec<String> = st
-                .not_run_reasons
-                .iter()
-                .map(|(r, n)| format!("{r} ({n})"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "note      {}: not run {} time(s), not counted as requests or errors: {}",
-                st.name,
-                st.not_run,
-                why.join("; ")
-            );
-        }
-        let red = |cond: bool| if cond { Some(Color::Red) } else { None };
+        out
+    }
+
+    /// Steps (with settle rows and `http`), then failed requests' latency apart.
+    fn latency_tables(&self, out: &mut String, s: &Summary) {
         let colored = |st: &StepSummary| -> Vec<Txt> {
             let mut r: Vec<Txt> = row(st).into_iter().map(Txt::from).collect();
             if let Some(c) = r.get_mut(3) {
@@ -277,7 +297,7 @@ impl TableReport {
         if s.steps.len() != 1 || !polls.is_empty() {
             rows.push(colored(&s.http));
         }
-        put_table(&mut out, &fit(&STEP_COLS, rows, self.width, self.color));
+        put_table(out, &fit(&STEP_COLS, rows, self.width, self.color));
         if !polls.is_empty() {
             let _ = writeln!(
                 out,
@@ -306,26 +326,22 @@ impl TableReport {
                 out,
                 "latency above is of successful requests; failed requests apart:"
             );
-            put_table(&mut out, &fit(&FAILED_COLS, rows, self.width, self.color));
+            put_table(out, &fit(&FAILED_COLS, rows, self.width, self.color));
         }
+    }
 
-        let mut rows: Vec<Vec<Txt>> = Vec::new();
-        for st in &s.steps {
-            for (class, n) in &st.error_classes {
-                let msgs: Vec<&str> = st
-                    .error_messages
-                    .keys()
-                    .map(String::as_str)
-                    .take(3)
-                    .collect();
-                rows.push(vec![
-                    st.name.as_str().into(),
-                    Txt(class.clone(), red(true)),
-                    n.to_string().into(),
-                    msgs.join("; ").into(),
-                ]);
-            }
-        }
+    fn errors(&self, out: &mut String, s: &Summary) {
+        let rows: Vec<Vec<Txt>> = error_rows(s)
+            .into_iter()
+            .map(|e| {
+                vec![
+                    e.step.into(),
+                    Txt(e.class.to_string(), red(true)),
+                    e.count.to_string().into(),
+                    e.first_messages.join("; ").into(),
+                ]
+            })
+            .collect();
         if rows.is_empty() {
             let _ = writeln!(out, "no errors");
         } else {
@@ -336,32 +352,32 @@ impl TableReport {
                 Col::num("count", 0),
                 Col::text("first messages"),
             ];
-            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
+            put_table(out, &fit(&cols, rows, self.width, self.color));
         }
-        if !s.thresholds.is_empty() {
-            let rows = s
-                .thresholds
-                .iter()
-                .map(|r| {
-                    vec![
-                        Txt(outcome_label(r).to_string(), red(!r.passed())),
-                        r.threshold.as_str().into(),
-                        r.message.as_str().into(),
-                    ]
-                })
-                .collect();
-            let cols = [
-                Col::name("result"),
-                Col::text("threshold"),
-                Col::text("measured"),
-            ];
-            let _ = writeln!(out, "thresholds");
-            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
+    }
+
+    fn thresholds(&self, out: &mut String, s: &Summary) {
+        if s.thresholds.is_empty() {
+            return;
         }
-        if let Some(c) = comparison {
-            self.comparison(&mut out, c);
-        }
-        out
+        let rows = s
+            .thresholds
+            .iter()
+            .map(|r| {
+                vec![
+                    Txt(outcome_label(r).to_string(), red(!r.passed())),
+                    r.threshold.as_str().into(),
+                    r.message.as_str().into(),
+                ]
+            })
+            .collect();
+        let cols = [
+            Col::name("result"),
+            Col::text("threshold"),
+            Col::text("measured"),
+        ];
+        let _ = writeln!(out, "thresholds");
+        put_table(out, &fit(&cols, rows, self.width, self.color));
     }
 
     /// The comparison as benchstat prints it: per metric and statistic the baseline and
