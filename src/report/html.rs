@@ -8,11 +8,10 @@
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
     comparison_headline, describe_load, error_rate_cell, error_rows, outcome_label, quantile_cells,
-    rows_to_show, step_rows,
+    rows_to_show, step_rows, target_text,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
-use crate::aggregate::summary::TargetKind;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
 use crate::units::ms;
@@ -360,11 +359,7 @@ fn head(o: &mut String, s: &Summary, v: &gate::GateVerdict) {
         if v.passed { "pass" } else { "fail" },
         if v.passed { "passed" } else { "failed" }
     );
-    let target = if s.target.kind == TargetKind::EmbeddedDemo {
-        format!("{} (embedded demo)", s.target.url)
-    } else {
-        s.target.url.clone()
-    };
+    let target = target_text(s);
     let mut facts = vec![
         ("target", target),
         ("load", describe_load(s)),

@@ -31,11 +31,7 @@ fn red(cond: bool) -> Option<Color> {
 /// What ran, against what, how long, and every note a reader needs before the numbers.
 fn run_header(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "scenario  {}", s.scenario);
-    let target = if s.target.kind == TargetKind::EmbeddedDemo {
-        format!("{} (embedded demo)", s.target.url)
-    } else {
-        s.target.url.clone()
-    };
+    let target = target_text(s);
     let _ = writeln!(out, "target    {target}");
     if let Some(env) = &s.env {
         let _ = writeln!(out, "env       {env}");
@@ -205,6 +201,15 @@ pub fn error_rows(s: &Summary) -> Vec<ErrorRow<'_>> {
             })
         })
         .collect()
+}
+
+/// The run's target as every report names it: the URL, marked when it was the embedded demo.
+pub fn target_text(s: &Summary) -> String {
+    if s.target.kind == TargetKind::EmbeddedDemo {
+        format!("{} (embedded demo)", s.target.url)
+    } else {
+        s.target.url.clone()
+    }
 }
 
 /// The comparison rows a report shows: every step (and `http`), plus the parts that moved.
