@@ -191,6 +191,8 @@ fn scrub_cookie_header(text: &str, s: &mut Secrets) -> String {
 /// JSON text with secret string values replaced where they stand: a value under a secret key,
 /// or one that looks like a credential. The text is scanned, never re-serialised. `None` when
 /// the text is not JSON.
+// Long by design: one scanner over the JSON text (strings, keys, nesting) that replaces values
+// where they stand; its position and key stack would otherwise travel through every helper.
 fn scrub_json_text(text: &str, s: &mut Secrets) -> Option<String> {
     serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     #[derive(PartialEq)]

@@ -479,6 +479,8 @@ fn pairs(v: Option<&Value>, path: &str) -> Result<Vec<(String, String, usize)>, 
     Ok(out)
 }
 
+// Long by design: a HAR entry's request read field by field (method, URL, headers, cookies,
+// query, body), each with its own error naming the entry and field.
 fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
     let base_path = format!("log.entries[{index}].request");
     if !req.is_object() {

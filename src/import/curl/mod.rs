@@ -164,6 +164,7 @@ fn bytes_of(w: &Word) -> Vec<u8> {
     w.text.as_bytes().to_vec()
 }
 
+// Long by design: one short arm per supported curl option, applied to the parsed state.
 fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(), ImportError> {
     let v = w.text.as_str();
     let pos = w.pos;
@@ -405,6 +406,9 @@ fn unglob(url: &str, word: &Word, globoff: bool) -> Result<String, ImportError> 
     Ok(out)
 }
 
+// Long by design: the parsed options turned into one request in curl's own order of
+// order (URL, data and `-G`, the headers curl derives, cookies, forms, method, flags);
+// reordering would change what curl would have sent.
 fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
     let (url_word, url_pos) = match p.urls.as_slice() {
         [] => return Err(ImportError::MissingUrl),
