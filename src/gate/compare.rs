@@ -224,6 +224,49 @@ Bonferroni-corrected over steps × {p50, p95, p99, error rate}; a row regresses 
 confidence interval of the ratio lies beyond the tolerance and the quantile moved by at least \
 the minimum difference";
 
+/// One shared step's rows: its latency, each phase, its settle time, each Server-Timing part.
+fn step_rows(
+    sampler: &mut Sampler,
+    ctx: &Ctx,
+    b: &StepSummary,
+    c: &StepSummary,
+    rows: &mut Vec<CompareRow>,
+    notes: &mut Vec<String>,
+) -> Result<(), CompareError> {
+    // A poll step measured before settle time had a metric of its own: the baseline's
+    // latency is the settle time, the candidate's is request latency. Shown, not gated.
+    let predates_settle = b.settle.is_empty() && !c.settle.is_empty() && b.unsettled == 0;
+    if predates_settle {
+        notes.push(format!(
+            "step `{}`: the baseline predates settle time as its own metric (its latency is \
+             the poll's settle time); its latency is shown, not gated: record a new baseline",
+            c.name
+        ));
+    }
+    rows.push(step_row(sampler, ctx, b, c, !predates_settle)?);
+    for p in PHASES {
+        if let (Some(pb), Some(pc)) = (b.phases.get(p), c.phases.get(p)) {
+            let key = format!("{}.{p}", c.name);
+            rows.push(dist_row(sampler, ctx, &c.name, p, &key, pb, pc)?);
+        }
+    }
+    if !b.settle.is_empty() && !c.settle.is_empty() {
+        // A poll step's settle time, apart from its requests' latency.
+        let key = format!("{}.settle", c.name);
+        rows.push(dist_row(
+            sampler, ctx, &c.name, "settle", &key, &b.settle, &c.settle,
+        )?);
+    }
+    for (name, pc) in &c.server_timing {
+        if let Some(pb) = b.server_timing.get(name) {
+            let part = format!("server_timing.{name}");
+            let key = format!("{}.{part}", c.name);
+            rows.push(dist_row(sampler, ctx, &c.name, &part, &key, pb, pc)?);
+        }
+    }
+    Ok(())
+}
+
 /// Compares `candidate` against `baseline`.
 pub fn compare(
     baseline: &Summary,
@@ -267,43 +310,7 @@ pub fn compare(
             continue;
         };
         let first = rows.len();
-        // A poll step measured before settle time had a metric of its own: the baseline's
-        // latency is the settle time, the candidate's is request latency. Shown, not gated.
-        let predates_settle = b.settle.is_empty() && !c.settle.is_empty() && b.unsettled == 0;
-        if predates_settle {
-            notes.push(format!(
-                "step `{}`: the baseline predates settle time as its own metric (its latency is \
-                 the poll's settle time); its latency is shown, not gated: record a new baseline",
-                c.name
-            ));
-        }
-        rows.push(step_row(&mut sampler, &ctx, b, c, !predates_settle)?);
-        for p in PHASES {
-            if let (Some(pb), Some(pc)) = (b.phases.get(p), c.phases.get(p)) {
-                let key = format!("{}.{p}", c.name);
-                rows.push(dist_row(&mut sampler, &ctx, &c.name, p, &key, pb, pc)?);
-            }
-        }
-        if !b.settle.is_empty() && !c.settle.is_empty() {
-            // A poll step's settle time, apart from its requests' latency.
-            let key = format!("{}.settle", c.name);
-            rows.push(dist_row(
-                &mut sampler,
-                &ctx,
-                &c.name,
-                "settle",
-                &key,
-                &b.settle,
-                &c.settle,
-            )?);
-        }
-        for (name, pc) in &c.server_timing {
-            if let Some(pb) = b.server_timing.get(name) {
-                let part = format!("server_timing.{name}");
-                let key = format!("{}.{part}", c.name);
-                rows.push(dist_row(&mut sampler, &ctx, &c.name, &part, &key, pb, pc)?);
-            }
-        }
+        step_rows(&mut sampler, &ctx, b, c, &mut rows, &mut notes)?;
         let why = explain(&rows[first..], b, c);
         if let Some(r) = rows.get_mut(first) {
             r.why = why;
