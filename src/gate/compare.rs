@@ -267,6 +267,23 @@ fn step_rows(
     Ok(())
 }
 
+/// The comparison's verdict from its gating rows: a regression anywhere wins, then an
+/// improvement.
+fn overall(rows: &[CompareRow]) -> Verdict {
+    let gating: Vec<Verdict> = rows
+        .iter()
+        .filter(|r| r.gating)
+        .map(|r| r.verdict)
+        .collect();
+    if gating.contains(&Verdict::Regressed) {
+        Verdict::Regressed
+    } else if gating.contains(&Verdict::Improved) {
+        Verdict::Improved
+    } else {
+        Verdict::NoSignificantChange
+    }
+}
+
 /// Compares `candidate` against `baseline`.
 pub fn compare(
     baseline: &Summary,
@@ -325,18 +342,7 @@ pub fn compare(
             false,
         )?);
     }
-    let gating: Vec<Verdict> = rows
-        .iter()
-        .filter(|r| r.gating)
-        .map(|r| r.verdict)
-        .collect();
-    let verdict = if gating.contains(&Verdict::Regressed) {
-        Verdict::Regressed
-    } else if gating.contains(&Verdict::Improved) {
-        Verdict::Improved
-    } else {
-        Verdict::NoSignificantChange
-    };
+    let verdict = overall(&rows);
     if deff_b > 1.5 || deff_c > 1.5 {
         notes.push(format!(
             "latency drifted within the runs (design effect {deff_b:.1} baseline, {deff_c:.1} \
