@@ -20,7 +20,7 @@ pub struct Stats {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// HdrHistogram V2 + deflate, base64; values in microseconds. Empty when count is 0.
+    /// `HdrHistogram` V2 + deflate, base64; values in microseconds. Empty when count is 0.
     pub hist: String,
 }
 

@@ -194,13 +194,13 @@ fn scrub_cookie_header(text: &str, s: &mut Secrets) -> String {
 // Long by design: one scanner over the JSON text (strings, keys, nesting) that replaces values
 // where they stand; its position and key stack would otherwise travel through every helper.
 fn scrub_json_text(text: &str, s: &mut Secrets) -> Option<String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     #[derive(PartialEq)]
     enum Ctx {
         ObjectKey,
         ObjectValue,
         Array,
     }
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     let mut stack: Vec<Ctx> = Vec::new();
     let mut key = String::new();
     let mut out = String::with_capacity(text.len());

@@ -254,7 +254,7 @@ impl<'de> Visitor<'de> for EntryRequest {
     }
 }
 
-/// serde_json's message without its position suffix and with quoted values elided (a value in
+/// `serde_json`'s message without its position suffix and with quoted values elided (a value in
 /// a type error could be a secret).
 fn clean_json_message(e: &serde_json::Error) -> String {
     let msg = e.to_string();

@@ -155,7 +155,7 @@ fn over_time(s: &Summary) -> (String, String) {
     (latency, rate)
 }
 
-/// Percentile spectrum (HdrHistogram plot style): x = 1/(1−q) on a log axis.
+/// Percentile spectrum (`HdrHistogram` plot style): x = 1/(1−q) on a log axis.
 fn spectrum(s: &Summary) -> String {
     let mut series = Vec::new();
     let mut decades: u32 = 2;
