@@ -266,6 +266,34 @@ impl std::fmt::Display for TargetKind {
     }
 }
 
+/// Where each request's latency is measured from (`request_start` or `intended_start` in the
+/// result file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyOrigin {
+    /// The request's own start (closed model: no coordinated-omission correction).
+    #[default]
+    RequestStart,
+    /// The iteration's intended start (open model: coordinated omission corrected).
+    IntendedStart,
+}
+
+impl LatencyOrigin {
+    /// The name the result file and messages use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatencyOrigin::RequestStart => "request_start",
+            LatencyOrigin::IntendedStart => "intended_start",
+        }
+    }
+}
+
+impl std::fmt::Display for LatencyOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How load was offered (`closed`, `open`, or `breakdown` for a traced breakdown's runs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -347,8 +375,7 @@ pub struct Summary {
     #[serde(default)]
     pub rate_limit_wait_s: f64,
     pub insecure: bool,
-    /// `intended_start` (open model: coordinated-omission corrected) or `request_start`.
-    pub latency_measured_from: String,
+    pub latency_measured_from: LatencyOrigin,
     pub iterations: IterationSummary,
     /// All requests of all steps (setup excluded).
     pub http: StepSummary,

@@ -430,7 +430,7 @@ async fn measure(
             )
             .to_string();
             s.insecure = plan.http.insecure;
-            s.latency_measured_from = "request_start".into();
+            s.latency_measured_from = crate::aggregate::summary::LatencyOrigin::RequestStart;
             s.waterfalls = passes
                 .iter()
                 .filter(|p| &p.env == env)

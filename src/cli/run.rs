@@ -491,8 +491,8 @@ async fn run_against(
     summary.interrupted = res.interrupted;
     summary.insecure = plan.http.insecure;
     summary.latency_measured_from = match plan.load {
-        LoadModel::Open { .. } => "intended_start".into(),
-        LoadModel::Closed { .. } => "request_start".into(),
+        LoadModel::Open { .. } => crate::aggregate::summary::LatencyOrigin::IntendedStart,
+        LoadModel::Closed { .. } => crate::aggregate::summary::LatencyOrigin::RequestStart,
     };
     summary.series = res.series;
     summary.notes = notes;

@@ -12,6 +12,7 @@ use super::table::{
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
 use crate::units::ms;
@@ -377,7 +378,7 @@ fn head(o: &mut String, s: &Summary, v: &gate::GateVerdict) {
         ),
         (
             "latency",
-            if s.latency_measured_from == "intended_start" {
+            if s.latency_measured_from == LatencyOrigin::IntendedStart {
                 "measured from each iteration's intended start (coordinated omission corrected)"
             } else {
                 "measured from each request's start (closed model)"

@@ -8,6 +8,7 @@ use super::table::{
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::StepSummary;
 use crate::gate::{self, Comparison};
 use crate::units::ms;
@@ -107,7 +108,7 @@ fn head(out: &mut String, s: &Summary, v: &gate::GateVerdict) {
     let _ = writeln!(
         out,
         "Latency is measured from {}.",
-        if s.latency_measured_from == "intended_start" {
+        if s.latency_measured_from == LatencyOrigin::IntendedStart {
             "each iteration's intended start (coordinated omission corrected)"
         } else {
             "each request's start (closed model)"

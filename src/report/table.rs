@@ -7,6 +7,7 @@
 pub use super::fit::{Col, Txt, color_allowed, color_on_stdout, fit, put_table, terminal_width};
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::StepSummary;
 use crate::aggregate::summary::TargetKind;
 use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
@@ -40,7 +41,7 @@ fn run_header(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "latency   {}",
-        if s.latency_measured_from == "intended_start" {
+        if s.latency_measured_from == LatencyOrigin::IntendedStart {
             "measured from each iteration's intended start (coordinated omission corrected); \
                  `total` phase is service time"
         } else {
