@@ -239,6 +239,27 @@ pub struct IntervalPoint {
     pub p99_ms: f64,
 }
 
+/// `as_str` (the name the result file and messages use, as serde writes it) and `Display` for
+/// a kind enum of the result.
+macro_rules! named {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The name the result file and messages use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$v => $s,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// What a run was sent to (`url` or `embedded-demo` in the result file).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -250,21 +271,7 @@ pub enum TargetKind {
     EmbeddedDemo,
 }
 
-impl TargetKind {
-    /// The name the result file and messages use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Url => "url",
-            TargetKind::EmbeddedDemo => "embedded-demo",
-        }
-    }
-}
-
-impl std::fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(TargetKind { Url => "url", EmbeddedDemo => "embedded-demo" });
 
 /// Where each request's latency is measured from (`request_start` or `intended_start` in the
 /// result file).
@@ -278,21 +285,7 @@ pub enum LatencyOrigin {
     IntendedStart,
 }
 
-impl LatencyOrigin {
-    /// The name the result file and messages use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LatencyOrigin::RequestStart => "request_start",
-            LatencyOrigin::IntendedStart => "intended_start",
-        }
-    }
-}
-
-impl std::fmt::Display for LatencyOrigin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(LatencyOrigin { RequestStart => "request_start", IntendedStart => "intended_start" });
 
 /// How load was offered (`closed`, `open`, or `breakdown` for a traced breakdown's runs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,22 +300,7 @@ pub enum LoadModel {
     Breakdown,
 }
 
-impl LoadModel {
-    /// The name the result file and the tables use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoadModel::Closed => "closed",
-            LoadModel::Open => "open",
-            LoadModel::Breakdown => "breakdown",
-        }
-    }
-}
-
-impl std::fmt::Display for LoadModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(LoadModel { Closed => "closed", Open => "open", Breakdown => "breakdown" });
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TargetInfo {
@@ -468,5 +446,25 @@ impl Summary {
             return Some(&self.http);
         }
         self.steps.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod kind_names {
+    #![allow(clippy::unwrap_used)]
+    use super::{LatencyOrigin, LoadModel, TargetKind};
+
+    /// `as_str` names each variant as serde writes it.
+    #[test]
+    fn as_str_matches_serde() {
+        for k in [TargetKind::Url, TargetKind::EmbeddedDemo] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for m in [LoadModel::Closed, LoadModel::Open, LoadModel::Breakdown] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for o in [LatencyOrigin::RequestStart, LatencyOrigin::IntendedStart] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.to_string());
+        }
     }
 }
