@@ -3,6 +3,7 @@
 //! milliseconds and sizes as tables, messages and reports print them. Pure functions, no
 //! positions; a leaf every other module may use.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Parses a duration: one or more `<number><unit>` parts, units `ms`, `s`, `m`, `h`
@@ -138,13 +139,13 @@ pub fn fmt_duration(d: Duration) -> String {
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let mut out = String::new();
     if h > 0 {
-        out.push_str(&format!("{h}h"));
+        let _ = write!(out, "{h}h");
     }
     if m > 0 {
-        out.push_str(&format!("{m}m"));
+        let _ = write!(out, "{m}m");
     }
     if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
+        let _ = write!(out, "{s}s");
     }
     out
 }

@@ -1,6 +1,6 @@
 //! `Hist`: an HDR histogram of microseconds (1 µs to 1 h, 3 significant digits), allocated on
 //! first use so phases a run never sees (e.g. `tls` on plain HTTP) cost nothing, serialized as
-//! HdrHistogram V2 + deflate + base64 so result files merge exactly.
+//! `HdrHistogram` V2 + deflate + base64 so result files merge exactly.
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
@@ -105,7 +105,7 @@ impl Hist {
         self.0.as_deref()
     }
 
-    /// (value_us, count) for every recorded distinct bucket, for exact comparison and tests.
+    /// `(value_us, count)` for every recorded distinct bucket, for exact comparison and tests.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
         self.0.as_ref().map_or_else(Vec::new, |h| {
             h.iter_recorded()

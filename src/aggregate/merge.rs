@@ -220,7 +220,7 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, SummaryMergeError> {
     out.cut_requests = parts.iter().map(|p| p.cut_requests).sum();
     out.rate_limit_wait_s = parts.iter().map(|p| p.rate_limit_wait_s).sum();
     out.insecure = parts.iter().any(|p| p.insecure);
-    out.latency_measured_from = first.latency_measured_from.clone();
+    out.latency_measured_from = first.latency_measured_from;
     out.series = merge_series(parts, &offsets, total_s);
     let mut notes: Vec<String> = Vec::new();
     for n in parts.iter().flat_map(|p| &p.notes) {

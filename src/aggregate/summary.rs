@@ -20,7 +20,7 @@ pub struct Stats {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// HdrHistogram V2 + deflate, base64; values in microseconds. Empty when count is 0.
+    /// `HdrHistogram` V2 + deflate, base64; values in microseconds. Empty when count is 0.
     pub hist: String,
 }
 
@@ -239,6 +239,27 @@ pub struct IntervalPoint {
     pub p99_ms: f64,
 }
 
+/// `as_str` (the name the result file and messages use, as serde writes it) and `Display` for
+/// a kind enum of the result.
+macro_rules! named {
+    ($t:ident { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The name the result file and messages use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$v => $s,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// What a run was sent to (`url` or `embedded-demo` in the result file).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -250,21 +271,21 @@ pub enum TargetKind {
     EmbeddedDemo,
 }
 
-impl TargetKind {
-    /// The name the result file and messages use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::Url => "url",
-            TargetKind::EmbeddedDemo => "embedded-demo",
-        }
-    }
+named!(TargetKind { Url => "url", EmbeddedDemo => "embedded-demo" });
+
+/// Where each request's latency is measured from (`request_start` or `intended_start` in the
+/// result file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyOrigin {
+    /// The request's own start (closed model: no coordinated-omission correction).
+    #[default]
+    RequestStart,
+    /// The iteration's intended start (open model: coordinated omission corrected).
+    IntendedStart,
 }
 
-impl std::fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(LatencyOrigin { RequestStart => "request_start", IntendedStart => "intended_start" });
 
 /// How load was offered (`closed`, `open`, or `breakdown` for a traced breakdown's runs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,22 +300,7 @@ pub enum LoadModel {
     Breakdown,
 }
 
-impl LoadModel {
-    /// The name the result file and the tables use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoadModel::Closed => "closed",
-            LoadModel::Open => "open",
-            LoadModel::Breakdown => "breakdown",
-        }
-    }
-}
-
-impl std::fmt::Display for LoadModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(LoadModel { Closed => "closed", Open => "open", Breakdown => "breakdown" });
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TargetInfo {
@@ -347,8 +353,7 @@ pub struct Summary {
     #[serde(default)]
     pub rate_limit_wait_s: f64,
     pub insecure: bool,
-    /// `intended_start` (open model: coordinated-omission corrected) or `request_start`.
-    pub latency_measured_from: String,
+    pub latency_measured_from: LatencyOrigin,
     pub iterations: IterationSummary,
     /// All requests of all steps (setup excluded).
     pub http: StepSummary,
@@ -465,7 +470,7 @@ pub struct RunInfo {
     pub interrupted: bool,
     pub insecure: bool,
     /// `intended_start` (open model) or `request_start`.
-    pub latency_measured_from: String,
+    pub latency_measured_from: LatencyOrigin,
     pub notes: Vec<String>,
 }
 
@@ -488,5 +493,25 @@ impl Summary {
         s.latency_measured_from = info.latency_measured_from;
         s.notes = info.notes;
         s
+    }
+}
+
+#[cfg(test)]
+mod kind_names {
+    #![allow(clippy::unwrap_used)]
+    use super::{LatencyOrigin, LoadModel, TargetKind};
+
+    /// `as_str` names each variant as serde writes it.
+    #[test]
+    fn as_str_matches_serde() {
+        for k in [TargetKind::Url, TargetKind::EmbeddedDemo] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for m in [LoadModel::Closed, LoadModel::Open, LoadModel::Breakdown] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        for o in [LatencyOrigin::RequestStart, LatencyOrigin::IntendedStart] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.to_string());
+        }
     }
 }

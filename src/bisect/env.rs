@@ -4,7 +4,7 @@
 //! Also the plan form of an environment. Reads files; sends nothing.
 
 use crate::import::{self, EnvArg, EnvSpec, Imported, ItemKind};
-use crate::plan::{Environment, FlagTransport, Plan, Template};
+use crate::plan::{Environment, FlagTransport, Plan};
 use crate::redact;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,8 +21,7 @@ pub enum EnvError {
     Invalid(String),
 }
 
-/// An item whose value is a `{{template}}` of the scenario (a named env), by kind, name, value.
-pub type TemplatedKey = (ItemKind, String, String);
+pub use crate::import::env::TemplatedKey;
 
 /// One loaded environment.
 #[derive(Debug, Clone)]
@@ -132,32 +131,9 @@ pub fn short_label(text: &str) -> String {
     }
 }
 
-/// The plan form of an environment: literal values, except those `templated` (from a scenario
-/// env) which are parsed back into templates.
+/// The plan form of an environment (see [`EnvSpec::to_environment_keeping`]).
 pub fn to_plan_env(spec: &EnvSpec, templated: &BTreeSet<TemplatedKey>) -> Environment {
-    let mut env = spec.to_environment();
-    let fix = |kind: ItemKind, list: &mut Vec<(String, Template)>| {
-        for (name, t) in list.iter_mut() {
-            let src = t.source();
-            if templated.contains(&(kind, name.clone(), src.clone()))
-                && let Ok(parsed) = Template::parse(&src)
-            {
-                *t = parsed;
-            }
-        }
-    };
-    fix(ItemKind::Header, &mut env.headers);
-    fix(ItemKind::Cookie, &mut env.cookies);
-    fix(ItemKind::Query, &mut env.query);
-    for (name, t) in env.vars.iter_mut() {
-        let src = t.source();
-        if templated.contains(&(ItemKind::Var, name.clone(), src.clone()))
-            && let Ok(parsed) = Template::parse(&src)
-        {
-            *t = parsed;
-        }
-    }
-    env
+    spec.to_environment_keeping(templated)
 }
 
 /// Where flags travel without a scenario: the first transport the request used, else the

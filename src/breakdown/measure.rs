@@ -186,7 +186,7 @@ fn summary(
         started_at: Some(SystemTime::now() - Duration::from_secs_f64(secs)),
         interrupted: false,
         insecure: plan.http.insecure,
-        latency_measured_from: "request_start".into(),
+        latency_measured_from: crate::aggregate::summary::LatencyOrigin::RequestStart,
         notes: Vec::new(),
     };
     let measured = MeasuredRun {

@@ -53,8 +53,8 @@ pub fn run_info(plan: &Plan) -> RunInfo {
         load: load_info(plan),
         insecure: plan.http.insecure,
         latency_measured_from: match plan.load {
-            LoadModel::Open { .. } => "intended_start".into(),
-            LoadModel::Closed { .. } => "request_start".into(),
+            LoadModel::Open { .. } => crate::aggregate::summary::LatencyOrigin::IntendedStart,
+            LoadModel::Closed { .. } => crate::aggregate::summary::LatencyOrigin::RequestStart,
         },
         ..RunInfo::default()
     }

@@ -5,6 +5,7 @@
 use super::compare::CompareError;
 use crate::aggregate::Summary;
 use crate::aggregate::summary::TargetKind;
+use std::fmt::Write as _;
 
 /// Refuses runs of different scenarios, load models or target kinds; returns notes on
 /// differences that keep them comparable.
@@ -90,16 +91,16 @@ pub fn check_comparable(b: &Summary, c: &Summary) -> Result<Vec<String>, Compare
 fn describe_load(l: &crate::aggregate::summary::LoadInfo) -> String {
     let mut s = l.model.to_string();
     if let Some(v) = l.vus {
-        s.push_str(&format!(" {v} VUs"));
+        let _ = write!(s, " {v} VUs");
     }
     if let Some(r) = l.rate_per_s {
-        s.push_str(&format!(" {r}/s"));
+        let _ = write!(s, " {r}/s");
     }
     if let Some(m) = l.max_vus {
-        s.push_str(&format!(" max {m} VUs"));
+        let _ = write!(s, " max {m} VUs");
     }
     if !l.stages.is_empty() {
-        s.push_str(&format!(" {} stages", l.stages.len()));
+        let _ = write!(s, " {} stages", l.stages.len());
     }
     s
 }

@@ -23,6 +23,7 @@ use crate::aggregate::summary::{Stats, StepSummary};
 use crate::aggregate::{PHASES, Summary};
 use crate::units::ms;
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 pub const COMPARE_SCHEMA: &str = "sonde.compare/v1";
 const QUANTILES: [(f64, &str); 3] = [(0.50, "p50"), (0.95, "p95"), (0.99, "p99")];
@@ -223,6 +224,66 @@ Bonferroni-corrected over steps × {p50, p95, p99, error rate}; a row regresses 
 confidence interval of the ratio lies beyond the tolerance and the quantile moved by at least \
 the minimum difference";
 
+/// One shared step's rows: its latency, each phase, its settle time, each Server-Timing part.
+fn step_rows(
+    sampler: &mut Sampler,
+    ctx: &Ctx,
+    b: &StepSummary,
+    c: &StepSummary,
+    rows: &mut Vec<CompareRow>,
+    notes: &mut Vec<String>,
+) -> Result<(), CompareError> {
+    // A poll step measured before settle time had a metric of its own: the baseline's
+    // latency is the settle time, the candidate's is request latency. Shown, not gated.
+    let predates_settle = b.settle.is_empty() && !c.settle.is_empty() && b.unsettled == 0;
+    if predates_settle {
+        notes.push(format!(
+            "step `{}`: the baseline predates settle time as its own metric (its latency is \
+             the poll's settle time); its latency is shown, not gated: record a new baseline",
+            c.name
+        ));
+    }
+    rows.push(step_row(sampler, ctx, b, c, !predates_settle)?);
+    for p in PHASES {
+        if let (Some(pb), Some(pc)) = (b.phases.get(p), c.phases.get(p)) {
+            let key = format!("{}.{p}", c.name);
+            rows.push(dist_row(sampler, ctx, &c.name, p, &key, pb, pc)?);
+        }
+    }
+    if !b.settle.is_empty() && !c.settle.is_empty() {
+        // A poll step's settle time, apart from its requests' latency.
+        let key = format!("{}.settle", c.name);
+        rows.push(dist_row(
+            sampler, ctx, &c.name, "settle", &key, &b.settle, &c.settle,
+        )?);
+    }
+    for (name, pc) in &c.server_timing {
+        if let Some(pb) = b.server_timing.get(name) {
+            let part = format!("server_timing.{name}");
+            let key = format!("{}.{part}", c.name);
+            rows.push(dist_row(sampler, ctx, &c.name, &part, &key, pb, pc)?);
+        }
+    }
+    Ok(())
+}
+
+/// The comparison's verdict from its gating rows: a regression anywhere wins, then an
+/// improvement.
+fn overall(rows: &[CompareRow]) -> Verdict {
+    let gating: Vec<Verdict> = rows
+        .iter()
+        .filter(|r| r.gating)
+        .map(|r| r.verdict)
+        .collect();
+    if gating.contains(&Verdict::Regressed) {
+        Verdict::Regressed
+    } else if gating.contains(&Verdict::Improved) {
+        Verdict::Improved
+    } else {
+        Verdict::NoSignificantChange
+    }
+}
+
 /// Compares `candidate` against `baseline`.
 pub fn compare(
     baseline: &Summary,
@@ -266,43 +327,7 @@ pub fn compare(
             continue;
         };
         let first = rows.len();
-        // A poll step measured before settle time had a metric of its own: the baseline's
-        // latency is the settle time, the candidate's is request latency. Shown, not gated.
-        let predates_settle = b.settle.is_empty() && !c.settle.is_empty() && b.unsettled == 0;
-        if predates_settle {
-            notes.push(format!(
-                "step `{}`: the baseline predates settle time as its own metric (its latency is \
-                 the poll's settle time); its latency is shown, not gated: record a new baseline",
-                c.name
-            ));
-        }
-        rows.push(step_row(&mut sampler, &ctx, b, c, !predates_settle)?);
-        for p in PHASES {
-            if let (Some(pb), Some(pc)) = (b.phases.get(p), c.phases.get(p)) {
-                let key = format!("{}.{p}", c.name);
-                rows.push(dist_row(&mut sampler, &ctx, &c.name, p, &key, pb, pc)?);
-            }
-        }
-        if !b.settle.is_empty() && !c.settle.is_empty() {
-            // A poll step's settle time, apart from its requests' latency.
-            let key = format!("{}.settle", c.name);
-            rows.push(dist_row(
-                &mut sampler,
-                &ctx,
-                &c.name,
-                "settle",
-                &key,
-                &b.settle,
-                &c.settle,
-            )?);
-        }
-        for (name, pc) in &c.server_timing {
-            if let Some(pb) = b.server_timing.get(name) {
-                let part = format!("server_timing.{name}");
-                let key = format!("{}.{part}", c.name);
-                rows.push(dist_row(&mut sampler, &ctx, &c.name, &part, &key, pb, pc)?);
-            }
-        }
+        step_rows(&mut sampler, &ctx, b, c, &mut rows, &mut notes)?;
         let why = explain(&rows[first..], b, c);
         if let Some(r) = rows.get_mut(first) {
             r.why = why;
@@ -317,18 +342,7 @@ pub fn compare(
             false,
         )?);
     }
-    let gating: Vec<Verdict> = rows
-        .iter()
-        .filter(|r| r.gating)
-        .map(|r| r.verdict)
-        .collect();
-    let verdict = if gating.contains(&Verdict::Regressed) {
-        Verdict::Regressed
-    } else if gating.contains(&Verdict::Improved) {
-        Verdict::Improved
-    } else {
-        Verdict::NoSignificantChange
-    };
+    let verdict = overall(&rows);
     if deff_b > 1.5 || deff_c > 1.5 {
         notes.push(format!(
             "latency drifted within the runs (design effect {deff_b:.1} baseline, {deff_c:.1} \
@@ -592,7 +606,7 @@ fn explain(rows: &[CompareRow], b: &StepSummary, c: &StepSummary) -> Option<Stri
             .map(|(n, d)| format!("{n} +{} ms", ms(d)))
             .collect();
         if !pieces.is_empty() {
-            text.push_str(&format!(", of which {}", pieces.join(", ")));
+            let _ = write!(text, ", of which {}", pieces.join(", "));
         }
         parts.push(text);
     }
@@ -612,7 +626,7 @@ fn explain(rows: &[CompareRow], b: &StepSummary, c: &StepSummary) -> Option<Stri
             .map(|(k, n)| (k, n.saturating_sub(*b.error_classes.get(k).unwrap_or(&0))))
             .max_by_key(|(_, d)| *d);
         if let Some((class, d)) = grew.filter(|(_, d)| *d > 0) {
-            text.push_str(&format!(", mostly {class} (+{d})"));
+            let _ = write!(text, ", mostly {class} (+{d})");
         }
         parts.push(text);
     }

@@ -147,7 +147,6 @@ pub fn log_quantile_sd(s: &mut Sampler, cdf: &Cdf, q: f64, n_eff: f64) -> f64 {
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
-    let p = p.clamp(1e-300, 1.0 - 1e-16);
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,
@@ -177,6 +176,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         2.445_134_137_142_996,
         3.754_408_661_907_416,
     ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
     let tail = |q: f64| {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
@@ -294,7 +294,7 @@ pub fn median(v: &[f64]) -> f64 {
     quantile(v, 0.5)
 }
 
-/// Linear-interpolated quantile (type 7, as R and NumPy default); 0 when empty.
+/// Linear-interpolated quantile (type 7, as R and `NumPy` default); 0 when empty.
 pub fn quantile(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;

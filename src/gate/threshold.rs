@@ -148,6 +148,8 @@ pub fn parse_metric_key(key: &str) -> Result<MetricRef, ThresholdError> {
 }
 
 /// Like `parse_metric_key`, with the detail the scenario loader renders.
+// Long by design: one hand-written parser over the key (step, phase or server_timing part,
+// tags), each branch with its own positioned error and suggestion.
 pub fn parse_key(key: &str) -> Result<MetricRef, Problem> {
     let lead = key.len() - key.trim_start().len();
     let body = key.trim();
@@ -292,6 +294,8 @@ pub fn parse_threshold(metric_key: &str, expr: &str) -> Result<Threshold, Thresh
 }
 
 /// Like `parse_threshold`, with the detail the scenario loader renders.
+// Long by design: one hand-written parser over the expression (stat, operator, limit, unit),
+// each branch with its own positioned error and suggestion.
 pub fn parse(metric_key: &str, expr: &str) -> Result<Threshold, Problem> {
     let metric = parse_key(metric_key)?;
     let mut cur = Cursor { s: expr, at: 0 };

@@ -132,7 +132,7 @@ impl fmt::Display for Authority<'_> {
     }
 }
 
-/// Where in the exchange a hyper error surfaced; decides between Reset and BodyTruncated.
+/// Where in the exchange a hyper error surfaced; decides between `Reset` and `BodyTruncated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     BeforeHeaders,

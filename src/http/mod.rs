@@ -48,7 +48,7 @@
 //! 301/302/303 turn into GET without a body, 307/308 keep both; every header the redactor treats as
 //! secret (`Authorization`, `Cookie`, `X-Api-Key`, any `*token*`, ...) is dropped when the host
 //! or port changes, and each hop's host must pass the allow-list like any request.
-//! The session's cookie jar stores `Set-Cookie` (domain/path rules of cookie_store) and adds
+//! The session's cookie jar stores `Set-Cookie` (domain/path rules of `cookie_store`) and adds
 //! matching cookies to later requests, after any `Cookie` header the request already has.
 //! `connect_timeout` bounds DNS+TCP+TLS; the request timeout bounds the whole exchange (all
 //! hops, including bodies). Bodies are streamed: at most `body_capture_limit` bytes are kept,

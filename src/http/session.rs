@@ -166,6 +166,8 @@ impl Session {
     /// `send` without giving the request up. `wire` is the request as `encode_h1` rendered it
     /// once: written as is on HTTP/1.1 while the session's jar holds no cookie (a load loop's
     /// static step then renders nothing per request).
+    // Long by design: the request's hop loop (redirects, cookies, the whole-exchange deadline) on
+    // the hot path, kept in one function so every hop's timing edges stay in one place.
     pub async fn send_ref(&self, req: &Request, wire: Option<&Bytes>) -> Exchange {
         let cfg = &self.client.cfg;
         let limit = req.timeout.unwrap_or(cfg.request_timeout);
@@ -337,6 +339,8 @@ impl Session {
     /// One request on one connection (pooled or new), retrying on a fresh connection when a
     /// pooled one turns out to be closed (before the request left, or, for idempotent methods,
     /// before any byte of a response arrived).
+    // Long by design: checkout, write, read and the replace-a-closed-pooled-connection retry are
+    // one sequence whose phase marks must be taken in order.
     async fn attempt(
         &self,
         out: &Outgoing<'_>,

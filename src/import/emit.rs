@@ -18,7 +18,7 @@
 //! becomes `${TOKEN}`.
 
 use super::curl::tokenize::{VAR_CLOSE, VAR_OPEN};
-use super::env::{BodyKind, ItemKind, is_secret};
+use super::env::{Body as ImportedBody, BodyKind, EnvSpec, ItemKind, is_secret};
 pub use super::yamltext::{DOLLAR_VAR, LBRACE_VAR, yaml_quote};
 use super::yamltext::{Spell, loader_text, yaml_block};
 use super::{Imported, Source};
@@ -191,14 +191,16 @@ fn scrub_cookie_header(text: &str, s: &mut Secrets) -> String {
 /// JSON text with secret string values replaced where they stand: a value under a secret key,
 /// or one that looks like a credential. The text is scanned, never re-serialised. `None` when
 /// the text is not JSON.
+// Long by design: one scanner over the JSON text (strings, keys, nesting) that replaces values
+// where they stand; its position and key stack would otherwise travel through every helper.
 fn scrub_json_text(text: &str, s: &mut Secrets) -> Option<String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     #[derive(PartialEq)]
     enum Ctx {
         ObjectKey,
         ObjectValue,
         Array,
     }
+    serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
     let mut stack: Vec<Ctx> = Vec::new();
     let mut key = String::new();
     let mut out = String::with_capacity(text.len());
@@ -349,7 +351,9 @@ fn shell_vars(s: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Writes the scenario YAML for one imported request.
+/// Writes the scenario YAML for one imported request: its items scrubbed of secrets (in the
+/// order headers, cookies, query, path, body, vars, which numbers the placeholders), then the
+/// YAML assembled under a header comment that says what was done.
 pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     // Flags the scenario would send differently (two transports, another order, spaces) stay
     // the header or cookie they were.
@@ -368,13 +372,53 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         shell_vars(&it.value, &mut vars_used);
     }
 
-    // Headers, in order; a repeated name (in any letter case: `authorization` and
-    // `AUTHORIZATION` are one field) becomes a list, every value sent, in order.
+    let mut headers = scrub_headers(env, &mut s);
+    let cookies = scrub_cookies(env, &mut s, &mut headers, &mut notes);
+    let (query, path) = scrub_query_and_path(imp, &mut s);
+    let body = env.body.as_ref().map_or_else(String::new, |b| {
+        body_yaml(b, env, &mut s, &mut spell, &mut notes)
+    });
+
+    let mut y = top_yaml(imp, opts, &mut spell);
+    let mut envy = env_items_yaml(&headers, &cookies, &env.flags, &query, &mut spell);
+    let vars: Vec<(String, String)> = env
+        .vars
+        .iter()
+        .map(|(n, v)| {
+            let secret = is_secret(ItemKind::Var, n, v);
+            (n.clone(), s.value(ItemKind::Var, n, v, secret))
+        })
+        .collect();
+    let steps = steps_yaml(imp, &path, &body, &mut spell);
+    if s.lbrace {
+        notes.push(format!(
+            "a secret value holds `{{{{`: export it with each `{{` written {{{{{LBRACE_VAR}}}}} (the loader reads templates after it substitutes ${{…}})"
+        ));
+    }
+    spell.lbrace |= s.lbrace;
+    vars_yaml(&mut envy, vars, &spell);
+    if !envy.is_empty() {
+        y.push_str("env:\n  imported:\n");
+        y.push_str(&envy);
+    }
+    y.push_str(&steps);
+
+    let mut head = header_comment(imp, opts, &s.list, &vars_used, &spell, &notes);
+    head.push_str(&y);
+    Emitted {
+        yaml: head,
+        placeholders: s.list,
+    }
+}
+
+/// Headers, in order; a repeated name (in any letter case: `authorization` and
+/// `AUTHORIZATION` are one field) becomes a list, every value sent, in order.
+fn scrub_headers(env: &EnvSpec, s: &mut Secrets) -> Vec<(String, Vec<String>)> {
     let mut headers: Vec<(String, Vec<String>)> = Vec::new();
     for (n, v) in &env.headers {
         let out = if n.eq_ignore_ascii_case("cookie") {
             if s.enabled {
-                scrub_cookie_header(v, &mut s)
+                scrub_cookie_header(v, s)
             } else {
                 v.clone()
             }
@@ -387,14 +431,19 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             None => headers.push((n.clone(), vec![out])),
         }
     }
-    // Cookies: a mapping when every name is distinct, else one verbatim Cookie header.
+    headers
+}
+
+/// Cookies: a mapping when every name is distinct, else one verbatim Cookie header (added to
+/// `headers`, with a note).
+fn scrub_cookies(
+    env: &EnvSpec,
+    s: &mut Secrets,
+    headers: &mut Vec<(String, Vec<String>)>,
+    notes: &mut Vec<String>,
+) -> Vec<(String, String)> {
     let mut cookies: Vec<(String, String)> = Vec::new();
-    let distinct = env
-        .cookies
-        .iter()
-        .enumerate()
-        .all(|(i, (n, _))| !env.cookies[..i].iter().any(|(m, _)| m == n));
-    if distinct {
+    if all_distinct(&env.cookies) {
         for (n, v) in &env.cookies {
             let secret = is_secret(ItemKind::Cookie, n, v);
             cookies.push((n.clone(), s.value(ItemKind::Cookie, n, v, secret)));
@@ -407,20 +456,29 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             .collect::<Vec<_>>()
             .join("; ");
         let v = if s.enabled {
-            scrub_cookie_header(&joined, &mut s)
+            scrub_cookie_header(&joined, s)
         } else {
             joined
         };
         notes.push("a cookie name repeats, so the cookies are one verbatim `Cookie` header".into());
         headers.push(("Cookie".into(), vec![v]));
     }
-    // Query: items when they give the same bytes, else verbatim in the URL.
-    let items_exact = imp.query_items_exact()
-        && env
-            .query
-            .iter()
-            .enumerate()
-            .all(|(i, (n, _))| !env.query[..i].iter().any(|(m, _)| m == n));
+    cookies
+}
+
+/// True when no name repeats.
+fn all_distinct(items: &[(String, String)]) -> bool {
+    items
+        .iter()
+        .enumerate()
+        .all(|(i, (n, _))| !items[..i].iter().any(|(m, _)| m == n))
+}
+
+/// Query items when they give the same bytes (else none, and the query stays verbatim in the
+/// URL), and the URL path with secret-looking segments replaced.
+fn scrub_query_and_path(imp: &Imported, s: &mut Secrets) -> (Vec<(String, String)>, String) {
+    let env = &imp.env;
+    let items_exact = imp.query_items_exact() && all_distinct(&env.query);
     let query: Vec<(String, String)> = if items_exact {
         env.query
             .iter()
@@ -446,81 +504,87 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
         .join("/");
     if !items_exact && let Some(q) = &imp.raw_query {
         path.push('?');
-        path.push_str(&scrub_pairs(q, ItemKind::Query, &mut s));
+        path.push_str(&scrub_pairs(q, ItemKind::Query, s));
     }
+    (query, path)
+}
 
-    // Body.
-    let mut body_yaml = String::new();
-    if let Some(b) = &env.body {
-        body_yaml.push_str("      body:\n");
-        let fields = b.form_fields();
-        let ct = b.content_type.as_deref().map(str::trim).unwrap_or("");
-        let unique = fields
-            .iter()
-            .enumerate()
-            .all(|(i, (n, _))| !n.is_empty() && !fields[..i].iter().any(|(m, _)| m == n));
-        let form_exact = b.binary.is_none()
-            && b.kind == BodyKind::Form
-            && ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            && !fields.is_empty()
-            && unique
-            && super::encode_query(&fields) == b.text
-            && !b.text.contains(VAR_OPEN);
-        if let Some(bytes) = &b.binary {
-            use base64::Engine as _;
+/// The request's `body:` block: base64 for bytes, `form:` when the fields give the same bytes,
+/// else `raw:`; with `content_type:` when no header says it.
+fn body_yaml(
+    b: &ImportedBody,
+    env: &EnvSpec,
+    s: &mut Secrets,
+    spell: &mut Spell,
+    notes: &mut Vec<String>,
+) -> String {
+    let mut body_yaml = String::from("      body:\n");
+    let fields = b.form_fields();
+    let ct = b.content_type.as_deref().map(str::trim).unwrap_or("");
+    let unique = fields
+        .iter()
+        .enumerate()
+        .all(|(i, (n, _))| !n.is_empty() && !fields[..i].iter().any(|(m, _)| m == n));
+    let form_exact = b.binary.is_none()
+        && b.kind == BodyKind::Form
+        && ct.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        && !fields.is_empty()
+        && unique
+        && super::encode_query(&fields) == b.text
+        && !b.text.contains(VAR_OPEN);
+    if let Some(bytes) = &b.binary {
+        use base64::Engine as _;
+        let _ = writeln!(
+            body_yaml,
+            "        base64: {}",
+            yaml_quote(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        );
+        notes.push(
+            "the body is not UTF-8 text, so it is written as base64 (exact bytes); it was not scanned for secrets"
+                .into(),
+        );
+    } else if form_exact {
+        body_yaml.push_str("        form:\n");
+        for (n, v) in &fields {
+            let secret = field_is_secret(n, v);
+            let v = s.value(ItemKind::Body, n, v, secret);
             let _ = writeln!(
                 body_yaml,
-                "        base64: {}",
-                yaml_quote(&base64::engine::general_purpose::STANDARD.encode(bytes))
+                "          {}: {}",
+                // Names are read as they are: no `${}` expansion, no templates.
+                yaml_quote(n),
+                yaml_quote(&loader_text(&v, spell))
             );
-            notes.push(
-                "the body is not UTF-8 text, so it is written as base64 (exact bytes); it was not scanned for secrets"
-                    .into(),
-            );
-        } else if form_exact {
-            body_yaml.push_str("        form:\n");
-            for (n, v) in &fields {
-                let secret = field_is_secret(n, v);
-                let v = s.value(ItemKind::Body, n, v, secret);
-                let _ = writeln!(
-                    body_yaml,
-                    "          {}: {}",
-                    // Names are read as they are: no `${}` expansion, no templates.
-                    yaml_quote(n),
-                    yaml_quote(&loader_text(&v, &mut spell))
-                );
-            }
+        }
+    } else {
+        let text = if s.enabled {
+            scrub_body_text(&b.text, s)
         } else {
-            let text = if s.enabled {
-                scrub_body_text(&b.text, &mut s)
-            } else {
-                b.text.clone()
-            };
-            let text = loader_text(&text, &mut spell);
-            let v = yaml_block(&text, "          ").unwrap_or_else(|| yaml_quote(&text));
-            let _ = writeln!(body_yaml, "        raw: {v}");
-        }
-        let has_ct_header = env
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-        if !has_ct_header && !ct.is_empty() && !form_exact {
-            let _ = writeln!(
-                body_yaml,
-                "        content_type: {}",
-                yaml_quote(&loader_text(ct, &mut spell))
-            );
-        }
+            b.text.clone()
+        };
+        let text = loader_text(&text, spell);
+        let v = yaml_block(&text, "          ").unwrap_or_else(|| yaml_quote(&text));
+        let _ = writeln!(body_yaml, "        raw: {v}");
     }
+    let has_ct_header = env
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if !has_ct_header && !ct.is_empty() && !form_exact {
+        let _ = writeln!(
+            body_yaml,
+            "        content_type: {}",
+            yaml_quote(&loader_text(ct, spell))
+        );
+    }
+    body_yaml
+}
 
-    // Assemble.
+/// `name:`, `target:` and, when the request carried flags, `flags:`.
+fn top_yaml(imp: &Imported, opts: &EmitOptions, spell: &mut Spell) -> String {
     let mut y = String::new();
     let _ = writeln!(y, "name: {}", yaml_quote(&opts.name));
-    let _ = writeln!(
-        y,
-        "target: {}",
-        yaml_quote(&loader_text(&imp.base, &mut spell))
-    );
+    let _ = writeln!(y, "target: {}", yaml_quote(&loader_text(&imp.base, spell)));
     if let Some(ft) = imp.flag_sources.first() {
         let (key, name, separator) = match ft {
             FlagTransport::Header { name, separator } => ("header", name, separator),
@@ -533,13 +597,24 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             yaml_quote(separator)
         );
     }
+    y
+}
+
+/// The imported env's headers, cookies, flags and query (its vars follow, see `vars_yaml`).
+fn env_items_yaml(
+    headers: &[(String, Vec<String>)],
+    cookies: &[(String, String)],
+    flags: &[(String, bool)],
+    query: &[(String, String)],
+    spell: &mut Spell,
+) -> String {
     let mut envy = String::new();
     if !headers.is_empty() {
         envy.push_str("    headers:\n");
-        for (n, vs) in &headers {
+        for (n, vs) in headers {
             let vs: Vec<String> = vs
                 .iter()
-                .map(|v| yaml_quote(&loader_text(v, &mut spell)))
+                .map(|v| yaml_quote(&loader_text(v, spell)))
                 .collect();
             if vs.len() == 1 {
                 let _ = writeln!(envy, "      {}: {}", yaml_quote(n), vs[0]);
@@ -558,71 +633,71 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
                 out,
                 "      {}: {}",
                 yaml_quote(n),
-                yaml_quote(&loader_text(v, &mut spell))
+                yaml_quote(&loader_text(v, spell))
             );
         }
     };
-    section(&mut envy, "cookies", &cookies);
-    if !env.flags.is_empty() {
+    section(&mut envy, "cookies", cookies);
+    if !flags.is_empty() {
         envy.push_str("    flags:\n");
-        for (n, on) in &env.flags {
+        for (n, on) in flags {
             let _ = writeln!(envy, "      {}: {}", yaml_quote(n), on);
         }
     }
-    section(&mut envy, "query", &query);
-    let mut vars: Vec<(String, String)> = env
-        .vars
-        .iter()
-        .map(|(n, v)| {
-            let secret = is_secret(ItemKind::Var, n, v);
-            (n.clone(), s.value(ItemKind::Var, n, v, secret))
-        })
-        .collect();
-    let url_text = loader_text(&path, &mut spell);
-    let method_text = imp.method.as_str().to_string();
-    let step = step_name(&imp.path);
-    let mut steps = String::new();
-    steps.push_str("steps:\n");
-    let _ = writeln!(steps, "  - name: {}", yaml_quote(&step));
-    steps.push_str("    request:\n");
-    let _ = writeln!(steps, "      method: {}", yaml_quote(&method_text));
-    let _ = writeln!(steps, "      url: {}", yaml_quote(&url_text));
-    steps.push_str(&body_yaml);
-    if !imp.follow_redirects {
-        steps.push_str("    follow_redirects: false\n");
-    }
-    if s.lbrace {
-        notes.push(format!(
-            "a secret value holds `{{{{`: export it with each `{{` written {{{{{LBRACE_VAR}}}}} (the loader reads templates after it substitutes ${{…}})"
-        ));
-    }
-    spell.lbrace |= s.lbrace;
-    // Their values, one `{` and one `$`, are written literally: not templates themselves.
+    section(&mut envy, "query", query);
+    envy
+}
+
+/// The env's `vars:`, with the spelling helpers `spell` needed: their values, one `{` and one
+/// `$`, are written literally, not templates themselves.
+fn vars_yaml(envy: &mut String, mut vars: Vec<(String, String)>, spell: &Spell) {
     if spell.lbrace {
         vars.push((LBRACE_VAR.to_string(), "{".to_string()));
     }
     if spell.dollar {
         vars.push((DOLLAR_VAR.to_string(), "$".to_string()));
     }
-    if !vars.is_empty() {
-        let _ = writeln!(envy, "    vars:");
-        for (n, v) in &vars {
-            let v = if n == LBRACE_VAR || n == DOLLAR_VAR {
-                v.clone()
-            } else {
-                let mut unused = Spell::default();
-                loader_text(v, &mut unused)
-            };
-            let _ = writeln!(envy, "      {}: {}", yaml_quote(n), yaml_quote(&v));
-        }
+    if vars.is_empty() {
+        return;
     }
-    if !envy.is_empty() {
-        y.push_str("env:\n  imported:\n");
-        y.push_str(&envy);
+    let _ = writeln!(envy, "    vars:");
+    for (n, v) in &vars {
+        let v = if n == LBRACE_VAR || n == DOLLAR_VAR {
+            v.clone()
+        } else {
+            let mut unused = Spell::default();
+            loader_text(v, &mut unused)
+        };
+        let _ = writeln!(envy, "      {}: {}", yaml_quote(n), yaml_quote(&v));
     }
-    y.push_str(&steps);
+}
 
-    // Header comment.
+/// `steps:` with the one request.
+fn steps_yaml(imp: &Imported, path: &str, body: &str, spell: &mut Spell) -> String {
+    let url_text = loader_text(path, spell);
+    let step = step_name(&imp.path);
+    let mut steps = String::from("steps:\n");
+    let _ = writeln!(steps, "  - name: {}", yaml_quote(&step));
+    steps.push_str("    request:\n");
+    let _ = writeln!(steps, "      method: {}", yaml_quote(imp.method.as_str()));
+    let _ = writeln!(steps, "      url: {}", yaml_quote(&url_text));
+    steps.push_str(body);
+    if !imp.follow_redirects {
+        steps.push_str("    follow_redirects: false\n");
+    }
+    steps
+}
+
+/// The comment the file opens with: where it came from, the placeholders to export, shell
+/// variables, options of the command sonde does not copy, and the notes.
+fn header_comment(
+    imp: &Imported,
+    opts: &EmitOptions,
+    placeholders: &[Placeholder],
+    vars_used: &[String],
+    spell: &Spell,
+    notes: &[String],
+) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "# Imported by sonde from {}.", opts.source_label);
     if let Source::Curl(d) = imp.source {
@@ -635,12 +710,12 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
             }
         );
     }
-    if !s.list.is_empty() {
+    if !placeholders.is_empty() {
         head.push_str(
             "# Secret values were replaced by ${…} placeholders, read from the environment at\n",
         );
         head.push_str("# run time. Export these before running this scenario:\n");
-        for p in &s.list {
+        for p in placeholders {
             let _ = writeln!(head, "#   {}  ({} `{}`)", p.var, p.kind, p.name);
         }
     }
@@ -680,9 +755,5 @@ pub fn to_scenario_yaml(imp: &Imported, opts: &EmitOptions) -> Emitted {
     for n in notes {
         let _ = writeln!(head, "# Note: {n}.");
     }
-    head.push_str(&y);
-    Emitted {
-        yaml: head,
-        placeholders: s.list,
-    }
+    head
 }

@@ -5,7 +5,7 @@
 
 use crate::plan::{Environment, FlagTransport, Template};
 use crate::redact;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What an atomic environment item is.
@@ -226,6 +226,9 @@ impl fmt::Debug for Body {
     }
 }
 
+/// An item whose value is a `{{template}}` of the scenario (a named env), by kind, name, value.
+pub type TemplatedKey = (ItemKind, String, String);
+
 /// An environment: everything about a request that may differ between two people.
 /// Headers keep their original order and case; flags are on/off.
 #[derive(Clone, Default, PartialEq)]
@@ -427,6 +430,34 @@ impl EnvSpec {
             query: lit(&self.query),
             flags: self.flags.iter().cloned().collect(),
         }
+    }
+
+    /// The plan form with literal values, except those `templated` (items of a scenario's named
+    /// env, see [`EnvSpec::from_environment`]), which are parsed back into templates: the two
+    /// models of an environment meet here and in the two conversions beside it.
+    pub fn to_environment_keeping(&self, templated: &BTreeSet<TemplatedKey>) -> Environment {
+        let mut env = self.to_environment();
+        let fix = |kind: ItemKind, name: &String, t: &mut Template| {
+            let src = t.source();
+            if templated.contains(&(kind, name.clone(), src.clone()))
+                && let Ok(parsed) = Template::parse(&src)
+            {
+                *t = parsed;
+            }
+        };
+        for (kind, list) in [
+            (ItemKind::Header, &mut env.headers),
+            (ItemKind::Cookie, &mut env.cookies),
+            (ItemKind::Query, &mut env.query),
+        ] {
+            for (name, t) in list.iter_mut() {
+                fix(kind, name, t);
+            }
+        }
+        for (name, t) in &mut env.vars {
+            fix(ItemKind::Var, name, t);
+        }
+        env
     }
 
     /// The inverse of [`EnvSpec::to_environment`] for a scenario's named env: templates are kept

@@ -27,6 +27,7 @@ use super::{ImportError, Imported, Source, split_url};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -253,7 +254,7 @@ impl<'de> Visitor<'de> for EntryRequest {
     }
 }
 
-/// serde_json's message without its position suffix and with quoted values elided (a value in
+/// `serde_json`'s message without its position suffix and with quoted values elided (a value in
 /// a type error could be a secret).
 fn clean_json_message(e: &serde_json::Error) -> String {
     let msg = e.to_string();
@@ -285,13 +286,10 @@ fn clean_json_message(e: &serde_json::Error) -> String {
 fn listing(scan: &Scan<'_>) -> String {
     let mut s = String::new();
     for (i, (m, u)) in scan.listing.iter().enumerate() {
-        s.push_str(&format!("\n  {i}: {m} {}", crate::redact::redact_url(u)));
+        let _ = write!(s, "\n  {i}: {m} {}", crate::redact::redact_url(u));
     }
     if scan.count > scan.listing.len() {
-        s.push_str(&format!(
-            "\n  … and {} more",
-            scan.count - scan.listing.len()
-        ));
+        let _ = write!(s, "\n  … and {} more", scan.count - scan.listing.len());
     }
     s
 }
@@ -481,6 +479,8 @@ fn pairs(v: Option<&Value>, path: &str) -> Result<Vec<(String, String, usize)>, 
     Ok(out)
 }
 
+// Long by design: a HAR entry's request read field by field (method, URL, headers, cookies,
+// query, body), each with its own error naming the entry and field.
 fn convert(req: &Value, index: usize) -> Result<Imported, ImportError> {
     let base_path = format!("log.entries[{index}].request");
     if !req.is_object() {

@@ -29,13 +29,13 @@ pub(super) fn loader_text(s: &str, spell: &mut Spell) -> String {
         match c {
             '$' if chars.get(i + 1) == Some(&VAR_OPEN) => {
                 spell.dollar = true;
-                out.push_str(&format!("{{{{{DOLLAR_VAR}}}}}"));
+                let _ = write!(out, "{{{{{DOLLAR_VAR}}}}}");
             }
             // `$${` reads back as `${`; with braces spelled, `$${{sonde_lbrace}}` does too.
             '$' if chars.get(i + 1) == Some(&'{') => out.push_str("$$"),
             '{' if lbrace => {
                 spell.lbrace = true;
-                out.push_str(&format!("{{{{{LBRACE_VAR}}}}}"));
+                let _ = write!(out, "{{{{{LBRACE_VAR}}}}}");
             }
             VAR_OPEN => out.push_str("${"),
             VAR_CLOSE => out.push('}'),

@@ -99,6 +99,8 @@ fn longest_word(s: &str) -> usize {
 /// Builds a table that fits `width` without splitting a number or a name: non-text columns
 /// keep their full width, free-text columns wrap between words, and when even that does not
 /// fit, columns are dropped by `drop_rank`. Returns the table and the headers it dropped.
+// Long by design: one fitting algorithm (measure, wrap free text, drop by rank, retry) whose
+// widths and drop order are shared state across its passes.
 pub fn fit(
     cols: &[Col<'_>],
     rows: Vec<Vec<Txt>>,

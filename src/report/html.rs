@@ -7,12 +7,12 @@
 
 use super::svg::{self, PALETTE, Series, XAxis, esc};
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
-    rows_to_show,
+    comparison_headline, describe_load, error_rate_cell, error_rows, outcome_label, quantile_cells,
+    rows_to_show, step_rows, target_text,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
-use crate::aggregate::summary::TargetKind;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::{Stats, StepSummary};
 use crate::gate::{self, Comparison, Verdict};
 use crate::units::ms;
@@ -156,7 +156,7 @@ fn over_time(s: &Summary) -> (String, String) {
     (latency, rate)
 }
 
-/// Percentile spectrum (HdrHistogram plot style): x = 1/(1−q) on a log axis.
+/// Percentile spectrum (`HdrHistogram` plot style): x = 1/(1−q) on a log axis.
 fn spectrum(s: &Summary) -> String {
     let mut series = Vec::new();
     let mut decades: u32 = 2;
@@ -298,127 +298,22 @@ fn compare_bars(c: &Comparison) -> String {
 
 impl HtmlReport {
     pub fn render_string(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
-        let v = gate::verdict(s, comparison);
         let mut o = String::new();
-        let csp = format!(
-            "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src data:",
-            sha256_b64(STYLE),
-            sha256_b64(SCRIPT)
-        );
-        let _ = write!(
-            o,
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
-             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-             <title>sonde · {}</title><style>{STYLE}</style><script>{SCRIPT}</script></head>\
-             <body><main>",
-            esc(&csp),
-            esc(&s.scenario)
-        );
-        let _ = write!(
-            o,
-            "<h1>{} <span class=\"badge {}\" id=\"verdict\">{}</span></h1><dl>",
-            esc(&s.scenario),
-            if v.passed { "pass" } else { "fail" },
-            if v.passed { "passed" } else { "failed" }
-        );
-        let target = if s.target.kind == TargetKind::EmbeddedDemo {
-            format!("{} (embedded demo)", s.target.url)
-        } else {
-            s.target.url.clone()
-        };
-        let mut facts = vec![
-            ("target", target),
-            ("load", describe_load(s)),
-            ("started", s.started_at.clone()),
-            (
-                "ran",
-                format!(
-                    "{:.1} s, {} iterations ({:.1}/s), {} failed, {} requests",
-                    s.duration_s,
-                    s.iterations.count,
-                    s.iterations.rate,
-                    s.iterations.failed,
-                    s.http.requests
-                ),
-            ),
-            (
-                "latency",
-                if s.latency_measured_from == "intended_start" {
-                    "measured from each iteration's intended start (coordinated omission corrected)"
-                } else {
-                    "measured from each request's start (closed model)"
-                }
-                .to_string(),
-            ),
-        ];
-        if let Some(e) = &s.env {
-            facts.insert(1, ("environment", e.clone()));
-        }
-        for (k, val) in facts {
-            let _ = write!(o, "<dt>{k}</dt><dd>{}</dd>", esc(&val));
-        }
-        o.push_str("</dl><ul>");
-        for r in &v.reasons {
-            let _ = write!(o, "<li class=\"bad\">{}</li>", esc(r));
-        }
-        if s.insecure {
-            o.push_str("<li class=\"warn\">--insecure: TLS certificates were NOT verified</li>");
-        }
-        if s.interrupted {
-            o.push_str("<li class=\"warn\">interrupted: partial results</li>");
-        }
-        if s.iterations.dropped > 0 {
-            let _ = write!(
-                o,
-                "<li class=\"warn\">{} iterations dropped: every VU was busy (raise max_vus)</li>",
-                s.iterations.dropped
-            );
-        }
-        for n in &s.notes {
-            let _ = write!(o, "<li>{}</li>", esc(n));
-        }
-        o.push_str("</ul>");
-
+        head(&mut o, s, &gate::verdict(s, comparison));
         o.push_str(
             "<h2>Percentiles (ms)</h2><table id=\"percentiles\"><tr><th>step</th><th>reqs</th>\
              <th>rate/s</th><th>errors</th><th>min</th><th>p50</th><th>p90</th><th>p95</th>\
              <th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>",
         );
-        for st in &s.steps {
-            step_row(&mut o, st);
-            if let Some(settle) = st.settle_row(s.duration_s) {
-                step_row(&mut o, &settle);
-            }
-        }
-        if s.steps.len() != 1 {
-            step_row(&mut o, &s.http);
+        for st in step_rows(s) {
+            step_row(&mut o, &st);
         }
         o.push_str("</table>");
-
-        if !s.thresholds.is_empty() {
-            o.push_str(
-                "<h2>Thresholds</h2><table id=\"thresholds\"><tr><th>result</th>\
-                 <th>threshold</th><th>measured</th></tr>",
-            );
-            for t in &s.thresholds {
-                let _ = write!(
-                    o,
-                    "<tr><td class=\"{}\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
-                    if t.passed() { "good" } else { "bad" },
-                    outcome_label(t),
-                    esc(&t.threshold),
-                    esc(&t.message)
-                );
-            }
-            o.push_str("</table>");
-        }
-
+        thresholds(&mut o, s);
         if let Some(c) = comparison {
             comparison_section(&mut o, c);
             o.push_str(&compare_bars(c));
         }
-
         let (latency, rate) = over_time(s);
         let _ = write!(
             o,
@@ -428,27 +323,7 @@ impl HtmlReport {
             phase_bars(s),
             super::waterfall::section(s)
         );
-
-        let mut errors = String::new();
-        for st in &s.steps {
-            for (class, n) in &st.error_classes {
-                let msgs: Vec<String> = st.error_messages.keys().take(3).map(|m| esc(m)).collect();
-                let _ = write!(
-                    errors,
-                    "<tr><td>{}</td><td class=\"l\">{}</td><td>{n}</td><td class=\"l\">{}</td></tr>",
-                    esc(&st.name),
-                    esc(class),
-                    msgs.join("<br>")
-                );
-            }
-        }
-        if !errors.is_empty() {
-            let _ = write!(
-                o,
-                "<h2>Errors</h2><table id=\"errors\"><tr><th>step</th><th>class</th>\
-                 <th>count</th><th>first messages</th></tr>{errors}</table>"
-            );
-        }
+        errors(&mut o, s);
         let _ = writeln!(
             o,
             "<footer>sonde {} · result schema {} · HDR histograms, µs, 3 significant digits\
@@ -457,6 +332,128 @@ impl HtmlReport {
             esc(&s.schema)
         );
         o
+    }
+}
+
+/// The document's head, the title with the verdict badge, the run's facts and the reasons and
+/// warnings a reader needs before the numbers.
+fn head(o: &mut String, s: &Summary, v: &gate::GateVerdict) {
+    let csp = format!(
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; img-src data:",
+        sha256_b64(STYLE),
+        sha256_b64(SCRIPT)
+    );
+    let _ = write!(
+        o,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+             <title>sonde · {}</title><style>{STYLE}</style><script>{SCRIPT}</script></head>\
+             <body><main>",
+        esc(&csp),
+        esc(&s.scenario)
+    );
+    let _ = write!(
+        o,
+        "<h1>{} <span class=\"badge {}\" id=\"verdict\">{}</span></h1><dl>",
+        esc(&s.scenario),
+        if v.passed { "pass" } else { "fail" },
+        if v.passed { "passed" } else { "failed" }
+    );
+    let target = target_text(s);
+    let mut facts = vec![
+        ("target", target),
+        ("load", describe_load(s)),
+        ("started", s.started_at.clone()),
+        (
+            "ran",
+            format!(
+                "{:.1} s, {} iterations ({:.1}/s), {} failed, {} requests",
+                s.duration_s,
+                s.iterations.count,
+                s.iterations.rate,
+                s.iterations.failed,
+                s.http.requests
+            ),
+        ),
+        (
+            "latency",
+            if s.latency_measured_from == LatencyOrigin::IntendedStart {
+                "measured from each iteration's intended start (coordinated omission corrected)"
+            } else {
+                "measured from each request's start (closed model)"
+            }
+            .to_string(),
+        ),
+    ];
+    if let Some(e) = &s.env {
+        facts.insert(1, ("environment", e.clone()));
+    }
+    for (k, val) in facts {
+        let _ = write!(o, "<dt>{k}</dt><dd>{}</dd>", esc(&val));
+    }
+    o.push_str("</dl><ul>");
+    for r in &v.reasons {
+        let _ = write!(o, "<li class=\"bad\">{}</li>", esc(r));
+    }
+    if s.insecure {
+        o.push_str("<li class=\"warn\">--insecure: TLS certificates were NOT verified</li>");
+    }
+    if s.interrupted {
+        o.push_str("<li class=\"warn\">interrupted: partial results</li>");
+    }
+    if s.iterations.dropped > 0 {
+        let _ = write!(
+            o,
+            "<li class=\"warn\">{} iterations dropped: every VU was busy (raise max_vus)</li>",
+            s.iterations.dropped
+        );
+    }
+    for n in &s.notes {
+        let _ = write!(o, "<li>{}</li>", esc(n));
+    }
+    o.push_str("</ul>");
+}
+
+fn thresholds(o: &mut String, s: &Summary) {
+    if !s.thresholds.is_empty() {
+        o.push_str(
+            "<h2>Thresholds</h2><table id=\"thresholds\"><tr><th>result</th>\
+                 <th>threshold</th><th>measured</th></tr>",
+        );
+        for t in &s.thresholds {
+            let _ = write!(
+                o,
+                "<tr><td class=\"{}\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+                if t.passed() { "good" } else { "bad" },
+                outcome_label(t),
+                esc(&t.threshold),
+                esc(&t.message)
+            );
+        }
+        o.push_str("</table>");
+    }
+}
+
+fn errors(o: &mut String, s: &Summary) {
+    let mut errors = String::new();
+    for e in error_rows(s) {
+        let msgs: Vec<String> = e.first_messages.iter().map(|m| esc(m)).collect();
+        let _ = write!(
+            errors,
+            "<tr><td>{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            esc(e.step),
+            esc(e.class),
+            e.count,
+            msgs.join("<br>")
+        );
+    }
+    if !errors.is_empty() {
+        let _ = write!(
+            o,
+            "<h2>Errors</h2><table id=\"errors\"><tr><th>step</th><th>class</th>\
+                 <th>count</th><th>first messages</th></tr>{errors}</table>"
+        );
     }
 }
 

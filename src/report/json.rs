@@ -4,6 +4,7 @@
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::StepSummary;
 use crate::gate::{self, Comparison, ThresholdResult};
 use serde::Serialize;
@@ -84,7 +85,7 @@ pub struct ScriptSummary<'a> {
     pub target: &'a str,
     pub duration_s: f64,
     pub interrupted: bool,
-    pub latency_measured_from: &'a str,
+    pub latency_measured_from: LatencyOrigin,
     pub iterations: u64,
     pub failed_iterations: u64,
     pub dropped_iterations: u64,
@@ -115,7 +116,7 @@ pub fn script_summary(s: &Summary) -> Result<String, ReportError> {
         target: &s.target.url,
         duration_s: s.duration_s,
         interrupted: s.interrupted,
-        latency_measured_from: &s.latency_measured_from,
+        latency_measured_from: s.latency_measured_from,
         iterations: s.iterations.count,
         failed_iterations: s.iterations.failed,
         dropped_iterations: s.iterations.dropped,

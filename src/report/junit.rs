@@ -1,15 +1,16 @@
-//! JUnit XML (quick-junit), the format every CI system reads: a suite of thresholds (one test
+//! JUnit XML (`quick-junit`), the format every CI system reads: a suite of thresholds (one test
 //! case each, the measured value in the failure message), a suite of expectations (one case
 //! per step, every distinct failure listed in its failure element), and with a baseline a suite
 //! of comparisons (one case per step). Test names are stable across runs, passing or failing,
 //! so CI can follow a case's history; counts and failure texts go in the failure. Every suite
 //! carries the run's `interrupted` and `insecure` as properties. The output validates against
-//! Jenkins' JUnit schema (no `skipped` on `<testsuites>`).
+//! Jenkins' `JUnit` schema (no `skipped` on `<testsuites>`).
 
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
 use crate::gate::{Comparison, Outcome, Verdict};
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 pub struct JunitReport;
@@ -26,7 +27,7 @@ fn run_properties(suite: &mut TestSuite, s: &Summary) {
     suite.add_property(Property::new("insecure", s.insecure.to_string()));
 }
 
-/// quick-junit always writes `skipped` on `<testsuites>`, which Jenkins' JUnit schema refuses
+/// `quick-junit` always writes `skipped` on `<testsuites>`, which Jenkins' JUnit schema refuses
 /// (it allows it on `<testsuite>` only): drop that one attribute.
 fn without_root_skipped(xml: &str) -> String {
     let Some(open) = xml.find("<testsuites") else {
@@ -91,9 +92,9 @@ impl JunitReport {
             listed.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
             let mut msg = format!("{} of {} requests failed", st.errors, st.requests);
             if let Some((what, _)) = listed.first() {
-                msg.push_str(&format!(": {what}"));
+                let _ = write!(msg, ": {what}");
                 if listed.len() > 1 {
-                    msg.push_str(&format!(" (and {} other failures)", listed.len() - 1));
+                    let _ = write!(msg, " (and {} other failures)", listed.len() - 1);
                 }
             }
             let mut status = failure(msg, "expectation");

@@ -3,13 +3,13 @@
 //! a step name or error message cannot break a table or inject HTML.
 
 use super::table::{
-    comparison_headline, describe_load, error_rate_cell, outcome_label, quantile_cells,
-    rows_to_show,
+    comparison_headline, describe_load, error_rate_cell, error_rows, outcome_label, quantile_cells,
+    rows_to_show, step_rows, target_text,
 };
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::StepSummary;
-use crate::aggregate::summary::TargetKind;
 use crate::gate::{self, Comparison};
 use crate::units::ms;
 use std::fmt::Write as _;
@@ -63,118 +63,113 @@ fn step_row(out: &mut String, s: &StepSummary) {
 impl MarkdownReport {
     pub fn render_string(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
-        let v = gate::verdict(s, comparison);
-        let _ = writeln!(
-            out,
-            "## sonde: {} — {}\n",
-            esc(&s.scenario),
-            if v.passed { "✅ passed" } else { "❌ failed" }
-        );
-        let target = if s.target.kind == TargetKind::EmbeddedDemo {
-            format!("{} (embedded demo)", s.target.url)
-        } else {
-            s.target.url.clone()
-        };
-        let _ = write!(
-            out,
-            "**Target** {} · **Load** {}",
-            esc(&target),
-            esc(&describe_load(s))
-        );
-        if let Some(env) = &s.env {
-            let _ = write!(out, " · **Env** {}", esc(env));
-        }
-        let _ = writeln!(
-            out,
-            " · **Ran** {:.1} s, {} iterations, {} requests\n",
-            s.duration_s, s.iterations.count, s.http.requests
-        );
-        let _ = writeln!(
-            out,
-            "Latency is measured from {}.",
-            if s.latency_measured_from == "intended_start" {
-                "each iteration's intended start (coordinated omission corrected)"
-            } else {
-                "each request's start (closed model)"
-            }
-        );
-        for r in &v.reasons {
-            let _ = writeln!(out, "- ❌ {}", esc(r));
-        }
-        if s.insecure {
-            let _ = writeln!(out, "- ⚠️ `--insecure`: TLS certificates were NOT verified");
-        }
-        if s.interrupted {
-            let _ = writeln!(out, "- ⚠️ interrupted: partial results");
-        }
-        if s.iterations.dropped > 0 {
-            let _ = writeln!(
-                out,
-                "- ⚠️ {} iterations dropped: every VU was busy (raise `max_vus`)",
-                s.iterations.dropped
-            );
-        }
-        for n in &s.notes {
-            let _ = writeln!(out, "- {}", esc(n));
-        }
-
+        head(&mut out, s, &gate::verdict(s, comparison));
         let _ = writeln!(out, "\n### Latency (ms)\n");
         let _ = writeln!(
             out,
             "| step | reqs | rate/s | errors | p50 | p90 | p95 | p99 | p99.9 | max |"
         );
         let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-        for st in &s.steps {
-            step_row(&mut out, st);
-            if let Some(settle) = st.settle_row(s.duration_s) {
-                step_row(&mut out, &settle);
-            }
+        for st in step_rows(s) {
+            step_row(&mut out, &st);
         }
-        if s.steps.len() != 1 {
-            step_row(&mut out, &s.http);
-        }
-
-        if !s.thresholds.is_empty() {
-            let _ = writeln!(out, "\n### Thresholds\n");
-            let _ = writeln!(out, "| result | threshold | measured |");
-            let _ = writeln!(out, "|---|---|---|");
-            for t in &s.thresholds {
-                let icon = if t.passed() { "✅" } else { "❌" };
-                let _ = writeln!(
-                    out,
-                    "| {icon} {} | {} | {} |",
-                    outcome_label(t),
-                    esc(&t.threshold),
-                    esc(&t.message)
-                );
-            }
-        }
-
+        thresholds(&mut out, s);
         if let Some(c) = comparison {
             comparison_section(&mut out, c);
         }
-
-        let errors: Vec<(&StepSummary, &String, &u64)> = s
-            .steps
-            .iter()
-            .flat_map(|st| st.error_classes.iter().map(move |(k, n)| (st, k, n)))
-            .collect();
-        if !errors.is_empty() {
-            let _ = writeln!(out, "\n### Errors\n");
-            let _ = writeln!(out, "| step | class | count | first messages |");
-            let _ = writeln!(out, "|---|---|--:|---|");
-            for (st, class, n) in errors {
-                let msgs: Vec<String> = st.error_messages.keys().take(3).map(|m| esc(m)).collect();
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {n} | {} |",
-                    esc(&st.name),
-                    esc(class),
-                    msgs.join("; ")
-                );
-            }
-        }
+        errors(&mut out, s);
         out
+    }
+}
+
+/// The title with the verdict, the run's facts, and the reasons and warnings.
+fn head(out: &mut String, s: &Summary, v: &gate::GateVerdict) {
+    let _ = writeln!(
+        out,
+        "## sonde: {} — {}\n",
+        esc(&s.scenario),
+        if v.passed { "✅ passed" } else { "❌ failed" }
+    );
+    let target = target_text(s);
+    let _ = write!(
+        out,
+        "**Target** {} · **Load** {}",
+        esc(&target),
+        esc(&describe_load(s))
+    );
+    if let Some(env) = &s.env {
+        let _ = write!(out, " · **Env** {}", esc(env));
+    }
+    let _ = writeln!(
+        out,
+        " · **Ran** {:.1} s, {} iterations, {} requests\n",
+        s.duration_s, s.iterations.count, s.http.requests
+    );
+    let _ = writeln!(
+        out,
+        "Latency is measured from {}.",
+        if s.latency_measured_from == LatencyOrigin::IntendedStart {
+            "each iteration's intended start (coordinated omission corrected)"
+        } else {
+            "each request's start (closed model)"
+        }
+    );
+    for r in &v.reasons {
+        let _ = writeln!(out, "- ❌ {}", esc(r));
+    }
+    if s.insecure {
+        let _ = writeln!(out, "- ⚠️ `--insecure`: TLS certificates were NOT verified");
+    }
+    if s.interrupted {
+        let _ = writeln!(out, "- ⚠️ interrupted: partial results");
+    }
+    if s.iterations.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "- ⚠️ {} iterations dropped: every VU was busy (raise `max_vus`)",
+            s.iterations.dropped
+        );
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "- {}", esc(n));
+    }
+}
+
+fn thresholds(out: &mut String, s: &Summary) {
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "\n### Thresholds\n");
+        let _ = writeln!(out, "| result | threshold | measured |");
+        let _ = writeln!(out, "|---|---|---|");
+        for t in &s.thresholds {
+            let icon = if t.passed() { "✅" } else { "❌" };
+            let _ = writeln!(
+                out,
+                "| {icon} {} | {} | {} |",
+                outcome_label(t),
+                esc(&t.threshold),
+                esc(&t.message)
+            );
+        }
+    }
+}
+
+fn errors(out: &mut String, s: &Summary) {
+    let errors = error_rows(s);
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\n### Errors\n");
+        let _ = writeln!(out, "| step | class | count | first messages |");
+        let _ = writeln!(out, "|---|---|--:|---|");
+        for e in errors {
+            let msgs: Vec<String> = e.first_messages.iter().map(|m| esc(m)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                esc(e.step),
+                esc(e.class),
+                e.count,
+                msgs.join("; ")
+            );
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub enum Format {
     Json,
     /// Markdown for pull requests and `$GITHUB_STEP_SUMMARY`.
     Markdown,
-    /// JUnit XML (`.xml`, `.junit.xml`): one test case per threshold and failing expectation.
+    /// `JUnit` XML (`.xml`, `.junit.xml`): one test case per threshold and failing expectation.
     Junit,
     /// One self-contained HTML file with SVG charts.
     Html,

@@ -102,6 +102,8 @@ fn empty(id: &str, title: &str) -> String {
 }
 
 /// A line chart; y is linear from 0, in `y_label` units.
+// Long by design: one SVG drawn top to bottom (frame, grid, ticks, series, legend) sharing
+// the same scales; split, every piece would take the whole geometry as arguments.
 pub fn line_chart(id: &str, title: &str, series: &[Series], x: &XAxis, y_label: &str) -> String {
     let pts = || series.iter().flat_map(|s| s.points.iter());
     let tx = |v: f64| if x.log { v.max(1e-12).log10() } else { v };
@@ -232,6 +234,7 @@ pub fn line_chart(id: &str, title: &str, series: &[Series], x: &XAxis, y_label: 
 }
 
 /// Horizontal stacked bars: one bar per row, one segment per part (values ≥ 0, same unit).
+// Long by design: one SVG drawn top to bottom sharing the same scales (see `line_chart`).
 pub fn stacked_bars(
     id: &str,
     title: &str,

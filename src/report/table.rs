@@ -7,6 +7,7 @@
 pub use super::fit::{Col, Txt, color_allowed, color_on_stdout, fit, put_table, terminal_width};
 use super::{Report, ReportError};
 use crate::aggregate::Summary;
+use crate::aggregate::summary::LatencyOrigin;
 use crate::aggregate::summary::StepSummary;
 use crate::aggregate::summary::TargetKind;
 use crate::gate::compare::{CompareRow, ErrorRateDelta, QuantileDelta};
@@ -21,6 +22,79 @@ pub struct TableReport {
     pub width: Option<u16>,
     /// Colour FAIL, regressions and failed thresholds (ANSI escapes).
     pub color: bool,
+}
+
+/// Red when `cond` holds (errors, failed thresholds).
+fn red(cond: bool) -> Option<Color> {
+    if cond { Some(Color::Red) } else { None }
+}
+
+/// What ran, against what, how long, and every note a reader needs before the numbers.
+fn run_header(out: &mut String, s: &Summary) {
+    let _ = writeln!(out, "scenario  {}", s.scenario);
+    let target = target_text(s);
+    let _ = writeln!(out, "target    {target}");
+    if let Some(env) = &s.env {
+        let _ = writeln!(out, "env       {env}");
+    }
+    let _ = writeln!(out, "load      {}", describe_load(s));
+    let _ = writeln!(
+        out,
+        "latency   {}",
+        if s.latency_measured_from == LatencyOrigin::IntendedStart {
+            "measured from each iteration's intended start (coordinated omission corrected); \
+                 `total` phase is service time"
+        } else {
+            "measured from each request's start (closed model: no coordinated-omission correction)"
+        }
+    );
+    if s.insecure {
+        let _ = writeln!(
+            out,
+            "WARNING   --insecure: TLS certificates were NOT verified"
+        );
+    }
+    if s.interrupted {
+        let _ = writeln!(out, "INTERRUPTED: partial results");
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "note      {n}");
+    }
+    let it = &s.iterations;
+    let _ = writeln!(
+        out,
+        "ran       {:.1}s, {} iterations ({:.1}/s), {} failed",
+        s.duration_s, it.count, it.rate, it.failed
+    );
+    if it.dropped > 0 {
+        let _ = writeln!(
+            out,
+            "DROPPED   {} iterations could not start: every VU was busy (raise max_vus)",
+            it.dropped
+        );
+    }
+    for st in s.steps.iter().filter(|st| st.close_delimited > 0) {
+        let _ = writeln!(
+            out,
+            "note      {}: {} response(s) had no length and ended with the connection \
+                 (HTTP/1.0 style): a truncated body cannot be detected",
+            st.name, st.close_delimited
+        );
+    }
+    for st in s.steps.iter().filter(|st| st.not_run > 0) {
+        let why: Vec<String> = st
+            .not_run_reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ({n})"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "note      {}: not run {} time(s), not counted as requests or errors: {}",
+            st.name,
+            st.not_run,
+            why.join("; ")
+        );
+    }
 }
 
 impl TableReport {
@@ -84,6 +158,61 @@ pub fn outcome_label(t: &ThresholdResult) -> &'static str {
     }
 }
 
+/// The latency rows a report shows, in order: each step, followed by its settle row when it
+/// polls, then `http` (all requests) when there is not exactly one step.
+pub fn step_rows(s: &Summary) -> Vec<std::borrow::Cow<'_, StepSummary>> {
+    use std::borrow::Cow;
+    let mut rows = Vec::new();
+    for st in &s.steps {
+        rows.push(Cow::Borrowed(st));
+        if let Some(settle) = st.settle_row(s.duration_s) {
+            rows.push(Cow::Owned(settle));
+        }
+    }
+    if s.steps.len() != 1 {
+        rows.push(Cow::Borrowed(&s.http));
+    }
+    rows
+}
+
+/// One row of a report's errors table: step, error class, count, and the first three messages
+/// of the step.
+pub struct ErrorRow<'a> {
+    pub step: &'a str,
+    pub class: &'a str,
+    pub count: u64,
+    pub first_messages: Vec<&'a str>,
+}
+
+/// Every step's error classes, in order.
+pub fn error_rows(s: &Summary) -> Vec<ErrorRow<'_>> {
+    s.steps
+        .iter()
+        .flat_map(|st| {
+            st.error_classes.iter().map(move |(class, n)| ErrorRow {
+                step: &st.name,
+                class,
+                count: *n,
+                first_messages: st
+                    .error_messages
+                    .keys()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The run's target as every report names it: the URL, marked when it was the embedded demo.
+pub fn target_text(s: &Summary) -> String {
+    if s.target.kind == TargetKind::EmbeddedDemo {
+        format!("{} (embedded demo)", s.target.url)
+    } else {
+        s.target.url.clone()
+    }
+}
+
 /// The comparison rows a report shows: every step (and `http`), plus the parts that moved.
 pub fn rows_to_show(c: &Comparison) -> impl Iterator<Item = &CompareRow> {
     c.rows.iter().filter(|r| {
@@ -143,75 +272,18 @@ impl TableReport {
     /// The table with the thresholds section and, when given, the comparison section.
     pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "scenario  {}", s.scenario);
-        let target = if s.target.kind == TargetKind::EmbeddedDemo {
-            format!("{} (embedded demo)", s.target.url)
-        } else {
-            s.target.url.clone()
-        };
-        let _ = writeln!(out, "target    {target}");
-        if let Some(env) = &s.env {
-            let _ = writeln!(out, "env       {env}");
+        run_header(&mut out, s);
+        self.latency_tables(&mut out, s);
+        self.errors(&mut out, s);
+        self.thresholds(&mut out, s);
+        if let Some(c) = comparison {
+            self.comparison(&mut out, c);
         }
-        let _ = writeln!(out, "load      {}", describe_load(s));
-        let _ = writeln!(
-            out,
-            "latency   {}",
-            if s.latency_measured_from == "intended_start" {
-                "measured from each iteration's intended start (coordinated omission corrected); \
-                 `total` phase is service time"
-            } else {
-                "measured from each request's start (closed model: no coordinated-omission correction)"
-            }
-        );
-        if s.insecure {
-            let _ = writeln!(
-                out,
-                "WARNING   --insecure: TLS certificates were NOT verified"
-            );
-        }
-        if s.interrupted {
-            let _ = writeln!(out, "INTERRUPTED: partial results");
-        }
-        for n in &s.notes {
-            let _ = writeln!(out, "note      {n}");
-        }
-        let it = &s.iterations;
-        let _ = writeln!(
-            out,
-            "ran       {:.1}s, {} iterations ({:.1}/s), {} failed",
-            s.duration_s, it.count, it.rate, it.failed
-        );
-        if it.dropped > 0 {
-            let _ = writeln!(
-                out,
-                "DROPPED   {} iterations could not start: every VU was busy (raise max_vus)",
-                it.dropped
-            );
-        }
-        for st in s.steps.iter().filter(|st| st.close_delimited > 0) {
-            let _ = writeln!(
-                out,
-                "note      {}: {} response(s) had no length and ended with the connection \
-                 (HTTP/1.0 style): a truncated body cannot be detected",
-                st.name, st.close_delimited
-            );
-        }
-        for st in s.steps.iter().filter(|st| st.not_run > 0) {
-            let why: Vec<String> = st
-                .not_run_reasons
-                .iter()
-                .map(|(r, n)| format!("{r} ({n})"))
-                .collect();
-            let _ = writeln!(
-                out,
-                "note      {}: not run {} time(s), not counted as requests or errors: {}",
-                st.name,
-                st.not_run,
-                why.join("; ")
-            );
-        }
-        let red = |cond: bool| if cond { Some(Color::Red) } else { None };
+        out
+    }
+
+    /// Steps (with settle rows and `http`), then failed requests' latency apart.
+    fn latency_tables(&self, out: &mut String, s: &Summary) {
         let colored = |st: &StepSummary| -> Vec<Txt> {
             let mut r: Vec<Txt> = row(st).into_iter().map(Txt::from).collect();
             if let Some(c) = r.get_mut(3) {
@@ -231,7 +303,7 @@ impl TableReport {
         if s.steps.len() != 1 || !polls.is_empty() {
             rows.push(colored(&s.http));
         }
-        put_table(&mut out, &fit(&STEP_COLS, rows, self.width, self.color));
+        put_table(out, &fit(&STEP_COLS, rows, self.width, self.color));
         if !polls.is_empty() {
             let _ = writeln!(
                 out,
@@ -260,26 +332,22 @@ impl TableReport {
                 out,
                 "latency above is of successful requests; failed requests apart:"
             );
-            put_table(&mut out, &fit(&FAILED_COLS, rows, self.width, self.color));
+            put_table(out, &fit(&FAILED_COLS, rows, self.width, self.color));
         }
+    }
 
-        let mut rows: Vec<Vec<Txt>> = Vec::new();
-        for st in &s.steps {
-            for (class, n) in &st.error_classes {
-                let msgs: Vec<&str> = st
-                    .error_messages
-                    .keys()
-                    .map(String::as_str)
-                    .take(3)
-                    .collect();
-                rows.push(vec![
-                    st.name.as_str().into(),
-                    Txt(class.clone(), red(true)),
-                    n.to_string().into(),
-                    msgs.join("; ").into(),
-                ]);
-            }
-        }
+    fn errors(&self, out: &mut String, s: &Summary) {
+        let rows: Vec<Vec<Txt>> = error_rows(s)
+            .into_iter()
+            .map(|e| {
+                vec![
+                    e.step.into(),
+                    Txt(e.class.to_string(), red(true)),
+                    e.count.to_string().into(),
+                    e.first_messages.join("; ").into(),
+                ]
+            })
+            .collect();
         if rows.is_empty() {
             let _ = writeln!(out, "no errors");
         } else {
@@ -290,32 +358,32 @@ impl TableReport {
                 Col::num("count", 0),
                 Col::text("first messages"),
             ];
-            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
+            put_table(out, &fit(&cols, rows, self.width, self.color));
         }
-        if !s.thresholds.is_empty() {
-            let rows = s
-                .thresholds
-                .iter()
-                .map(|r| {
-                    vec![
-                        Txt(outcome_label(r).to_string(), red(!r.passed())),
-                        r.threshold.as_str().into(),
-                        r.message.as_str().into(),
-                    ]
-                })
-                .collect();
-            let cols = [
-                Col::name("result"),
-                Col::text("threshold"),
-                Col::text("measured"),
-            ];
-            let _ = writeln!(out, "thresholds");
-            put_table(&mut out, &fit(&cols, rows, self.width, self.color));
+    }
+
+    fn thresholds(&self, out: &mut String, s: &Summary) {
+        if s.thresholds.is_empty() {
+            return;
         }
-        if let Some(c) = comparison {
-            self.comparison(&mut out, c);
-        }
-        out
+        let rows = s
+            .thresholds
+            .iter()
+            .map(|r| {
+                vec![
+                    Txt(outcome_label(r).to_string(), red(!r.passed())),
+                    r.threshold.as_str().into(),
+                    r.message.as_str().into(),
+                ]
+            })
+            .collect();
+        let cols = [
+            Col::name("result"),
+            Col::text("threshold"),
+            Col::text("measured"),
+        ];
+        let _ = writeln!(out, "thresholds");
+        put_table(out, &fit(&cols, rows, self.width, self.color));
     }
 
     /// The comparison as benchstat prints it: per metric and statistic the baseline and

@@ -38,6 +38,8 @@ pub fn section(s: &Summary) -> String {
 }
 
 /// One request per row; x is milliseconds since the iteration's start.
+// Long by design: one SVG drawn top to bottom (grid, ticks, rows, legend) sharing the same
+// scales; split, every piece would take the whole geometry as arguments.
 pub fn chart(w: &Waterfall) -> String {
     let id = format!("waterfall-{}", w.connection);
     let title = format!("Median iteration, connections: {}", w.connection);

@@ -9,7 +9,8 @@ use super::steps::{StepInfo, pairs, read_list};
 use super::vars::EnvInfo;
 use super::yaml::{self, Node, Value};
 use super::{Overrides, load, sizes, thresholds, vars};
-use crate::plan::{Environment, FlagTransport, HttpOptions, Plan, TargetSpec};
+use crate::gate::Threshold;
+use crate::plan::{Environment, FlagTransport, HttpOptions, Plan, StepNode, TargetSpec};
 use crate::units::parse_bytes;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -51,6 +52,51 @@ impl From<Diag> for Fail {
     fn from(d: Diag) -> Fail {
         Fail::File(d)
     }
+}
+
+/// The scenario's `thresholds:` and the command line's `--threshold`s, checked against the
+/// names the scenario declares (steps, setup steps, polls, environments).
+fn read_thresholds(
+    r: &Reader<'_>,
+    node: Option<&Node>,
+    o: &Overrides,
+    infos: &[StepInfo],
+    envs: &[(String, Environment)],
+    steps: &[StepNode],
+) -> Result<Vec<Threshold>, Fail> {
+    let main: Vec<&str> = infos
+        .iter()
+        .filter(|i| !i.setup)
+        .map(|i| i.name.as_str())
+        .collect();
+    let setup_names: Vec<&str> = infos
+        .iter()
+        .filter(|i| i.setup)
+        .map(|i| i.name.as_str())
+        .collect();
+    let env_names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
+    let polls: Vec<&str> = crate::plan::flatten(steps)
+        .filter(|s| s.poll.is_some() || s.stream.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    let names = thresholds::Names {
+        steps: &main,
+        setup: &setup_names,
+        polls: &polls,
+        envs: &env_names,
+    };
+    let mut ths = match node {
+        Some(t) => thresholds::read(r, t, &names)?,
+        None => Vec::new(),
+    };
+    for cli in &o.thresholds {
+        let t = thresholds::from_cli(cli, &names).map_err(|diag| Fail::Cli {
+            src: cli.clone(),
+            diag: Box::new(diag),
+        })?;
+        ths.push(t);
+    }
+    Ok(ths)
 }
 
 pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Result<Plan, Fail> {
@@ -114,38 +160,7 @@ pub fn build(text: &str, path: &Path, o: &Overrides, env: EnvLookup<'_>) -> Resu
     vars::check(&env_infos, &columns, &infos)?;
     let column_sizes = sizes::column_sizes(&data, &columns);
     sizes::check(&env_infos, &column_sizes, &infos, &|t| r.literal_len(t))?;
-    let main: Vec<&str> = infos
-        .iter()
-        .filter(|i| !i.setup)
-        .map(|i| i.name.as_str())
-        .collect();
-    let setup_names: Vec<&str> = infos
-        .iter()
-        .filter(|i| i.setup)
-        .map(|i| i.name.as_str())
-        .collect();
-    let env_names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
-    let polls: Vec<&str> = crate::plan::flatten(&steps)
-        .filter(|s| s.poll.is_some() || s.stream.is_some())
-        .map(|s| s.name.as_str())
-        .collect();
-    let names = thresholds::Names {
-        steps: &main,
-        setup: &setup_names,
-        polls: &polls,
-        envs: &env_names,
-    };
-    let mut ths = match m.get("thresholds") {
-        Some(t) => thresholds::read(&r, t, &names)?,
-        None => Vec::new(),
-    };
-    for cli in &o.thresholds {
-        let t = thresholds::from_cli(cli, &names).map_err(|diag| Fail::Cli {
-            src: cli.clone(),
-            diag: Box::new(diag),
-        })?;
-        ths.push(t);
-    }
+    let ths = read_thresholds(&r, m.get("thresholds"), o, &infos, &envs, &steps)?;
     let (env_name, env) = select_env(&envs, o.env.as_deref())?;
     Ok(Plan {
         name,

@@ -18,6 +18,7 @@ const JSON_MATCHERS: [&str; 9] = [
 ];
 const CAPTURE_KEYS: [&str; 5] = ["json", "header", "cookie", "regex", "default"];
 
+// Long by design: one arm per expectation kind, each with its own positioned errors.
 pub fn read_expect(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<Vec<Expectation>> {
     let m = r.map(n, "`expect`")?;
     m.allow(&EXPECT_KEYS, "expect")?;
@@ -307,6 +308,7 @@ pub fn var_name(name: &str, pos: Pos, what: &str) -> R<()> {
 /// Plan captures, and each variable with the position of its key.
 pub type Captures = (Vec<Capture>, Vec<(String, Pos)>);
 
+// Long by design: one arm per capture source, each with its own positioned errors.
 pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
     let m = r.map(n, "`capture`")?;
     let mut out = Vec::with_capacity(m.entries.len());

@@ -121,14 +121,9 @@ fn limit_text() -> String {
     format!("{} MiB", LIMIT >> 20)
 }
 
-pub fn check(
-    envs: &[EnvInfo],
-    columns: &BTreeMap<String, u64>,
-    steps: &[StepInfo],
-    literal: &dyn Fn(usize) -> u64,
-) -> R<()> {
-    let sized: Vec<EnvSizes> = envs.iter().map(env_sizes).collect();
-    for (env, s) in envs.iter().zip(&sized) {
+/// Each env's vars on their own: the smallest one over the limit is refused.
+fn check_vars(envs: &[EnvInfo], sized: &[EnvSizes]) -> R<()> {
+    for (env, s) in envs.iter().zip(sized) {
         // The smallest var over the limit is where the growth crosses it: point there.
         let over = env
             .vars
@@ -152,25 +147,42 @@ pub fn check(
             )));
         }
     }
-    // A use's size in a request: the largest over the envs, a built-in, a data column, or a
-    // capture (unknown here: 0, bounded when rendered).
-    let use_size = |u: &Use| -> (u64, Option<&EnvSizes>) {
-        let mut best: (u64, Option<&EnvSizes>) = (0, None);
-        for s in &sized {
-            if let Some(n) = s.size.get(&u.name)
-                && (best.1.is_none() || *n > best.0)
-            {
-                best = (*n, Some(s));
-            }
+    Ok(())
+}
+
+/// A use's size in a request: the largest over the envs (with the env it comes from), a
+/// built-in, a data column, or a capture (unknown here: 0, bounded when rendered).
+fn use_size<'a>(
+    u: &Use,
+    sized: &'a [EnvSizes],
+    columns: &BTreeMap<String, u64>,
+) -> (u64, Option<&'a EnvSizes>) {
+    let mut best: (u64, Option<&EnvSizes>) = (0, None);
+    for s in sized {
+        if let Some(n) = s.size.get(&u.name)
+            && (best.1.is_none() || *n > best.0)
+        {
+            best = (*n, Some(s));
         }
-        if best.1.is_some() {
-            return best;
-        }
-        let n = builtin_size(&u.name)
-            .or_else(|| columns.get(&u.name).copied())
-            .unwrap_or(0);
-        (n, None)
-    };
+    }
+    if best.1.is_some() {
+        return best;
+    }
+    let n = builtin_size(&u.name)
+        .or_else(|| columns.get(&u.name).copied())
+        .unwrap_or(0);
+    (n, None)
+}
+
+pub fn check(
+    envs: &[EnvInfo],
+    columns: &BTreeMap<String, u64>,
+    steps: &[StepInfo],
+    literal: &dyn Fn(usize) -> u64,
+) -> R<()> {
+    let sized: Vec<EnvSizes> = envs.iter().map(env_sizes).collect();
+    check_vars(envs, &sized)?;
+    let use_size = |u: &Use| use_size(u, &sized, columns);
     let mut groups: Vec<(&[Use], Pos, String)> = envs
         .iter()
         .map(|e| {

@@ -151,6 +151,8 @@ fn valid_step_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+// Long by design: the keys of a request step read in the order errors should be reported,
+// each with its own positioned error; the helpers it calls hold the parts with logic.
 fn read_step(
     r: &Reader<'_>,
     node: &Node,

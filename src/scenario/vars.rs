@@ -23,6 +23,52 @@ pub struct EnvInfo {
     pub literals: BTreeMap<String, u64>,
 }
 
+/// The env vars every env defines, and which of them are usable during setup (in every env,
+/// free of setup captures).
+fn common_vars<'a>(
+    envs: &'a [EnvInfo],
+    setup_caps: &BTreeSet<&str>,
+) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let mut common: Option<BTreeSet<&str>> = None;
+    let mut setup_ok: BTreeSet<&str> = BTreeSet::new();
+    for (i, env) in envs.iter().enumerate() {
+        let names: BTreeSet<&str> = env.vars.iter().map(|(n, _, _)| n.as_str()).collect();
+        let free = capture_free(env, setup_caps);
+        setup_ok = if i == 0 {
+            free
+        } else {
+            setup_ok.intersection(&free).copied().collect()
+        };
+        common = Some(match common {
+            None => names,
+            Some(c) => c.intersection(&names).copied().collect(),
+        });
+    }
+    (common.unwrap_or_default(), setup_ok)
+}
+
+/// `since` and `if` name only steps that ran before this one.
+fn check_order(step: &StepInfo, earlier: &[&str]) -> R<()> {
+    if let Some((since, pos)) = &step.since
+        && !earlier.contains(&since.as_str())
+    {
+        let d = Diag::new(*pos, format!("`since` names no earlier step: `{since}`"));
+        let help = did_you_mean(since, earlier.iter().copied())
+            .unwrap_or_else(|| "`since` names a request step that runs before this one".into());
+        return Err(d.help(help));
+    }
+    if let Some((after, pos)) = &step.after
+        && !earlier.contains(&after.as_str())
+    {
+        let d = Diag::new(*pos, format!("`if` names no earlier step: `{after}`"));
+        let help = did_you_mean(after, earlier.iter().copied()).unwrap_or_else(|| {
+            "`passed`/`failed` name a request step that runs before this one".into()
+        });
+        return Err(d.help(help));
+    }
+    Ok(())
+}
+
 pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R<()> {
     unique_names(steps)?;
     let setup_caps: BTreeSet<&str> = steps
@@ -41,23 +87,7 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
             ));
         }
     }
-    // Env vars every env defines, and which of them are usable during setup.
-    let mut common: Option<BTreeSet<&str>> = None;
-    let mut setup_ok: BTreeSet<&str> = BTreeSet::new();
-    for (i, env) in envs.iter().enumerate() {
-        let names: BTreeSet<&str> = env.vars.iter().map(|(n, _, _)| n.as_str()).collect();
-        let free = capture_free(env, &setup_caps);
-        setup_ok = if i == 0 {
-            free
-        } else {
-            setup_ok.intersection(&free).copied().collect()
-        };
-        common = Some(match common {
-            None => names,
-            Some(c) => c.intersection(&names).copied().collect(),
-        });
-    }
-    let common = common.unwrap_or_default();
+    let (common, setup_ok) = common_vars(envs, &setup_caps);
 
     let mut captured: BTreeSet<&str> = BTreeSet::new();
     let mut earlier: Vec<&str> = Vec::new();
@@ -95,24 +125,8 @@ pub fn check(envs: &[EnvInfo], data_columns: &[String], steps: &[StepInfo]) -> R
                 }
             }
         }
-        if let Some((since, pos)) = &step.since
-            && !earlier.contains(&since.as_str())
-            && missing.is_none()
-        {
-            let d = Diag::new(*pos, format!("`since` names no earlier step: `{since}`"));
-            let help = did_you_mean(since, earlier.iter().copied())
-                .unwrap_or_else(|| "`since` names a request step that runs before this one".into());
-            return Err(d.help(help));
-        }
-        if let Some((after, pos)) = &step.after
-            && !earlier.contains(&after.as_str())
-            && missing.is_none()
-        {
-            let d = Diag::new(*pos, format!("`if` names no earlier step: `{after}`"));
-            let help = did_you_mean(after, earlier.iter().copied()).unwrap_or_else(|| {
-                "`passed`/`failed` name a request step that runs before this one".into()
-            });
-            return Err(d.help(help));
+        if missing.is_none() {
+            check_order(step, &earlier)?;
         }
         pending.push(step);
     }

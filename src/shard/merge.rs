@@ -133,59 +133,10 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Sh
     if files.is_empty() {
         return Err(ShardMergeError::Empty);
     }
-    let mut parts: Vec<(String, Summary, ShardInfo)> = Vec::with_capacity(files.len());
+    let mut parts: Vec<Part> = Vec::with_capacity(files.len());
     for path in files {
-        let file = path.display().to_string();
-        let s = read(path)?;
-        let Some(info) = s.shard.clone() else {
-            return Err(ShardMergeError::NotShard { file });
-        };
-        let Some(index) = info.index else {
-            let of: Vec<u32> = info.merged_from.iter().map(|m| m.index).collect();
-            return Err(ShardMergeError::AlreadyMerged {
-                file,
-                of: list(&of),
-            });
-        };
-        exact::validate(0, &s).map_err(|source| ShardMergeError::Arith {
-            file: file.clone(),
-            source,
-        })?;
-        if let Some((first, f, fi)) = parts.first() {
-            if s.scenario != f.scenario {
-                return Err(ShardMergeError::OtherScenario {
-                    file,
-                    got: s.scenario,
-                    want: f.scenario.clone(),
-                    first: first.clone(),
-                });
-            }
-            if info.plan_hash != fi.plan_hash {
-                return Err(ShardMergeError::OtherPlan {
-                    file,
-                    got: info.plan_hash,
-                    want: fi.plan_hash.clone(),
-                    first: first.clone(),
-                });
-            }
-            if info.count != fi.count {
-                return Err(ShardMergeError::OtherCount {
-                    file,
-                    index,
-                    got: info.count,
-                    want: fi.count,
-                    first: first.clone(),
-                });
-            }
-        }
-        if let Some((other, _, _)) = parts.iter().find(|(_, _, i)| i.index == Some(index)) {
-            return Err(ShardMergeError::Duplicate {
-                file,
-                index,
-                other: other.clone(),
-            });
-        }
-        parts.push((file, s, info));
+        let part = read_part(path, &parts)?;
+        parts.push(part);
     }
     let count = parts.first().map_or(0, |p| p.2.count);
     let missing: Vec<u32> = (0..count)
@@ -219,31 +170,7 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Sh
             started_clock: i.started_clock.clone(),
         })
         .collect();
-    let mut notes = Vec::new();
-    if !missing.is_empty() {
-        notes.push(format!(
-            "PARTIAL merge: shard(s) {} of {count} missing; the totals cover {} of {count} shards, \
-             not the whole plan",
-            list(&missing),
-            parts.len()
-        ));
-    }
-    notes.push(format!(
-        "merged from {} shard(s) of {count}: histograms added exactly; per-interval p50/p99 in \
-         the time series are the shards' request-weighted mean and maximum",
-        parts.len()
-    ));
-    if let Some(skew) = start_skew(&parts) {
-        notes.push(format!(
-            "shards started within {:.1} ms of each other",
-            skew * 1000.0
-        ));
-    }
-    let start_ats: Vec<&Option<String>> = parts.iter().map(|p| &p.2.start_at).collect();
-    if start_ats.windows(2).any(|w| w[0] != w[1]) {
-        notes.push("the shards were given different --start-at times".to_string());
-    }
-    out.notes.extend(notes);
+    out.notes.extend(merge_notes(&parts, &missing, count));
     out.shard = Some(ShardInfo {
         index: None,
         count,
@@ -256,6 +183,95 @@ pub fn merge_files(files: &[PathBuf], opts: &MergeOptions) -> Result<Summary, Sh
         partial: !missing.is_empty(),
     });
     Ok(out)
+}
+
+/// One shard file: its name as given, its result, its shard info.
+type Part = (String, Summary, ShardInfo);
+
+/// Reads one shard file and checks it against the ones read before: a shard (not a merge), of
+/// the same scenario, plan and count, not a duplicate.
+fn read_part(path: &Path, parts: &[Part]) -> Result<Part, ShardMergeError> {
+    let file = path.display().to_string();
+    let s = read(path)?;
+    let Some(info) = s.shard.clone() else {
+        return Err(ShardMergeError::NotShard { file });
+    };
+    let Some(index) = info.index else {
+        let of: Vec<u32> = info.merged_from.iter().map(|m| m.index).collect();
+        return Err(ShardMergeError::AlreadyMerged {
+            file,
+            of: list(&of),
+        });
+    };
+    exact::validate(0, &s).map_err(|source| ShardMergeError::Arith {
+        file: file.clone(),
+        source,
+    })?;
+    if let Some((first, f, fi)) = parts.first() {
+        if s.scenario != f.scenario {
+            return Err(ShardMergeError::OtherScenario {
+                file,
+                got: s.scenario,
+                want: f.scenario.clone(),
+                first: first.clone(),
+            });
+        }
+        if info.plan_hash != fi.plan_hash {
+            return Err(ShardMergeError::OtherPlan {
+                file,
+                got: info.plan_hash,
+                want: fi.plan_hash.clone(),
+                first: first.clone(),
+            });
+        }
+        if info.count != fi.count {
+            return Err(ShardMergeError::OtherCount {
+                file,
+                index,
+                got: info.count,
+                want: fi.count,
+                first: first.clone(),
+            });
+        }
+    }
+    if let Some((other, _, _)) = parts.iter().find(|(_, _, i)| i.index == Some(index)) {
+        return Err(ShardMergeError::Duplicate {
+            file,
+            index,
+            other: other.clone(),
+        });
+    }
+    Ok((file, s, info))
+}
+
+/// What a reader of the merged result must know: a partial merge, how the series were merged,
+/// the start skew, differing `--start-at`.
+fn merge_notes(parts: &[Part], missing: &[u32], count: u32) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "PARTIAL merge: shard(s) {} of {count} missing; the totals cover {} of {count} shards, \
+             not the whole plan",
+            list(missing),
+            parts.len()
+        ));
+    }
+    notes.push(format!(
+        "merged from {} shard(s) of {count}: histograms added exactly; per-interval p50/p99 in \
+         the time series are the shards' request-weighted mean and maximum",
+        parts.len()
+    ));
+    if let Some(skew) = start_skew(parts) {
+        notes.push(format!(
+            "shards started within {:.1} ms of each other",
+            skew * 1000.0
+        ));
+    }
+    let start_ats: Vec<&Option<String>> = parts.iter().map(|p| &p.2.start_at).collect();
+    if start_ats.windows(2).any(|w| w[0] != w[1]) {
+        notes.push("the shards were given different --start-at times".to_string());
+    }
+    notes
 }
 
 /// Spread of the shards' recorded start clocks, in seconds (None if fewer than two recorded).

@@ -15,6 +15,7 @@ pub use split::{check, describe, split};
 pub use start::{StartAt, StartError};
 
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Most shards one run may have; more is almost certainly a typo.
 pub const MAX_SHARDS: u32 = 100_000;
@@ -197,7 +198,7 @@ impl Sharding {
         let hash = plan_hash(&plan);
         let mut description = describe(&plan, spec, &hash);
         if let Some(s) = &start {
-            description.push_str(&format!("  start:   {}\n", s.rfc3339()));
+            let _ = writeln!(description, "  start:   {}", s.rfc3339());
         }
         let thresholds = plan.thresholds.iter().map(|t| t.source.clone()).collect();
         let part = match spec {

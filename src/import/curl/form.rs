@@ -18,6 +18,8 @@ pub(super) struct FormPart {
 /// (with `\"` and `\\` escapes) or text up to the first `;`; then `;type=…` and
 /// `;filename=…` (other parameters are dropped, as curl drops them with a warning). A content
 /// starting with `@` or `<` reads a file and is refused.
+// Long by design: one scanner over curl's `-F` grammar (quoted or bare content, then
+// parameters), following curl's own order of checks.
 pub(super) fn form_part(
     v: &str,
     name: &str,

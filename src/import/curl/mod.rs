@@ -35,6 +35,7 @@ use super::{ImportError, Imported, Source, split_url};
 use base64::Engine as _;
 use form::{FormPart, form_part, multipart};
 use options::{Opt, long, refusal, refused, resolve_long, short_name, unknown};
+use std::fmt::Write as _;
 use tokenize::{Dialect, Pos, VAR_OPEN, Word};
 
 pub(super) fn err_at(pos: Pos, message: impl Into<String>) -> ImportError {
@@ -123,7 +124,7 @@ pub fn curl_urlencode(s: &[u8]) -> String {
         } else if b == b' ' {
             out.push('+');
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -163,6 +164,7 @@ fn bytes_of(w: &Word) -> Vec<u8> {
     w.text.as_bytes().to_vec()
 }
 
+// Long by design: one short arm per supported curl option, applied to the parsed state.
 fn apply(p: &mut Parsed, opt: Opt, on: bool, name: &str, w: &Word) -> Result<(), ImportError> {
     let v = w.text.as_str();
     let pos = w.pos;
@@ -404,6 +406,9 @@ fn unglob(url: &str, word: &Word, globoff: bool) -> Result<String, ImportError> 
     Ok(out)
 }
 
+// Long by design: the parsed options turned into one request in curl's own order of
+// order (URL, data and `-G`, the headers curl derives, cookies, forms, method, flags);
+// reordering would change what curl would have sent.
 fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
     let (url_word, url_pos) = match p.urls.as_slice() {
         [] => return Err(ImportError::MissingUrl),
@@ -553,7 +558,7 @@ fn build(p: Parsed, dialect: Dialect) -> Result<Imported, ImportError> {
             .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
         {
             Some((_, v)) if v.to_ascii_lowercase().starts_with("multipart/") => {
-                v.push_str(&format!("; boundary={boundary}"));
+                let _ = write!(v, "; boundary={boundary}");
                 v.clone()
             }
             Some((_, v)) => v.clone(),

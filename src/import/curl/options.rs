@@ -308,6 +308,7 @@ const CURL_LONG: &[&str] = &[
 ];
 
 /// A supported long option (full name).
+// Long by design: the table of curl's long option names, one line each.
 pub(super) fn long(name: &str) -> Option<Opt> {
     Some(match name {
         "request" => Opt::Request,

@@ -176,6 +176,8 @@ fn only_space_after(chars: &[(char, Pos)], i: usize) -> bool {
     chars.iter().skip(i).all(|(c, _)| c.is_whitespace())
 }
 
+// Long by design: one character-level state machine (quotes, escapes, `$'…'`, comments,
+// line continuations) whose state would otherwise travel through every helper.
 fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
     let mut words = Vec::new();
     let mut cur: Option<WordBuf> = None;
@@ -474,6 +476,7 @@ fn hex_digits(chars: &[(char, Pos)], i: usize, max: usize, radix: u32) -> (u32, 
 }
 
 /// Reads a bash `$'…'` (ANSI-C) string body from `i`; returns the index after the closing quote.
+// Long by design: one arm per bash escape (`\n`, `\x..`, `\u....`, `\c.`, …), read in place.
 fn ansi_c(
     chars: &[(char, Pos)],
     mut i: usize,

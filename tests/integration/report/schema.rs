@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::support::summary::{fixed_summary, threshold};
-use sonde::aggregate::summary::{LoadModel, TargetKind};
+use sonde::aggregate::summary::{LatencyOrigin, LoadModel, TargetKind};
 use sonde::aggregate::{Recorder, Summary, Waterfall, WaterfallRequest};
 use sonde::gate::{Cmp, Stat, evaluate};
 use sonde::report::Format;
@@ -59,7 +59,7 @@ fn every_json_output_validates() {
     let mut empty = Summary::measured(&[], &Recorder::new(0), 0.0);
     empty.load.model = LoadModel::Open;
     empty.target.kind = TargetKind::EmbeddedDemo;
-    empty.latency_measured_from = "intended_start".into();
+    empty.latency_measured_from = LatencyOrigin::IntendedStart;
     check(&json_of(&empty)).unwrap();
 }
 

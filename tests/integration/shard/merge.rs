@@ -7,7 +7,7 @@
 
 use crate::support::sonde_cmd as sonde;
 use sonde::aggregate::merge::merge;
-use sonde::aggregate::summary::{IntervalPoint, LoadModel, ShardInfo, TargetKind};
+use sonde::aggregate::summary::{IntervalPoint, LatencyOrigin, LoadModel, ShardInfo, TargetKind};
 use sonde::aggregate::{Hist, Recorder, Summary};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ fn shard(index: u32, n: u64, ms: u64, errors: u64, offset_s: u64) -> Summary {
     s.target.kind = TargetKind::Url;
     s.target.url = "http://127.0.0.1:8080/".into();
     s.started_at = format!("2026-12-01T10:00:{:02}.000Z", offset_s);
-    s.latency_measured_from = "request_start".into();
+    s.latency_measured_from = LatencyOrigin::RequestStart;
     s.load.model = LoadModel::Closed;
     s.load.vus = Some(2 + u32::from(index == 0));
     s.load.duration_s = Some(10.0);

@@ -2,7 +2,7 @@
 //! (or from a seeded distribution), turned into a `Summary` exactly as `run` does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
-use sonde::aggregate::summary::{LoadInfo, LoadModel, TargetInfo, TargetKind};
+use sonde::aggregate::summary::{LatencyOrigin, LoadInfo, LoadModel, TargetInfo, TargetKind};
 use sonde::aggregate::{IntervalPoint, PHASES, Recorder, StepStats, Summary};
 use sonde::gate::{MetricRef, Stat, Threshold};
 use std::collections::BTreeMap;
@@ -63,7 +63,7 @@ pub fn finish(rec: &Recorder, seconds: f64, env: Option<&str>) -> Summary {
         ..LoadInfo::default()
     };
     s.started_at = "2025-01-02T03:04:05.000Z".into();
-    s.latency_measured_from = "request_start".into();
+    s.latency_measured_from = LatencyOrigin::RequestStart;
     let n = seconds as u64;
     let per = (s.http.requests / n.max(1)).max(1);
     s.series = (1..=n)
