@@ -19,3 +19,4 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod shard;
+pub mod trace;

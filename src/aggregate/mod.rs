@@ -2,11 +2,13 @@
 //! parts, counts and error classes, merged exactly across load threads and shards. Knows nothing
 //! of HTTP or output formats: exec records into it, reports read a `Summary`.
 
+pub mod exemplar;
 pub mod hist;
 pub mod merge;
 pub mod summary;
 pub mod waterfall;
 
+pub use exemplar::{Exemplar, Exemplars};
 pub use hist::Hist;
 pub use summary::{IntervalPoint, Summary};
 pub use waterfall::{Waterfall, WaterfallRequest};
@@ -66,6 +68,8 @@ pub struct StepStats {
     pub error_classes: BTreeMap<String, u64>,
     /// Failure detail -> count, e.g. `expected status 200, got 500`. Capped in size.
     pub error_messages: BTreeMap<String, u64>,
+    /// The slowest requests and first failures, with their trace and request ids.
+    pub exemplars: Exemplars,
 }
 
 /// Distinct failure messages kept per step; beyond this they are counted as "other".
@@ -98,6 +102,7 @@ impl StepStats {
         self.statuses.clear();
         self.error_classes.clear();
         self.error_messages.clear();
+        self.exemplars.reset();
     }
 
     pub fn merge(&mut self, o: &StepStats) {
@@ -134,6 +139,7 @@ impl StepStats {
         for (k, v) in &o.error_messages {
             add_message(&mut self.error_messages, k, *v);
         }
+        self.exemplars.merge(&o.exemplars);
     }
 
     pub fn phase(&self, name: &str) -> Option<&Hist> {

@@ -108,6 +108,9 @@ pub struct StepSummary {
     /// dns, connect, tls, send, wait, receive, total.
     pub phases: BTreeMap<String, Stats>,
     pub server_timing: BTreeMap<String, Stats>,
+    /// The slowest requests (and first failures per class), to find them in traces and logs.
+    #[serde(default, skip_serializing_if = "super::Exemplars::is_empty")]
+    pub exemplars: super::Exemplars,
 }
 
 impl StepSummary {
@@ -147,6 +150,7 @@ impl StepSummary {
                 .iter()
                 .map(|(k, h)| (k.clone(), Stats::of(h)))
                 .collect(),
+            exemplars: s.exemplars.clone(),
         }
     }
 
@@ -181,6 +185,7 @@ impl StepSummary {
                 .collect(),
             ..StepStats::default()
         };
+        s.exemplars.merge(&self.exemplars);
         for (i, p) in PHASES.iter().enumerate() {
             if let Some(st) = self.phases.get(*p) {
                 s.phases[i] = st.histogram();

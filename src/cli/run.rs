@@ -94,6 +94,16 @@ pub struct RunArgs {
     /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
     #[arg(long = "ignore-retry-after")]
     pub ignore_retry_after: bool,
+    /// Send no W3C `traceparent` header (sent by default: a fresh trace id per iteration).
+    #[arg(long = "no-trace-context")]
+    pub no_trace_context: bool,
+    /// Slowest requests kept per step, with their trace and request ids (0: none).
+    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_EXEMPLARS)]
+    pub exemplars: u32,
+    /// Link each exemplar in reports: a URL with `{trace_id}` (or `{request_id}`), e.g.
+    /// 'https://tempo.example/trace/{trace_id}'.
+    #[arg(long = "trace-url", value_name = "TEMPLATE")]
+    pub trace_url: Option<String>,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -125,6 +135,11 @@ fn http_options(a: &RunArgs) -> Result<HttpOptions, CliError> {
         insecure: a.insecure,
         cacert: a.cacert.clone(),
         honor_retry_after: !a.ignore_retry_after,
+        trace: crate::trace::TraceOptions {
+            context: !a.no_trace_context,
+            exemplars: a.exemplars,
+            ..crate::trace::TraceOptions::default()
+        },
         ..HttpOptions::default()
     };
     if let Some(t) = &a.timeout {

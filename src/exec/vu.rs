@@ -77,6 +77,9 @@ pub struct Shared {
     pub verbose: Option<Arc<super::verbose::Verbose>>,
     /// With `-v` in a command that runs several environments: which one this is.
     pub verbose_env: Option<String>,
+    /// Per request step (plan order): send a `traceparent` (trace context on, and neither the
+    /// step nor the environment sets its own).
+    pub traced: Vec<bool>,
 }
 
 impl Shared {
@@ -122,6 +125,10 @@ impl Shared {
                 })
             })
             .collect();
+        let traced = plan
+            .request_steps()
+            .map(|s| traced(&plan.http.trace, &plan.env, s))
+            .collect();
         let track_outcomes = crate::plan::flatten(&plan.steps)
             .chain(crate::plan::flatten(&plan.setup))
             .filter_map(|s| s.condition.as_ref())
@@ -129,6 +136,7 @@ impl Shared {
         Shared {
             verbose: None,
             verbose_env: None,
+            traced,
             track_outcomes,
             plan,
             base,
@@ -162,6 +170,18 @@ impl Shared {
     pub fn interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
+}
+
+/// Whether requests of `step` carry sonde's `traceparent`: trace context is on and neither the
+/// step nor `env` sets one itself (the caller's wins).
+fn traced(opts: &crate::trace::TraceOptions, env: &crate::plan::Environment, step: &Step) -> bool {
+    opts.context
+        && !crate::trace::sets_traceparent(
+            env.headers
+                .iter()
+                .chain(step.headers.iter())
+                .map(|(k, _)| k.as_str()),
+        )
 }
 
 /// What one load thread records into.
@@ -732,7 +752,14 @@ async fn run_step(
                 }),
             None => None,
         };
-        let ex = session.send_ref(req, wire).await;
+        let traced = match ctx.env_is_plan {
+            true => local.shared.traced.get(idx).copied().unwrap_or(false),
+            false => traced(&local.shared.plan.http.trace, ctx.env, step),
+        };
+        let tp = traced.then(|| {
+            crate::trace::TraceParent::new(scope.builtins.trace_id, crate::trace::new_span_id())
+        });
+        let ex = session.send_traced(req, wire, tp.as_ref()).await;
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
@@ -804,8 +831,27 @@ async fn run_step(
             failure_text,
         );
         with_stats(local, idx, |s| {
+            // Exemplars: one comparison against the step's N-th slowest; built only when kept.
+            let latency_us = latency.as_micros() as u64;
+            let opts = &local.shared.plan.http.trace;
+            let class = failure.as_ref().map(|(c, _)| c.as_str());
+            if s.exemplars.beats(latency_us) {
+                let e = super::step::exemplar(step, &ex, latency, tp.as_ref(), class, opts);
+                s.exemplars.offer(opts.exemplars, e);
+            }
             match &failure {
                 Some((class, msg)) => {
+                    if opts.exemplars > 0 && s.exemplars.wants_failure(class) {
+                        let e = super::step::exemplar(
+                            step,
+                            &ex,
+                            latency,
+                            tp.as_ref(),
+                            Some(class),
+                            opts,
+                        );
+                        s.exemplars.offer_failure(opts.exemplars, e);
+                    }
                     s.failed_latency.record(latency);
                     s.record_error(class, Some(msg));
                 }

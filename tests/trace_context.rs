@@ -1,0 +1,239 @@
+//! W3C trace context as a real server on 127.0.0.1 receives it: every request carries one
+//! version-00 `traceparent` (a fresh trace id per iteration, a span id per request, sampled),
+//! prebuilt and rendered requests alike, redirect hops too; `tracestate` goes through
+//! untouched; `--no-trace-context` and `http.trace_context: false` turn it off; a
+//! `traceparent` the scenario sets wins. The run's exemplars name the trace ids the server
+//! saw and the request id it returned.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// One request as the server saw it: path, every `traceparent`, every `tracestate`.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    traceparent: Vec<String>,
+    tracestate: Vec<String>,
+}
+
+/// A server recording each request; `/r` redirects to `/a`; each answer carries an
+/// `X-Request-Id` (`req-N`).
+async fn recording() -> (support::Server, Arc<Mutex<Vec<Seen>>>) {
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let s2 = seen.clone();
+    let server = support::spawn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let seen = s2.clone();
+        async move {
+            let all = |name: &str| {
+                req.headers()
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            };
+            let n = {
+                let mut s = seen.lock().unwrap();
+                s.push(Seen {
+                    path: req.uri().path().to_string(),
+                    traceparent: all("traceparent"),
+                    tracestate: all("tracestate"),
+                });
+                s.len()
+            };
+            let mut resp = if req.uri().path() == "/r" {
+                support::redirect_to("/a".into())
+            } else {
+                support::response(200, support::full("ok"))
+            };
+            resp.headers_mut()
+                .insert("x-request-id", format!("req-{n}").parse().unwrap());
+            resp
+        }
+    })
+    .await;
+    (server, seen)
+}
+
+fn run(scenario: &str, port: u16, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.yaml");
+    std::fs::write(&path, scenario).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("run")
+        .arg(&path)
+        .args(["--target", &format!("http://127.0.0.1:{port}")])
+        .args(["--vus", "1", "--iterations", "3", "--format", "json", "-q"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+const THREE_STEPS: &str = r#"name: traced
+steps:
+  - name: plain
+    request: { url: /a }
+  - name: rendered
+    request: { url: "/b?i={{iteration}}" }
+  - name: stated
+    request:
+      url: /c
+      headers: { tracestate: "vendor=opaque,other=1" }
+  - name: hop
+    request: { url: /r }
+"#;
+
+fn parts(tp: &str) -> (String, String, String) {
+    let re = regex::Regex::new(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$").unwrap();
+    let c = re
+        .captures(tp)
+        .unwrap_or_else(|| panic!("not a version-00 sampled traceparent: {tp:?}"));
+    assert_ne!(&c[1], "00000000000000000000000000000000");
+    assert_ne!(&c[2], "0000000000000000");
+    (c[1].to_string(), c[2].to_string(), tp.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_carries_a_traceparent_one_trace_per_iteration() {
+    let (server, seen) = recording().await;
+    let port = server.port();
+    let result = tokio::task::spawn_blocking(move || run(THREE_STEPS, port, &[]))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    // 3 iterations × (a, b, c, r → a).
+    assert_eq!(seen.len(), 15, "{seen:#?}");
+    let mut spans = BTreeSet::new();
+    let mut traces = Vec::new();
+    for iteration in seen.chunks(5) {
+        let paths: Vec<&str> = iteration.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["/a", "/b", "/c", "/r", "/a"]);
+        let mut ids = BTreeSet::new();
+        for s in iteration {
+            assert_eq!(s.traceparent.len(), 1, "exactly one traceparent: {s:?}");
+            let (trace, span, _) = parts(&s.traceparent[0]);
+            ids.insert(trace);
+            spans.insert(span);
+        }
+        assert_eq!(ids.len(), 1, "one trace id per iteration: {iteration:#?}");
+        traces.extend(ids);
+        // tracestate: only where the scenario set it, byte for byte.
+        assert_eq!(iteration[2].tracestate, ["vendor=opaque,other=1"]);
+        assert!(iteration[0].tracestate.is_empty());
+    }
+    // The redirect hop carries the request's own header; every other request a new span.
+    assert_eq!(spans.len(), 12, "a span id per request");
+    let distinct: BTreeSet<&String> = traces.iter().collect();
+    assert_eq!(distinct.len(), 3, "a fresh trace id per iteration");
+
+    // The exemplars name trace ids the server saw, and the request id it returned.
+    let server_traces: BTreeSet<String> = traces.iter().cloned().collect();
+    let mut named = 0;
+    for step in result["steps"].as_array().unwrap() {
+        let ex = &step["exemplars"];
+        assert_eq!(ex["limit"], 5, "{step}");
+        let slowest = ex["slowest"].as_array().unwrap();
+        assert_eq!(slowest.len(), 3, "3 requests, all kept: {step}");
+        for e in slowest {
+            assert_eq!(e["step"], step["name"]);
+            let t = e["trace_id"].as_str().unwrap();
+            assert!(server_traces.contains(t), "{t} not among {server_traces:?}");
+            let rid = e["request_id"].as_str().unwrap();
+            assert!(rid.starts_with("req-"), "{e}");
+            assert_eq!(e["status"], 200);
+            assert!(e["latency_ms"].as_f64().unwrap() > 0.0);
+            named += 1;
+        }
+    }
+    assert_eq!(named, 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_can_be_turned_off_by_flag_or_scenario() {
+    let (server, seen) = recording().await;
+    let port = server.port();
+    let r = tokio::task::spawn_blocking(move || run(THREE_STEPS, port, &["--no-trace-context"]))
+        .await
+        .unwrap();
+    let off = THREE_STEPS.replace(
+        "name: traced\n",
+        "name: traced\nhttp:\n  trace_context: false\n",
+    );
+    tokio::task::spawn_blocking(move || run(&off, port, &[]))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 30);
+    for s in &seen {
+        assert!(s.traceparent.is_empty(), "{s:?}");
+    }
+    assert_eq!(seen[2].tracestate, ["vendor=opaque,other=1"]);
+    // Exemplars are still kept, without a trace id.
+    let e = &r["steps"][0]["exemplars"]["slowest"][0];
+    assert!(e.get("trace_id").is_none(), "{e}");
+    assert!(e["request_id"].as_str().unwrap().starts_with("req-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_the_scenario_sets_wins() {
+    let (server, seen) = recording().await;
+    let port = server.port();
+    let mine = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let scenario = format!(
+        r#"name: repro
+env:
+  default:
+    headers: {{ TraceParent: "{mine}" }}
+steps:
+  - name: a
+    request: {{ url: /a }}
+  - name: b
+    request:
+      url: "/b?i={{{{iteration}}}}"
+"#
+    );
+    tokio::task::spawn_blocking(move || run(&scenario, port, &[]))
+        .await
+        .unwrap();
+    // And on the one-URL command line.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["run", "--url", &format!("http://127.0.0.1:{port}/u")])
+            .args([
+                "-H",
+                "traceparent: 00-11111111111111111111111111111111-2222222222222222-01",
+            ])
+            .args(["-n", "2", "--vus", "1", "-q"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let seen = seen.lock().unwrap().clone();
+    let by_path: BTreeMap<&str, Vec<&Vec<String>>> =
+        seen.iter().fold(BTreeMap::new(), |mut m, s| {
+            m.entry(s.path.as_str()).or_default().push(&s.traceparent);
+            m
+        });
+    assert_eq!(by_path["/a"].len(), 3);
+    for tp in by_path["/a"].iter().chain(by_path["/b"].iter()) {
+        assert_eq!(**tp, [mine.to_string()]);
+    }
+    for tp in &by_path["/u"] {
+        assert_eq!(
+            **tp,
+            ["00-11111111111111111111111111111111-2222222222222222-01".to_string()]
+        );
+    }
+}
