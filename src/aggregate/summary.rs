@@ -311,6 +311,10 @@ pub struct Summary {
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// `--trace-url`: a link template (`{trace_id}`, `{request_id}`) reports fill in for each
+    /// exemplar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
     /// `sonde breakdown` only: the median iteration of each connection mode, as a waterfall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waterfalls: Vec<super::Waterfall>,

@@ -332,6 +332,9 @@ fn load_info(plan: &Plan) -> LoadInfo {
 
 pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
     crate::report::check_outputs(&a.outs).map_err(CliError::invalid)?;
+    if let Some(t) = &a.trace_url {
+        check_trace_url(t)?;
+    }
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
     let hosts_ok = plan.check_hosts(&plan.http.allow);
@@ -511,6 +514,7 @@ async fn run_against(
     };
     summary.series = res.series;
     summary.notes = notes;
+    summary.trace_url = a.trace_url.clone();
     summary.shard = sharding.info(clock);
     if let Some(a) = &aborted {
         summary.notes.push(a.clone());
@@ -567,6 +571,22 @@ async fn run_against(
             eprintln!("gate failed: {r}");
         }
         Ok(Exit::GateFailed)
+    }
+}
+
+/// `--trace-url` must be an http(s) URL template naming `{trace_id}` or `{request_id}`.
+pub(crate) fn check_trace_url(t: &str) -> Result<(), CliError> {
+    let named = t.contains("{trace_id}") || t.contains("{request_id}");
+    let filled = t.replace("{trace_id}", "0").replace("{request_id}", "0");
+    let ok_url = url::Url::parse(&filled)
+        .map(|u| matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(false);
+    if named && ok_url {
+        Ok(())
+    } else {
+        Err(CliError::invalid(format!(
+            "--trace-url `{t}`: expected an http(s) URL with {{trace_id}} or {{request_id}},              e.g. 'https://tempo.example/trace/{{trace_id}}'"
+        )))
     }
 }
 

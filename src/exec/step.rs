@@ -329,7 +329,13 @@ pub fn exemplar(
         .find_map(|name| {
             let v = ex.headers.get(name)?;
             let text = header_text(v);
-            let shown = crate::redact::redact_header(name, text.trim());
+            // A request id is an opaque token by design (it may look random): only a header
+            // whose name says secret is hidden.
+            let shown = if crate::redact::is_secret_header(name) {
+                crate::redact::REDACTED
+            } else {
+                text.trim()
+            };
             Some(
                 shown
                     .chars()

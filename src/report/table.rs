@@ -271,6 +271,17 @@ impl TableReport {
             );
             put_table(&mut out, &fit(&FAILED_COLS, rows, self.width, self.color));
         }
+        let slowest = super::exemplars::slowest(s);
+        if !slowest.is_empty() {
+            let _ = writeln!(out, "slowest requests");
+            for e in slowest {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    super::exemplars::line(e, s.trace_url.as_deref())
+                );
+            }
+        }
 
         let mut rows: Vec<Vec<Txt>> = Vec::new();
         for st in &s.steps {

@@ -511,6 +511,13 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
                     format!("`request_id_header` `{name}` is not a valid header name"),
                 ));
             }
+            if crate::redact::is_secret_header(&name) {
+                return Err(Diag::new(
+                    b.pos,
+                    format!("`request_id_header` `{name}` names a secret header"),
+                )
+                .help("name the header that carries the server's request id, e.g. X-Request-Id"));
+            }
             h.trace.request_id_header = Some(name);
         }
         if let Some(b) = m.get("honor_retry_after") {
