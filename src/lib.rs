@@ -11,6 +11,7 @@ pub mod breakdown;
 pub mod cli;
 pub mod demo;
 pub mod exec;
+pub mod export;
 pub mod gate;
 pub mod http;
 pub mod import;

@@ -66,6 +66,8 @@ pub struct RunArgs {
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
     /// Write the result to FILE; the extension picks the format (json, txt). Repeatable.
+    /// `prometheus=URL` pushes live metrics with Prometheus remote-write instead (e.g.
+    /// prometheus=http://127.0.0.1:9090/api/v1/write).
     #[arg(long = "out", short = 'o')]
     pub outs: Vec<PathBuf>,
     /// What to print on stdout.
@@ -117,6 +119,9 @@ pub struct RunArgs {
     /// Print the (shard's) plan and send nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// `--out prometheus=URL`, taken out of `outs`.
+    #[arg(skip)]
+    pub prometheus: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -330,13 +335,23 @@ fn load_info(plan: &Plan) -> LoadInfo {
     }
 }
 
-pub async fn run(a: RunArgs) -> Result<Exit, CliError> {
+pub async fn run(mut a: RunArgs) -> Result<Exit, CliError> {
+    let (files, prometheus) = crate::export::split_outs(&a.outs).map_err(CliError::invalid)?;
+    a.outs = files;
+    a.prometheus = prometheus.into_iter().next();
     crate::report::check_outputs(&a.outs).map_err(CliError::invalid)?;
     if let Some(t) = &a.trace_url {
         check_trace_url(t)?;
     }
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
+    if let Some(u) = &a.prometheus {
+        // The receiver passes the same allow-list as the target, before anything is sent.
+        plan.http
+            .allow
+            .check_url(u)
+            .map_err(|e| CliError::invalid(format!("--out prometheus={u}: {e}")))?;
+    }
     let hosts_ok = plan.check_hosts(&plan.http.allow);
     if !a.dry_run {
         hosts_ok.clone().map_err(CliError::invalid)?;
@@ -432,8 +447,34 @@ async fn run_against(
     // repeat that; stop and say so (exit 3).
     let mut reach_checked = false;
     let mut unreachable_early: Option<String> = None;
+    // `--out prometheus=URL`: a task pushes each second's snapshot, off the load threads.
+    let prom_labels = crate::export::prometheus::RunLabels {
+        scenario: plan.name.clone(),
+        env: plan.env_name.clone().unwrap_or_default(),
+        shard: sharding
+            .spec
+            .map(|s| format!("{}/{}", s.index, s.count))
+            .unwrap_or_default(),
+        run_id: crate::export::prometheus::new_run_id(),
+    };
+    let pusher = match &a.prometheus {
+        Some(url) => Some(
+            crate::export::prometheus::Pusher::start(url.clone(), plan.http.allow.clone())
+                .map_err(CliError::invalid)?,
+        ),
+        None => None,
+    };
     let run_start = std::time::Instant::now();
     let res = exec::run_load(shared.clone(), &opts, |p, so_far| {
+        if let Some(pusher) = &pusher {
+            pusher.offer(crate::export::prometheus::snapshot(
+                &prom_labels,
+                &names,
+                so_far,
+                planned_vus(&plan.load, p.t),
+                crate::export::prometheus::now_ms(),
+            ));
+        }
         total_err += p.errors;
         total_dropped += p.dropped;
         if let Some(b) = &bar {
@@ -515,6 +556,26 @@ async fn run_against(
     summary.series = res.series;
     summary.notes = notes;
     summary.trace_url = a.trace_url.clone();
+    if let Some(pusher) = pusher {
+        let url = pusher.url.clone();
+        let last = crate::export::prometheus::snapshot(
+            &prom_labels,
+            &res.names,
+            &res.recorder,
+            planned_vus(&plan.load, secs),
+            crate::export::prometheus::now_ms(),
+        );
+        match pusher.finish(last, Duration::from_secs(15)).await {
+            Some(warning) => {
+                eprintln!("warning: {warning}");
+                summary.notes.push(warning);
+            }
+            None => summary.notes.push(format!(
+                "metrics pushed to {url} (Prometheus remote write), run_id=\"{}\"",
+                prom_labels.run_id
+            )),
+        }
+    }
     summary.shard = sharding.info(clock);
     if let Some(a) = &aborted {
         summary.notes.push(a.clone());
@@ -572,6 +633,28 @@ async fn run_against(
         }
         Ok(Exit::GateFailed)
     }
+}
+
+/// The virtual users the closed model runs `t` seconds in (stages ramp linearly); `None` for
+/// the open model, whose busy VUs are not counted.
+fn planned_vus(load: &LoadModel, t: f64) -> Option<f64> {
+    let LoadModel::Closed { vus, stages, .. } = load else {
+        return None;
+    };
+    if stages.is_empty() {
+        return Some(f64::from(*vus));
+    }
+    let mut from = 0.0;
+    let mut at = 0.0;
+    for s in stages {
+        let d = s.duration.as_secs_f64();
+        if t <= at + d && d > 0.0 {
+            return Some((from + (s.target - from) * (t - at) / d).round());
+        }
+        from = s.target;
+        at += d;
+    }
+    Some(from)
 }
 
 /// `--trace-url` must be an http(s) URL template naming `{trace_id}` or `{request_id}`.
