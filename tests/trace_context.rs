@@ -237,3 +237,61 @@ steps:
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakdown_names_the_slowest_iterations_trace_ids() {
+    let (server, seen) = recording().await;
+    let url = server.url("/a").to_string();
+    let json = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_sonde"))
+                .args(["breakdown", &url, "-n", "3", "--connection", "reuse"])
+                .args(["--format", "json"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(json.status.code(), Some(0), "{json:?}");
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let slowest = &v["passes"][0]["slowest_iteration"];
+    let ids: Vec<&str> = slowest["trace_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "one request, one trace: {slowest}");
+    let sent: BTreeSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| parts(&s.traceparent[0]).0)
+        .collect();
+    assert!(sent.contains(ids[0]), "{ids:?} not among {sent:?}");
+    let text = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["breakdown", &url, "-n", "2", "--connection", "reuse"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("slowest iteration ("))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let id = line.rsplit("trace ").next().unwrap();
+    let sent: BTreeSet<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| parts(&s.traceparent[0]).0)
+        .collect();
+    assert!(sent.contains(id), "{line}");
+}

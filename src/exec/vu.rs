@@ -217,10 +217,18 @@ pub struct Traced {
     /// Malformed `Server-Timing` entries the parser skipped.
     pub server_timing_skipped: usize,
     pub error: Option<String>,
+    /// The W3C trace id the request carried (`None` with trace context off).
+    pub trace_id: Option<String>,
 }
 
-fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
+fn trace(
+    local: &Local,
+    idx: usize,
+    ex: &crate::http::Exchange,
+    tp: Option<&crate::trace::TraceParent>,
+) {
     let Some(t) = &local.trace else { return };
+    let trace_id = tp.map(|t| t.trace_id_hex().to_string());
     let mut t = t.borrow_mut();
     let st = |v: &[crate::http::ServerTimingMetric]| {
         v.iter()
@@ -236,6 +244,7 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
             server_timing: st(&hop.server_timing),
             server_timing_skipped: 0,
             error: None,
+            trace_id: trace_id.clone(),
         });
     }
     // The transport keeps only well-formed entries; count the skipped ones for the notes.
@@ -255,6 +264,7 @@ fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
         server_timing: st(&ex.server_timing),
         server_timing_skipped: skipped,
         error: ex.error.as_ref().map(|e| e.message.clone()),
+        trace_id,
     });
 }
 
@@ -778,7 +788,7 @@ async fn run_step(
         };
         // Every request counts in the phases; only the final one decides the outcome.
         with_stats(local, idx, |s| record_exchange(s, &ex));
-        trace(local, idx, &ex);
+        trace(local, idx, &ex, tp.as_ref());
         {
             let mut iv = local.interval.borrow_mut();
             iv.requests += 1 + ex.hops.len() as u64;
