@@ -295,3 +295,53 @@ async fn breakdown_names_the_slowest_iterations_trace_ids() {
         .collect();
     assert!(sent.contains(id), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_names_the_exemplars_of_a_regressed_step() {
+    let fast = support::fixed_delay(std::time::Duration::from_millis(1)).await;
+    let slow = support::fixed_delay(std::time::Duration::from_millis(25)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, cand) = (dir.path().join("base.json"), dir.path().join("cand.json"));
+    for (server, out) in [(&fast, &base), (&slow, &cand)] {
+        let url = server.url("/p").to_string();
+        let out = out.clone();
+        let o = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sonde"))
+                .args(["run", "--url", &url, "-n", "120", "--vus", "4", "-q"])
+                .arg("--out")
+                .arg(&out)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("compare")
+        .arg(&cand)
+        .arg("--baseline")
+        .arg(&base)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "regressed: {stdout}");
+    let cand: Value = serde_json::from_str(&std::fs::read_to_string(&cand).unwrap()).unwrap();
+    let top = cand["steps"][0]["exemplars"]["slowest"][0]["trace_id"]
+        .as_str()
+        .unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("slowest   "))
+        .unwrap_or_else(|| panic!("no exemplar named: {stdout}"));
+    assert!(line.contains(top) && line.contains("request"), "{line}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("slowest   "))
+            .count(),
+        3
+    );
+}

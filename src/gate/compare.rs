@@ -184,6 +184,10 @@ pub struct CompareRow {
     pub verdict: Verdict,
     /// For a regressed step: `profile: p95 +410 ms, of which wait +405 ms, db +398 ms`.
     pub why: Option<String>,
+    /// For a regressed step: the candidate's slowest requests (trace and request ids), to
+    /// open the regression in the tracing system.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<crate::aggregate::Exemplar>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +310,9 @@ pub fn compare(
         let why = explain(&rows[first..], b, c);
         if let Some(r) = rows.get_mut(first) {
             r.why = why;
+            if r.verdict == Verdict::Regressed {
+                r.exemplars = c.exemplars.slowest.iter().take(3).cloned().collect();
+            }
         }
     }
     if common.len() > 1 {
@@ -515,6 +522,7 @@ fn step_row(
         error_rate,
         verdict,
         why: None,
+        exemplars: Vec::new(),
     })
 }
 
@@ -541,6 +549,7 @@ fn dist_row(
         error_rate: None,
         verdict,
         why: None,
+        exemplars: Vec::new(),
     })
 }
 

@@ -399,8 +399,17 @@ impl TableReport {
             }
         }
         put_table(out, &fit(&COMPARE_COLS, rows, self.width, self.color));
-        for r in c.rows.iter().filter_map(|r| r.why.as_ref()) {
-            let _ = writeln!(out, "why       {r}");
+        for r in &c.rows {
+            if let Some(why) = &r.why {
+                let _ = writeln!(out, "why       {why}");
+            }
+            for e in &r.exemplars {
+                let _ = writeln!(
+                    out,
+                    "slowest   {}",
+                    super::exemplars::line(e, None).trim_start()
+                );
+            }
         }
         for (which, names) in [
             ("baseline", &c.only_in_baseline),
