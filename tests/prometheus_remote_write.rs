@@ -236,6 +236,34 @@ async fn series_in_a_real_prometheus_equal_the_run_result() {
         &format!("count_over_time(sonde_requests_total{{{sel}}}[10m])"),
     );
     assert!(samples >= 3.0, "{samples} samples");
+
+    // Every panel of the Grafana dashboard (deploy/grafana) is a valid query that finds this
+    // run's series, with the dashboard's variables set to this run.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/sonde-dashboard.json"
+    );
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$scenario", "url")
+                .replace("$env", ".*")
+                .replace("$run_id", run_id);
+            let r = query(prom.port, &expr);
+            assert!(
+                !r.is_empty(),
+                "panel {}: {expr} found nothing",
+                panel["title"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7, "{checked}");
 }
 
 #[test]
