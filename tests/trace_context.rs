@@ -52,6 +52,8 @@ async fn recording() -> (support::Server, Arc<Mutex<Vec<Seen>>>) {
             };
             resp.headers_mut()
                 .insert("x-request-id", format!("req-{n}").parse().unwrap());
+            resp.headers_mut()
+                .insert("x-correlation-id", format!("corr-{n}").parse().unwrap());
             resp
         }
     })
@@ -344,4 +346,51 @@ async fn compare_names_the_exemplars_of_a_regressed_step() {
             .count(),
         3
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_names_the_request_id_header_but_never_a_secret_one() {
+    let (server, _seen) = recording().await;
+    let port = server.port();
+    let named = THREE_STEPS.replace(
+        "name: traced\n",
+        "name: traced\nhttp:\n  request_id_header: X-Correlation-Id\n",
+    );
+    let r = tokio::task::spawn_blocking(move || run(&named, port, &["--exemplars", "2"]))
+        .await
+        .unwrap();
+    for step in r["steps"].as_array().unwrap() {
+        let slowest = step["exemplars"]["slowest"].as_array().unwrap();
+        assert_eq!(slowest.len(), 2, "--exemplars 2: {step}");
+        for e in slowest {
+            assert!(
+                e["request_id"].as_str().unwrap().starts_with("corr-"),
+                "{e}"
+            );
+        }
+    }
+    let none = tokio::task::spawn_blocking(move || run(THREE_STEPS, port, &["--exemplars", "0"]))
+        .await
+        .unwrap();
+    assert!(none["steps"][0].get("exemplars").is_none(), "{none}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        THREE_STEPS.replace(
+            "name: traced\n",
+            "name: traced\nhttp:\n  request_id_header: Authorization\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg("run")
+        .arg(&path)
+        .args(["--target", &format!("http://127.0.0.1:{port}"), "-n", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("names a secret header"), "{stderr}");
 }
