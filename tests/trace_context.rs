@@ -394,3 +394,77 @@ async fn the_scenario_names_the_request_id_header_but_never_a_secret_one() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("names a secret header"), "{stderr}");
 }
+
+/// Shards keep their own exemplars; `sonde merge` keeps the N slowest of the union, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shards_keep_the_slowest_of_the_union() {
+    // Every request waits a different time (0-19 ms), so the slowest are unambiguous.
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = support::spawn(move |_req| {
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis((k * 7) % 20)).await;
+            support::response(200, support::full("ok"))
+        }
+    })
+    .await;
+    let url = server.url("/s").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<std::path::PathBuf> = (0..2)
+        .map(|k| dir.path().join(format!("shard-{k}.json")))
+        .collect();
+    let merged = dir.path().join("merged.json");
+    let (f2, m2) = (files.clone(), merged.clone());
+    tokio::task::spawn_blocking(move || {
+        for (k, f) in f2.iter().enumerate() {
+            let o = Command::new(env!("CARGO_BIN_EXE_sonde"))
+                .args(["run", "--url", &url, "-n", "30", "--vus", "2", "-q"])
+                .args(["--shard", &format!("{k}/2"), "--exemplars", "4"])
+                .arg("--out")
+                .arg(f)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{o:?}");
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .arg("merge")
+            .args(&f2)
+            .arg("-o")
+            .arg(&m2)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    })
+    .await
+    .unwrap();
+    let read = |p: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let mut union: Vec<Value> = files
+        .iter()
+        .flat_map(|f| {
+            read(f)["steps"][0]["exemplars"]["slowest"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(union.len(), 8);
+    union.sort_by(|a, b| {
+        b["latency_us"]
+            .as_u64()
+            .cmp(&a["latency_us"].as_u64())
+            .then_with(|| a["started_at"].as_str().cmp(&b["started_at"].as_str()))
+            .then_with(|| a["trace_id"].as_str().cmp(&b["trace_id"].as_str()))
+    });
+    union.truncate(4);
+    let m = read(&merged);
+    assert_eq!(m["steps"][0]["exemplars"]["limit"], 4);
+    assert_eq!(
+        m["steps"][0]["exemplars"]["slowest"],
+        Value::Array(union.clone())
+    );
+    assert_eq!(m["http"]["exemplars"]["slowest"], Value::Array(union));
+}
