@@ -222,7 +222,26 @@ steps:
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // `-v` shows the request as sent: the trace context too, not hidden as a secret.
+    let verbose = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["run", "--url", &format!("http://127.0.0.1:{port}/v")])
+            .args(["-n", "1", "-q", "-v"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&verbose.stderr);
+    let shown = err
+        .lines()
+        .find_map(|l| l.strip_prefix("> traceparent: "))
+        .unwrap_or_else(|| panic!("{err}"));
     let seen = seen.lock().unwrap().clone();
+    let sent_v = seen.iter().find(|s| s.path == "/v").unwrap();
+    assert_eq!([shown.to_string()], *sent_v.traceparent.as_slice(), "{err}");
+    let seen: Vec<Seen> = seen.into_iter().filter(|s| s.path != "/v").collect();
     let by_path: BTreeMap<&str, Vec<&Vec<String>>> =
         seen.iter().fold(BTreeMap::new(), |mut m, s| {
             m.entry(s.path.as_str()).or_default().push(&s.traceparent);

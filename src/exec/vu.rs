@@ -750,18 +750,6 @@ async fn run_step(
                 }
             },
         };
-        // `-v` shows the request as sent, the jar's cookies included.
-        let shown = match &local.shared.verbose {
-            Some(_) => session
-                .cookie_line_for(&req.url, &req.headers)
-                .and_then(|line| {
-                    let mut r = req.clone();
-                    let v = http::HeaderValue::from_str(&line).ok()?;
-                    r.headers.insert(http::header::COOKIE, v);
-                    Some(r)
-                }),
-            None => None,
-        };
         let traced = match ctx.env_is_plan {
             true => local.shared.traced.get(idx).copied().unwrap_or(false),
             false => traced(&local.shared.plan.http.trace, ctx.env, step),
@@ -769,6 +757,26 @@ async fn run_step(
         let tp = traced.then(|| {
             crate::trace::TraceParent::new(scope.builtins.trace_id, crate::trace::new_span_id())
         });
+        // `-v` shows the request as sent, the jar's cookies and the trace context included.
+        let shown = match &local.shared.verbose {
+            Some(_) => {
+                let cookie = session.cookie_line_for(&req.url, &req.headers);
+                (cookie.is_some() || tp.is_some()).then(|| {
+                    let mut r = req.clone();
+                    if let Some(v) = cookie.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+                        r.headers.insert(http::header::COOKIE, v);
+                    }
+                    if let Some(v) = tp
+                        .as_ref()
+                        .and_then(|t| http::HeaderValue::from_bytes(t.as_bytes()).ok())
+                    {
+                        r.headers.insert(crate::trace::TRACEPARENT, v);
+                    }
+                    r
+                })
+            }
+            None => None,
+        };
         let ex = session.send_traced(req, wire, tp.as_ref()).await;
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
