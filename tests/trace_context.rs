@@ -487,3 +487,25 @@ async fn merged_shards_keep_the_slowest_of_the_union() {
     );
     assert_eq!(m["http"]["exemplars"]["slowest"], Value::Array(union));
 }
+
+#[test]
+fn bad_trace_url_and_exemplar_counts_are_refused() {
+    for (args, want) in [
+        (vec!["--trace-url", "ftp://x/{trace_id}"], "--trace-url"),
+        (
+            vec!["--trace-url", "https://tempo.example/trace/"],
+            "{trace_id}",
+        ),
+        (vec!["--exemplars", "1001"], "--exemplars"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sonde"))
+            .args(["run", "--url", "http://127.0.0.1:1/", "-n", "1", "-q"])
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

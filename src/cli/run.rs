@@ -99,8 +99,10 @@ pub struct RunArgs {
     /// Send no W3C `traceparent` header (sent by default: a fresh trace id per iteration).
     #[arg(long = "no-trace-context")]
     pub no_trace_context: bool,
-    /// Slowest requests kept per step, with their trace and request ids (0: none).
-    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_EXEMPLARS)]
+    /// Slowest requests kept per step, with their trace and request ids (0: none, at most
+    /// 1000).
+    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_EXEMPLARS,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub exemplars: u32,
     /// Link each exemplar in reports: a URL with `{trace_id}` (or `{request_id}`), e.g.
     /// 'https://tempo.example/trace/{trace_id}'.
