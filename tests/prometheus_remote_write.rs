@@ -165,6 +165,20 @@ async fn series_in_a_real_prometheus_equal_the_run_result() {
     // Failed requests make the run exit 1 (no thresholds: every request must pass).
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("prometheus"), "no push warning: {stderr}");
+    // The table names the first failures of each class, with their trace ids.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout
+        .split("first failures (per step and class)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let lines: Vec<&str> = first.lines().take_while(|l| l.starts_with("  ")).collect();
+    assert_eq!(lines.len(), 3, "the first 3 of class status_5xx: {stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("500 status_5xx") && l.contains("trace ")),
+        "{stdout}"
+    );
     let result: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let note = result["notes"]
         .as_array()

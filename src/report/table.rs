@@ -312,6 +312,17 @@ impl TableReport {
             ];
             put_table(&mut out, &fit(&cols, rows, self.width, self.color));
         }
+        let failures = super::exemplars::failures(s);
+        if !failures.is_empty() {
+            let _ = writeln!(out, "first failures (per step and class)");
+            for e in failures {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    super::exemplars::line(e, s.trace_url.as_deref())
+                );
+            }
+        }
         if !s.thresholds.is_empty() {
             let rows = s
                 .thresholds
