@@ -17,6 +17,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod gate;
 pub mod http;
 pub mod import;
@@ -26,6 +27,7 @@ pub mod report;
 pub mod scenario;
 pub mod shard;
 pub mod suggest;
+pub mod trace;
 pub mod units;
 
 pub use error::{Error, Exit};
@@ -47,6 +49,7 @@ mod layers {
     const LAYERS: &[&str] = &[
         "units",
         "suggest",
+        "trace",
         "redact",
         "http",
         "aggregate",
@@ -54,6 +57,7 @@ mod layers {
         "plan",
         "exec",
         "report",
+        "export",
         "import",
         "scenario",
         "shard",

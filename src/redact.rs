@@ -255,6 +255,10 @@ pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     if n == "referer" || n == "origin" || n == "location" {
         return Cow::Owned(redact_url(value));
     }
+    // W3C trace context is random hex by design, not a secret: shown when it is well-formed.
+    if (n == "traceparent" || n == "traceresponse") && crate::trace::parse(value).is_some() {
+        return Cow::Borrowed(value);
+    }
     if is_secret_header(name) || looks_secret(value) {
         return Cow::Borrowed(REDACTED);
     }

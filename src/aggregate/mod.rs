@@ -2,12 +2,14 @@
 //! parts, counts and error classes, merged exactly across load threads and shards. Knows nothing
 //! of HTTP or output formats: exec records into it, reports read a `Summary`.
 
+pub mod exemplar;
 pub mod hist;
 pub mod merge;
 pub mod summary;
 pub mod threshold;
 pub mod waterfall;
 
+pub use exemplar::{Exemplar, Exemplars};
 pub use hist::Hist;
 pub use summary::{IntervalPoint, Summary};
 pub use waterfall::{Waterfall, WaterfallRequest};
@@ -67,6 +69,8 @@ pub struct StepStats {
     pub error_classes: BTreeMap<String, u64>,
     /// Failure detail -> count, e.g. `expected status 200, got 500`. Capped in size.
     pub error_messages: BTreeMap<String, u64>,
+    /// The slowest requests and first failures, with their trace and request ids.
+    pub exemplars: Exemplars,
 }
 
 /// Distinct failure messages kept per step; beyond this they are counted as "other".
@@ -99,6 +103,7 @@ impl StepStats {
         self.statuses.clear();
         self.error_classes.clear();
         self.error_messages.clear();
+        self.exemplars.reset();
     }
 
     pub fn merge(&mut self, o: &StepStats) {
@@ -135,6 +140,7 @@ impl StepStats {
         for (k, v) in &o.error_messages {
             add_message(&mut self.error_messages, k, *v);
         }
+        self.exemplars.merge(&o.exemplars);
     }
 
     pub fn phase(&self, name: &str) -> Option<&Hist> {

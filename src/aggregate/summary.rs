@@ -108,6 +108,9 @@ pub struct StepSummary {
     /// dns, connect, tls, send, wait, receive, total.
     pub phases: BTreeMap<String, Stats>,
     pub server_timing: BTreeMap<String, Stats>,
+    /// The slowest requests (and first failures per class), to find them in traces and logs.
+    #[serde(default, skip_serializing_if = "super::Exemplars::is_empty")]
+    pub exemplars: super::Exemplars,
 }
 
 impl StepSummary {
@@ -147,6 +150,7 @@ impl StepSummary {
                 .iter()
                 .map(|(k, h)| (k.clone(), Stats::of(h)))
                 .collect(),
+            exemplars: s.exemplars.clone(),
         }
     }
 
@@ -181,6 +185,7 @@ impl StepSummary {
                 .collect(),
             ..StepStats::default()
         };
+        s.exemplars.merge(&self.exemplars);
         for (i, p) in PHASES.iter().enumerate() {
             if let Some(st) = self.phases.get(*p) {
                 s.phases[i] = st.histogram();
@@ -366,6 +371,10 @@ pub struct Summary {
     /// Free-form notes the run wants every report to state (e.g. demo seeding time).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// `--trace-url`: a link template (`{trace_id}`, `{request_id}`) reports fill in for each
+    /// exemplar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
     /// `sonde breakdown` only: the median iteration of each connection mode, as a waterfall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waterfalls: Vec<super::Waterfall>,

@@ -53,6 +53,9 @@ pub struct Request {
     /// Server-Timing name → milliseconds.
     pub server_timing: Vec<(String, f64)>,
     pub error: Option<String>,
+    /// The W3C trace id the request carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +93,7 @@ impl Iteration {
                     status: t.status,
                     server_timing: t.server_timing.clone(),
                     error: t.error.clone(),
+                    trace_id: t.trace_id.clone(),
                 }
             })
             .collect();
@@ -173,6 +177,13 @@ pub struct StepBreakdown {
     pub network_queueing: Option<ServerStats>,
 }
 
+/// The slowest iteration of a pass, by the trace ids it sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowestIteration {
+    pub total_ms: f64,
+    pub trace_ids: Vec<String>,
+}
+
 /// All iterations of one environment under one connection mode.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pass {
@@ -181,6 +192,10 @@ pub struct Pass {
     pub steps: Vec<StepBreakdown>,
     /// The iteration whose total is the median, for the waterfall.
     pub median_iteration: Option<Iteration>,
+    /// The slowest iteration: its total and the trace ids its requests carried, to look it
+    /// up in the tracing system and the server's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_iteration: Option<SlowestIteration>,
     #[serde(skip)]
     pub iterations: Vec<Iteration>,
 }
@@ -256,11 +271,27 @@ impl Pass {
             });
         }
         let median_iteration = median_iteration(&iterations);
+        let slowest_iteration = iterations
+            .iter()
+            .max_by(|a, b| a.total_us.total_cmp(&b.total_us))
+            .map(|it| {
+                let mut trace_ids: Vec<String> = Vec::new();
+                for id in it.requests.iter().filter_map(|r| r.trace_id.clone()) {
+                    if !trace_ids.contains(&id) {
+                        trace_ids.push(id);
+                    }
+                }
+                SlowestIteration {
+                    total_ms: ms(it.total_us),
+                    trace_ids,
+                }
+            });
         Pass {
             env: env.to_string(),
             connection,
             steps,
             median_iteration,
+            slowest_iteration,
             iterations,
         }
     }

@@ -60,6 +60,16 @@ pub fn render(
             );
             out.push_str(&waterfall(it, names, groups, wf_width));
         }
+        if let Some(s) = &p.slowest_iteration
+            && !s.trace_ids.is_empty()
+        {
+            let _ = writeln!(
+                out,
+                "slowest iteration ({:.1} ms): trace {}",
+                s.total_ms,
+                s.trace_ids.join(", ")
+            );
+        }
     }
     for c in &b.comparisons {
         out.push('\n');

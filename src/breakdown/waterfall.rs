@@ -96,6 +96,7 @@ mod tests {
             status: Some(200),
             server_timing: Vec::new(),
             error: None,
+            trace_id: None,
         }
     }
 

@@ -79,6 +79,18 @@ pub struct RunArgs {
     /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
     #[arg(long = "ignore-retry-after")]
     pub ignore_retry_after: bool,
+    /// Send no W3C `traceparent` header (sent by default: a fresh trace id per iteration).
+    #[arg(long = "no-trace-context")]
+    pub no_trace_context: bool,
+    /// Slowest requests kept per step, with their trace and request ids (0: none, at most
+    /// 1000).
+    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_EXEMPLARS,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub exemplars: u32,
+    /// Link each exemplar in reports: a URL with `{trace_id}` (or `{request_id}`), e.g.
+    /// 'https://tempo.example/trace/{trace_id}'.
+    #[arg(long = "trace-url", value_name = "TEMPLATE")]
+    pub trace_url: Option<String>,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -92,11 +104,19 @@ pub struct RunArgs {
     /// Print the (shard's) plan and send nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// `--out prometheus=URL`, taken out of `outs`.
+    #[arg(skip)]
+    pub prometheus: Option<url::Url>,
 }
 
 fn http_options(a: &RunArgs) -> Result<HttpOptions, Error> {
     Ok(HttpOptions {
         honor_retry_after: !a.ignore_retry_after,
+        trace: crate::trace::TraceOptions {
+            context: !a.no_trace_context,
+            exemplars: a.exemplars,
+            ..crate::trace::TraceOptions::default()
+        },
         ..a.http.http_options()?
     })
 }
@@ -241,10 +261,23 @@ fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, Error> {
     a.http.host_policy(named.iter())
 }
 
-pub async fn run(a: RunArgs) -> Result<Exit, Error> {
+pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
+    let (files, prometheus) = crate::export::split_outs(&a.output.outs).map_err(Error::Usage)?;
+    a.output.outs = files;
+    a.prometheus = prometheus.into_iter().next();
     crate::report::check_outputs(&a.output.outs).map_err(Error::OutputPath)?;
+    if let Some(t) = &a.trace_url {
+        check_trace_url(t)?;
+    }
     let mut plan = build_plan(&a)?;
     plan.http.allow = Arc::new(policy(&a)?);
+    if let Some(u) = &a.prometheus {
+        // The receiver passes the same allow-list as the target, before anything is sent.
+        plan.http
+            .allow
+            .check_url(u)
+            .map_err(|e| Error::usage(format!("--out prometheus={u}: {e}")))?;
+    }
     let hosts_ok = plan.check_hosts(&plan.http.allow);
     if !a.dry_run {
         hosts_ok.clone().map_err(Error::Plan)?;
@@ -304,8 +337,18 @@ async fn run_against(
         grace: plan.graceful_stop,
         ..RunOptions::default()
     };
+    let push = match &a.prometheus {
+        Some(url) => Some(Push::start(url, &plan, sharding)?),
+        None => None,
+    };
     let mut monitor = Monitor::new(a.output.quiet, &plan, ctx.clone());
-    let res = exec::run_load(ctx.clone(), &opts, |p, so_far| monitor.interval(p, so_far)).await?;
+    let res = exec::run_load(ctx.clone(), &opts, |p, so_far| {
+        if let Some(push) = &push {
+            push.offer(&plan, p.t, so_far);
+        }
+        monitor.interval(p, so_far);
+    })
+    .await?;
     monitor.finish();
     signals.abort();
 
@@ -322,6 +365,11 @@ async fn run_against(
         seconds: res.elapsed.as_secs_f64(),
     };
     let mut summary = Summary::new(&measured, info);
+    summary.trace_url = a.trace_url.clone();
+    if let Some(push) = push {
+        let note = push.finish(&plan, &res).await;
+        summary.notes.push(note);
+    }
     summary.series = res.series;
     summary.shard = sharding.info(clock);
     summary.notes.extend(monitor.stopped_early);
@@ -491,6 +539,63 @@ impl Monitor {
     }
 }
 
+/// `--out prometheus=URL`: each second's snapshot goes to a pushing task, off the load
+/// threads; the last one is built from the recorder the result is built from.
+struct Push {
+    labels: crate::export::prometheus::RunLabels,
+    pusher: crate::export::prometheus::Pusher,
+}
+
+impl Push {
+    fn start(url: &url::Url, plan: &Plan, sharding: &Sharding) -> Result<Push, Error> {
+        let labels = crate::export::prometheus::RunLabels {
+            scenario: plan.name.clone(),
+            env: plan.env_name.clone().unwrap_or_default(),
+            shard: sharding
+                .spec
+                .map(|s| format!("{}/{}", s.index, s.count))
+                .unwrap_or_default(),
+            run_id: crate::export::prometheus::new_run_id(),
+        };
+        let pusher = crate::export::prometheus::Pusher::start(url.clone(), plan.http.allow.clone())
+            .map_err(Error::Usage)?;
+        Ok(Push { labels, pusher })
+    }
+
+    fn offer(&self, plan: &Plan, t: f64, so_far: &Recorder) {
+        let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
+        self.pusher.offer(crate::export::prometheus::snapshot(
+            &self.labels,
+            &names,
+            so_far,
+            planned_vus(&plan.load, t),
+            crate::export::prometheus::now_ms(),
+        ));
+    }
+
+    /// The final push; what to note in the result (where the metrics went, or a warning).
+    async fn finish(self, plan: &Plan, res: &exec::RunResult) -> String {
+        let url = self.pusher.url.clone();
+        let last = crate::export::prometheus::snapshot(
+            &self.labels,
+            &res.names,
+            &res.recorder,
+            planned_vus(&plan.load, res.elapsed.as_secs_f64()),
+            crate::export::prometheus::now_ms(),
+        );
+        match self.pusher.finish(last, Duration::from_secs(15)).await {
+            Some(warning) => {
+                eprintln!("warning: {warning}");
+                warning
+            }
+            None => format!(
+                "metrics pushed to {url} (Prometheus remote write), run_id=\"{}\"",
+                self.labels.run_id
+            ),
+        }
+    }
+}
+
 fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
@@ -509,4 +614,42 @@ fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)
+}
+
+/// The virtual users the closed model runs `t` seconds in (stages ramp linearly); `None` for
+/// the open model, whose busy VUs are not counted.
+fn planned_vus(load: &LoadModel, t: f64) -> Option<f64> {
+    let LoadModel::Closed { vus, stages, .. } = load else {
+        return None;
+    };
+    if stages.is_empty() {
+        return Some(f64::from(*vus));
+    }
+    let mut from = 0.0;
+    let mut at = 0.0;
+    for s in stages {
+        let d = s.duration.as_secs_f64();
+        if t <= at + d && d > 0.0 {
+            return Some((from + (s.target - from) * (t - at) / d).round());
+        }
+        from = s.target;
+        at += d;
+    }
+    Some(from)
+}
+
+/// `--trace-url` must be an http(s) URL template naming `{trace_id}` or `{request_id}`.
+pub(crate) fn check_trace_url(t: &str) -> Result<(), Error> {
+    let named = t.contains("{trace_id}") || t.contains("{request_id}");
+    let filled = t.replace("{trace_id}", "0").replace("{request_id}", "0");
+    let ok_url = url::Url::parse(&filled)
+        .map(|u| matches!(u.scheme(), "http" | "https"))
+        .unwrap_or(false);
+    if named && ok_url {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "--trace-url `{t}`: expected an http(s) URL with {{trace_id}} or {{request_id}},              e.g. 'https://tempo.example/trace/{{trace_id}}'"
+        )))
+    }
 }

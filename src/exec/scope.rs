@@ -25,6 +25,8 @@ pub struct Builtins {
     pub iteration: Value,
     uuid: OnceCell<Value>,
     timestamp_ms: OnceCell<Value>,
+    /// The W3C trace id every request of this iteration carries (`crate::trace`).
+    pub trace_id: u128,
 }
 
 impl Builtins {
@@ -34,6 +36,7 @@ impl Builtins {
             iteration: Value::from(iteration),
             uuid: OnceCell::new(),
             timestamp_ms: OnceCell::new(),
+            trace_id: crate::trace::new_trace_id(),
         }
     }
 

@@ -298,6 +298,78 @@ pub fn record_exchange(stats: &mut StepStats, ex: &Exchange) {
     }
 }
 
+/// Response headers that carry the server's id for a request, after the scenario's own.
+const REQUEST_ID_HEADERS: [&str; 2] = ["x-request-id", "traceresponse"];
+
+/// One request as an exemplar: built only for a request the step keeps (slower than its N-th
+/// slowest, or among the first failures of its class). Copies no header but the request id.
+pub fn exemplar(
+    step: &Step,
+    ex: &Exchange,
+    latency: Duration,
+    tp: Option<&crate::trace::TraceParent>,
+    class: Option<&str>,
+    opts: &crate::trace::TraceOptions,
+) -> crate::aggregate::Exemplar {
+    let ms = |d: Duration| (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let t = &ex.timing;
+    let phases = [
+        ("dns", t.dns),
+        ("connect", t.connect),
+        ("tls", t.tls),
+        ("send", t.send),
+        ("wait", t.wait),
+        ("receive", t.receive),
+    ]
+    .into_iter()
+    .filter(|(_, d)| !d.is_zero())
+    .map(|(n, d)| (n.to_string(), ms(d)))
+    .collect();
+    let request_id = opts
+        .request_id_header
+        .as_deref()
+        .into_iter()
+        .chain(REQUEST_ID_HEADERS)
+        .find_map(|name| {
+            let v = ex.headers.get(name)?;
+            let text = header_text(v);
+            // A request id is an opaque token by design (it may look random): only a header
+            // whose name says secret is hidden.
+            let shown = if crate::redact::is_secret_header(name) {
+                crate::redact::REDACTED
+            } else {
+                text.trim()
+            };
+            Some(
+                shown
+                    .chars()
+                    .take(crate::aggregate::exemplar::MAX_REQUEST_ID)
+                    .collect(),
+            )
+        });
+    crate::aggregate::Exemplar {
+        step: step.name.clone(),
+        started_at: crate::aggregate::exemplar::started_at(latency),
+        latency_ms: ms(latency),
+        latency_us: latency.as_micros() as u64,
+        status: ex.status.map(|s| s.as_u16()),
+        error_class: class.map(str::to_string),
+        phases,
+        server_timing: ex
+            .server_timing
+            .iter()
+            .filter_map(|m| {
+                m.dur_ms.map(|d| crate::aggregate::exemplar::TimingPart {
+                    name: m.name.clone(),
+                    dur_ms: d,
+                })
+            })
+            .collect(),
+        trace_id: tp.map(|t| t.trace_id_hex().to_string()),
+        request_id,
+    }
+}
+
 fn record_st(stats: &mut StepStats, name: &str, ms: f64) {
     let us = if ms.is_finite() && ms > 0.0 {
         (ms * 1000.0) as u64

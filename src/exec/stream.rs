@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::scope::Scope;
 use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
-use super::vu::{Local, scrub_secrets, show, trace, with_stats};
+use super::vu::{Local, scrub_secrets, show, trace, trace_parent, with_stats};
 use crate::http::{Exchange, Request, Session, Timing};
 use crate::plan::{Step, StreamProtocol, StreamSpec};
 
@@ -61,7 +61,7 @@ pub(super) async fn run(
 ) -> StepOutcome {
     let started = Instant::now();
     let from = settle_from.unwrap_or(started);
-    let req = match build_request(step, scope, ctx) {
+    let mut req = match build_request(step, scope, ctx) {
         Ok(r) => r,
         Err(e) => {
             // As for any step: a variable without a value means the step that sets it failed
@@ -90,6 +90,14 @@ pub(super) async fn run(
             };
         }
     };
+    // The subscription carries the iteration's trace context like any request.
+    let tp = trace_parent(local, idx, step, scope, ctx);
+    if let Some(v) = tp
+        .as_ref()
+        .and_then(|t| http::HeaderValue::from_bytes(t.as_bytes()).ok())
+    {
+        req.headers.insert(crate::trace::TRACEPARENT, v);
+    }
     let deadline = tokio::time::Instant::from_std(started + spec.timeout);
     let seen = Seen {
         keep: local.shared.verbose.is_some(),
@@ -150,7 +158,7 @@ pub(super) async fn run(
     });
     if let Some(ex) = &subscription {
         // `breakdown` sees the subscription like any request of the iteration.
-        trace(local, idx, ex);
+        trace(local, idx, ex, tp.as_ref());
     }
     let record_subscription = |s: &mut crate::aggregate::StepStats| match &subscription {
         Some(ex) => record_exchange(s, ex),

@@ -77,6 +77,9 @@ pub struct RunContext {
     pub(super) verbose: Option<Arc<super::verbose::Verbose>>,
     /// With `-v` in a command that runs several environments: which one this is.
     pub(super) verbose_env: Option<String>,
+    /// Per request step (plan order): send a `traceparent` (trace context on, and neither the
+    /// step nor the environment sets its own).
+    pub(super) traced: Vec<bool>,
 }
 
 impl RunContext {
@@ -119,6 +122,10 @@ impl RunContext {
                 })
             })
             .collect();
+        let traced = plan
+            .request_steps()
+            .map(|s| traced(&plan.http.trace, &plan.env, s))
+            .collect();
         let track_outcomes = crate::plan::flatten(&plan.steps)
             .chain(crate::plan::flatten(&plan.setup))
             .filter_map(|s| s.condition.as_ref())
@@ -126,6 +133,7 @@ impl RunContext {
         RunContext {
             verbose: None,
             verbose_env: None,
+            traced,
             track_outcomes,
             plan,
             base,
@@ -177,6 +185,35 @@ impl RunContext {
     }
 }
 
+/// Whether requests of `step` carry sonde's `traceparent`: trace context is on and neither the
+/// step nor `env` sets one itself (the caller's wins).
+fn traced(opts: &crate::trace::TraceOptions, env: &crate::plan::Environment, step: &Step) -> bool {
+    opts.context
+        && !crate::trace::sets_traceparent(
+            env.headers
+                .iter()
+                .chain(step.headers.iter())
+                .map(|(k, _)| k.as_str()),
+        )
+}
+
+/// The `traceparent` a request of step `idx` carries: the iteration's trace id and a fresh span
+/// id, or `None` when trace context is off or the step or environment sets its own.
+pub(super) fn trace_parent(
+    local: &Local,
+    idx: usize,
+    step: &Step,
+    scope: &Scope<'_>,
+    ctx: &StepCtx<'_>,
+) -> Option<crate::trace::TraceParent> {
+    let on = if ctx.env_is_plan {
+        local.shared.traced.get(idx).copied().unwrap_or(false)
+    } else {
+        traced(&local.shared.plan.http.trace, ctx.env, step)
+    };
+    on.then(|| crate::trace::TraceParent::new(scope.builtins.trace_id, crate::trace::new_span_id()))
+}
+
 /// What one load thread (or one traced user) records into.
 pub(super) struct Local {
     pub(super) shared: Arc<RunContext>,
@@ -210,10 +247,18 @@ pub struct Traced {
     /// Malformed `Server-Timing` entries the parser skipped.
     pub server_timing_skipped: usize,
     pub error: Option<String>,
+    /// The W3C trace id the request carried (`None` with trace context off).
+    pub trace_id: Option<String>,
 }
 
-pub(super) fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
+pub(super) fn trace(
+    local: &Local,
+    idx: usize,
+    ex: &crate::http::Exchange,
+    tp: Option<&crate::trace::TraceParent>,
+) {
     let Some(t) = &local.trace else { return };
+    let trace_id = tp.map(|t| t.trace_id_hex().to_string());
     let mut t = t.borrow_mut();
     let st = |v: &[crate::http::ServerTimingMetric]| {
         v.iter()
@@ -229,6 +274,7 @@ pub(super) fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
             server_timing: st(&hop.server_timing),
             server_timing_skipped: 0,
             error: None,
+            trace_id: trace_id.clone(),
         });
     }
     // The transport keeps only well-formed entries; count the skipped ones for the notes.
@@ -248,6 +294,7 @@ pub(super) fn trace(local: &Local, idx: usize, ex: &crate::http::Exchange) {
         server_timing: st(&ex.server_timing),
         server_timing_skipped: skipped,
         error: ex.error.as_ref().map(|e| e.message.clone()),
+        trace_id,
     });
 }
 
@@ -788,19 +835,28 @@ async fn run_step(
                 }
             },
         };
-        // `-v` shows the request as sent, the jar's cookies included.
+        let tp = trace_parent(local, idx, step, scope, ctx);
+        // `-v` shows the request as sent, the jar's cookies and the trace context included.
         let shown = match &local.shared.verbose {
-            Some(_) => session
-                .cookie_line_for(&req.url, &req.headers)
-                .and_then(|line| {
+            Some(_) => {
+                let cookie = session.cookie_line_for(&req.url, &req.headers);
+                (cookie.is_some() || tp.is_some()).then(|| {
                     let mut r = req.clone();
-                    let v = http::HeaderValue::from_str(&line).ok()?;
-                    r.headers.insert(http::header::COOKIE, v);
-                    Some(r)
-                }),
+                    if let Some(v) = cookie.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+                        r.headers.insert(http::header::COOKIE, v);
+                    }
+                    if let Some(v) = tp
+                        .as_ref()
+                        .and_then(|t| http::HeaderValue::from_bytes(t.as_bytes()).ok())
+                    {
+                        r.headers.insert(crate::trace::TRACEPARENT, v);
+                    }
+                    r
+                })
+            }
             None => None,
         };
-        let ex = session.send_ref(req, wire).await;
+        let ex = session.send_traced(req, wire, tp.as_ref()).await;
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
@@ -819,7 +875,7 @@ async fn run_step(
         };
         // Every request counts in the phases; only the final one decides the outcome.
         with_stats(local, idx, |s| record_exchange(s, &ex));
-        trace(local, idx, &ex);
+        trace(local, idx, &ex, tp.as_ref());
         {
             let mut iv = local.interval.borrow_mut();
             iv.requests += 1 + ex.hops.len() as u64;
@@ -872,8 +928,27 @@ async fn run_step(
             failure_text,
         );
         with_stats(local, idx, |s| {
+            // Exemplars: one comparison against the step's N-th slowest; built only when kept.
+            let latency_us = latency.as_micros() as u64;
+            let opts = &local.shared.plan.http.trace;
+            let class = failure.as_ref().map(|(c, _)| c.as_str());
+            if s.exemplars.beats(latency_us) {
+                let e = super::step::exemplar(step, &ex, latency, tp.as_ref(), class, opts);
+                s.exemplars.offer(opts.exemplars, e);
+            }
             match &failure {
                 Some((class, msg)) => {
+                    if opts.exemplars > 0 && s.exemplars.wants_failure(class) {
+                        let e = super::step::exemplar(
+                            step,
+                            &ex,
+                            latency,
+                            tp.as_ref(),
+                            Some(class),
+                            opts,
+                        );
+                        s.exemplars.offer_failure(opts.exemplars, e);
+                    }
                     s.failed_latency.record(latency);
                     s.record_error(class, Some(msg));
                 }

@@ -185,6 +185,10 @@ pub struct CompareRow {
     pub verdict: Verdict,
     /// For a regressed step: `profile: p95 +410 ms, of which wait +405 ms, db +398 ms`.
     pub why: Option<String>,
+    /// For a regressed step: the candidate's slowest requests (trace and request ids), to
+    /// open the regression in the tracing system.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<crate::aggregate::Exemplar>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,6 +335,9 @@ pub fn compare(
         let why = explain(&rows[first..], b, c);
         if let Some(r) = rows.get_mut(first) {
             r.why = why;
+            if r.verdict == Verdict::Regressed {
+                r.exemplars = c.exemplars.slowest.iter().take(3).cloned().collect();
+            }
         }
     }
     if common.len() > 1 {
@@ -529,6 +536,7 @@ fn step_row(
         error_rate,
         verdict,
         why: None,
+        exemplars: Vec::new(),
     })
 }
 
@@ -555,6 +563,7 @@ fn dist_row(
         error_rate: None,
         verdict,
         why: None,
+        exemplars: Vec::new(),
     })
 }
 

@@ -30,6 +30,9 @@ struct Outgoing<'a> {
     headers: &'a HeaderMap,
     body: &'a Bytes,
     wire: Option<&'a Bytes>,
+    /// A `traceparent` value to add (`crate::trace`), first hop only (redirects carry it in
+    /// their owned headers).
+    trace: Option<&'a [u8]>,
 }
 
 /// Pooled connections found dead before a fresh one is opened.
@@ -103,6 +106,7 @@ impl Client {
             pool: Mutex::new(Vec::new()),
             jar: Mutex::new(CookieStore::new()),
             has_cookies: AtomicBool::new(false),
+            scratch: Mutex::new(Vec::new()),
         }
     }
 }
@@ -117,6 +121,23 @@ pub struct Session {
     jar: Mutex<CookieStore>,
     /// Lets the hot path skip the jar entirely until a cookie exists.
     has_cookies: AtomicBool,
+    /// The buffer a prebuilt request is copied into with its `traceparent`: taken for one
+    /// attempt and given back, so the hot path reuses it instead of allocating.
+    scratch: Mutex<Vec<u8>>,
+}
+
+/// The spliced request of one attempt; its buffer goes back to the session when done.
+struct Scratch<'a> {
+    session: &'a Session,
+    buf: Option<Vec<u8>>,
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            *lock(&self.session.scratch) = buf;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,6 +190,18 @@ impl Session {
     // Long by design: the request's hop loop (redirects, cookies, the whole-exchange deadline) on
     // the hot path, kept in one function so every hop's timing edges stay in one place.
     pub async fn send_ref(&self, req: &Request, wire: Option<&Bytes>) -> Exchange {
+        self.send_traced(req, wire, None).await
+    }
+
+    /// `send_ref` adding a `traceparent` header with value `trace` (on HTTP/1.1 spliced into
+    /// `wire` in a reused buffer: no allocation per request).
+    pub async fn send_traced(
+        &self,
+        req: &Request,
+        wire: Option<&Bytes>,
+        trace: Option<&crate::trace::TraceParent>,
+    ) -> Exchange {
+        let trace = trace.map(crate::trace::TraceParent::as_bytes);
         let cfg = &self.client.cfg;
         let limit = req.timeout.unwrap_or(cfg.request_timeout);
         let start = Instant::now();
@@ -185,6 +218,7 @@ impl Session {
                     headers,
                     body,
                     wire: None,
+                    trace: None,
                 },
                 None => Outgoing {
                     method: &req.method,
@@ -192,6 +226,7 @@ impl Session {
                     headers: &req.headers,
                     body: &req.body,
                     wire,
+                    trace,
                 },
             };
             let url = out.url;
@@ -236,6 +271,9 @@ impl Session {
                     }
                     Ok(next) => {
                         let mut next_headers = out.headers.clone();
+                        if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
+                            next_headers.insert(crate::trace::TRACEPARENT, v);
+                        }
                         redirect::carry_headers(&mut next_headers, url, &next);
                         hops.push(Hop {
                             url: url.clone(),
@@ -369,6 +407,11 @@ impl Session {
         let reuse = cfg.connection == ConnectionMode::Reuse;
         // HTTP/1.1 bytes, rendered at most once per attempt (retries resend them).
         let mut rendered: Option<Vec<u8>> = None;
+        // A prebuilt request with its `traceparent` spliced in: the session's reused buffer.
+        let mut spliced = Scratch {
+            session: self,
+            buf: None,
+        };
         for _ in 0..=MAX_STALE_RETRIES {
             let pooled = if reuse {
                 self.checkout(https, host, port)
@@ -403,12 +446,11 @@ impl Session {
             att.ready = Some(if reused { att.start } else { Instant::now() });
             let h1c = match &mut conn.proto {
                 Proto::H2 { sender, stats } => {
-                    let mut req = self.build(
-                        out.method.clone(),
-                        url,
-                        out.headers.clone(),
-                        out.body.clone(),
-                    );
+                    let mut headers = out.headers.clone();
+                    if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
+                        headers.insert(crate::trace::TRACEPARENT, v);
+                    }
+                    let mut req = self.build(out.method.clone(), url, headers, out.body.clone());
                     target_h2(&mut req, url)?;
                     att.use_stats(stats);
                     let mut sender = sender.clone();
@@ -421,7 +463,14 @@ impl Session {
                 Proto::H1(h1c) => h1c,
             };
             let wire: &[u8] = match (out.wire, self.has_cookies.load(Ordering::Relaxed)) {
-                (Some(w), false) => w,
+                (Some(w), false) => match out.trace {
+                    None => w,
+                    Some(t) => spliced.buf.get_or_insert_with(|| {
+                        let mut buf = std::mem::take(&mut *lock(&self.scratch));
+                        crate::trace::splice_h1(w, t, &mut buf);
+                        buf
+                    }),
+                },
                 _ => rendered.get_or_insert_with(|| {
                     let cookie = self.cookie_line(url, out.headers);
                     let mut buf = Vec::new();
@@ -434,6 +483,11 @@ impl Session {
                         &USER_AGENT,
                         &mut buf,
                     );
+                    if let Some(t) = out.trace {
+                        let mut with = Vec::new();
+                        crate::trace::splice_h1(&buf, t, &mut with);
+                        buf = with;
+                    }
                     buf
                 }),
             };

@@ -95,6 +95,9 @@ pub struct HttpOptions {
     pub honor_retry_after: bool,
     /// Hosts besides loopback the user allowed on the command line (never from a file).
     pub allow: std::sync::Arc<crate::http::HostPolicy>,
+    /// Trace context and exemplars (`http.trace_context`, `http.request_id_header`,
+    /// `--no-trace-context`, `--exemplars`).
+    pub trace: crate::trace::TraceOptions,
 }
 
 impl Default for HttpOptions {
@@ -108,6 +111,7 @@ impl Default for HttpOptions {
             cacert: None,
             honor_retry_after: true,
             allow: std::sync::Arc::new(crate::http::HostPolicy::loopback_only()),
+            trace: crate::trace::TraceOptions::default(),
         }
     }
 }

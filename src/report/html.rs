@@ -309,6 +309,38 @@ impl HtmlReport {
             step_row(&mut o, &st);
         }
         o.push_str("</table>");
+        let slowest = super::exemplars::slowest(s);
+        if !slowest.is_empty() {
+            o.push_str(
+                "<h2>Slowest requests</h2><table id=\"slowest\"><tr><th>latency</th>\
+                 <th>step</th><th>status</th><th>trace id</th><th>request id</th>\
+                 <th>started</th><th>where the time went</th></tr>",
+            );
+            for e in slowest {
+                let trace =
+                    e.trace_id.as_deref().map_or_else(
+                        String::new,
+                        |t| match super::exemplars::href(e, s.trace_url.as_deref()) {
+                            Some(u) => format!("<a href=\"{}\">{}</a>", esc(&u), esc(t)),
+                            None => esc(t),
+                        },
+                    );
+                let _ = write!(
+                    o,
+                    "<tr><td>{:.1}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+                     <td class=\"l\"><code>{trace}</code></td><td class=\"l\">{}</td>\
+                     <td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+                    e.latency_ms,
+                    esc(&e.step),
+                    esc(&super::exemplars::outcome(e)),
+                    esc(e.request_id.as_deref().unwrap_or("")),
+                    esc(&e.started_at),
+                    esc(&super::exemplars::where_time_went(e))
+                );
+            }
+            o.push_str("</table>");
+        }
+
         thresholds(&mut o, s);
         if let Some(c) = comparison {
             comparison_section(&mut o, c);

@@ -47,6 +47,9 @@ pub struct ScriptRow<'a> {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// The slowest requests (and first failures per class), with trace and request ids.
+    #[serde(skip_serializing_if = "crate::aggregate::Exemplars::is_empty")]
+    pub exemplars: &'a crate::aggregate::Exemplars,
 }
 
 impl<'a> ScriptRow<'a> {
@@ -66,6 +69,7 @@ impl<'a> ScriptRow<'a> {
             p99_ms: l.p99_ms,
             p999_ms: l.p999_ms,
             max_ms: l.max_ms,
+            exemplars: &s.exemplars,
         }
     }
 }

@@ -73,6 +73,41 @@ impl MarkdownReport {
         for st in step_rows(s) {
             step_row(&mut out, &st);
         }
+        let slowest = super::exemplars::slowest(s);
+        if !slowest.is_empty() {
+            let _ = writeln!(out, "\n### Slowest requests\n");
+            let _ = writeln!(
+                out,
+                "| latency | step | status | trace id | request id | started | where the time went |"
+            );
+            let _ = writeln!(out, "|--:|---|---|---|---|---|---|");
+            for e in slowest {
+                let trace =
+                    e.trace_id.as_deref().map_or_else(
+                        String::new,
+                        |t| match super::exemplars::href(e, s.trace_url.as_deref()) {
+                            Some(u) => format!(
+                                "[`{t}`]({})",
+                                u.replace(' ', "%20")
+                                    .replace(')', "%29")
+                                    .replace('|', "%7C")
+                            ),
+                            None => format!("`{t}`"),
+                        },
+                    );
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {trace} | {} | {} | {} |",
+                    ms(e.latency_ms),
+                    esc(&e.step),
+                    esc(&super::exemplars::outcome(e)),
+                    esc(e.request_id.as_deref().unwrap_or("")),
+                    esc(&e.started_at),
+                    esc(&super::exemplars::where_time_went(e))
+                );
+            }
+        }
+
         thresholds(&mut out, s);
         if let Some(c) = comparison {
             comparison_section(&mut out, c);

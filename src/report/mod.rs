@@ -1,6 +1,7 @@
 //! Reports: one trait, one file per format. Every format renders a `Summary` to bytes; none
 //! imports the HTTP or exec code. Files are written atomically (temp file, then rename).
 
+pub mod exemplars;
 pub mod fit;
 pub mod html;
 pub mod json;

@@ -334,6 +334,17 @@ impl TableReport {
             );
             put_table(out, &fit(&FAILED_COLS, rows, self.width, self.color));
         }
+        let slowest = super::exemplars::slowest(s);
+        if !slowest.is_empty() {
+            let _ = writeln!(out, "slowest requests");
+            for e in slowest {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    super::exemplars::line(e, s.trace_url.as_deref())
+                );
+            }
+        }
     }
 
     fn errors(&self, out: &mut String, s: &Summary) {
@@ -359,6 +370,17 @@ impl TableReport {
                 Col::text("first messages"),
             ];
             put_table(out, &fit(&cols, rows, self.width, self.color));
+        }
+        let failures = super::exemplars::failures(s);
+        if !failures.is_empty() {
+            let _ = writeln!(out, "first failures (per step and class)");
+            for e in failures {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    super::exemplars::line(e, s.trace_url.as_deref())
+                );
+            }
         }
     }
 
@@ -447,8 +469,17 @@ impl TableReport {
             }
         }
         put_table(out, &fit(&COMPARE_COLS, rows, self.width, self.color));
-        for r in c.rows.iter().filter_map(|r| r.why.as_ref()) {
-            let _ = writeln!(out, "why       {r}");
+        for r in &c.rows {
+            if let Some(why) = &r.why {
+                let _ = writeln!(out, "why       {why}");
+            }
+            for e in &r.exemplars {
+                let _ = writeln!(
+                    out,
+                    "slowest   {}",
+                    super::exemplars::line(e, None).trim_start()
+                );
+            }
         }
         for (which, names) in [
             ("baseline", &c.only_in_baseline),

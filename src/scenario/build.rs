@@ -510,9 +510,31 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
                 "max_redirects",
                 "body_capture_limit",
                 "honor_retry_after",
+                "trace_context",
+                "request_id_header",
             ],
             "http",
         )?;
+        if let Some(b) = m.get("trace_context") {
+            h.trace.context = r.bool(b, "`trace_context`")?;
+        }
+        if let Some(b) = m.get("request_id_header") {
+            let name = r.string(b, "a header name")?;
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(Diag::new(
+                    b.pos,
+                    format!("`request_id_header` `{name}` is not a valid header name"),
+                ));
+            }
+            if crate::redact::is_secret_header(&name) {
+                return Err(Diag::new(
+                    b.pos,
+                    format!("`request_id_header` `{name}` names a secret header"),
+                )
+                .help("name the header that carries the server's request id, e.g. X-Request-Id"));
+            }
+            h.trace.request_id_header = Some(name);
+        }
         if let Some(b) = m.get("honor_retry_after") {
             h.honor_retry_after = r.bool(b, "`honor_retry_after`")?;
         }
@@ -549,6 +571,10 @@ fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOp
         if !c.honor_retry_after {
             h.honor_retry_after = false;
         }
+        if !c.trace.context {
+            h.trace.context = false;
+        }
+        h.trace.exemplars = c.trace.exemplars;
         if c.connect_timeout != d.connect_timeout {
             h.connect_timeout = c.connect_timeout;
         }

@@ -21,3 +21,4 @@ mod report;
 mod repro_cli;
 mod scenario;
 mod shard;
+mod trace;

@@ -58,13 +58,66 @@ pub(crate) fn router(state: Shared) -> Router {
 /// 405), and `Server-Timing` tells where the time went.
 async fn around(req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // W3C trace context: the caller's trace id goes into the slow-request log line and comes
+    // back in `traceresponse` (with this server's own span id), so a client can tie what it
+    // saw to what the server logged.
+    let trace = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(trace_id);
+    let line = (req.method().clone(), req.uri().clone());
     let (resp, timing) = timing::scope(next.run(req)).await;
     let mut resp = ensure_problem(resp).await;
-    let value = timing::header_value(started.elapsed(), timing);
+    let elapsed = started.elapsed();
+    let value = timing::header_value(elapsed, timing);
+    if elapsed >= SLOW_REQUEST {
+        let trace_id = trace.as_deref().unwrap_or("-");
+        super::log::demo_log!(
+            "slow request: {} {} {} {:.0}ms trace_id={trace_id} server-timing: {value}",
+            line.0,
+            line.1.path(),
+            resp.status().as_u16(),
+            elapsed.as_secs_f64() * 1000.0
+        );
+    }
+    if let Some(t) = &trace {
+        let span = fastrand::u64(1..);
+        if let Ok(v) = HeaderValue::from_str(&format!("00-{t}-{span:016x}-01")) {
+            resp.headers_mut().insert("traceresponse", v);
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().insert("server-timing", v);
     }
     resp
+}
+
+/// Requests at least this slow are logged, with their trace id.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The trace id of a version-00 `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if valid and
+/// not all zeros.
+fn trace_id(v: &str) -> Option<String> {
+    let parts: Vec<&str> = v.trim().split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    match parts.as_slice() {
+        [ver, id, span, flags]
+            if hex(ver, 2)
+                && *ver != "ff"
+                && hex(id, 32)
+                && hex(span, 16)
+                && hex(flags, 2)
+                && id.bytes().any(|b| b != b'0') =>
+        {
+            Some((*id).to_string())
+        }
+        _ => None,
+    }
 }
 
 async fn ensure_problem(resp: Response) -> Response {

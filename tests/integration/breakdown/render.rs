@@ -20,6 +20,7 @@ fn req(step: usize, offset_ms: f64, phases_ms: [f64; 6], st: &[(&str, f64)]) -> 
         status: Some(200),
         server_timing: st.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
         error: None,
+        trace_id: None,
     }
 }
 

@@ -9,7 +9,8 @@
 //! ports), and curl's own `User-Agent`, `Accept: */*`, `Accept-Encoding` and `Expect` when the
 //! command did not set them (and the `Connection: Upgrade`, `Upgrade: h2c`, `HTTP2-Settings`
 //! of `--http2` over http://: transport negotiation, not the request), and `Content-Length`
-//! when there is no body (sonde says 0 for a POST); a `-F` multipart boundary of curl's shape
+//! when there is no body (sonde says 0 for a POST), and sonde's own `traceparent` when the
+//! command set none (W3C trace context, one per request); a `-F` multipart boundary of curl's shape
 //! (curl draws it at random) is renamed on both sides. The order of different field names is
 //! not compared: HTTP gives it no meaning (and sonde's header map groups repeats).
 //!
@@ -112,6 +113,30 @@ fn parse_wire(raw: &[u8]) -> Wire {
     }
 }
 
+/// sonde's own W3C `traceparent` (one, version 00, sampled), added to a request that set none:
+/// a documented addition (README, "From a slow percentile to the request behind it"), dropped
+/// from the comparison only when it is exactly that.
+fn drop_trace_context(w: &mut Wire) {
+    let ours = |v: &str| {
+        let p: Vec<&str> = v.split('-').collect();
+        p.len() == 4
+            && p[0] == "00"
+            && p[1].len() == 32
+            && p[2].len() == 16
+            && p[3] == "01"
+            && p[1..3].iter().all(|x| {
+                x.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            })
+    };
+    if w.headers
+        .get("traceparent")
+        .is_some_and(|v| v.len() == 1 && ours(&v[0]))
+    {
+        w.headers.remove("traceparent");
+    }
+}
+
 /// Drops the fields that differ by design (see the module doc).
 fn normalise(mut w: Wire, imp: &Imported) -> Wire {
     let set = |n: &str| {
@@ -136,6 +161,9 @@ fn normalise(mut w: Wire, imp: &Imported) -> Wire {
     }
     if w.body.is_empty() {
         w.headers.remove("content-length");
+    }
+    if !set("traceparent") {
+        drop_trace_context(&mut w);
     }
     // curl draws a random multipart boundary for -F; sonde's is fixed by the content. The
     // boundary is replaced by one name on both sides (same length: Content-Length stays).
@@ -745,6 +773,9 @@ fn har_compare(cases: &[(PathBuf, usize, serde_json::Value)], via: Via) -> Vec<S
                         }
                         if !want.headers.contains_key("user-agent") {
                             sent.headers.remove("user-agent");
+                        }
+                        if !want.headers.contains_key("traceparent") {
+                            drop_trace_context(&mut sent);
                         }
                         if sent.body.is_empty() {
                             sent.headers.remove("content-length");
