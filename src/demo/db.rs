@@ -111,7 +111,7 @@ async fn apply(pool: &SqlitePool, version: i64, sql: &'static str) -> Result<(),
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     // A migration file holds several statements; SQLite's executor runs them in order.
     // (Not `sqlx::raw_sql`: rustc cannot prove its future `Send` for every lifetime, which
-    // made `serve` impossible to `tokio::spawn`; `tests/demo_lifecycle.rs` spawns it.)
+    // made `serve` impossible to `tokio::spawn`; `tests/integration/demo/lifecycle.rs` spawns it.)
     sqlx::Executor::execute(&mut *tx, sql).await?;
     // PRAGMA takes no bound parameters; `version` is a compile-time constant.
     let pragma = format!("PRAGMA user_version = {version}");

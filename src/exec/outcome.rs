@@ -82,7 +82,7 @@ pub fn load_notes(
             "{} request(s) were still in flight when the grace period ({}) ended: cancelled and \
              counted as failed (class `cancelled`)",
             summary.cut_requests,
-            crate::scenario::fmt_duration(grace)
+            crate::units::fmt_duration(grace)
         ));
     }
     if let Some(planned) = planned_length(plan)
@@ -92,8 +92,8 @@ pub fn load_notes(
             "ran {:.1}s for a {} load: the rest was waiting for in-flight requests (grace period \
              {}, `graceful_stop`)",
             elapsed.as_secs_f64(),
-            crate::scenario::fmt_duration(planned),
-            crate::scenario::fmt_duration(grace)
+            crate::units::fmt_duration(planned),
+            crate::units::fmt_duration(grace)
         ));
     }
     notes

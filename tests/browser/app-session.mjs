@@ -5,7 +5,7 @@
 //   - a HAR 1.2 of each session (chrome-har builds it from the Network events, as DevTools'
 //     "Save all as HAR" does), plus one of the English profile page alone;
 //   - screenshots of the profile page, the empty startups filter and the failing wizard step.
-// Prints a JSON summary of what the DOM showed. Used by tests/app_browser.rs; to refresh the
+// Prints a JSON summary of what the DOM showed. Used by tests/integration/app/browser.rs; to refresh the
 // README's screenshots against a running `sonde demo --fault onboarding-locale`:
 //   cd tests/browser && npm ci && node app-session.mjs --base http://127.0.0.1:8080 \
 //     --out "$(mktemp -d)" --screenshots ../../docs

@@ -257,7 +257,7 @@ async fn german_click_does_nothing_english_completes_and_bisect_on_the_browsers_
             &pick(&en_har),
             "--env",
             &pick(&de_har),
-            "-k",
+            "-n",
             "2",
         ],
         dir,

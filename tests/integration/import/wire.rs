@@ -15,7 +15,7 @@
 //! not compared: HTTP gives it no meaning (and sonde's header map groups repeats).
 //!
 //! `curl-corpus/refused/*.curl` must each be refused with the message named on their first line
-//! (`# refuse: LINE:COL: text`). `SONDE_CURL_CORPUS=DIR cargo test --test import_wire -- --ignored`
+//! (`# refuse: LINE:COL: text`). `SONDE_CURL_CORPUS=DIR cargo test --test integration import::wire -- --ignored`
 //! runs the same comparison over any directory of commands (curlconverter's
 //! `test/fixtures/curl_commands`, say) and prints the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
