@@ -172,12 +172,13 @@ impl Error {
             | Error::OutputPath(_)
             | Error::Client(_)
             | Error::Fault(_)
-            | Error::Breakdown(crate::breakdown::MeasureError::Client(_)) => Exit::InvalidInput,
+            | Error::Breakdown(crate::breakdown::MeasureError::Client(_))
+            | Error::Flow(crate::bisect::flow::FlowError::Client(_)) => Exit::InvalidInput,
             Error::EmbeddedDemo(_)
             | Error::Demo(_)
             | Error::Exec(_)
             | Error::Breakdown(crate::breakdown::MeasureError::Setup(_))
-            | Error::Flow(_)
+            | Error::Flow(crate::bisect::flow::FlowError::Setup(_))
             | Error::Start(_)
             | Error::Output(_)
             | Error::Write { .. }

@@ -6,9 +6,9 @@
 //! from this crate.
 //!
 //! Layers, lowest first (a module uses only those before it; the `layers` test checks it):
-//! leaves `units`, `suggest`, `redact`, `http`; then `aggregate` (measurements and threshold
-//! results as plain data), `gate`, `plan`, `exec`, `report`, `import`, `scenario`, `shard`,
-//! `breakdown`, `bisect`, `cli`.
+//! leaves `units`, `suggest`, `trace`, `redact`, `http`; then `aggregate` (measurements and
+//! threshold results as plain data), `gate`, `plan`, `exec`, `report`, `export`, `import`,
+//! `scenario`, `shard`, `breakdown`, `bisect`, `error`, `cli`.
 
 pub mod aggregate;
 pub mod bisect;
@@ -87,16 +87,57 @@ mod layers {
         files(&src.join(format!("{module}.rs")), &mut paths);
         assert!(!paths.is_empty(), "no source for module `{module}`");
         let mut out = BTreeSet::new();
+        let ident = |s: &str| -> String {
+            s.trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
         for p in paths {
             let text = std::fs::read_to_string(&p).unwrap();
-            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (i, _) in line.match_indices("crate::") {
-                    let rest = &line[i + "crate::".len()..];
-                    let name: String = rest
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if !name.is_empty() && name != module {
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for (i, _) in code.match_indices("crate::") {
+                let rest = &code[i + "crate::".len()..];
+                // `crate::{a, b::c}` names several modules at once (possibly over lines).
+                let names: Vec<String> = match rest.strip_prefix('{') {
+                    Some(group) => {
+                        let mut depth = 1;
+                        let end = group
+                            .char_indices()
+                            .find(|(_, c)| {
+                                match c {
+                                    '{' => depth += 1,
+                                    '}' => depth -= 1,
+                                    _ => {}
+                                }
+                                depth == 0
+                            })
+                            .map_or(group.len(), |(j, _)| j);
+                        let mut top = Vec::new();
+                        let mut level = 0;
+                        let mut start = 0;
+                        for (j, c) in group[..end].char_indices() {
+                            match c {
+                                '{' => level += 1,
+                                '}' => level -= 1,
+                                ',' if level == 0 => {
+                                    top.push(ident(&group[start..j]));
+                                    start = j + 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                        top.push(ident(&group[start..end]));
+                        top
+                    }
+                    None => vec![ident(rest)],
+                };
+                for name in names {
+                    if !name.is_empty() && name != module && name != "self" {
                         out.insert(name);
                     }
                 }

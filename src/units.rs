@@ -176,7 +176,12 @@ pub fn human_ms(v: f64) -> String {
 
 /// A duration as milliseconds with one decimal and no space (`312.4ms`): failed expectations.
 pub fn fmt_ms(d: Duration) -> String {
-    format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+    fmt_ms_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Milliseconds as `fmt_ms` writes them (`312.4ms`), from a number of milliseconds.
+pub fn fmt_ms_f64(v: f64) -> String {
+    format!("{v:.1}ms")
 }
 
 /// `2.0 MiB (2097152 bytes)`; a size too large to count is said so.

@@ -222,6 +222,8 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, SummaryMergeError> {
     out.insecure = parts.iter().any(|p| p.insecure);
     out.latency_measured_from = first.latency_measured_from;
     out.series = merge_series(parts, &offsets, total_s);
+    // Shards of one run share the command line, so the first one's link template holds for all.
+    out.trace_url = parts.iter().find_map(|p| p.trace_url.clone());
     let mut notes: Vec<String> = Vec::new();
     for n in parts.iter().flat_map(|p| &p.notes) {
         if !notes.contains(n) {

@@ -20,8 +20,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
-    #[error("{0}")]
-    Client(String),
+    /// The client cannot be built from the options (`--cacert`): invalid input.
+    #[error(transparent)]
+    Client(#[from] crate::http::HttpError),
     #[error(transparent)]
     Setup(#[from] crate::exec::ExecError),
 }
@@ -266,7 +267,7 @@ impl Flow {
             &spec.plan.http,
             ConnectionMode::Reuse,
         ))
-        .map_err(|e| FlowError::Client(e.to_string()))?;
+        .map_err(FlowError::Client)?;
         let plan = Arc::new(spec.plan.clone());
         let setup = run_setup(&plan, base, &client).await?;
         let step_names = spec.plan.request_steps().map(|s| s.name.clone()).collect();

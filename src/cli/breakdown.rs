@@ -164,11 +164,8 @@ fn env_names(plan: &Plan, a: &BreakdownArgs) -> Result<Vec<String>, Error> {
     for n in [&a.as_env, &a.vs].into_iter().flatten() {
         if !plan.envs.contains_key(n) {
             let known: Vec<&str> = plan.envs.keys().map(String::as_str).collect();
-            let hint = known
-                .iter()
-                .min_by_key(|k| strsim::levenshtein(k, n))
-                .filter(|k| strsim::levenshtein(k, n) <= 3)
-                .map(|k| format!(" (did you mean `{k}`?)"))
+            let hint = crate::suggest::did_you_mean(n, known.iter().copied())
+                .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             return Err(Error::usage(format!(
                 "no environment `{n}` in the scenario{hint}; it has: {}",

@@ -32,6 +32,8 @@ pub fn run(a: &MergeArgs) -> Result<Exit, Error> {
     let opts = MergeOptions {
         allow_partial: a.allow_partial,
     };
+    // Every output is checked before the merge prints anything, as `run` does before it sends.
+    crate::report::check_outputs(&a.outs).map_err(Error::OutputPath)?;
     let mut summary = merge::merge_files(&a.files, &opts)?;
     let thresholds = merge::thresholds(&summary, &a.thresholds)?;
     merge::evaluate_thresholds(&thresholds, &mut summary);

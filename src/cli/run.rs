@@ -276,7 +276,10 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
         plan.http
             .allow
             .check_url(u)
-            .map_err(|e| Error::usage(format!("--out prometheus={u}: {e}")))?;
+            .map_err(|e| {
+                let u = crate::redact::redact_url(u.as_str());
+                Error::usage(format!("--out prometheus={u}: {e}"))
+            })?;
     }
     let hosts_ok = plan.check_hosts(&plan.http.allow);
     if !a.dry_run {
@@ -293,6 +296,12 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
         return Ok(Exit::Ok);
     }
     let plan = Arc::new(plan);
+    // The pusher starts before setup sends anything, so a receiver it cannot use fails the run
+    // while nothing has been sent yet.
+    let push = match &a.prometheus {
+        Some(url) => Some(Push::start(url, &plan, &sharding)?),
+        None => None,
+    };
     // Listen for SIGTERM before the demo starts and setup runs: a stop then still ends the
     // run the documented way (exit 4, results written) instead of killing it at once.
     let signals = super::signals::Signals::install();
@@ -308,7 +317,7 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
         &target.base,
         (info, target.notes.clone()),
         &sharding,
-        signals,
+        (signals, push),
     )
     .await;
     target.stop().await;
@@ -322,7 +331,7 @@ async fn run_against(
     base: &str,
     (target, notes): (TargetInfo, Vec<String>),
     sharding: &Sharding,
-    watch: super::signals::Signals,
+    (watch, push): (super::signals::Signals, Option<Push>),
 ) -> Result<Exit, Error> {
     let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))?;
     let setup_vars = exec::run_setup(&plan, base, &client).await?;
@@ -336,10 +345,6 @@ async fn run_against(
         threads: a.threads.unwrap_or_else(|| RunOptions::default().threads),
         grace: plan.graceful_stop,
         ..RunOptions::default()
-    };
-    let push = match &a.prometheus {
-        Some(url) => Some(Push::start(url, &plan, sharding)?),
-        None => None,
     };
     let mut monitor = Monitor::new(a.output.quiet, &plan, ctx.clone());
     let res = exec::run_load(ctx.clone(), &opts, |p, so_far| {
@@ -539,6 +544,30 @@ impl Monitor {
     }
 }
 
+/// The `run_id` label: `SONDE_RUN_ID` when set; for a shard, one id all shards of the run
+/// share (the unsplit plan's hash and the start time), so one query selects the whole run;
+/// otherwise a fresh random id.
+fn run_id(sharding: &Sharding) -> String {
+    if let Ok(id) = std::env::var("SONDE_RUN_ID")
+        && !id.is_empty()
+    {
+        return id;
+    }
+    match (&sharding.spec, &sharding.start) {
+        (Some(_), Some(start)) => format!(
+            "{}-{}",
+            sharding.hash.get(..12).unwrap_or(&sharding.hash),
+            start.rfc3339()
+        ),
+        (Some(_), None) => sharding
+            .hash
+            .get(..16)
+            .unwrap_or(&sharding.hash)
+            .to_string(),
+        (None, _) => crate::export::prometheus::new_run_id(),
+    }
+}
+
 /// `--out prometheus=URL`: each second's snapshot goes to a pushing task, off the load
 /// threads; the last one is built from the recorder the result is built from.
 struct Push {
@@ -555,10 +584,11 @@ impl Push {
                 .spec
                 .map(|s| format!("{}/{}", s.index, s.count))
                 .unwrap_or_default(),
-            run_id: crate::export::prometheus::new_run_id(),
+            run_id: run_id(sharding),
         };
-        let pusher = crate::export::prometheus::Pusher::start(url.clone(), plan.http.allow.clone())
-            .map_err(Error::Usage)?;
+        let base = exec::client_config(&plan.http, ConnectionMode::Reuse);
+        let pusher =
+            crate::export::prometheus::Pusher::start(url.clone(), base).map_err(Error::Usage)?;
         Ok(Push { labels, pusher })
     }
 
@@ -583,7 +613,9 @@ impl Push {
             planned_vus(&plan.load, res.elapsed.as_secs_f64()),
             crate::export::prometheus::now_ms(),
         );
-        match self.pusher.finish(last, Duration::from_secs(15)).await {
+        // At most a few seconds: the results are written after this, and a stopping pod may
+        // not wait long.
+        match self.pusher.finish(last, Duration::from_secs(5)).await {
             Some(warning) => {
                 eprintln!("warning: {warning}");
                 warning

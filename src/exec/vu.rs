@@ -857,6 +857,13 @@ async fn run_step(
             None => None,
         };
         let ex = session.send_traced(req, wire, tp.as_ref()).await;
+        // The caller's own `traceparent` (repro of one specific trace) names the exemplar's
+        // trace when sonde sent none of its own.
+        let tp = tp.or_else(|| {
+            let v = req.headers.get(crate::trace::TRACEPARENT)?.to_str().ok()?;
+            let (trace, span, _) = crate::trace::parse(v)?;
+            Some(crate::trace::TraceParent::new(trace, span))
+        });
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
@@ -929,11 +936,12 @@ async fn run_step(
         );
         with_stats(local, idx, |s| {
             // Exemplars: one comparison against the step's N-th slowest; built only when kept.
+            // The slowest are successful requests, as the percentiles above them are; failures
+            // have their own list (the first few per class).
             let latency_us = latency.as_micros() as u64;
             let opts = &local.shared.plan.http.trace;
-            let class = failure.as_ref().map(|(c, _)| c.as_str());
-            if s.exemplars.beats(latency_us) {
-                let e = super::step::exemplar(step, &ex, latency, tp.as_ref(), class, opts);
+            if failure.is_none() && s.exemplars.beats(latency_us) {
+                let e = super::step::exemplar(step, &ex, latency, tp.as_ref(), None, opts);
                 s.exemplars.offer(opts.exemplars, e);
             }
             match &failure {

@@ -283,16 +283,17 @@ pub struct PushStats {
 impl Pusher {
     /// Starts the push task on the current runtime. `allow` is the run's host allow-list: the
     /// URL must pass it (loopback always, other hosts only if named on the command line).
-    pub fn start(url: url::Url, allow: Arc<crate::http::HostPolicy>) -> Result<Pusher, String> {
-        allow
+    pub fn start(url: url::Url, base: crate::http::ClientConfig) -> Result<Pusher, String> {
+        let shown = crate::redact::redact_url(url.as_str());
+        base.allow
             .check_url(&url)
-            .map_err(|e| format!("--out prometheus={url}: {e}"))?;
+            .map_err(|e| format!("--out prometheus={shown}: {e}"))?;
+        // The run's TLS options (-k, --cacert) and allow-list; the pusher's own time limits.
         let cfg = crate::http::ClientConfig {
-            allow,
             request_timeout: PUSH_TIMEOUT,
             connect_timeout: PUSH_TIMEOUT,
             http2: false,
-            ..crate::http::ClientConfig::default()
+            ..base
         };
         let client = crate::http::Client::new(cfg).map_err(|e| e.to_string())?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TimeSeries>>(QUEUE);
@@ -335,14 +336,19 @@ impl Pusher {
             skipped,
             url,
         } = self;
-        // The final snapshot waits for room: it carries the totals the result has.
-        let queued = tokio::time::timeout(limit, tx.send(last)).await;
+        let url = crate::redact::redact_url(url.as_str());
+        // One deadline for both waits, so a black-holed receiver delays the results by `limit`
+        // at most. The final snapshot waits for room: it carries the totals the result has.
+        let deadline = tokio::time::Instant::now() + limit;
+        let queued = tokio::time::timeout_at(deadline, tx.send(last)).await;
         drop(tx);
         let skipped = skipped.load(Ordering::Relaxed);
         let lost_final = !matches!(queued, Ok(Ok(())));
-        let stats = match tokio::time::timeout(limit, task).await {
+        let mut task = task;
+        let stats = match tokio::time::timeout_at(deadline, &mut task).await {
             Ok(Ok(s)) => s,
             _ => {
+                task.abort();
                 return Some(format!(
                     "prometheus: pushing to {url} did not finish within {}s; the series may \
                      miss the run's last values",

@@ -103,6 +103,4 @@ pub fn href(e: &Exemplar, trace_url: Option<&str>) -> Option<String> {
     crate::aggregate::exemplar::link(t, e)
 }
 
-fn ms(v: f64) -> String {
-    format!("{v:.1}ms")
-}
+use crate::units::fmt_ms_f64 as ms;

@@ -149,6 +149,11 @@ pub fn check_outputs(outs: &[PathBuf]) -> Result<(), ReportError> {
         if p.is_dir() {
             return Err(bad("it is a directory".into()));
         }
+        if p.to_str().is_some_and(|s| s.starts_with("prometheus=")) {
+            return Err(bad(
+                "prometheus=URL pushes a live run's metrics: only `sonde run` takes it".into(),
+            ));
+        }
         Format::for_path(p)?;
         let dir = parent_dir(p);
         if !dir.is_dir() {
