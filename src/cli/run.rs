@@ -7,11 +7,12 @@ use super::{Error, Exit, gate_exit, output};
 use crate::aggregate::summary::{Measured, RunInfo, TargetInfo};
 use crate::aggregate::{IntervalPoint, Recorder, Summary};
 use crate::exec::outcome::{
-    EARLY_STOP_AFTER, is_unreachable_class, load_notes, no_response, run_info,
+    EARLY_STOP_AFTER, load_notes, no_response, run_info,
 };
 use crate::exec::{self, RunContext, RunOptions};
 use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan};
+use crate::export::live::Live;
 use crate::shard::Sharding;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -299,7 +300,7 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
     // The pusher starts before setup sends anything, so a receiver it cannot use fails the run
     // while nothing has been sent yet.
     let push = match &a.prometheus {
-        Some(url) => Some(Push::start(url, &plan, &sharding)?),
+        Some(url) => Some(start_push(url, &plan, &sharding)?),
         None => None,
     };
     // Listen for SIGTERM before the demo starts and setup runs: a stop then still ends the
@@ -331,7 +332,7 @@ async fn run_against(
     base: &str,
     (target, notes): (TargetInfo, Vec<String>),
     sharding: &Sharding,
-    (watch, push): (super::signals::Signals, Option<Push>),
+    (watch, push): (super::signals::Signals, Option<Live>),
 ) -> Result<Exit, Error> {
     let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))?;
     let setup_vars = exec::run_setup(&plan, base, &client).await?;
@@ -372,7 +373,12 @@ async fn run_against(
     let mut summary = Summary::new(&measured, info);
     summary.trace_url = a.trace_url.clone();
     if let Some(push) = push {
-        let note = push.finish(&plan, &res).await;
+        let (note, warned) = push
+            .finish(&plan, &res.names, &res.recorder, res.elapsed)
+            .await;
+        if warned {
+            eprintln!("warning: {note}");
+        }
         summary.notes.push(note);
     }
     summary.series = res.series;
@@ -500,39 +506,20 @@ impl Monitor {
     /// (closed port, unresolvable name, refused by the allow-list), the rest of the run would
     /// only repeat that; stop and say so (exit 3).
     fn stop_if_unreachable(&mut self, t: f64, so_far: &Recorder) {
-        let all = so_far.all_requests();
-        if all.requests > 0
-            && all.statuses.is_empty()
-            && all.error_classes.keys().all(|c| is_unreachable_class(c))
-        {
-            self.stopped_early.push(format!(
-                "stopped after {t:.1}s: every request so far failed before any response ({}); \
-                 the rest of the run would only repeat that",
-                all.error_classes
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        if let Some(note) = crate::exec::outcome::unreachable_so_far(t, so_far) {
+            self.stopped_early.push(note);
             self.ctx.request_stop();
         }
     }
 
     fn abort_if_failed(&mut self, so_far: &Recorder) {
         let elapsed = self.started.elapsed();
-        let partial = Summary::measured(&self.names, so_far, elapsed.as_secs_f64());
-        if let Some(r) = crate::gate::eval::abort_check(&self.plan.thresholds, &partial, elapsed) {
+        if let Some(note) =
+            crate::exec::outcome::threshold_abort(&self.plan, &self.names, so_far, elapsed)
+        {
             self.aborted = true;
             // The abort note comes first, as before the early-stop one.
-            self.stopped_early.insert(
-                0,
-                format!(
-                    "aborted after {:.1}s: threshold `{}` failed ({})",
-                    elapsed.as_secs_f64(),
-                    r.threshold,
-                    r.message
-                ),
-            );
+            self.stopped_early.insert(0, note);
             self.ctx.request_stop();
         }
     }
@@ -542,6 +529,22 @@ impl Monitor {
             b.finish_and_clear();
         }
     }
+}
+
+/// `--out prometheus=URL`: the live push, labelled with the run and shard, over a client with
+/// the run's TLS options and allow-list.
+fn start_push(url: &url::Url, plan: &Plan, sharding: &Sharding) -> Result<Live, Error> {
+    let labels = crate::export::prometheus::RunLabels {
+        scenario: plan.name.clone(),
+        env: plan.env_name.clone().unwrap_or_default(),
+        shard: sharding
+            .spec
+            .map(|s| format!("{}/{}", s.index, s.count))
+            .unwrap_or_default(),
+        run_id: run_id(sharding),
+    };
+    let base = exec::client_config(&plan.http, ConnectionMode::Reuse);
+    Live::start(url, base, labels).map_err(Error::Usage)
 }
 
 /// The `run_id` label: `SONDE_RUN_ID` when set; for a shard, one id all shards of the run
@@ -568,66 +571,6 @@ fn run_id(sharding: &Sharding) -> String {
     }
 }
 
-/// `--out prometheus=URL`: each second's snapshot goes to a pushing task, off the load
-/// threads; the last one is built from the recorder the result is built from.
-struct Push {
-    labels: crate::export::prometheus::RunLabels,
-    pusher: crate::export::prometheus::Pusher,
-}
-
-impl Push {
-    fn start(url: &url::Url, plan: &Plan, sharding: &Sharding) -> Result<Push, Error> {
-        let labels = crate::export::prometheus::RunLabels {
-            scenario: plan.name.clone(),
-            env: plan.env_name.clone().unwrap_or_default(),
-            shard: sharding
-                .spec
-                .map(|s| format!("{}/{}", s.index, s.count))
-                .unwrap_or_default(),
-            run_id: run_id(sharding),
-        };
-        let base = exec::client_config(&plan.http, ConnectionMode::Reuse);
-        let pusher =
-            crate::export::prometheus::Pusher::start(url.clone(), base).map_err(Error::Usage)?;
-        Ok(Push { labels, pusher })
-    }
-
-    fn offer(&self, plan: &Plan, t: f64, so_far: &Recorder) {
-        let names: Vec<String> = plan.request_steps().map(|s| s.name.clone()).collect();
-        self.pusher.offer(crate::export::prometheus::snapshot(
-            &self.labels,
-            &names,
-            so_far,
-            planned_vus(&plan.load, t),
-            crate::export::prometheus::now_ms(),
-        ));
-    }
-
-    /// The final push; what to note in the result (where the metrics went, or a warning).
-    async fn finish(self, plan: &Plan, res: &exec::RunResult) -> String {
-        let url = self.pusher.url.clone();
-        let last = crate::export::prometheus::snapshot(
-            &self.labels,
-            &res.names,
-            &res.recorder,
-            planned_vus(&plan.load, res.elapsed.as_secs_f64()),
-            crate::export::prometheus::now_ms(),
-        );
-        // At most a few seconds: the results are written after this, and a stopping pod may
-        // not wait long.
-        match self.pusher.finish(last, Duration::from_secs(5)).await {
-            Some(warning) => {
-                eprintln!("warning: {warning}");
-                warning
-            }
-            None => format!(
-                "metrics pushed to {url} (Prometheus remote write), run_id=\"{}\"",
-                self.labels.run_id
-            ),
-        }
-    }
-}
-
 fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
     if quiet || !std::io::stderr().is_terminal() {
         return None;
@@ -646,28 +589,6 @@ fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
         bar.set_style(style.progress_chars("=> "));
     }
     Some(bar)
-}
-
-/// The virtual users the closed model runs `t` seconds in (stages ramp linearly); `None` for
-/// the open model, whose busy VUs are not counted.
-fn planned_vus(load: &LoadModel, t: f64) -> Option<f64> {
-    let LoadModel::Closed { vus, stages, .. } = load else {
-        return None;
-    };
-    if stages.is_empty() {
-        return Some(f64::from(*vus));
-    }
-    let mut from = 0.0;
-    let mut at = 0.0;
-    for s in stages {
-        let d = s.duration.as_secs_f64();
-        if t <= at + d && d > 0.0 {
-            return Some((from + (s.target - from) * (t - at) / d).round());
-        }
-        from = s.target;
-        at += d;
-    }
-    Some(from)
 }
 
 /// `--trace-url` must be an http(s) URL template naming `{trace_id}` or `{request_id}`.

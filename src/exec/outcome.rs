@@ -163,3 +163,42 @@ pub fn planned_length(plan: &Plan) -> Option<Duration> {
         LoadModel::Closed { .. } => None,
     }
 }
+
+/// Early stop: when every request of the first seconds (`t` so far) failed before any
+/// response (closed port, unresolvable name, refused by the allow-list), the rest of the run
+/// would only repeat that. The note saying so, or `None` to go on.
+pub fn unreachable_so_far(t: f64, so_far: &crate::aggregate::Recorder) -> Option<String> {
+    let all = so_far.all_requests();
+    let unreachable = all.requests > 0
+        && all.statuses.is_empty()
+        && all.error_classes.keys().all(|c| is_unreachable_class(c));
+    unreachable.then(|| {
+        format!(
+            "stopped after {t:.1}s: every request so far failed before any response ({}); \
+             the rest of the run would only repeat that",
+            all.error_classes
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// `abort_on_fail`: the note for the first such threshold that already failed on what was
+/// measured so far (`elapsed` into the run), or `None` to go on.
+pub fn threshold_abort(
+    plan: &Plan,
+    names: &[String],
+    so_far: &crate::aggregate::Recorder,
+    elapsed: Duration,
+) -> Option<String> {
+    let partial = Summary::measured(names, so_far, elapsed.as_secs_f64());
+    let r = crate::gate::eval::abort_check(&plan.thresholds, &partial, elapsed)?;
+    Some(format!(
+        "aborted after {:.1}s: threshold `{}` failed ({})",
+        elapsed.as_secs_f64(),
+        r.threshold,
+        r.message
+    ))
+}

@@ -2,6 +2,7 @@
 //! Prometheus remote-write protocol (`prometheus`). Everything here runs off the hot path: the
 //! aggregator's per-second merge hands a snapshot to a separate task through a bounded queue.
 
+pub mod live;
 pub mod prometheus;
 
 /// Splits `--out` values into report files and remote outputs (`prometheus=URL`).
