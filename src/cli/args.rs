@@ -26,6 +26,10 @@ pub struct HttpArgs {
     /// redirects) are refused unless named.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
+    /// Send no W3C `traceparent` header (sent by default: a fresh trace id per iteration; a
+    /// `traceparent` the scenario, curl or HAR sets itself is always sent as is).
+    #[arg(long = "no-trace-context")]
+    pub no_trace_context: bool,
 }
 
 impl HttpArgs {
@@ -36,6 +40,7 @@ impl HttpArgs {
             cacert: self.cacert.clone(),
             ..HttpOptions::default()
         };
+        h.trace.context = !self.no_trace_context;
         if let Some(t) = &self.timeout {
             h.request_timeout = duration(t, "timeout")?;
         }

@@ -80,9 +80,6 @@ pub struct RunArgs {
     /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
     #[arg(long = "ignore-retry-after")]
     pub ignore_retry_after: bool,
-    /// Send no W3C `traceparent` header (sent by default: a fresh trace id per iteration).
-    #[arg(long = "no-trace-context")]
-    pub no_trace_context: bool,
     /// Slowest requests kept per step, with their trace and request ids (0: none, at most
     /// 1000).
     #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_EXEMPLARS,
@@ -114,7 +111,7 @@ fn http_options(a: &RunArgs) -> Result<HttpOptions, Error> {
     Ok(HttpOptions {
         honor_retry_after: !a.ignore_retry_after,
         trace: crate::trace::TraceOptions {
-            context: !a.no_trace_context,
+            context: !a.http.no_trace_context,
             exemplars: a.exemplars,
             ..crate::trace::TraceOptions::default()
         },
