@@ -509,3 +509,57 @@ fn bad_trace_url_and_exemplar_counts_are_refused() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// `--no-trace-context` is a transport flag of every command that sends: `breakdown` of a URL
+/// and `repro` of a curl command (no scenario) send no `traceparent` with it, and one without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakdown_and_repro_turn_it_off_too() {
+    let (server, seen) = recording().await;
+    let url = server.url("/a").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let curl = dir.path().join("a.curl");
+    std::fs::write(&curl, format!("curl '{url}'\n")).unwrap();
+    let curl = curl.to_str().unwrap().to_string();
+    let runs: [Vec<String>; 3] = [
+        [
+            "breakdown",
+            &url,
+            "-n",
+            "2",
+            "--connection",
+            "reuse",
+            "--no-trace-context",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ["repro", "--env", &curl, "-n", "2", "--no-trace-context"]
+            .map(String::from)
+            .to_vec(),
+        ["repro", "--env", &curl, "-n", "1"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut counts = Vec::new();
+    for args in runs {
+        let before = seen.lock().unwrap().len();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sonde"))
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let seen = seen.lock().unwrap();
+        let new = &seen[before..];
+        assert!(!new.is_empty());
+        counts.push(new.iter().filter(|s| !s.traceparent.is_empty()).count());
+        if counts.len() < 3 {
+            assert_eq!(counts.last(), Some(&0), "sent a traceparent: {new:?}");
+        } else {
+            assert_eq!(counts.last(), Some(&new.len()), "{new:?}");
+        }
+    }
+}
