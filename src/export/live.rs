@@ -91,4 +91,3 @@ fn planned_vus(load: &LoadModel, t: f64) -> Option<f64> {
     }
     Some(from)
 }
-
