@@ -6,11 +6,13 @@ use super::args::{self, HttpArgs, OutputArgs, VerboseArgs};
 use super::{Error, Exit, gate_exit, output};
 use crate::aggregate::summary::{Measured, RunInfo, TargetInfo};
 use crate::aggregate::{IntervalPoint, Recorder, Summary};
-use crate::exec::outcome::{EARLY_STOP_AFTER, load_notes, no_response, run_info};
+use crate::exec::outcome::{
+    EARLY_STOP_AFTER, load_notes, no_response, run_info,
+};
 use crate::exec::{self, RunContext, RunOptions};
-use crate::export::live::Live;
 use crate::http::{Client, ConnectionMode};
 use crate::plan::{HttpOptions, LoadModel, Plan};
+use crate::export::live::Live;
 use crate::shard::Sharding;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -272,10 +274,13 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
     plan.http.allow = Arc::new(policy(&a)?);
     if let Some(u) = &a.prometheus {
         // The receiver passes the same allow-list as the target, before anything is sent.
-        plan.http.allow.check_url(u).map_err(|e| {
-            let u = crate::redact::redact_url(u.as_str());
-            Error::usage(format!("--out prometheus={u}: {e}"))
-        })?;
+        plan.http
+            .allow
+            .check_url(u)
+            .map_err(|e| {
+                let u = crate::redact::redact_url(u.as_str());
+                Error::usage(format!("--out prometheus={u}: {e}"))
+            })?;
     }
     let hosts_ok = plan.check_hosts(&plan.http.allow);
     if !a.dry_run {

@@ -91,3 +91,4 @@ fn planned_vus(load: &LoadModel, t: f64) -> Option<f64> {
     }
     Some(from)
 }
+
