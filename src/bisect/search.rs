@@ -177,14 +177,7 @@ pub async fn bisect(
     if differences.is_empty() {
         return out;
     }
-    let (mut identity, mut varying): (Vec<Difference>, Vec<Difference>) = differences
-        .iter()
-        .cloned()
-        .partition(|d| !opts.vary_identity && d.is_identity());
-    if varying.is_empty() {
-        // Only identity differs: the identity is all there is to vary.
-        varying = std::mem::take(&mut identity);
-    }
+    let (identity, varying) = split_identity(&differences, opts);
     out.identity = identity.clone();
 
     let Some(bad_runs) = premise(flow, good, bad, k, &mut out).await else {
@@ -210,6 +203,37 @@ pub async fn bisect(
         return out;
     }
 
+    let found = narrow(flow, base, &varying, k, opts, flaky, &mut progress).await;
+    out.verdict = Finding::Found(Box::new(found));
+    out
+}
+
+/// The differences held fixed on the bad side (the identity, unless `vary_identity`) and
+/// those to vary; when only identity differs, the identity is all there is to vary.
+fn split_identity(
+    differences: &[Difference],
+    opts: &Options,
+) -> (Vec<Difference>, Vec<Difference>) {
+    let (mut identity, mut varying): (Vec<Difference>, Vec<Difference>) = differences
+        .iter()
+        .cloned()
+        .partition(|d| !opts.vary_identity && d.is_identity());
+    if varying.is_empty() {
+        varying = std::mem::take(&mut identity);
+    }
+    (identity, varying)
+}
+
+/// Delta-debugs `varying` applied on `base` down to a minimal failing set of differences.
+async fn narrow(
+    flow: &Flow,
+    base: EnvSpec,
+    varying: &[Difference],
+    k: usize,
+    opts: &Options,
+    mut flaky: FlakyTally,
+    progress: &mut impl FnMut(Progress),
+) -> Found {
     let n = varying.len();
     let minimal = ddmin::ddmin(
         (0..n).collect(),
@@ -242,7 +266,7 @@ pub async fn bisect(
         .filter_map(|i| varying.get(*i).cloned())
         .collect();
     let failing = apply_bad(&base, &culprits.iter().collect::<Vec<_>>());
-    out.verdict = Finding::Found(Box::new(Found {
+    Found {
         culprits,
         identity_culprit: false,
         varied: n,
@@ -253,8 +277,7 @@ pub async fn bisect(
         flaky_fail_rate: flaky.rate(),
         base,
         failing,
-    }));
-    out
+    }
 }
 
 /// Failure counts over the runs of flaky probes (and a flaky bad premise).

@@ -211,81 +211,13 @@ impl Pass {
         names: &[String],
         iterations: Vec<Iteration>,
     ) -> Pass {
-        let mut steps = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let per_phase: Vec<Vec<f64>> = (0..7)
-                .map(|p| {
-                    iterations
-                        .iter()
-                        .filter_map(|it| it.step_phase(i, p))
-                        .collect()
-                })
-                .collect();
-            let mean_total = mean(&per_phase[6]);
-            let phases = PHASES
-                .iter()
-                .zip(per_phase.iter())
-                .map(|(n, v)| {
-                    (
-                        *n,
-                        PhaseStats {
-                            p50: ms(quantile(v, 0.5)),
-                            p90: ms(quantile(v, 0.9)),
-                            p99: ms(quantile(v, 0.99)),
-                            share: if mean_total > 0.0 {
-                                (mean(v) / mean_total * 1000.0).round() / 1000.0
-                            } else {
-                                0.0
-                            },
-                        },
-                    )
-                })
-                .collect();
-            let reqs: Vec<&Request> = iterations
-                .iter()
-                .flat_map(|it| it.requests.iter())
-                .filter(|r| r.step == i)
-                .collect();
-            let server_timing = server_timing_stats(&iterations, &reqs, i);
-            let nq: Vec<f64> = reqs
-                .iter()
-                .filter_map(|r| server_total(&r.server_timing).map(|s| r.phases_us[4] / 1000.0 - s))
-                .collect();
-            steps.push(StepBreakdown {
-                name: name.clone(),
-                requests: reqs.len(),
-                reused: reqs.iter().filter(|r| r.reused).count(),
-                tls_resumed: reqs.iter().filter(|r| r.tls_resumed).count(),
-                errors: reqs
-                    .iter()
-                    .filter(|r| r.error.is_some() || r.status.is_some_and(|s| s >= 400))
-                    .count(),
-                no_response: reqs.iter().filter(|r| r.status.is_none()).count(),
-                first_error: reqs.iter().find_map(|r| r.error.clone()),
-                phases,
-                server_timing,
-                network_queueing: (!nq.is_empty()).then(|| ServerStats {
-                    p50: round2(quantile(&nq, 0.5)),
-                    p99: round2(quantile(&nq, 0.99)),
-                }),
-            });
-        }
-        let median_iteration = median_iteration(&iterations);
-        let slowest_iteration = iterations
+        let steps = names
             .iter()
-            .max_by(|a, b| a.total_us.total_cmp(&b.total_us))
-            .map(|it| {
-                let mut trace_ids: Vec<String> = Vec::new();
-                for id in it.requests.iter().filter_map(|r| r.trace_id.clone()) {
-                    if !trace_ids.contains(&id) {
-                        trace_ids.push(id);
-                    }
-                }
-                SlowestIteration {
-                    total_ms: ms(it.total_us),
-                    trace_ids,
-                }
-            });
+            .enumerate()
+            .map(|(i, name)| step_breakdown(&iterations, i, name))
+            .collect();
+        let median_iteration = median_iteration(&iterations);
+        let slowest_iteration = slowest_iteration(&iterations);
         Pass {
             env: env.to_string(),
             connection,
@@ -295,6 +227,90 @@ impl Pass {
             iterations,
         }
     }
+}
+
+/// Step `i` (called `name`) over all the iterations.
+fn step_breakdown(iterations: &[Iteration], i: usize, name: &str) -> StepBreakdown {
+    let phases = phase_stats(iterations, i);
+    let reqs: Vec<&Request> = iterations
+        .iter()
+        .flat_map(|it| it.requests.iter())
+        .filter(|r| r.step == i)
+        .collect();
+    let server_timing = server_timing_stats(iterations, &reqs, i);
+    let nq: Vec<f64> = reqs
+        .iter()
+        .filter_map(|r| server_total(&r.server_timing).map(|s| r.phases_us[4] / 1000.0 - s))
+        .collect();
+    StepBreakdown {
+        name: name.to_string(),
+        requests: reqs.len(),
+        reused: reqs.iter().filter(|r| r.reused).count(),
+        tls_resumed: reqs.iter().filter(|r| r.tls_resumed).count(),
+        errors: reqs
+            .iter()
+            .filter(|r| r.error.is_some() || r.status.is_some_and(|s| s >= 400))
+            .count(),
+        no_response: reqs.iter().filter(|r| r.status.is_none()).count(),
+        first_error: reqs.iter().find_map(|r| r.error.clone()),
+        phases,
+        server_timing,
+        network_queueing: (!nq.is_empty()).then(|| ServerStats {
+            p50: round2(quantile(&nq, 0.5)),
+            p99: round2(quantile(&nq, 0.99)),
+        }),
+    }
+}
+
+/// Step `i`'s phases: quantiles, and each one's share of the mean total.
+fn phase_stats(iterations: &[Iteration], i: usize) -> BTreeMap<&'static str, PhaseStats> {
+    let per_phase: Vec<Vec<f64>> = (0..7)
+        .map(|p| {
+            iterations
+                .iter()
+                .filter_map(|it| it.step_phase(i, p))
+                .collect()
+        })
+        .collect();
+    let mean_total = mean(&per_phase[6]);
+    PHASES
+        .iter()
+        .zip(per_phase.iter())
+        .map(|(n, v)| {
+            (
+                *n,
+                PhaseStats {
+                    p50: ms(quantile(v, 0.5)),
+                    p90: ms(quantile(v, 0.9)),
+                    p99: ms(quantile(v, 0.99)),
+                    share: if mean_total > 0.0 {
+                        (mean(v) / mean_total * 1000.0).round() / 1000.0
+                    } else {
+                        0.0
+                    },
+                },
+            )
+        })
+        .collect()
+}
+
+/// The slowest iteration, with the distinct trace ids its requests carried in order.
+fn slowest_iteration(iterations: &[Iteration]) -> Option<SlowestIteration> {
+    iterations
+        .iter()
+        .max_by(|a, b| a.total_us.total_cmp(&b.total_us))
+        .map(|it| {
+            let mut trace_ids: Vec<String> = Vec::new();
+            for id in it.requests.iter().filter_map(|r| r.trace_id.clone()) {
+                if !trace_ids.contains(&id) {
+                    trace_ids.push(id);
+                }
+            }
+            SlowestIteration {
+                total_ms: ms(it.total_us),
+                trace_ids,
+            }
+        })
 }
 
 /// Per Server-Timing name of step `i`: p50 and p99 (ms) over the iterations that sent it.

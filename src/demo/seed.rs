@@ -90,8 +90,22 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
         return Ok(recorded);
     }
     let mut tx = db.begin_write().await?;
-    let s = |salt| offset(seed, salt);
+    seed_users(&mut tx, seed).await?;
+    seed_startups(&mut tx, seed).await?;
+    seed_investments(&mut tx, seed).await?;
+    settle_funding(&mut tx, seed).await?;
+    seed_sessions(&mut tx, seed).await?;
+    tx.commit().await?;
+    sqlx::query("PRAGMA optimize").execute(&db.write).await?;
+    Ok(seed)
+}
 
+/// The seeding transaction.
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// `USERS` users with generated names; the whale gets its own.
+async fn seed_users(tx: &mut Tx, seed: u64) -> Result<(), sqlx::Error> {
+    let s = |salt| offset(seed, salt);
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
          INSERT INTO users (id, name, email, created_at)
@@ -107,14 +121,18 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     .bind(LAST)
     .bind(s(1))
     .bind(s(2))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE users SET name = 'Whale Capital Partners' WHERE id = ?1")
         .bind(WHALE_ID)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
+    Ok(())
+}
 
-    // Every industry x stage pair gets startups: industry cycles fastest, stage every 6.
+/// Every industry x stage pair gets startups: industry cycles fastest, stage every 6.
+async fn seed_startups(tx: &mut Tx, seed: u64) -> Result<(), sqlx::Error> {
+    let s = |salt| offset(seed, salt);
     let industries = serde_json::to_string(&INDUSTRIES).unwrap_or_default();
     let stages = serde_json::to_string(&STAGES).unwrap_or_default();
     sqlx::query(
@@ -136,9 +154,14 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     .bind(s(3))
     .bind(s(4))
     .bind(s(5) % 30)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
+/// The investments, bulk-loaded.
+async fn seed_investments(tx: &mut Tx, seed: u64) -> Result<(), sqlx::Error> {
+    let s = |salt| offset(seed, salt);
     // Bulk-load pattern: drop the investments' secondary indexes, insert, rebuild them from
     // their own saved definitions (building an index once is several times cheaper than
     // maintaining it row by row). All inside this transaction, so the schema never changes.
@@ -146,11 +169,11 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
         "SELECT name, sql FROM sqlite_master
          WHERE type = 'index' AND tbl_name = 'investments' AND sql IS NOT NULL",
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     for (name, _) in &indexes {
         let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
-        sqlx::query(&drop).execute(&mut *tx).await?;
+        sqlx::query(&drop).execute(&mut **tx).await?;
     }
     // Rows i % 15 in {0, 7} belong to the whale (exactly 20,000 of 150,000); the others spread
     // over users 1..=4999 except the whale; the newbie (5000) has none. ~1 in 19 failed.
@@ -174,12 +197,16 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
     .bind(s(8))
     .bind(USERS)
     .bind(STARTUPS)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     for (_, sql) in &indexes {
-        sqlx::query(sql).execute(&mut *tx).await?;
+        sqlx::query(sql).execute(&mut **tx).await?;
     }
+    Ok(())
+}
 
+/// Each startup's amount raised and funding goal, from its investments.
+async fn settle_funding(tx: &mut Tx, seed: u64) -> Result<(), sqlx::Error> {
     // Raised = sum of completed investments; the goal leaves $1M..$8M of room, except every
     // 25th startup, which is fully funded (its remaining room is 0).
     sqlx::query(
@@ -188,7 +215,7 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
                WHERE status = 'completed' GROUP BY startup_id) AS t
          WHERE t.startup_id = startups.id",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE startups SET funding_goal_cents = CASE
@@ -196,25 +223,27 @@ pub(crate) async fn ensure_seeded(db: &Db, seed: u64) -> Result<u64, sqlx::Error
              ELSE (amount_raised_cents / 100000000 + 1 + (id * 37 + ?1) % 8) * 100000000
          END",
     )
-    .bind(s(9))
-    .execute(&mut *tx)
+    .bind(offset(seed, 9))
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
+/// The demo identities' sessions, and the seed they (and all the data) derive from.
+async fn seed_sessions(tx: &mut Tx, seed: u64) -> Result<(), sqlx::Error> {
     for identity in identities(seed) {
         sqlx::query("INSERT INTO sessions (token_sha256, user_id, identity) VALUES (?1, ?2, ?3)")
             .bind(token_hash(&identity.token).to_vec())
             .bind(identity.user_id)
             .bind(&identity.name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     sqlx::query("INSERT INTO meta (key, value) VALUES ('seed', ?1)")
         .bind(seed.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
-    sqlx::query("PRAGMA optimize").execute(&db.write).await?;
-    Ok(seed)
+    Ok(())
 }
 
 /// Seeded database images by seed, kept for the life of the process: tests and `sonde run`

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::scope::Scope;
 use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
-use super::vu::{Local, scrub_secrets, show, trace, trace_parent, with_stats};
+use super::vu::{Local, not_built, scrub_secrets, show, trace, trace_parent, with_stats};
 use crate::http::{Exchange, Request, Session, Timing};
 use crate::plan::{Step, StreamProtocol, StreamSpec};
 
@@ -63,32 +63,9 @@ pub(super) async fn run(
     let from = settle_from.unwrap_or(started);
     let mut req = match build_request(step, scope, ctx) {
         Ok(r) => r,
-        Err(e) => {
-            // As for any step: a variable without a value means the step that sets it failed
-            // or did not run; this one is not run.
-            let failed = e.unset.is_none();
-            with_stats(local, idx, |s| match &e.unset {
-                Some(var) => s.record_not_run(
-                    &format!(
-                        "needs `{var}`, which has no value (null, or the step that sets it \
-                         failed or did not run)"
-                    ),
-                    true,
-                ),
-                None => {
-                    s.skipped += 1;
-                    *s.error_classes.entry("template".into()).or_default() += 1;
-                    crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);
-                }
-            });
-            return StepOutcome {
-                captures: Vec::new(),
-                failed,
-                abort: false,
-                end: Instant::now(),
-                backoff: Backoff::None,
-            };
-        }
+        // As for any step: a variable without a value means the step that sets it failed or
+        // did not run; this one is not run.
+        Err(e) => return not_built(local, idx, &e),
     };
     // The subscription carries the iteration's trace context like any request.
     let tp = trace_parent(local, idx, step, scope, ctx);
@@ -98,23 +75,11 @@ pub(super) async fn run(
     {
         req.headers.insert(crate::trace::TRACEPARENT, v);
     }
-    let deadline = tokio::time::Instant::from_std(started + spec.timeout);
     let seen = Seen {
         keep: local.shared.verbose.is_some(),
         ..Seen::default()
     };
-    let waited = tokio::select! {
-        r = tokio::time::timeout_at(deadline, follow(local, step, spec, &req, scope, session, &seen)) => {
-            Some(r.unwrap_or_else(|_| Err(fail(
-                "timeout",
-                format!(
-                    "no matching event within the stream timeout ({:.1}s)",
-                    spec.timeout.as_secs_f64()
-                ),
-            ))))
-        }
-        _ = local.shared.stop.wait() => None,
-    };
+    let waited = wait_for_event(local, step, spec, &req, scope, session, &seen, started).await;
     let end = Instant::now();
     let Some(result) = waited else {
         // Stopped while waiting: the step did not finish, nothing hangs, nothing is counted.
@@ -127,51 +92,110 @@ pub(super) async fn run(
         };
     };
     let result = result.map_err(|(class, msg)| (class, scrub_secrets(&msg, scope)));
-    // The step's row is the subscription as a request (start to its answer's head, like any
-    // request's latency); `settle` is the wait for the event, from `since`.
-    let answered = seen.answered.get();
     if let Some(ex) = seen.shown.borrow_mut().take() {
         let failure = result.as_ref().err().map(|(_, m)| m.as_str());
         show(local, step, &req, &ex, failure);
     }
-    // The subscription's phases, as far as it got: connect (name resolution included), tls,
-    // then wait (request written and answered) up to the answer's head.
-    let subscription = answered.map(|(at, status)| {
-        let connected = seen.connected.get().unwrap_or(started);
-        let secured = seen.secured.get().unwrap_or(connected);
-        let mut ex = as_exchange(
-            &req.url,
-            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
-            &http::HeaderMap::new(),
-            Bytes::new(),
-        );
-        ex.timing = Timing {
-            start: started,
-            connect: connected.saturating_duration_since(started),
-            tls: secured.saturating_duration_since(connected),
-            wait: at.saturating_duration_since(secured),
-            total: at.saturating_duration_since(started),
-            bytes_received: 0,
-            ..ex.timing
-        };
-        ex
-    });
+    let subscription = subscription_exchange(&req, &seen, started);
     if let Some(ex) = &subscription {
         // `breakdown` sees the subscription like any request of the iteration.
         trace(local, idx, ex, tp.as_ref());
     }
-    let record_subscription = |s: &mut crate::aggregate::StepStats| match &subscription {
+    let times = Times { started, from, end };
+    let answered = seen.answered.get();
+    let (captures, failed, backoff) = record(local, idx, result, answered, &subscription, times);
+    StepOutcome {
+        captures,
+        failed,
+        abort: false,
+        end,
+        backoff,
+    }
+}
+
+/// Follows the stream until an event passes, within the stream's `timeout`; `None` when the
+/// run stopped first.
+#[allow(clippy::too_many_arguments)]
+async fn wait_for_event(
+    local: &Local,
+    step: &Step,
+    spec: &StreamSpec,
+    req: &Request,
+    scope: &Scope<'_>,
+    session: &Session,
+    seen: &Seen,
+    started: Instant,
+) -> Option<Result<Matched, Failure>> {
+    let deadline = tokio::time::Instant::from_std(started + spec.timeout);
+    tokio::select! {
+        r = tokio::time::timeout_at(deadline, follow(local, step, spec, req, scope, session, seen)) => {
+            Some(r.unwrap_or_else(|_| Err(fail(
+                "timeout",
+                format!(
+                    "no matching event within the stream timeout ({:.1}s)",
+                    spec.timeout.as_secs_f64()
+                ),
+            ))))
+        }
+        _ = local.shared.stop.wait() => None,
+    }
+}
+
+/// The subscription as a request, as far as it got (`None` if never answered): connect (name
+/// resolution included), tls, then wait (request written and answered) up to the answer's head.
+fn subscription_exchange(req: &Request, seen: &Seen, started: Instant) -> Option<Exchange> {
+    let (at, status) = seen.answered.get()?;
+    let connected = seen.connected.get().unwrap_or(started);
+    let secured = seen.secured.get().unwrap_or(connected);
+    let mut ex = as_exchange(
+        &req.url,
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+        &http::HeaderMap::new(),
+        Bytes::new(),
+    );
+    ex.timing = Timing {
+        start: started,
+        connect: connected.saturating_duration_since(started),
+        tls: secured.saturating_duration_since(connected),
+        wait: at.saturating_duration_since(secured),
+        total: at.saturating_duration_since(started),
+        bytes_received: 0,
+        ..ex.timing
+    };
+    Some(ex)
+}
+
+/// When the step started, when its `settle` counts from (its `since` step), and when it ended.
+#[derive(Clone, Copy)]
+struct Times {
+    started: Instant,
+    from: Instant,
+    end: Instant,
+}
+
+/// Records the step: its row is the subscription as a request (start to its answer's head,
+/// like any request's latency); `settle` is the wait for the event, from `since`. Returns the
+/// captures, whether it failed and how the VU backs off.
+fn record(
+    local: &Local,
+    idx: usize,
+    result: Result<Matched, Failure>,
+    answered: Option<(Instant, u16)>,
+    subscription: &Option<Exchange>,
+    t: Times,
+) -> (Vec<(String, Value)>, bool, Backoff) {
+    let record_subscription = |s: &mut crate::aggregate::StepStats| match subscription {
         Some(ex) => record_exchange(s, ex),
         None => s.requests += 1,
     };
-    let (captures, failed, backoff) = match result {
+    match result {
         Ok(m) => {
             let (at, _) = answered.unwrap_or((m.at, 0));
-            let request = at.saturating_duration_since(started);
+            let request = at.saturating_duration_since(t.started);
             with_stats(local, idx, |s| {
                 record_subscription(s);
                 s.latency.record(request);
-                s.settle.record(m.at.saturating_duration_since(from));
+                s.settle.record(m.at.saturating_duration_since(t.from));
             });
             let mut iv = local.interval.borrow_mut();
             iv.requests += 1;
@@ -182,7 +206,7 @@ pub(super) async fn run(
             with_stats(local, idx, |s| {
                 record_subscription(s);
                 s.failed_latency
-                    .record(end.saturating_duration_since(started));
+                    .record(t.end.saturating_duration_since(t.started));
                 s.record_error(&class, Some(&msg));
                 s.unsettled += 1;
             });
@@ -196,13 +220,6 @@ pub(super) async fn run(
             };
             (Vec::new(), true, backoff)
         }
-    };
-    StepOutcome {
-        captures,
-        failed,
-        abort: false,
-        end,
-        backoff,
     }
 }
 
@@ -305,7 +322,33 @@ struct Judge<'a> {
     record: &'a Seen,
 }
 
-impl Judge<'_> {
+impl<'a> Judge<'a> {
+    /// A judge for the events of a subscription answered with `status` and `headers`.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        step: &'a Step,
+        spec: &'a StreamSpec,
+        scope: &'a Scope<'a>,
+        session: &'a Session,
+        record: &'a Seen,
+        url: &url::Url,
+        status: http::StatusCode,
+        headers: http::HeaderMap,
+    ) -> Self {
+        Judge {
+            step,
+            spec,
+            scope,
+            session,
+            url: url.clone(),
+            status,
+            headers,
+            seen: 0,
+            last_miss: None,
+            record,
+        }
+    }
+
     /// With `-v`, what `show` prints: the subscription's answer with `data` as its body.
     fn keep(&self, data: &Bytes) {
         if self.record.keep {
@@ -428,7 +471,7 @@ async fn sse<S>(
     step: &Step,
     spec: &StreamSpec,
     url: &url::Url,
-    mut headers: http::HeaderMap,
+    headers: http::HeaderMap,
     scope: &Scope<'_>,
     session: &Session,
     seen: &Seen,
@@ -442,6 +485,36 @@ where
     // Driven here, not spawned: it ends when this step drops it (the connection closes).
     let conn = conn;
     tokio::pin!(conn);
+    let request = sse_request(url, headers)?;
+    let send = sender.send_request(request);
+    tokio::pin!(send);
+    let resp = tokio::select! {
+        r = &mut send => r.map_err(|e| fail("protocol", format!("subscribing: {e}")))?,
+        c = &mut conn => {
+            return Err(fail("protocol", match c {
+                Ok(()) => "the connection closed before the subscription's answer".into(),
+                Err(e) => format!("subscribing: {e}"),
+            }));
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    seen.answered
+        .set(Some((Instant::now(), parts.status.as_u16())));
+    let status = parts.status;
+    let mut judge = Judge::new(step, spec, scope, session, seen, url, status, parts.headers);
+    if !status.is_success() {
+        judge.keep(&Bytes::new());
+        return Err(rejected(step, scope, url, status, &judge.headers));
+    }
+    read_sse(conn, body, &mut judge).await
+}
+
+/// The subscription's request: `Accept: text/event-stream` unless the step sets its own, and
+/// the URL's authority as `Host`.
+fn sse_request(
+    url: &url::Url,
+    mut headers: http::HeaderMap,
+) -> Result<http::Request<Empty<Bytes>>, Failure> {
     if !headers.contains_key(http::header::ACCEPT) {
         headers.insert(
             http::header::ACCEPT,
@@ -459,43 +532,34 @@ where
             h.insert(http::header::HOST, v);
         }
     }
-    let request = builder
+    builder
         .body(Empty::<Bytes>::new())
-        .map_err(|e| fail("invalid_request", e.to_string()))?;
-    let send = sender.send_request(request);
-    tokio::pin!(send);
-    let resp = tokio::select! {
-        r = &mut send => r.map_err(|e| fail("protocol", format!("subscribing: {e}")))?,
-        c = &mut conn => {
-            return Err(fail("protocol", match c {
-                Ok(()) => "the connection closed before the subscription's answer".into(),
-                Err(e) => format!("subscribing: {e}"),
-            }));
-        }
-    };
-    let (parts, mut body) = resp.into_parts();
-    seen.answered
-        .set(Some((Instant::now(), parts.status.as_u16())));
-    let mut judge = Judge {
-        step,
-        spec,
-        scope,
-        session,
-        url: url.clone(),
-        status: parts.status,
-        headers: parts.headers,
-        seen: 0,
-        last_miss: None,
-        record: seen,
-    };
-    if !parts.status.is_success() {
-        judge.keep(&Bytes::new());
-        // The subscription's own answer fails the step as any response would.
-        let ex = as_exchange(url, parts.status, &judge.headers, Bytes::new());
-        let (class, msg) = check(step, &ex, scope)
-            .unwrap_or_else(|| fail("assertion", format!("status {}", parts.status.as_u16())));
-        return Err((class, format!("subscribing: {msg}")));
-    }
+        .map_err(|e| fail("invalid_request", e.to_string()))
+}
+
+/// The subscription's own answer was not a success: it fails the step as any response would.
+fn rejected(
+    step: &Step,
+    scope: &Scope<'_>,
+    url: &url::Url,
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+) -> Failure {
+    let ex = as_exchange(url, status, headers, Bytes::new());
+    let (class, msg) = check(step, &ex, scope)
+        .unwrap_or_else(|| fail("assertion", format!("status {}", status.as_u16())));
+    (class, format!("subscribing: {msg}"))
+}
+
+/// Reads the body's events until one passes the judge, driving the connection alongside.
+async fn read_sse<C>(
+    mut conn: std::pin::Pin<&mut C>,
+    mut body: hyper::body::Incoming,
+    judge: &mut Judge<'_>,
+) -> Result<Matched, Failure>
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
     let mut parser = SseParser::default();
     let mut conn_done = false;
     loop {
@@ -592,20 +656,7 @@ async fn websocket<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-    let mut ws_url = url.clone();
-    let _ = ws_url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" });
-    let mut request = ws_url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| fail("invalid_request", e.to_string()))?;
-    for (name, value) in &headers {
-        if name != http::header::HOST {
-            request.headers_mut().append(name.clone(), value.clone());
-        }
-    }
+    let request = ws_request(url, &headers)?;
     // A message is an event: the same bound as an SSE event.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(MAX_EVENT_BYTES))
@@ -620,26 +671,50 @@ where
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             seen.answered
                 .set(Some((Instant::now(), resp.status().as_u16())));
-            let ex = as_exchange(url, resp.status(), resp.headers(), Bytes::new());
-            let (class, msg) = check(step, &ex, scope)
-                .unwrap_or_else(|| fail("assertion", format!("status {}", resp.status().as_u16())));
-            return Err((class, format!("subscribing: {msg}")));
+            return Err(rejected(step, scope, url, resp.status(), resp.headers()));
         }
         Err(e) => return Err(fail("protocol", format!("WebSocket handshake: {e}"))),
     };
-    let mut judge = Judge {
-        step,
-        spec,
-        scope,
-        session,
-        url: url.clone(),
-        status: resp.status(),
-        headers: resp.headers().clone(),
-        seen: 0,
-        last_miss: None,
-        record: seen,
-    };
-    let outcome = loop {
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let mut judge = Judge::new(step, spec, scope, session, seen, url, status, headers);
+    let outcome = read_messages(&mut socket, &mut judge).await;
+    // The step's connection ends with the step: a normal close, not left to the server.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
+    outcome
+}
+
+/// The handshake's request: the URL as `ws://` (`wss://`), the step's headers but `Host`.
+fn ws_request(
+    url: &url::Url,
+    headers: &http::HeaderMap,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, Failure> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut ws_url = url.clone();
+    let _ = ws_url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" });
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| fail("invalid_request", e.to_string()))?;
+    for (name, value) in headers {
+        if name != http::header::HOST {
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(request)
+}
+
+/// Reads messages until one passes the judge or the socket ends.
+async fn read_messages<S>(
+    socket: &mut tokio_tungstenite::WebSocketStream<S>,
+    judge: &mut Judge<'_>,
+) -> Result<Matched, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio_tungstenite::tungstenite::Message;
+
+    loop {
         let Some(msg) = socket.next().await else {
             break Err(judge.ended("the socket closed"));
         };
@@ -650,34 +725,35 @@ where
             Ok(_) => continue,
             Err(e) => break Err(fail("protocol", format!("the socket broke: {e}"))),
         };
-        // `{"event": NAME, "data": ...}` is an event called NAME carrying `data`; any other
-        // message is an event called `message` carrying itself.
-        let (name, data) = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(mut o)) if o.get("event").is_some_and(Value::is_string) => {
-                let name = o
-                    .get("event")
-                    .and_then(Value::as_str)
-                    .unwrap_or("message")
-                    .to_string();
-                let data = match o.remove("data") {
-                    Some(Value::String(s)) => s,
-                    Some(v) => v.to_string(),
-                    None => String::new(),
-                };
-                (name, data)
-            }
-            _ => ("message".to_string(), text),
-        };
+        let (name, data) = ws_event(text);
         if let Some(captures) = judge.judge(&name, Bytes::from(data)) {
             break Ok(Matched {
                 captures,
                 at: Instant::now(),
             });
         }
-    };
-    // The step's connection ends with the step: a normal close, not left to the server.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), socket.close(None)).await;
-    outcome
+    }
+}
+
+/// `{"event": NAME, "data": ...}` is an event called NAME carrying `data`; any other message is
+/// an event called `message` carrying itself.
+fn ws_event(text: String) -> (String, String) {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(mut o)) if o.get("event").is_some_and(Value::is_string) => {
+            let name = o
+                .get("event")
+                .and_then(Value::as_str)
+                .unwrap_or("message")
+                .to_string();
+            let data = match o.remove("data") {
+                Some(Value::String(s)) => s,
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            (name, data)
+        }
+        _ => ("message".to_string(), text),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! of the recorder never cross an `await`.
 
 use super::scope::{Builtins, Scope, VarMap};
-use super::step::{Backoff, StepCtx, StepOutcome, build_request, capture, check, record_exchange};
+use super::step::{
+    Backoff, BuildError, StepCtx, StepOutcome, build_request, capture, check, record_exchange,
+};
 use crate::aggregate::{IntervalRecorder, Recorder, StepStats};
 use crate::http::{Client, Session};
 use crate::plan::{Condition, Plan, Step, StepNode, Template, Test};
@@ -679,6 +681,33 @@ pub(super) fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepS
     f(&mut rec.steps[idx])
 }
 
+/// A step whose request could not be built is not run. A variable without a value means the
+/// step that sets it failed (one error, already counted) or did not run: the step is counted
+/// as not run, no second error. Any other template error is this step's own.
+pub(super) fn not_built(local: &Local, idx: usize, e: &BuildError) -> StepOutcome {
+    with_stats(local, idx, |s| match &e.unset {
+        Some(var) => s.record_not_run(
+            &format!(
+                "needs `{var}`, which has no value (null, or the step that sets it failed or \
+                 did not run)"
+            ),
+            true,
+        ),
+        None => {
+            s.skipped += 1;
+            *s.error_classes.entry("template".into()).or_default() += 1;
+            crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);
+        }
+    });
+    StepOutcome {
+        captures: Vec::new(),
+        failed: e.unset.is_none(),
+        abort: false,
+        end: Instant::now(),
+        backoff: Backoff::None,
+    }
+}
+
 /// A failure message with the values of secret variables (captured, env, setup, data: by
 /// name, or by looking secret) and any secret-looking token hidden. Runs on failures only.
 pub(super) fn scrub_secrets(msg: &str, scope: &Scope<'_>) -> String {
@@ -806,32 +835,8 @@ async fn run_step(
                     (&rendered, None)
                 }
                 Err(e) => {
-                    // A variable without a value: the step that sets it failed (one error,
-                    // already counted) or did not run. This step is not run; no second error.
-                    let failed = e.unset.is_none();
-                    with_stats(local, idx, |s| {
-                        if let Some(var) = &e.unset {
-                            s.record_not_run(
-                                &format!(
-                                    "needs `{var}`, which has no value (null, or the step that \
-                             sets it failed or did not run)"
-                                ),
-                                true,
-                            );
-                        } else {
-                            s.skipped += 1;
-                            *s.error_classes.entry("template".into()).or_default() += 1;
-                            crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);
-                        }
-                    });
                     in_flight.armed = false;
-                    return StepOutcome {
-                        captures: Vec::new(),
-                        failed,
-                        abort: false,
-                        end: Instant::now(),
-                        backoff: Backoff::None,
-                    };
+                    return not_built(local, idx, &e);
                 }
             },
         };

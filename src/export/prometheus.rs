@@ -147,15 +147,41 @@ pub fn snapshot(
 ) -> Vec<TimeSeries> {
     let mut out = Vec::new();
     for (name, s) in names.iter().zip(rec.steps.iter()) {
-        let step = [("step", name.as_str())];
+        let step = StepSeries { run, name, ts };
+        step.requests(&mut out, s.requests, &s.error_classes);
+        step.latency(&mut out, &s.latency);
+        step.quantiles(&mut out, &s.latency);
+        step.phases(&mut out, &s.phases);
+    }
+    run_totals(&mut out, run, rec, vus, ts);
+    out
+}
+
+/// One step's series families, labelled with its name.
+struct StepSeries<'a> {
+    run: &'a RunLabels,
+    name: &'a str,
+    ts: i64,
+}
+
+impl StepSeries<'_> {
+    /// `sonde_requests_total`, and `sonde_errors_total` by class.
+    fn requests(
+        &self,
+        out: &mut Vec<TimeSeries>,
+        requests: u64,
+        errors: &std::collections::BTreeMap<String, u64>,
+    ) {
+        let (run, name, ts) = (self.run, self.name, self.ts);
+        let step = [("step", name)];
         out.push(series(
             run,
             "sonde_requests_total",
             &step,
-            s.requests as f64,
+            requests as f64,
             ts,
         ));
-        for (class, n) in &s.error_classes {
+        for (class, n) in errors {
             out.push(series(
                 run,
                 "sonde_errors_total",
@@ -164,7 +190,12 @@ pub fn snapshot(
                 ts,
             ));
         }
-        let h = &s.latency;
+    }
+
+    /// The `sonde_request_duration_seconds` histogram: buckets, count and sum.
+    fn latency(&self, out: &mut Vec<TimeSeries>, h: &Hist) {
+        let (run, name, ts) = (self.run, self.name, self.ts);
+        let step = [("step", name)];
         for le in BUCKETS {
             let le_text = le.to_string();
             out.push(series(
@@ -196,38 +227,57 @@ pub fn snapshot(
             h.mean_us() * h.count() as f64 / 1_000_000.0,
             ts,
         ));
-        if h.count() > 0 {
-            for (q, label) in QUANTILES {
-                out.push(series(
-                    run,
-                    "sonde_request_duration_quantile_seconds",
-                    &[("step", name), ("quantile", label)],
-                    h.quantile_ms(q) / 1000.0,
-                    ts,
-                ));
-            }
+    }
+
+    /// `sonde_request_duration_quantile_seconds`, once the step has a latency.
+    fn quantiles(&self, out: &mut Vec<TimeSeries>, h: &Hist) {
+        if h.count() == 0 {
+            return;
         }
-        for (phase, ph) in PHASES.iter().zip(s.phases.iter()) {
-            if ph.count() == 0 {
-                continue;
-            }
-            let labels = [("step", name.as_str()), ("phase", *phase)];
+        for (q, label) in QUANTILES {
             out.push(series(
-                run,
-                "sonde_phase_duration_seconds_count",
-                &labels,
-                ph.count() as f64,
-                ts,
-            ));
-            out.push(series(
-                run,
-                "sonde_phase_duration_seconds_sum",
-                &labels,
-                ph.mean_us() * ph.count() as f64 / 1_000_000.0,
-                ts,
+                self.run,
+                "sonde_request_duration_quantile_seconds",
+                &[("step", self.name), ("quantile", label)],
+                h.quantile_ms(q) / 1000.0,
+                self.ts,
             ));
         }
     }
+
+    /// `sonde_phase_duration_seconds` count and sum of each phase the step went through.
+    fn phases(&self, out: &mut Vec<TimeSeries>, phases: &[Hist]) {
+        for (phase, ph) in PHASES.iter().zip(phases.iter()) {
+            if ph.count() == 0 {
+                continue;
+            }
+            let labels = [("step", self.name), ("phase", *phase)];
+            out.push(series(
+                self.run,
+                "sonde_phase_duration_seconds_count",
+                &labels,
+                ph.count() as f64,
+                self.ts,
+            ));
+            out.push(series(
+                self.run,
+                "sonde_phase_duration_seconds_sum",
+                &labels,
+                ph.mean_us() * ph.count() as f64 / 1_000_000.0,
+                self.ts,
+            ));
+        }
+    }
+}
+
+/// The run's own series: iterations done and dropped, and the VUs when known.
+fn run_totals(
+    out: &mut Vec<TimeSeries>,
+    run: &RunLabels,
+    rec: &Recorder,
+    vus: Option<f64>,
+    ts: i64,
+) {
     out.push(series(
         run,
         "sonde_iterations_total",
@@ -245,7 +295,6 @@ pub fn snapshot(
     if let Some(v) = vus {
         out.push(series(run, "sonde_vus", &[], v, ts));
     }
-    out
 }
 
 /// The protobuf bytes of `series`, snappy block-compressed: a remote-write request body.

@@ -295,23 +295,7 @@ pub fn compare(
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
     let mut notes = check_comparable(baseline, candidate)?;
-    let common: Vec<&StepSummary> = candidate
-        .steps
-        .iter()
-        .filter(|s| baseline.steps.iter().any(|b| b.name == s.name))
-        .collect();
-    if common.is_empty() {
-        return Err(CompareError::NotComparable(
-            "no step name is shared by the two runs".into(),
-        ));
-    }
-    let only = |a: &Summary, b: &Summary| -> Vec<String> {
-        a.steps
-            .iter()
-            .filter(|s| b.step(&s.name).is_none())
-            .map(|s| s.name.clone())
-            .collect()
-    };
+    let common = common_steps(baseline, candidate)?;
     let mut sampler = Sampler::default();
     let deff_b = run_design_effect(&mut sampler, baseline, "baseline")?;
     let deff_c = run_design_effect(&mut sampler, candidate, "candidate")?;
@@ -325,30 +309,7 @@ pub fn compare(
         deff_c,
     };
 
-    let mut rows = Vec::new();
-    for c in &common {
-        let Some(b) = baseline.step(&c.name) else {
-            continue;
-        };
-        let first = rows.len();
-        step_rows(&mut sampler, &ctx, b, c, &mut rows, &mut notes)?;
-        let why = explain(&rows[first..], b, c);
-        if let Some(r) = rows.get_mut(first) {
-            r.why = why;
-            if r.verdict == Verdict::Regressed {
-                r.exemplars = c.exemplars.slowest.iter().take(3).cloned().collect();
-            }
-        }
-    }
-    if common.len() > 1 {
-        rows.push(step_row(
-            &mut sampler,
-            &ctx,
-            &baseline.http,
-            &candidate.http,
-            false,
-        )?);
-    }
+    let rows = compare_rows(&mut sampler, &ctx, baseline, candidate, &common, &mut notes)?;
     let verdict = overall(&rows);
     if deff_b > 1.5 || deff_c > 1.5 {
         notes.push(format!(
@@ -366,11 +327,75 @@ pub fn compare(
         baseline: run_ref(baseline, deff_b),
         candidate: run_ref(candidate, deff_c),
         rows,
-        only_in_baseline: only(baseline, candidate),
-        only_in_candidate: only(candidate, baseline),
+        only_in_baseline: only_in(baseline, candidate),
+        only_in_candidate: only_in(candidate, baseline),
         notes,
         verdict,
     })
+}
+
+/// The candidate's steps the baseline has too; none is an error.
+fn common_steps<'a>(
+    baseline: &Summary,
+    candidate: &'a Summary,
+) -> Result<Vec<&'a StepSummary>, CompareError> {
+    let common: Vec<&StepSummary> = candidate
+        .steps
+        .iter()
+        .filter(|s| baseline.steps.iter().any(|b| b.name == s.name))
+        .collect();
+    if common.is_empty() {
+        return Err(CompareError::NotComparable(
+            "no step name is shared by the two runs".into(),
+        ));
+    }
+    Ok(common)
+}
+
+/// The names of `a`'s steps that `b` does not have.
+fn only_in(a: &Summary, b: &Summary) -> Vec<String> {
+    a.steps
+        .iter()
+        .filter(|s| b.step(&s.name).is_none())
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// The rows of each common step (the first explained, with the candidate's slowest exemplars
+/// when it regressed), then the whole run's HTTP row when there is more than one step.
+fn compare_rows(
+    sampler: &mut Sampler,
+    ctx: &Ctx,
+    baseline: &Summary,
+    candidate: &Summary,
+    common: &[&StepSummary],
+    notes: &mut Vec<String>,
+) -> Result<Vec<CompareRow>, CompareError> {
+    let mut rows = Vec::new();
+    for c in common {
+        let Some(b) = baseline.step(&c.name) else {
+            continue;
+        };
+        let first = rows.len();
+        step_rows(sampler, ctx, b, c, &mut rows, notes)?;
+        let why = explain(&rows[first..], b, c);
+        if let Some(r) = rows.get_mut(first) {
+            r.why = why;
+            if r.verdict == Verdict::Regressed {
+                r.exemplars = c.exemplars.slowest.iter().take(3).cloned().collect();
+            }
+        }
+    }
+    if common.len() > 1 {
+        rows.push(step_row(
+            sampler,
+            ctx,
+            &baseline.http,
+            &candidate.http,
+            false,
+        )?);
+    }
+    Ok(rows)
 }
 
 struct Ctx {

@@ -414,83 +414,67 @@ impl TableReport {
         let _ = writeln!(out, "{}", comparison_headline(c));
         let mut rows: Vec<Vec<Txt>> = Vec::new();
         for r in rows_to_show(c) {
-            let mut first = true;
-            let mut name = || {
-                let n = if first {
-                    metric_label(r)
-                } else {
-                    String::new()
-                };
-                first = false;
-                Txt::from(n)
-            };
-            for q in &r.quantiles {
-                rows.push(vec![
-                    name(),
-                    q.stat.as_str().into(),
-                    ms(q.baseline_ms).into(),
-                    ms(q.candidate_ms).into(),
-                    signed_ms(q.delta_ms()).into(),
-                    q.describe().into(),
-                    self.verdict_cell(q.verdict),
-                ]);
-            }
-            // An error-rate row only when either side had errors: `0.00% → 0.00%` is noise.
-            let errors = r
-                .error_rate
-                .as_ref()
-                .filter(|e| e.baseline > 0.0 || e.candidate > 0.0);
-            if let Some(e) = errors {
-                rows.push(vec![
-                    name(),
-                    "errors".into(),
-                    format!("{:.2}%", e.baseline * 100.0).into(),
-                    format!("{:.2}%", e.candidate * 100.0).into(),
-                    format!("{:+.2}pp", e.diff * 100.0).into(),
-                    format!(
-                        "[{:+.2}, {:+.2}] pp",
-                        e.diff_low * 100.0,
-                        e.diff_high * 100.0
-                    )
-                    .into(),
-                    self.verdict_cell(e.verdict),
-                ]);
-            }
-            if r.quantiles.is_empty() && r.error_rate.is_none() {
-                rows.push(vec![
-                    name(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    self.verdict_cell(r.verdict),
-                ]);
-            }
+            self.metric_rows(&mut rows, r);
         }
         put_table(out, &fit(&COMPARE_COLS, rows, self.width, self.color));
-        for r in &c.rows {
-            if let Some(why) = &r.why {
-                let _ = writeln!(out, "why       {why}");
-            }
-            for e in &r.exemplars {
-                let _ = writeln!(
-                    out,
-                    "slowest   {}",
-                    super::exemplars::line(e, None).trim_start()
-                );
-            }
+        comparison_notes(out, c);
+    }
+
+    /// One metric's rows: one per statistic, then its error rate, or a bare verdict when it
+    /// has neither; only the first row names the metric.
+    fn metric_rows(&self, rows: &mut Vec<Vec<Txt>>, r: &CompareRow) {
+        let mut first = true;
+        let mut name = || {
+            let n = if first {
+                metric_label(r)
+            } else {
+                String::new()
+            };
+            first = false;
+            Txt::from(n)
+        };
+        for q in &r.quantiles {
+            rows.push(vec![
+                name(),
+                q.stat.as_str().into(),
+                ms(q.baseline_ms).into(),
+                ms(q.candidate_ms).into(),
+                signed_ms(q.delta_ms()).into(),
+                q.describe().into(),
+                self.verdict_cell(q.verdict),
+            ]);
         }
-        for (which, names) in [
-            ("baseline", &c.only_in_baseline),
-            ("candidate", &c.only_in_candidate),
-        ] {
-            if !names.is_empty() {
-                let _ = writeln!(out, "only in the {which}: {}", names.join(", "));
-            }
+        // An error-rate row only when either side had errors: `0.00% → 0.00%` is noise.
+        let errors = r
+            .error_rate
+            .as_ref()
+            .filter(|e| e.baseline > 0.0 || e.candidate > 0.0);
+        if let Some(e) = errors {
+            rows.push(vec![
+                name(),
+                "errors".into(),
+                format!("{:.2}%", e.baseline * 100.0).into(),
+                format!("{:.2}%", e.candidate * 100.0).into(),
+                format!("{:+.2}pp", e.diff * 100.0).into(),
+                format!(
+                    "[{:+.2}, {:+.2}] pp",
+                    e.diff_low * 100.0,
+                    e.diff_high * 100.0
+                )
+                .into(),
+                self.verdict_cell(e.verdict),
+            ]);
         }
-        for n in &c.notes {
-            let _ = writeln!(out, "note      {n}");
+        if r.quantiles.is_empty() && r.error_rate.is_none() {
+            rows.push(vec![
+                name(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                self.verdict_cell(r.verdict),
+            ]);
         }
     }
 
@@ -543,6 +527,34 @@ const COMPARE_COLS: [Col<'static>; 7] = [
     Col::text("ratio (interval)"),
     Col::text("verdict"),
 ];
+
+/// Under the comparison table: each row's `why` and slowest exemplars, the steps only one
+/// side has, and the notes.
+fn comparison_notes(out: &mut String, c: &Comparison) {
+    for r in &c.rows {
+        if let Some(why) = &r.why {
+            let _ = writeln!(out, "why       {why}");
+        }
+        for e in &r.exemplars {
+            let _ = writeln!(
+                out,
+                "slowest   {}",
+                super::exemplars::line(e, None).trim_start()
+            );
+        }
+    }
+    for (which, names) in [
+        ("baseline", &c.only_in_baseline),
+        ("candidate", &c.only_in_candidate),
+    ] {
+        if !names.is_empty() {
+            let _ = writeln!(out, "only in the {which}: {}", names.join(", "));
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "note      {n}");
+    }
+}
 
 /// `profile`, `profile · wait`, `profile · server db`.
 fn metric_label(r: &CompareRow) -> String {

@@ -501,94 +501,111 @@ fn inline_rows(r: &Reader<'_>, n: &Node) -> R<Data> {
 /// CLI; its other fields override the file when they differ from the defaults.
 fn http(r: &Reader<'_>, n: Option<&Node>, cli: Option<&HttpOptions>) -> R<HttpOptions> {
     let mut h = HttpOptions::default();
-    let hour = Duration::from_secs(3600);
     if let Some(n) = n {
-        let m = r.map(n, "`http`")?;
-        m.allow(
-            &[
-                "timeouts",
-                "max_redirects",
-                "body_capture_limit",
-                "honor_retry_after",
-                "trace_context",
-                "request_id_header",
-            ],
-            "http",
-        )?;
-        if let Some(b) = m.get("trace_context") {
-            h.trace.context = r.bool(b, "`trace_context`")?;
-        }
-        if let Some(b) = m.get("request_id_header") {
-            let name = r.string(b, "a header name")?;
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(Diag::new(
-                    b.pos,
-                    format!("`request_id_header` `{name}` is not a valid header name"),
-                ));
-            }
-            if crate::redact::is_secret_header(&name) {
-                return Err(Diag::new(
-                    b.pos,
-                    format!("`request_id_header` `{name}` names a secret header"),
-                )
-                .help("name the header that carries the server's request id, e.g. X-Request-Id"));
-            }
-            h.trace.request_id_header = Some(name);
-        }
-        if let Some(b) = m.get("honor_retry_after") {
-            h.honor_retry_after = r.bool(b, "`honor_retry_after`")?;
-        }
-        if let Some(t) = m.get("timeouts") {
-            let tm = r.map(t, "`timeouts`")?;
-            tm.allow(&["connect", "request"], "timeouts")?;
-            if let Some(c) = tm.get("connect") {
-                h.connect_timeout = r.positive_duration(c, "connect timeout", hour)?;
-            }
-            if let Some(q) = tm.get("request") {
-                h.request_timeout = r.positive_duration(q, "request timeout", hour)?;
-            }
-        }
-        if let Some(x) = m.get("max_redirects") {
-            h.max_redirects = u32::try_from(r.int(x, "`max_redirects`", 0, 50)?).unwrap_or(0);
-        }
-        if let Some(b) = m.get("body_capture_limit") {
-            let s = r.string(b, "a size")?;
-            let v = parse_bytes(&s).map_err(|e| Diag::new(b.pos, e))?;
-            if v > 1 << 30 {
-                return Err(Diag::new(
-                    b.pos,
-                    "`body_capture_limit` must be at most 1GiB",
-                ));
-            }
-            h.body_capture_limit = usize::try_from(v).unwrap_or(usize::MAX);
-        }
+        http_file(r, n, &mut h)?;
     }
     if let Some(c) = cli {
-        let d = HttpOptions::default();
-        h.insecure = c.insecure;
-        h.cacert = c.cacert.clone();
-        h.allow = c.allow.clone();
-        if !c.honor_retry_after {
-            h.honor_retry_after = false;
-        }
-        if !c.trace.context {
-            h.trace.context = false;
-        }
-        h.trace.exemplars = c.trace.exemplars;
-        if c.connect_timeout != d.connect_timeout {
-            h.connect_timeout = c.connect_timeout;
-        }
-        if c.request_timeout != d.request_timeout {
-            h.request_timeout = c.request_timeout;
-        }
-        if c.max_redirects != d.max_redirects {
-            h.max_redirects = c.max_redirects;
-        }
-        if c.body_capture_limit != d.body_capture_limit {
-            h.body_capture_limit = c.body_capture_limit;
-        }
+        http_cli(c, &mut h);
     }
     Ok(h)
+}
+
+/// The file's `http:` section onto `h`.
+fn http_file(r: &Reader<'_>, n: &Node, h: &mut HttpOptions) -> R<()> {
+    let hour = Duration::from_secs(3600);
+    let m = r.map(n, "`http`")?;
+    m.allow(
+        &[
+            "timeouts",
+            "max_redirects",
+            "body_capture_limit",
+            "honor_retry_after",
+            "trace_context",
+            "request_id_header",
+        ],
+        "http",
+    )?;
+    if let Some(b) = m.get("trace_context") {
+        h.trace.context = r.bool(b, "`trace_context`")?;
+    }
+    if let Some(b) = m.get("request_id_header") {
+        h.trace.request_id_header = Some(request_id_header(r, b)?);
+    }
+    if let Some(b) = m.get("honor_retry_after") {
+        h.honor_retry_after = r.bool(b, "`honor_retry_after`")?;
+    }
+    if let Some(t) = m.get("timeouts") {
+        let tm = r.map(t, "`timeouts`")?;
+        tm.allow(&["connect", "request"], "timeouts")?;
+        if let Some(c) = tm.get("connect") {
+            h.connect_timeout = r.positive_duration(c, "connect timeout", hour)?;
+        }
+        if let Some(q) = tm.get("request") {
+            h.request_timeout = r.positive_duration(q, "request timeout", hour)?;
+        }
+    }
+    if let Some(x) = m.get("max_redirects") {
+        h.max_redirects = u32::try_from(r.int(x, "`max_redirects`", 0, 50)?).unwrap_or(0);
+    }
+    if let Some(b) = m.get("body_capture_limit") {
+        let s = r.string(b, "a size")?;
+        let v = parse_bytes(&s).map_err(|e| Diag::new(b.pos, e))?;
+        if v > 1 << 30 {
+            return Err(Diag::new(
+                b.pos,
+                "`body_capture_limit` must be at most 1GiB",
+            ));
+        }
+        h.body_capture_limit = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    Ok(())
+}
+
+/// `request_id_header`: a valid header name, and not a secret one.
+fn request_id_header(r: &Reader<'_>, b: &Node) -> R<String> {
+    let name = r.string(b, "a header name")?;
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(Diag::new(
+            b.pos,
+            format!("`request_id_header` `{name}` is not a valid header name"),
+        ));
+    }
+    if crate::redact::is_secret_header(&name) {
+        return Err(Diag::new(
+            b.pos,
+            format!("`request_id_header` `{name}` names a secret header"),
+        )
+        .help("name the header that carries the server's request id, e.g. X-Request-Id"));
+    }
+    Ok(name)
+}
+
+/// The CLI's HTTP options onto `h`: `insecure`, `cacert`, the allow-list and exemplars always;
+/// the switches only when off; the others when they differ from the defaults.
+fn http_cli(c: &HttpOptions, h: &mut HttpOptions) {
+    let d = HttpOptions::default();
+    h.insecure = c.insecure;
+    h.cacert = c.cacert.clone();
+    h.allow = c.allow.clone();
+    if !c.honor_retry_after {
+        h.honor_retry_after = false;
+    }
+    if !c.trace.context {
+        h.trace.context = false;
+    }
+    h.trace.exemplars = c.trace.exemplars;
+    if c.connect_timeout != d.connect_timeout {
+        h.connect_timeout = c.connect_timeout;
+    }
+    if c.request_timeout != d.request_timeout {
+        h.request_timeout = c.request_timeout;
+    }
+    if c.max_redirects != d.max_redirects {
+        h.max_redirects = c.max_redirects;
+    }
+    if c.body_capture_limit != d.body_capture_limit {
+        h.body_capture_limit = c.body_capture_limit;
+    }
 }
 
 fn select_env(

@@ -30,6 +30,37 @@ pub fn read_stream(
     step: &Map<'_>,
     name: &str,
 ) -> R<(StreamSpec, Option<(String, Pos)>)> {
+    refuse_request_keys(r, n, step, name)?;
+    let m = r.map(n, "`stream`")?;
+    m.allow(&KEYS, "stream")?;
+    let protocol = protocol(r, n, &m, name)?;
+    let event = m.get("event").map(|e| r.string(e, "`event`")).transpose()?;
+    if let (Some(e), Some(node)) = (&event, m.get("event"))
+        && e.trim().is_empty()
+    {
+        return Err(Diag::new(node.pos, "`event` is empty")
+            .help("name the event to wait for (`event: status`), or leave `event` out"));
+    }
+    let timeout = match m.get("timeout") {
+        Some(t) => r.positive_duration(t, "stream `timeout`", ONE_HOUR)?,
+        None => Duration::from_secs(30),
+    };
+    let since = match m.get("since") {
+        Some(s) => Some((r.string(s, "`since`")?, s.pos)),
+        None => None,
+    };
+    let spec = StreamSpec {
+        protocol,
+        event,
+        timeout,
+        since: since.as_ref().map(|(s, _)| s.clone()),
+    };
+    Ok((spec, since))
+}
+
+/// The step keys a stream step refuses: `poll`, its own `timeout`, `follow_redirects`, and a
+/// request with a body or a method other than GET.
+fn refuse_request_keys(r: &Reader<'_>, n: &Node, step: &Map<'_>, name: &str) -> R<()> {
     let at = step.key_pos("stream").unwrap_or(n.pos);
     if step.get("poll").is_some() {
         return Err(
@@ -71,8 +102,11 @@ pub fn read_stream(
             return Err(refused(method.pos));
         }
     }
-    let m = r.map(n, "`stream`")?;
-    m.allow(&KEYS, "stream")?;
+    Ok(())
+}
+
+/// The stream's required `protocol`.
+fn protocol(r: &Reader<'_>, n: &Node, m: &Map<'_>, name: &str) -> R<StreamProtocol> {
     let Some(proto_node) = m.get("protocol") else {
         return Err(
             Diag::new(n.pos, format!("stream step `{name}` has no `protocol`"))
@@ -80,37 +114,15 @@ pub fn read_stream(
         );
     };
     let proto = r.string(proto_node, "`protocol`")?;
-    let protocol = match proto.as_str() {
-        "sse" => StreamProtocol::Sse,
-        "websocket" => StreamProtocol::WebSocket,
+    match proto.as_str() {
+        "sse" => Ok(StreamProtocol::Sse),
+        "websocket" => Ok(StreamProtocol::WebSocket),
         other => {
             let d = Diag::new(proto_node.pos, format!("unknown stream protocol `{other}`"));
-            return Err(match did_you_mean(other, PROTOCOLS) {
+            Err(match did_you_mean(other, PROTOCOLS) {
                 Some(hint) => d.help(hint),
                 None => d.help("use `sse` or `websocket`"),
-            });
+            })
         }
-    };
-    let event = m.get("event").map(|e| r.string(e, "`event`")).transpose()?;
-    if let (Some(e), Some(node)) = (&event, m.get("event"))
-        && e.trim().is_empty()
-    {
-        return Err(Diag::new(node.pos, "`event` is empty")
-            .help("name the event to wait for (`event: status`), or leave `event` out"));
     }
-    let timeout = match m.get("timeout") {
-        Some(t) => r.positive_duration(t, "stream `timeout`", ONE_HOUR)?,
-        None => Duration::from_secs(30),
-    };
-    let since = match m.get("since") {
-        Some(s) => Some((r.string(s, "`since`")?, s.pos)),
-        None => None,
-    };
-    let spec = StreamSpec {
-        protocol,
-        event,
-        timeout,
-        since: since.as_ref().map(|(s, _)| s.clone()),
-    };
-    Ok((spec, since))
 }

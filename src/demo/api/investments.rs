@@ -435,15 +435,36 @@ pub(crate) async fn status_feed(
     // An id from the future (not this investment's stream) counts as absent.
     let seen = seen.filter(|s| *s <= now);
     let final_known = snapshot.is_terminal();
+    let backlog = backlog(state, &topic, snapshot, seen, now);
+    let feed = Feed {
+        id,
+        sub,
+        backlog,
+        last_rank: seen,
+        final_known,
+        done: false,
+        stopping: state.stopping.clone(),
+    };
+    Ok(futures_util::stream::unfold(feed, Feed::next))
+}
+
+/// What the feed sends before the live statuses: the snapshot if the client saw nothing; after
+/// `seen`, the statuses between it and the current one as they were published, then the
+/// current one (`snapshot`, now `now`) as the database has it.
+fn backlog(
+    state: &Shared,
+    topic: &str,
+    snapshot: Investment,
+    seen: Option<u8>,
+    now: u8,
+) -> std::collections::VecDeque<Investment> {
     let mut backlog = std::collections::VecDeque::new();
     match seen {
         None => backlog.push_back(snapshot),
         Some(seen) => {
-            // Statuses between the one seen and the current one, as they were published;
-            // the current one as the database has it now.
             let mut missed: Vec<Investment> = state
                 .hub
-                .retained(&topic)
+                .retained(topic)
                 .into_iter()
                 .filter(|inv| {
                     let r = status_rank(&inv.status);
@@ -458,55 +479,51 @@ pub(crate) async fn status_feed(
             }
         }
     }
-    let feed = Feed {
-        id,
-        sub,
-        backlog,
-        last_rank: seen,
-        final_known,
-        done: false,
-        stopping: state.stopping.clone(),
-    };
-    Ok(futures_util::stream::unfold(feed, |mut f| async move {
-        if f.done {
+    backlog
+}
+
+impl Feed {
+    /// The feed's next item (the backlog first, then live changes), or `None` when it ends.
+    async fn next(mut self) -> Option<(FeedItem, Feed)> {
+        if self.done {
             return None;
         }
-        if let Some(inv) = f.backlog.pop_front() {
-            f.last_rank = Some(status_rank(&inv.status));
-            f.done = inv.is_terminal();
-            return Some((FeedItem::Status(event_id(&inv), inv), f));
+        if let Some(inv) = self.backlog.pop_front() {
+            self.last_rank = Some(status_rank(&inv.status));
+            self.done = inv.is_terminal();
+            return Some((FeedItem::Status(event_id(&inv), inv), self));
         }
-        if f.final_known {
+        if self.final_known {
             // The client had already seen the final status: nothing more will come.
             return None;
         }
         loop {
             let delivery = tokio::select! {
-                delivery = f.sub.recv() => delivery,
-                _ = f.stopping.wait_for(|s| *s) => None,
+                delivery = self.sub.recv() => delivery,
+                _ = self.stopping.wait_for(|s| *s) => None,
             };
             match delivery {
                 Some(Delivery::Event(inv)) => {
                     let rank = status_rank(&inv.status);
-                    if f.last_rank.is_some_and(|last| rank <= last) {
+                    if self.last_rank.is_some_and(|last| rank <= last) {
                         continue; // already sent (or seen by the client)
                     }
-                    f.last_rank = Some(rank);
-                    f.done = inv.is_terminal();
-                    return Some((FeedItem::Status(event_id(&inv), inv), f));
+                    self.last_rank = Some(rank);
+                    self.done = inv.is_terminal();
+                    return Some((FeedItem::Status(event_id(&inv), inv), self));
                 }
                 Some(Delivery::Lagged { missed }) => {
-                    f.done = true;
+                    self.done = true;
                     let detail = format!(
                         "fell behind; GET /investments/{} for the current status",
-                        f.id
+                        self.id
                     );
-                    return Some((FeedItem::Lagged { missed, detail }, f));
+                    return Some((FeedItem::Lagged { missed, detail }, self));
                 }
                 None => return None,
             }
         }
-    }))
+    }
 }
 
 /// `GET /investments/{id}/events`: Server-Sent Events. First `status` is the current state,

@@ -261,49 +261,13 @@ pub(crate) async fn list_startups(
     State(state): State<Shared>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut params: HashMap<String, String> = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if params.insert(k.to_string(), v.to_string()).is_some()
-            && matches!(&*k, "industry" | "stage" | "page" | "per_page")
-        {
-            return Err(ApiError::invalid(k.to_string(), "given more than once"));
-        }
-    }
-    let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
-    let industry = text("industry");
-    if industry.as_ref().is_some_and(|i| i.chars().count() > 100) {
-        return Err(ApiError::invalid(
-            "industry",
-            "must be at most 100 characters",
-        ));
-    }
-    let stage = text("stage");
-    if let Some(stage) = &stage
-        && !STAGES.contains(&stage.as_str())
-    {
-        return Err(ApiError::invalid(
-            "stage",
-            format!("unknown stage; expected one of: {}", STAGES.join(", ")),
-        ));
-    }
-    let number = |name: &str, default: i64, max: i64| -> Result<i64, ApiError> {
-        match text(name) {
-            None => Ok(default),
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid(
-                    name,
-                    format!("must be an integer between 1 and {max}"),
-                )),
-            },
-        }
-    };
-    let page = number("page", 1, i64::MAX)?;
-    let per_page = number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-    let offset = (page - 1)
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::invalid("page", "is too large for this per_page"))?;
-
+    let StartupQuery {
+        industry,
+        stage,
+        page,
+        per_page,
+        offset,
+    } = StartupQuery::parse(query)?;
     let db = &state.db;
     let total: i64 = timing::db(
         sqlx::query_scalar(
@@ -339,6 +303,76 @@ pub(crate) async fn list_startups(
         Json(json!({"items": items, "page": page, "per_page": per_page, "total": total}))
             .into_response(),
     )
+}
+
+/// `GET /startups`' filters and page, checked.
+struct StartupQuery {
+    industry: Option<String>,
+    stage: Option<String>,
+    page: i64,
+    per_page: i64,
+    /// The first row of the page.
+    offset: i64,
+}
+
+impl StartupQuery {
+    fn parse(query: Option<String>) -> Result<StartupQuery, ApiError> {
+        let params = query_params(query)?;
+        let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+        let industry = text("industry");
+        if industry.as_ref().is_some_and(|i| i.chars().count() > 100) {
+            return Err(ApiError::invalid(
+                "industry",
+                "must be at most 100 characters",
+            ));
+        }
+        let stage = text("stage");
+        if let Some(stage) = &stage
+            && !STAGES.contains(&stage.as_str())
+        {
+            return Err(ApiError::invalid(
+                "stage",
+                format!("unknown stage; expected one of: {}", STAGES.join(", ")),
+            ));
+        }
+        let number = |name: &str, default: i64, max: i64| -> Result<i64, ApiError> {
+            match text(name) {
+                None => Ok(default),
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(ApiError::invalid(
+                        name,
+                        format!("must be an integer between 1 and {max}"),
+                    )),
+                },
+            }
+        };
+        let page = number("page", 1, i64::MAX)?;
+        let per_page = number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+        let offset = (page - 1)
+            .checked_mul(per_page)
+            .ok_or_else(|| ApiError::invalid("page", "is too large for this per_page"))?;
+        Ok(StartupQuery {
+            industry,
+            stage,
+            page,
+            per_page,
+            offset,
+        })
+    }
+}
+
+/// The query string's parameters; one of `GET /startups`' own given twice is an error.
+fn query_params(query: Option<String>) -> Result<HashMap<String, String>, ApiError> {
+    let mut params: HashMap<String, String> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if params.insert(k.to_string(), v.to_string()).is_some()
+            && matches!(&*k, "industry" | "stage" | "page" | "per_page")
+        {
+            return Err(ApiError::invalid(k.to_string(), "given more than once"));
+        }
+    }
+    Ok(params)
 }
 
 /// `GET /startups/{id}` (the catalogue is public: no sign-in needed).
