@@ -33,11 +33,13 @@ impl Exit {
     ];
 
     /// The process exit status.
+    #[must_use]
     pub fn code(self) -> i32 {
         self as i32
     }
 
     /// How the README's exit-code table starts this code's meaning.
+    #[must_use]
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Ok => "success",
@@ -157,6 +159,7 @@ fn join_lines(errors: &[ScenarioError]) -> String {
 
 impl Error {
     /// THE mapping from errors to exit codes.
+    #[must_use]
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_)
@@ -198,6 +201,7 @@ impl Error {
     /// What `main` prints: `error: MESSAGE`, then one `  caused by: …` line per cause the
     /// message does not already state. Scenario diagnostics are printed as rendered (they
     /// carry their own `error:` line, source excerpt and help).
+    #[must_use]
     pub fn report(&self) -> String {
         let mut out = match self {
             Error::Scenario(_) | Error::Scenarios(_) => self.to_string(),
@@ -218,6 +222,7 @@ impl Error {
 
 /// THE mapping from a gate's verdict to an exit code (`run`, `merge`, `compare`): 0 when it
 /// passed, else 1 after one `gate failed: …` line per reason on stderr.
+#[must_use]
 pub fn gate_exit(verdict: &GateVerdict) -> Exit {
     if verdict.passed {
         return Exit::Ok;

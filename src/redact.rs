@@ -43,6 +43,7 @@ fn lower(s: &str) -> String {
 }
 
 /// Is a header with this name secret? (Case-insensitive.)
+#[must_use]
 pub fn is_secret_header(name: &str) -> bool {
     let n = lower(name);
     if matches!(
@@ -71,6 +72,7 @@ pub fn is_secret_header(name: &str) -> bool {
 }
 
 /// Is a cookie with this name secret? (Case-insensitive.)
+#[must_use]
 pub fn is_secret_cookie_name(name: &str) -> bool {
     let n = lower(name);
     if n.starts_with("__secure-") || n.starts_with("__host-") {
@@ -101,6 +103,7 @@ pub fn is_secret_cookie_name(name: &str) -> bool {
 }
 
 /// Is a query parameter with this name secret? (Case-insensitive.)
+#[must_use]
 pub fn is_secret_query_name(name: &str) -> bool {
     let n = lower(name);
     matches!(
@@ -204,6 +207,7 @@ fn is_media_type(v: &str) -> bool {
 
 /// A short, stable fingerprint of a value (`sha256:` + 8 hex digits) to tell two secrets
 /// apart in a report without showing either.
+#[must_use]
 pub fn fingerprint(value: &str) -> String {
     use sha2::Digest as _;
     let d = sha2::Sha256::digest(value.as_bytes());
@@ -244,6 +248,7 @@ fn redact_set_cookie(value: &str) -> String {
 }
 
 /// The printable form of a header value: secret headers (and secret-looking values) hidden.
+#[must_use]
 pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     let n = lower(name);
     if n == "cookie" {
@@ -266,6 +271,7 @@ pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 }
 
 /// The printable form of a cookie value.
+#[must_use]
 pub fn redact_cookie<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     if is_secret_cookie_name(name) || looks_secret(value) {
         Cow::Borrowed(REDACTED)
@@ -275,6 +281,7 @@ pub fn redact_cookie<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 }
 
 /// The printable form of a query parameter value.
+#[must_use]
 pub fn redact_query<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     if is_secret_query_name(name) || looks_secret(value) {
         Cow::Borrowed(REDACTED)
@@ -284,6 +291,7 @@ pub fn redact_query<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 }
 
 /// Is a field secret by its name (a JSON key, form field, captured variable)?
+#[must_use]
 pub fn is_secret_name(name: &str) -> bool {
     !name.is_empty() && (is_secret_query_name(name) || is_secret_header(name))
 }
@@ -294,6 +302,7 @@ pub const EXCERPT: usize = 200;
 /// A value read from a response, as a failure message may quote it: hidden whole when its
 /// field's name is secret or it looks secret, JSON redacted field by field, cut to
 /// [`EXCERPT`] characters (with how much was left out).
+#[must_use]
 pub fn quote_response_value(field: &str, text: &str) -> String {
     if is_secret_name(field) || looks_secret(text) {
         return REDACTED.to_string();
@@ -302,6 +311,7 @@ pub fn quote_response_value(field: &str, text: &str) -> String {
 }
 
 /// `text` cut to at most `max` characters, saying how many were left out.
+#[must_use]
 pub fn excerpt(text: &str, max: usize) -> String {
     let n = text.chars().count();
     if n <= max {
@@ -313,6 +323,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 
 /// Free text with every secret-looking token hidden (JWTs, `Bearer …`, long high-entropy
 /// strings); words and punctuation stay.
+#[must_use]
 pub fn redact_free_text(text: &str) -> String {
     Redactor::new(false)
         .scrub(&hide_secret_tokens(text))
@@ -392,6 +403,7 @@ fn redact_query_string(q: &str) -> String {
 }
 
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes stay as they are.
+#[must_use]
 pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -419,6 +431,7 @@ pub fn percent_decode(s: &str) -> String {
 /// The printable form of a URL: userinfo password hidden (a lone user name too, as it is
 /// often a token), secret query parameters and secret-looking path segments hidden. Works on
 /// text that is not a valid URL too (best effort, never reveals more than it is given).
+#[must_use]
 pub fn redact_url(raw: &str) -> String {
     let (scheme, rest) = match raw.split_once("://") {
         Some((s, r)) => (Some(s), r),
@@ -500,6 +513,7 @@ impl std::fmt::Debug for Redactor {
 pub const MIN_SCRUB_LEN: usize = 4;
 
 impl Redactor {
+    #[must_use]
     pub fn new(include_sensitive: bool) -> Redactor {
         Redactor {
             include_sensitive,
@@ -508,6 +522,7 @@ impl Redactor {
     }
 
     /// Whether this redactor hides anything at all.
+    #[must_use]
     pub fn is_active(&self) -> bool {
         !self.include_sensitive
     }
@@ -544,6 +559,7 @@ impl Redactor {
         }
     }
 
+    #[must_use]
     pub fn header<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
         if self.include_sensitive {
             Cow::Borrowed(value)
@@ -552,6 +568,7 @@ impl Redactor {
         }
     }
 
+    #[must_use]
     pub fn cookie<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
         if self.include_sensitive {
             Cow::Borrowed(value)
@@ -560,6 +577,7 @@ impl Redactor {
         }
     }
 
+    #[must_use]
     pub fn url<'a>(&self, raw: &'a str) -> Cow<'a, str> {
         if self.include_sensitive {
             Cow::Borrowed(raw)

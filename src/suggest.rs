@@ -34,6 +34,7 @@ where
 /// The standard method a non-standard one is one edit away from (`GTE` → `GET`): the scenario
 /// loader takes it for a typo and refuses it, so import refuses it too rather than write a
 /// file the loader rejects. `None` for a standard method or any other token.
+#[must_use]
 pub fn method_typo(method: &str) -> Option<&'static str> {
     const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     let upper = method.to_ascii_uppercase();

@@ -40,6 +40,7 @@ impl Default for TraceOptions {
 }
 
 /// A fresh trace id (never all zeros, which the spec declares invalid).
+#[must_use]
 pub fn new_trace_id() -> u128 {
     loop {
         let id = fastrand::u128(..);
@@ -50,6 +51,7 @@ pub fn new_trace_id() -> u128 {
 }
 
 /// A fresh span (parent) id, never zero.
+#[must_use]
 pub fn new_span_id() -> u64 {
     loop {
         let id = fastrand::u64(..);
@@ -76,6 +78,7 @@ pub struct TraceParent {
 
 impl TraceParent {
     /// `00-{trace}-{span}-01` (sampled).
+    #[must_use]
     pub fn new(trace_id: u128, span_id: u64) -> TraceParent {
         let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
         hex_into(&mut buf[3..35], trace_id, 32);
@@ -83,16 +86,19 @@ impl TraceParent {
         TraceParent { buf }
     }
 
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }
 
+    #[must_use]
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits and dashes are ever written into the buffer.
         std::str::from_utf8(&self.buf).unwrap_or_default()
     }
 
     /// The 32 lowercase hex digits of the trace id.
+    #[must_use]
     pub fn trace_id_hex(&self) -> &str {
         &self.as_str()[3..35]
     }
@@ -105,6 +111,7 @@ impl std::fmt::Debug for TraceParent {
 }
 
 /// A trace id as the 32 lowercase hex digits logs and tracing systems show.
+#[must_use]
 pub fn trace_id_hex(id: u128) -> String {
     format!("{id:032x}")
 }
@@ -112,6 +119,7 @@ pub fn trace_id_hex(id: u128) -> String {
 /// The parts of a `traceparent` header: (trace id, parent id, flags). `None` for anything the
 /// spec says to ignore: wrong length or characters, version `ff`, an all-zero id, and a
 /// version-00 value with trailing data.
+#[must_use]
 pub fn parse(value: &str) -> Option<(u128, u64, u8)> {
     let v = value.trim();
     let b = v.as_bytes();

@@ -123,6 +123,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 }
 
 /// Renders a duration the way the docs write them (`1h30m`, `500ms`, `2.5s`), for messages.
+#[must_use]
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 && !d.is_zero() {
@@ -152,6 +153,7 @@ pub fn fmt_duration(d: Duration) -> String {
 
 /// The one millisecond formatter of every table: 3 significant digits, at most 2 decimals
 /// (`312`, `45.6`, `1.23`).
+#[must_use]
 pub fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
@@ -164,6 +166,7 @@ pub fn ms(v: f64) -> String {
 
 /// Milliseconds with their unit, switching to seconds from one second on (`1.23 s`, `45 ms`,
 /// `4.5 ms`): the breakdown's prose.
+#[must_use]
 pub fn human_ms(v: f64) -> String {
     if v.abs() >= 1000.0 {
         format!("{:.2} s", v / 1000.0)
@@ -175,16 +178,19 @@ pub fn human_ms(v: f64) -> String {
 }
 
 /// A duration as milliseconds with one decimal and no space (`312.4ms`): failed expectations.
+#[must_use]
 pub fn fmt_ms(d: Duration) -> String {
     fmt_ms_f64(d.as_secs_f64() * 1000.0)
 }
 
 /// Milliseconds as `fmt_ms` writes them (`312.4ms`), from a number of milliseconds.
+#[must_use]
 pub fn fmt_ms_f64(v: f64) -> String {
     format!("{v:.1}ms")
 }
 
 /// `2.0 MiB (2097152 bytes)`; a size too large to count is said so.
+#[must_use]
 pub fn fmt_size(n: u64) -> String {
     if n == u64::MAX {
         return "more than 16 EiB".into();

@@ -71,12 +71,14 @@ pub struct Exemplars {
 }
 
 impl Exemplars {
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.slowest.is_empty() && self.failures.is_empty()
     }
 
     /// Whether a request of `latency_us` would be kept: the hot path's one comparison.
     #[inline]
+    #[must_use]
     pub fn beats(&self, latency_us: u64) -> bool {
         latency_us > self.floor_us
     }
@@ -102,6 +104,7 @@ impl Exemplars {
     }
 
     /// Whether a failure of `class` would still be kept (the first few per class).
+    #[must_use]
     pub fn wants_failure(&self, class: &str) -> bool {
         self.failures
             .iter()
@@ -182,6 +185,7 @@ impl Exemplars {
 }
 
 /// Wall-clock RFC 3339 (ms) of an instant `ago` before now.
+#[must_use]
 pub fn started_at(ago: std::time::Duration) -> String {
     let now = std::time::SystemTime::now();
     let at = now.checked_sub(ago).unwrap_or(now);
@@ -190,6 +194,7 @@ pub fn started_at(ago: std::time::Duration) -> String {
 
 /// A template such as `https://tempo.example/trace/{trace_id}` filled in for one exemplar
 /// (`{trace_id}`, `{request_id}`); `None` when it names a value the exemplar lacks.
+#[must_use]
 pub fn link(template: &str, e: &Exemplar) -> Option<String> {
     let mut out = template.to_string();
     for (key, value) in [

@@ -66,41 +66,50 @@ impl Hist {
         }
     }
 
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.0.as_ref().map_or(0, |h| h.len())
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count() == 0
     }
 
     /// Value at quantile `q` in [0, 1], in microseconds (0 when empty).
+    #[must_use]
     pub fn quantile_us(&self, q: f64) -> u64 {
         self.0
             .as_ref()
             .map_or(0, |h| h.value_at_quantile(q.clamp(0.0, 1.0)))
     }
 
+    #[must_use]
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.quantile_us(q) as f64 / 1000.0
     }
 
+    #[must_use]
     pub fn min_us(&self) -> u64 {
         self.0.as_ref().map_or(0, |h| h.min())
     }
 
+    #[must_use]
     pub fn max_us(&self) -> u64 {
         self.0.as_ref().map_or(0, |h| h.max())
     }
 
+    #[must_use]
     pub fn mean_us(&self) -> f64 {
         self.0.as_ref().map_or(0.0, |h| h.mean())
     }
 
+    #[must_use]
     pub fn stdev_us(&self) -> f64 {
         self.0.as_ref().map_or(0.0, |h| h.stdev())
     }
 
+    #[must_use]
     pub fn inner(&self) -> Option<&Histogram<u64>> {
         self.0.as_deref()
     }

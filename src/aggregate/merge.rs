@@ -33,6 +33,7 @@ pub enum SummaryMergeError {
 
 impl SummaryMergeError {
     /// Which input (index into the slice given to `merge`) the problem is in.
+    #[must_use]
     pub fn part(&self) -> Option<usize> {
         match self {
             SummaryMergeError::Empty => None,

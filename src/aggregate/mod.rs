@@ -143,6 +143,7 @@ impl StepStats {
         self.exemplars.merge(&o.exemplars);
     }
 
+    #[must_use]
     pub fn phase(&self, name: &str) -> Option<&Hist> {
         PHASES
             .iter()
@@ -203,6 +204,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    #[must_use]
     pub fn new(steps: usize) -> Recorder {
         Recorder {
             steps: vec![StepStats::default(); steps],
@@ -240,6 +242,7 @@ impl Recorder {
 
     /// All requests of every step merged (the `http` row): request latency only, no poll's
     /// settle time.
+    #[must_use]
     pub fn all_requests(&self) -> StepStats {
         let mut all = StepStats::default();
         for s in &self.steps {

@@ -25,6 +25,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    #[must_use]
     pub fn of(h: &Hist) -> Stats {
         Stats {
             count: h.count(),
@@ -42,11 +43,13 @@ impl Stats {
         }
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// The histogram behind these stats (empty if it was not stored).
+    #[must_use]
     pub fn histogram(&self) -> Hist {
         Hist::decode(&self.hist).unwrap_or_default()
     }
@@ -114,6 +117,7 @@ pub struct StepSummary {
 }
 
 impl StepSummary {
+    #[must_use]
     pub fn of(name: &str, s: &StepStats, seconds: f64) -> StepSummary {
         StepSummary {
             name: name.to_string(),
@@ -155,6 +159,7 @@ impl StepSummary {
     }
 
     /// Back to mergeable stats (for `merge` and `compare`).
+    #[must_use]
     pub fn to_stats(&self) -> StepStats {
         let mut s = StepStats {
             latency: self.latency.histogram(),
@@ -197,6 +202,7 @@ impl StepSummary {
     /// A poll step's settle time as a row of its own, `NAME.settle`: its count is polls
     /// (settled plus given up), its errors the polls that gave up, its percentiles the settled
     /// ones. `None` for a step that does not poll.
+    #[must_use]
     pub fn settle_row(&self, seconds: f64) -> Option<StepSummary> {
         let polls = self.polls();
         (polls > 0).then(|| StepSummary {
@@ -210,10 +216,12 @@ impl StepSummary {
     }
 
     /// Polls this step ran to an end: settled plus gave up (0 for a step that does not poll).
+    #[must_use]
     pub fn polls(&self) -> u64 {
         self.settle.count + self.unsettled
     }
 
+    #[must_use]
     pub fn error_rate(&self) -> f64 {
         if self.requests == 0 {
             0.0
@@ -223,6 +231,7 @@ impl StepSummary {
     }
 }
 
+#[must_use]
 pub fn rate(n: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {
         (n as f64 / seconds * 100.0).round() / 100.0
@@ -425,6 +434,7 @@ pub struct MergedShard {
 
 impl Summary {
     /// Fills the measured parts from a merged recorder; identity fields are left to the caller.
+    #[must_use]
     pub fn measured(names: &[String], rec: &Recorder, seconds: f64) -> Summary {
         let steps: Vec<StepSummary> = names
             .iter()
@@ -450,6 +460,7 @@ impl Summary {
         }
     }
 
+    #[must_use]
     pub fn step(&self, name: &str) -> Option<&StepSummary> {
         if name == "http" {
             return Some(&self.http);
@@ -486,6 +497,7 @@ pub struct RunInfo {
 impl Summary {
     /// A run's summary: its measurements and what it was. Thresholds, series, waterfalls and
     /// shard information are the caller's to add.
+    #[must_use]
     pub fn new(measured: &Measured<'_>, info: RunInfo) -> Summary {
         let mut s = Summary::measured(measured.names, measured.recorder, measured.seconds);
         s.scenario = info.scenario;

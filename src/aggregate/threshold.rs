@@ -19,6 +19,7 @@ pub enum Unit {
 
 impl Unit {
     /// The value as a person reads it (`312 ms`, `1.25%`, `40.0/s`, `12`).
+    #[must_use]
     pub fn format(self, v: f64) -> String {
         match self {
             Unit::Ms => format!("{} ms", crate::units::ms(v)),
@@ -63,6 +64,7 @@ pub struct ThresholdResult {
 }
 
 impl ThresholdResult {
+    #[must_use]
     pub fn passed(&self) -> bool {
         self.outcome == Outcome::Pass
     }

@@ -41,6 +41,7 @@ pub struct WaterfallRequest {
 
 impl WaterfallRequest {
     /// dns, connect, tls, send, wait, receive: the parts a bar is drawn from, in order.
+    #[must_use]
     pub fn parts_ms(&self) -> [f64; 6] {
         [
             self.dns_ms,
@@ -52,6 +53,7 @@ impl WaterfallRequest {
         ]
     }
 
+    #[must_use]
     pub fn end_ms(&self) -> f64 {
         self.offset_ms + self.total_ms
     }

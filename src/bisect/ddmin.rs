@@ -16,6 +16,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    #[must_use]
     pub fn failed(self) -> bool {
         !matches!(self, Outcome::Pass)
     }
@@ -35,6 +36,7 @@ pub struct Minimal {
 }
 
 /// The worst-case number of probes ddmin needs for `n` differences (n² + 3n, Zeller 2002).
+#[must_use]
 pub fn probe_bound(n: usize) -> usize {
     n * n + 3 * n
 }

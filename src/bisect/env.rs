@@ -132,12 +132,14 @@ pub fn short_label(text: &str) -> String {
 }
 
 /// The plan form of an environment (see [`EnvSpec::to_environment_keeping`]).
+#[must_use]
 pub fn to_plan_env(spec: &EnvSpec, templated: &BTreeSet<TemplatedKey>) -> Environment {
     spec.to_environment_keeping(templated)
 }
 
 /// Where flags travel without a scenario: the first transport the request used, else the
 /// default `X-Feature-Flags` header.
+#[must_use]
 pub fn flag_transport(requests: &[&Imported]) -> FlagTransport {
     requests
         .iter()
@@ -203,6 +205,7 @@ impl Axis {
     }
 
     /// `kind:name=value` for labels, the value redacted when secret.
+    #[must_use]
     pub fn label(&self, value: &Option<String>) -> String {
         match value {
             None => format!("{}:{} absent", self.kind, self.name),

@@ -39,6 +39,7 @@ pub struct FlowSpec {
 impl FlowSpec {
     /// A scenario's steps. Think pauses are dropped unless `keep_think`: they change nothing
     /// that is sent, and a bisection runs the flow many times.
+    #[must_use]
     pub fn scenario(mut plan: Plan, keep_think: bool, templated: BTreeSet<TemplatedKey>) -> Self {
         if !keep_think {
             plan.steps.retain(|n| !matches!(n, StepNode::Think { .. }));
@@ -124,6 +125,7 @@ pub enum ChoiceError {
 impl FlowChoice {
     /// A scenario's steps, with the notes a reader needs (bodies of the environments unused,
     /// `--expect-status` not applying, think pauses skipped).
+    #[must_use]
     pub fn scenario(&self, plan: &Plan, envs: &[LoadedEnv]) -> (FlowSpec, Vec<String>) {
         let mut notes = Vec::new();
         let templated: BTreeSet<_> = envs.iter().flat_map(|e| e.templated.clone()).collect();
@@ -215,10 +217,12 @@ pub struct Runs {
 }
 
 impl Runs {
+    #[must_use]
     pub fn failed(&self) -> usize {
         self.runs.iter().filter(|r| !r.ok).count()
     }
 
+    #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self.failed() {
             0 => Outcome::Pass,
@@ -228,6 +232,7 @@ impl Runs {
     }
 
     /// The first failing step of the first failed run, with its message.
+    #[must_use]
     pub fn first_failure(&self) -> Option<(usize, String)> {
         self.runs.iter().filter(|r| !r.ok).find_map(|r| {
             r.steps
@@ -237,10 +242,12 @@ impl Runs {
         })
     }
 
+    #[must_use]
     pub fn unreachable(&self) -> bool {
         !self.runs.is_empty() && self.runs.iter().all(|r| r.unreachable)
     }
 
+    #[must_use]
     pub fn requests(&self) -> u64 {
         self.runs.iter().map(|r| r.requests).sum()
     }

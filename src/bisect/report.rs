@@ -21,6 +21,7 @@ pub struct ItemDoc {
 }
 
 impl ItemDoc {
+    #[must_use]
     pub fn new(d: &Difference, include_sensitive: bool) -> ItemDoc {
         let show = |v: &Option<String>| {
             v.as_ref().map(|v| {
@@ -139,6 +140,7 @@ fn side(
 /// The bisection as a document (`--format json`, and what the table renders).
 // Long on purpose: most of it is the document's field list, filled once; the found case is
 // `found`.
+#[must_use]
 pub fn document(b: &Bisection, cx: &Context, red: &Redactor) -> BisectDoc {
     let p = &b.premise;
     let premise = PremiseDoc {
@@ -346,6 +348,7 @@ fn render_culprits(o: &mut String, doc: &BisectDoc, width: Option<u16>) {
 }
 
 /// The text form; `width` is the terminal's (`None` when piped: full width).
+#[must_use]
 pub fn render(doc: &BisectDoc, width: Option<u16>) -> String {
     let mut o = String::new();
     let line = |o: &mut String, k: &str, v: &str| {

@@ -30,6 +30,7 @@ pub const DEFAULT_MAX_CELLS: u64 = 1_000;
 
 /// The number of rows `rows` would build (environments × the product of the axes' value
 /// counts), computed without building anything; `None` when it does not fit in a `u64`.
+#[must_use]
 pub fn row_count(envs: usize, axes: &[Axis]) -> Option<u64> {
     axes.iter().try_fold(u64::try_from(envs).ok()?, |n, a| {
         n.checked_mul(u64::try_from(a.values.len()).ok()?)
@@ -62,6 +63,7 @@ pub fn check_row_count(envs: usize, axes: &[Axis], max: u64) -> Result<u64, Stri
 
 /// Every environment × every cell of the axes' cross product, environments outermost.
 /// Callers bound the size first with `check_row_count`.
+#[must_use]
 pub fn rows(envs: &[LoadedEnv], axes: &[Axis]) -> Vec<Row> {
     let mut cells: Vec<Vec<(usize, usize)>> = vec![Vec::new()];
     for (a, axis) in axes.iter().enumerate() {
@@ -148,12 +150,14 @@ pub struct ReproDoc {
 
 impl ReproDoc {
     /// Some row failed at least once.
+    #[must_use]
     pub fn any_failed(&self) -> bool {
         self.rows.iter().any(|r| r.failed > 0)
     }
 }
 
 /// The document of one row's runs.
+#[must_use]
 pub fn row_doc(label: &str, row: &Row, runs: &Runs, steps: &[String], red: &Redactor) -> RowDoc {
     let failed = runs.failed();
     let verdict = match runs.outcome() {
@@ -243,6 +247,7 @@ fn step_cell(s: &StepDoc) -> String {
 /// The table: one row per environment (× cell), one column per step. `width` is the
 /// terminal's (`None` when piped: full width); cells wrap between words only, never inside a
 /// status, a latency or a value. `color` marks failures red.
+#[must_use]
 pub fn render(doc: &ReproDoc, width: Option<u16>, color: bool) -> String {
     let mut out = String::new();
     let _ = write!(

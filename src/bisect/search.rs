@@ -303,6 +303,7 @@ impl FlakyTally {
 
 /// How far to trust a result, in words, with the chance that a probe which passed all `k`
 /// runs hid a failure (`(1 - fail rate)^k` when runs disagreed somewhere).
+#[must_use]
 pub fn confidence(found: &Found, k: usize) -> (&'static str, String) {
     if found.exhausted {
         return (

@@ -37,6 +37,7 @@ impl Word {
     }
 
     /// POSIX shell form. Plain words print bare; anything else is single-quoted.
+    #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
         for p in &self.0 {
@@ -80,6 +81,7 @@ pub struct Placeholders {
 }
 
 impl Placeholders {
+    #[must_use]
     pub fn new(include_sensitive: bool) -> Placeholders {
         Placeholders {
             include_sensitive,
@@ -89,6 +91,7 @@ impl Placeholders {
 
     /// Names placeholders after the side their value comes from (`_GOOD`, `_BAD`); a value
     /// both sides share, or neither has (the scenario's own), keeps the plain name.
+    #[must_use]
     pub fn with_sides(mut self, good: Vec<String>, bad: Vec<String>) -> Placeholders {
         self.good = good;
         self.bad = bad;
@@ -110,30 +113,31 @@ impl Placeholders {
             word.push_lit(value);
             return;
         }
-        let var = match self.vars.iter().find(|(_, v)| v == value) {
-            Some((var, _)) => var.clone(),
-            None => {
-                let base = format!("{}{}", env_name(prefix, name), self.side_suffix(value));
-                let mut var = base.clone();
-                let mut n = 2;
-                while self.vars.iter().any(|(v, _)| *v == var) {
-                    var = format!("{base}_{n}");
-                    n += 1;
-                }
-                self.vars.push((var.clone(), value.to_string()));
-                var
+        let var = if let Some((var, _)) = self.vars.iter().find(|(_, v)| v == value) {
+            var.clone()
+        } else {
+            let base = format!("{}{}", env_name(prefix, name), self.side_suffix(value));
+            let mut var = base.clone();
+            let mut n = 2;
+            while self.vars.iter().any(|(v, _)| *v == var) {
+                var = format!("{base}_{n}");
+                n += 1;
             }
+            self.vars.push((var.clone(), value.to_string()));
+            var
         };
         word.push_var(&var);
     }
 
     /// The variables a user must export, in order of first use.
+    #[must_use]
     pub fn names(&self) -> Vec<String> {
         self.vars.iter().map(|(v, _)| v.clone()).collect()
     }
 }
 
 /// A command line of literal words, each quoted for a POSIX shell as needed.
+#[must_use]
 pub fn command(words: &[&str]) -> String {
     join(&words.iter().map(|w| Word::lit(*w)).collect::<Vec<_>>())
 }

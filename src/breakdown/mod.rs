@@ -32,6 +32,7 @@ pub enum Connection {
 }
 
 impl Connection {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Connection::New => "new",
@@ -66,10 +67,12 @@ pub struct Iteration {
 
 impl Iteration {
     /// The iteration a one-user run traced (`exec::OneUser::iterate`).
+    #[must_use]
     pub fn from_run(run: &crate::exec::OneRun) -> Iteration {
         Iteration::from_trace(run.started, run.ended, &run.trace)
     }
 
+    #[must_use]
     pub fn from_trace(start: Instant, end: Instant, trace: &[Traced]) -> Iteration {
         let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
         let requests = trace
@@ -131,6 +134,7 @@ impl Iteration {
 
 /// The server's own total for one request: a `total` metric if it sends one, else the sum of
 /// its metrics, taken as the non-overlapping parts of its time (as the demo's `db` and `app`).
+#[must_use]
 pub fn server_total(st: &[(String, f64)]) -> Option<f64> {
     if st.is_empty() {
         return None;
@@ -205,6 +209,7 @@ fn ms(us: f64) -> f64 {
 }
 
 impl Pass {
+    #[must_use]
     pub fn compute(
         env: &str,
         connection: Connection,
@@ -419,6 +424,7 @@ pub const ALPHA: f64 = 0.05;
 /// moved by at least `min_diff_ms` and the test says it is significant (p < `ALPHA`).
 // Long on purpose: per step, the same test over the total, each phase and each Server-Timing
 // part, tracking the best explanation as it goes; the loop body is the method.
+#[must_use]
 pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvComparison {
     let mut steps = Vec::new();
     let mut best: Option<(f64, usize)> = None;
@@ -518,6 +524,7 @@ pub fn compare(a: &Pass, b: &Pass, names: &[String], min_diff_ms: f64) -> EnvCom
 /// One answer for several connection modes (`--connection both`): the largest significant
 /// difference, with the modes that show it, or "no significant difference" in any mode.
 /// `None` for a single comparison (its own verdict is the answer).
+#[must_use]
 pub fn combined_verdict(cs: &[EnvComparison]) -> Option<String> {
     if cs.len() < 2 {
         return None;
@@ -599,6 +606,7 @@ fn verdict(
     out
 }
 
+#[must_use]
 pub fn fmt_p(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".to_string()
@@ -618,6 +626,7 @@ fn signed(v: f64) -> String {
 
 /// Indices of request steps grouped as the plan runs them: one group per sequential step, one
 /// group for each `parallel:` block.
+#[must_use]
 pub fn groups(plan: &Plan) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let mut i = 0;

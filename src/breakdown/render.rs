@@ -26,6 +26,7 @@ fn f2(v: f64) -> String {
     format!("{v:.2}")
 }
 
+#[must_use]
 pub fn render(
     b: &Breakdown,
     names: &[String],
@@ -89,6 +90,7 @@ pub fn render(
 /// One pass as text: its header, the per-step phase table and the Server-Timing table.
 // Long on purpose: two tables whose columns are built side by side with their rows; the
 // column lists are most of the length.
+#[must_use]
 pub fn render_pass(p: &Pass, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -243,6 +245,7 @@ pub fn waterfall(it: &Iteration, names: &[String], groups: &[Vec<usize>], width:
 
 /// One comparison; `one_of_many`: its verdict line names its connection mode, and the last
 /// line of the report (`verdict:`) combines them.
+#[must_use]
 pub fn render_comparison(c: &EnvComparison, width: Option<u16>, one_of_many: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(

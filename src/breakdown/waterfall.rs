@@ -7,6 +7,7 @@ use crate::aggregate::{Waterfall, WaterfallRequest};
 
 /// Per request of `it`: whether it is on the critical path. Every request of a sequential step
 /// is; in a parallel group, the request that ends last.
+#[must_use]
 pub fn critical_path(it: &Iteration, groups: &[Vec<usize>]) -> Vec<bool> {
     let mut critical = vec![false; it.requests.len()];
     for g in groups {
@@ -41,6 +42,7 @@ fn ms(us: f64) -> f64 {
 
 /// The pass's median iteration as a waterfall (`None` when the pass has no iteration).
 /// `names` are the request steps in plan order, `groups` as `breakdown::groups`.
+#[must_use]
 pub fn of_pass(p: &Pass, names: &[String], groups: &[Vec<usize>]) -> Option<Waterfall> {
     let it = p.median_iteration.as_ref()?;
     let critical = critical_path(it, groups);

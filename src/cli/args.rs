@@ -81,6 +81,7 @@ pub struct VerboseArgs {
 
 impl VerboseArgs {
     /// The printer these flags ask for (`None`: off).
+    #[must_use]
     pub fn printer(&self) -> Option<std::sync::Arc<crate::exec::verbose::Verbose>> {
         crate::exec::verbose::from_flags(self.verbose, self.verbose_limit)
     }
@@ -90,7 +91,7 @@ impl VerboseArgs {
 /// `breakdown`).
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = JUnit,
+    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = `JUnit`,
     /// html). Repeatable. With `breakdown --vs`, the second environment's result goes to FILE
     /// with `.ENV` before the extension. `run` also takes `prometheus=URL`: live metrics pushed
     /// by Prometheus remote write (e.g. prometheus=http://127.0.0.1:9090/api/v1/write).
@@ -141,6 +142,7 @@ impl From<OutputFormat> for crate::report::Format {
 }
 
 /// The `--format` values a command accepts (a subset of `OutputFormat`'s names).
+#[must_use]
 pub fn stdout_formats(
     allowed: &'static [&'static str],
 ) -> impl clap::builder::TypedValueParser<Value = OutputFormat> {

@@ -26,6 +26,7 @@ pub fn publish(summary: &Summary, format: OutputFormat, outs: &[PathBuf]) -> Res
 
 /// The width a wide table may take: on a terminal, its width (else `$COLUMNS`, else 100,
 /// within 60..=240); piped, `None`: full width, never wrapped mid-number.
+#[must_use]
 pub fn fit_width() -> Option<u16> {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() {
@@ -41,6 +42,7 @@ pub fn fit_width() -> Option<u16> {
 }
 
 /// `out.json` with `.ENV` before the extension (`out.b.json`): the second environment's file.
+#[must_use]
 pub fn with_suffix(p: &Path, env: &str) -> PathBuf {
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let ext = p.extension().and_then(|s| s.to_str()).unwrap_or("json");

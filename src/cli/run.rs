@@ -84,14 +84,14 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub exemplars: u32,
     /// Link each exemplar in reports: a URL with `{trace_id}` (or `{request_id}`), e.g.
-    /// 'https://tempo.example/trace/{trace_id}'.
+    /// '<https://tempo.example/trace/{trace_id>}'.
     #[arg(long = "trace-url", value_name = "TEMPLATE")]
     pub trace_url: Option<String>,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Run shard K of N (from 0) of the plan; also from SONDE_SHARD, or JOB_COMPLETION_INDEX
-    /// with SONDE_SHARDS. Merge the shards' --out files with `sonde merge`.
+    /// Run shard K of N (from 0) of the plan; also from `SONDE_SHARD`, or `JOB_COMPLETION_INDEX`
+    /// with `SONDE_SHARDS`. Merge the shards' --out files with `sonde merge`.
     #[arg(long)]
     pub shard: Option<String>,
     /// Start the load at this wall-clock time (RFC 3339, e.g. 2026-12-01T10:00:00Z, or +30s).
@@ -587,9 +587,7 @@ fn progress_bar(quiet: bool, plan: &Plan) -> Option<ProgressBar> {
 pub(crate) fn check_trace_url(t: &str) -> Result<(), Error> {
     let named = t.contains("{trace_id}") || t.contains("{request_id}");
     let filled = t.replace("{trace_id}", "0").replace("{request_id}", "0");
-    let ok_url = url::Url::parse(&filled)
-        .map(|u| matches!(u.scheme(), "http" | "https"))
-        .unwrap_or(false);
+    let ok_url = url::Url::parse(&filled).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
     if named && ok_url {
         Ok(())
     } else {

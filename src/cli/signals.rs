@@ -10,6 +10,7 @@ pub struct Signals {
 
 impl Signals {
     /// Starts listening (call before the work starts: a SIGTERM before this kills at once).
+    #[must_use]
     pub fn install() -> Signals {
         Signals {
             #[cfg(unix)]
@@ -40,6 +41,7 @@ impl Signals {
 }
 
 /// The exit code of a second signal: 128 + its number, as a shell reports it.
+#[must_use]
 pub fn exit_code(sig: &str) -> i32 {
     if sig == "SIGTERM" { 143 } else { 130 }
 }

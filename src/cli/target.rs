@@ -16,6 +16,7 @@ pub fn guard(plan: &mut Plan, policy: HostPolicy) -> Result<(), Error> {
 }
 
 /// The `--dry-run` lines naming every host the plan may contact and whether it is allowed.
+#[must_use]
 pub fn describe_contacts(plan: &Plan) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("hosts this plan may contact:\n");

@@ -66,11 +66,12 @@ fn lock<T>(topics: &Topics<T>) -> MutexGuard<'_, HashMap<String, broadcast::Send
     // removes), so a poisoned lock is still safe to use.
     topics
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<T: Clone + Send + 'static> Hub<T> {
     /// `capacity` is how many events a subscriber may fall behind before it is dropped.
+    #[must_use]
     pub fn new(capacity: usize) -> Self {
         Self {
             topics: Arc::new(Mutex::new(HashMap::new())),
@@ -83,11 +84,12 @@ impl<T: Clone + Send + 'static> Hub<T> {
     }
 
     /// The last events published on `topic` (oldest first), if it is still retained.
+    #[must_use]
     pub fn retained(&self, topic: &str) -> Vec<T> {
         let r = self
             .retained
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         r.events
             .get(topic)
             .map(|q| q.iter().cloned().collect())
@@ -99,7 +101,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
         let mut r = self
             .retained
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !r.events.contains_key(topic) {
             r.order.push_back(topic.to_string());
             while r.order.len() > RETAINED_TOPICS {
@@ -124,26 +126,25 @@ impl<T: Clone + Send + 'static> Hub<T> {
         let Some(tx) = topics.get(topic) else {
             return 0;
         };
-        match tx.send(event) {
-            Ok(n) => n,
-            Err(_) => {
-                // Nobody listens any more: forget the topic so the map does not grow forever.
-                topics.remove(topic);
-                0
-            }
+        if let Ok(n) = tx.send(event) {
+            n
+        } else {
+            // Nobody listens any more: forget the topic so the map does not grow forever.
+            topics.remove(topic);
+            0
         }
     }
 
     /// Subscribes to `topic`; events published from now on will be delivered.
+    #[must_use]
     pub fn subscribe(&self, topic: &str) -> Subscription<T> {
         let mut topics = lock(&self.topics);
-        let rx = match topics.get(topic) {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(self.capacity);
-                topics.insert(topic.to_string(), tx);
-                rx
-            }
+        let rx = if let Some(tx) = topics.get(topic) {
+            tx.subscribe()
+        } else {
+            let (tx, rx) = broadcast::channel(self.capacity);
+            topics.insert(topic.to_string(), tx);
+            rx
         };
         Subscription {
             rx: Some(rx),
@@ -153,6 +154,7 @@ impl<T: Clone + Send + 'static> Hub<T> {
     }
 
     /// Number of topics with a live channel (for tests and diagnostics).
+    #[must_use]
     pub fn topic_count(&self) -> usize {
         lock(&self.topics).len()
     }
@@ -176,6 +178,7 @@ impl<T: Clone> Subscription<T> {
         }
     }
 
+    #[must_use]
     pub fn topic(&self) -> &str {
         &self.topic
     }

@@ -15,20 +15,26 @@ static LINES: AtomicU64 = AtomicU64::new(0);
 
 /// Sends every later line to `path` (appended, created on the first line) instead of stderr.
 pub fn to_file(path: PathBuf) {
-    let mut f = FILE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut f = FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     *f = Some(path);
 }
 
 /// Back to stderr; returns the file lines went to, if any were written there.
 pub fn to_stderr() -> Option<(PathBuf, u64)> {
-    let mut f = FILE.lock().unwrap_or_else(|p| p.into_inner());
+    let mut f = FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let n = LINES.swap(0, Ordering::Relaxed);
     f.take().filter(|_| n > 0).map(|p| (p, n))
 }
 
 /// One log line (without a trailing newline), prefixed `sonde demo: `.
 pub fn line(msg: std::fmt::Arguments<'_>) {
-    let f = FILE.lock().unwrap_or_else(|p| p.into_inner());
+    let f = FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(path) = f.as_ref() {
         let written = std::fs::OpenOptions::new()
             .create(true)

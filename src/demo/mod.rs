@@ -153,16 +153,15 @@ struct Prepared {
 }
 
 async fn prepare(config: DemoConfig) -> Result<Prepared, DemoError> {
-    let (temp_dir, db_path) = match &config.db_path {
-        Some(path) => (None, path.clone()),
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("sonde-demo-")
-                .tempdir()
-                .map_err(DemoError::TempDir)?;
-            let path = dir.path().join("demo.sqlite");
-            (Some(dir), path)
-        }
+    let (temp_dir, db_path) = if let Some(path) = &config.db_path {
+        (None, path.clone())
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("sonde-demo-")
+            .tempdir()
+            .map_err(DemoError::TempDir)?;
+        let path = dir.path().join("demo.sqlite");
+        (Some(dir), path)
     };
     let started = Instant::now();
     if temp_dir.is_some() {
@@ -316,21 +315,25 @@ pub struct RunningDemo {
 
 impl RunningDemo {
     /// `http://127.0.0.1:PORT`
+    #[must_use]
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The identity called `name` (`whale`, `typical`, `other`, `newbie`).
+    #[must_use]
     pub fn identity(&self, name: &str) -> Option<&Identity> {
         self.identities.iter().find(|i| i.name == name)
     }
 
     /// The database file (temporary unless `DemoConfig::db_path` was set).
+    #[must_use]
     pub fn db_path(&self) -> &Path {
         &self.db_path
     }
 
     /// What the worker and the payment simulator have done so far.
+    #[must_use]
     pub fn stats(&self) -> DemoStats {
         self.stats.snapshot()
     }

@@ -1,5 +1,5 @@
 //! Deterministic seed data: users, startups, investments and the demo identities, all derived
-//! from one `u64` seed. Rows are generated inside SQLite (recursive CTEs with integer
+//! from one `u64` seed. Rows are generated inside `SQLite` (recursive CTEs with integer
 //! arithmetic), in one `BEGIN IMMEDIATE` transaction, so seeding stays well under a second.
 
 use std::collections::HashMap;
@@ -261,7 +261,7 @@ pub(crate) async fn write_image(seed: u64, readers: u32, path: &Path) -> Result<
             .get_or_init(|| Mutex::new(HashMap::new()))
             .lock()
             // Only whole-entry inserts happen under this lock: a poisoned map is consistent.
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(map.entry(seed).or_default())
     };
     let image = cell.get_or_try_init(|| build_image(seed, readers)).await?;

@@ -89,7 +89,7 @@ pub(crate) async fn supervise(
             crate::demo::log::demo_log!("releasing claims of {crashed_id}: {err}");
         }
         let stopping = tokio::select! {
-            _ = tokio::time::sleep(restart_delay) => false,
+            () = tokio::time::sleep(restart_delay) => false,
             _ = stop.wait_for(|s| *s) => true,
         };
         if stopping {
@@ -124,8 +124,8 @@ async fn run_loop(
             },
             Ok(None) => {
                 tokio::select! {
-                    _ = worker.wake.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
+                    () = worker.wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
                     _ = stop.changed() => {}
                 }
             }

@@ -81,6 +81,7 @@ pub struct RunResult {
 
 /// The transport configuration a plan asks for: the one place `HttpOptions` become a
 /// `ClientConfig` (`run`, `breakdown`, `repro` and `bisect` all build their client here).
+#[must_use]
 pub fn client_config(
     http: &crate::plan::HttpOptions,
     connection: crate::http::ConnectionMode,

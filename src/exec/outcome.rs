@@ -8,6 +8,7 @@ use crate::plan::{LoadModel, Plan};
 use std::time::Duration;
 
 /// The load part of a run's summary, from its plan.
+#[must_use]
 pub fn load_info(plan: &Plan) -> LoadInfo {
     let st = |s: &[crate::plan::Stage]| {
         s.iter()
@@ -45,6 +46,7 @@ pub fn load_info(plan: &Plan) -> LoadInfo {
 }
 
 /// What the plan says about the run, for its summary.
+#[must_use]
 pub fn run_info(plan: &Plan) -> RunInfo {
     RunInfo {
         scenario: plan.name.clone(),
@@ -62,6 +64,7 @@ pub fn run_info(plan: &Plan) -> RunInfo {
 
 /// The notes a finished load states: Retry-After waits, requests cut at the end of the grace
 /// period, a run that outlasted its plan.
+#[must_use]
 pub fn load_notes(
     summary: &Summary,
     plan: &Plan,
@@ -102,6 +105,7 @@ pub fn load_notes(
 /// A run in which no request got any response is a runtime failure, never "no errors":
 /// unreachable (DNS, connect, TLS, refused by the allow-list), or every request hung (timed
 /// out or cut at the end), or nothing was sent at all.
+#[must_use]
 pub fn no_response(s: &Summary, shard: bool) -> Option<String> {
     let classes = || {
         s.http
@@ -143,6 +147,7 @@ pub fn no_response(s: &Summary, shard: bool) -> Option<String> {
 pub const EARLY_STOP_AFTER: Duration = Duration::from_secs(2);
 
 /// Error classes that mean no server answered at all.
+#[must_use]
 pub fn is_unreachable_class(c: &str) -> bool {
     matches!(
         c,
@@ -151,6 +156,7 @@ pub fn is_unreachable_class(c: &str) -> bool {
 }
 
 /// How long the load itself was planned to last (`None` for iteration-driven runs).
+#[must_use]
 pub fn planned_length(plan: &Plan) -> Option<Duration> {
     match &plan.load {
         LoadModel::Closed {
@@ -167,6 +173,7 @@ pub fn planned_length(plan: &Plan) -> Option<Duration> {
 /// Early stop: when every request of the first seconds (`t` so far) failed before any
 /// response (closed port, unresolvable name, refused by the allow-list), the rest of the run
 /// would only repeat that. The note saying so, or `None` to go on.
+#[must_use]
 pub fn unreachable_so_far(t: f64, so_far: &crate::aggregate::Recorder) -> Option<String> {
     let all = so_far.all_requests();
     let unreachable = all.requests > 0
@@ -187,6 +194,7 @@ pub fn unreachable_so_far(t: f64, so_far: &crate::aggregate::Recorder) -> Option
 
 /// `abort_on_fail`: the note for the first such threshold that already failed on what was
 /// measured so far (`elapsed` into the run), or `None` to go on.
+#[must_use]
 pub fn threshold_abort(
     plan: &Plan,
     names: &[String],

@@ -5,6 +5,7 @@ use crate::plan::Stage;
 use std::time::Duration;
 
 /// `total` split over `parts` as evenly as possible, the remainder going to the lowest parts.
+#[must_use]
 pub fn share(total: u64, parts: u64, index: u64) -> u64 {
     if parts == 0 {
         return 0;
@@ -22,6 +23,7 @@ pub struct Ramp {
 }
 
 impl Ramp {
+    #[must_use]
     pub fn new(start: f64, stages: &[Stage]) -> Ramp {
         let mut segs = Vec::with_capacity(stages.len());
         let mut t = 0.0;
@@ -35,11 +37,13 @@ impl Ramp {
         Ramp { segs, start }
     }
 
+    #[must_use]
     pub fn total(&self) -> Duration {
         Duration::from_secs_f64(self.segs.last().map_or(0.0, |s| s.1))
     }
 
     /// The value at `t` seconds.
+    #[must_use]
     pub fn at(&self, t: f64) -> f64 {
         for &(t0, t1, v0, v1) in &self.segs {
             if t < t1 {
@@ -62,6 +66,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
+    #[must_use]
     pub fn constant(rate: f64) -> Arrivals {
         Arrivals {
             constant: Some(rate),
@@ -70,6 +75,7 @@ impl Arrivals {
         }
     }
 
+    #[must_use]
     pub fn ramping(start_rate: f64, stages: &[Stage]) -> Arrivals {
         let ramp = Ramp::new(start_rate, stages);
         let mut cum = Vec::with_capacity(ramp.segs.len());
@@ -86,6 +92,7 @@ impl Arrivals {
     }
 
     /// Seconds from the start at which arrival `k` is due; `None` if it never comes.
+    #[must_use]
     pub fn time_of(&self, k: u64) -> Option<f64> {
         let a = k as f64;
         if let Some(r) = self.constant {

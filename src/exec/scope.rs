@@ -30,6 +30,7 @@ pub struct Builtins {
 }
 
 impl Builtins {
+    #[must_use]
     pub fn new(vu: u64, iteration: u64) -> Builtins {
         Builtins {
             vu: Value::from(vu),
@@ -56,6 +57,7 @@ impl Builtins {
 
 /// A random (version 4 layout) UUID from a fast non-cryptographic generator: unique enough for
 /// idempotency keys and test data, never used for security.
+#[must_use]
 pub fn uuid_v4() -> String {
     let hi = fastrand::u64(..);
     let lo = fastrand::u64(..);

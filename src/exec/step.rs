@@ -61,6 +61,7 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// The pause a failing VU takes: 10 ms doubling per consecutive failed iteration, at most 1 s.
+#[must_use]
 pub fn failure_backoff(streak: u32) -> Duration {
     Duration::from_millis(10u64 << streak.saturating_sub(1).min(7)).min(Duration::from_secs(1))
 }
@@ -675,7 +676,7 @@ fn shown_header(name: &str, value: &str) -> String {
     )
 }
 
-/// The last key of a JSONPath (`$.user.token` → `token`, `$['api-key']` → `api-key`), to
+/// The last key of a `JSONPath` (`$.user.token` → `token`, `$['api-key']` → `api-key`), to
 /// judge by name whether the value it selects is secret.
 fn last_field(path: &str) -> &str {
     let p = path.trim_end_matches([']', '\'', '"']);

@@ -137,7 +137,7 @@ async fn wait_for_event(
                 ),
             ))))
         }
-        _ = local.shared.stop.wait() => None,
+        () = local.shared.stop.wait() => None,
     }
 }
 

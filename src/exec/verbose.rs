@@ -25,6 +25,7 @@ pub struct Verbose {
 
 impl Verbose {
     /// The first `limit` exchanges, then up to `limit` failed ones.
+    #[must_use]
     pub fn new(limit: u64) -> Verbose {
         Verbose {
             limit,
@@ -161,6 +162,7 @@ fn body(o: &mut String, side: char, bytes: &[u8]) {
 }
 
 /// `-v` and `--verbose-limit` as the run's setting.
+#[must_use]
 pub fn from_flags(on: bool, limit: u64) -> Option<std::sync::Arc<Verbose>> {
     on.then(|| std::sync::Arc::new(Verbose::new(limit)))
 }

@@ -87,6 +87,7 @@ pub struct RunContext {
 impl RunContext {
     /// The state of a run of `plan` against `base` (no trailing slash) with `client`, every
     /// virtual user seeing `setup_vars` (`run_setup`'s captures).
+    #[must_use]
     pub fn new(plan: Arc<Plan>, base: String, client: Client, setup_vars: VarMap) -> RunContext {
         let stop = Arc::new(Stop::default());
         let names: Vec<&str> = plan.request_steps().map(|s| s.name.as_str()).collect();
@@ -685,15 +686,16 @@ pub(super) fn with_stats<R>(local: &Local, idx: usize, f: impl FnOnce(&mut StepS
 /// step that sets it failed (one error, already counted) or did not run: the step is counted
 /// as not run, no second error. Any other template error is this step's own.
 pub(super) fn not_built(local: &Local, idx: usize, e: &BuildError) -> StepOutcome {
-    with_stats(local, idx, |s| match &e.unset {
-        Some(var) => s.record_not_run(
-            &format!(
-                "needs `{var}`, which has no value (null, or the step that sets it failed or \
-                 did not run)"
-            ),
-            true,
-        ),
-        None => {
+    with_stats(local, idx, |s| {
+        if let Some(var) = &e.unset {
+            s.record_not_run(
+                &format!(
+                    "needs `{var}`, which has no value (null, or the step that sets it failed or \
+             did not run)"
+                ),
+                true,
+            )
+        } else {
             s.skipped += 1;
             *s.error_classes.entry("template".into()).or_default() += 1;
             crate::aggregate::add_message(&mut s.error_messages, &e.message, 1);

@@ -1,5 +1,5 @@
 //! `--out prometheus=URL`: Prometheus remote-write 1.0 (a protobuf `WriteRequest`, snappy
-//! block-compressed, POSTed with `Content-Encoding: snappy`, `Content-Type:
+//! block-compressed, `POSTed` with `Content-Encoding: snappy`, `Content-Type:
 //! application/x-protobuf`, `X-Prometheus-Remote-Write-Version: 0.1.0`), as Prometheus's
 //! `--web.enable-remote-write-receiver` accepts it.
 //!
@@ -96,6 +96,7 @@ impl RunLabels {
 }
 
 /// A fresh run id: 16 hex digits.
+#[must_use]
 pub fn new_run_id() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
@@ -138,6 +139,7 @@ fn count_le(h: &Hist, le_s: f64) -> u64 {
 }
 
 /// The run's cumulative series at `ts` (ms since the epoch) from the merged recorder.
+#[must_use]
 pub fn snapshot(
     run: &RunLabels,
     names: &[String],
@@ -307,6 +309,7 @@ pub fn encode(series: Vec<TimeSeries>) -> Result<Vec<u8>, String> {
 }
 
 /// Milliseconds since the epoch, now.
+#[must_use]
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -394,16 +397,15 @@ impl Pusher {
         let skipped = skipped.load(Ordering::Relaxed);
         let lost_final = !matches!(queued, Ok(Ok(())));
         let mut task = task;
-        let stats = match tokio::time::timeout_at(deadline, &mut task).await {
-            Ok(Ok(s)) => s,
-            _ => {
-                task.abort();
-                return Some(format!(
-                    "prometheus: pushing to {url} did not finish within {}s; the series may \
-                     miss the run's last values",
-                    limit.as_secs()
-                ));
-            }
+        let stats = if let Ok(Ok(s)) = tokio::time::timeout_at(deadline, &mut task).await {
+            s
+        } else {
+            task.abort();
+            return Some(format!(
+                "prometheus: pushing to {url} did not finish within {}s; the series may \
+                 miss the run's last values",
+                limit.as_secs()
+            ));
         };
         if stats.failed == 0 && !lost_final {
             return (skipped > 0).then(|| {

@@ -77,6 +77,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Regressed => "regressed",
@@ -117,11 +118,13 @@ impl QuantileDelta {
     /// `1.42× ± 0.03 slower` / `1.10× ± 0.02 faster` (faster ratios are baseline/candidate);
     /// `2.38× [1.02, 8.56] slower` when the interval is not symmetric around the ratio (a
     /// log-scale interval of a wide ratio), where `±` would hide how far it reaches.
+    #[must_use]
     pub fn describe(&self) -> String {
         format!("{} {}", self.ratio_text(), self.direction())
     }
 
     /// `slower` or `faster`.
+    #[must_use]
     pub fn direction(&self) -> &'static str {
         if self.ratio >= 1.0 {
             "slower"
@@ -131,6 +134,7 @@ impl QuantileDelta {
     }
 
     /// The ratio and its interval without the direction: `1.42× ± 0.03`, `2.38× [1.02, 8.56]`.
+    #[must_use]
     pub fn ratio_text(&self) -> String {
         let (r, lo, hi) = if self.ratio >= 1.0 {
             (self.ratio, self.ratio_low, self.ratio_high)
@@ -153,6 +157,7 @@ impl QuantileDelta {
         }
     }
 
+    #[must_use]
     pub fn delta_ms(&self) -> f64 {
         self.candidate_ms - self.baseline_ms
     }
@@ -213,6 +218,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    #[must_use]
     pub fn regressed(&self) -> bool {
         self.verdict == Verdict::Regressed
     }

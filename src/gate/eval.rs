@@ -10,6 +10,7 @@ pub use crate::aggregate::threshold::{Outcome, ThresholdResult, Unit, all_passed
 use std::time::Duration;
 
 /// Evaluates every threshold against the summary, in order.
+#[must_use]
 pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Vec<ThresholdResult> {
     thresholds
         .iter()
@@ -20,6 +21,7 @@ pub fn evaluate(thresholds: &[Threshold], summary: &Summary) -> Vec<ThresholdRes
 /// `abort_on_fail`: given the summary so far and the time elapsed, the first threshold marked
 /// `abort_on_fail` whose `delay` has passed and which currently fails (k6's semantics). A
 /// metric with no data yet never aborts: the step may simply not have run.
+#[must_use]
 pub fn abort_check(
     thresholds: &[Threshold],
     partial: &Summary,
@@ -33,6 +35,7 @@ pub fn abort_check(
 }
 
 /// The normalised key of a metric reference.
+#[must_use]
 pub fn metric_key(m: &MetricRef) -> String {
     let mut k = m.step.clone();
     if let Some(p) = &m.phase {
@@ -52,6 +55,7 @@ pub fn metric_key(m: &MetricRef) -> String {
     k
 }
 
+#[must_use]
 pub fn stat_name(s: Stat) -> String {
     match s {
         Stat::Percentile(p) => format!("p({p})"),
@@ -66,6 +70,7 @@ pub fn stat_name(s: Stat) -> String {
     }
 }
 
+#[must_use]
 pub fn op_str(c: Cmp) -> &'static str {
     match c {
         Cmp::Lt => "<",

@@ -24,6 +24,7 @@ pub struct GateVerdict {
 
 /// The one place a run's results become pass/fail (exit code 1 when not passed): thresholds
 /// that failed or had no data, requests that failed their expectations, a regression.
+#[must_use]
 pub fn verdict(summary: &Summary, comparison: Option<&Comparison>) -> GateVerdict {
     let mut reasons = Vec::new();
     for t in summary.thresholds.iter().filter(|t| !t.passed()) {

@@ -27,6 +27,7 @@ pub struct Cdf {
 }
 
 impl Cdf {
+    #[must_use]
     pub fn of(h: &Hist) -> Cdf {
         let mut n = 0u64;
         let points = h
@@ -40,11 +41,13 @@ impl Cdf {
         Cdf { points, n }
     }
 
+    #[must_use]
     pub fn count(&self) -> u64 {
         self.n
     }
 
     /// The value with rank ⌈u·n⌉ (1-based, clamped to [1, n]), in µs; 0 when empty.
+    #[must_use]
     pub fn at(&self, u: f64) -> u64 {
         if self.n == 0 {
             return 0;
@@ -124,6 +127,7 @@ impl Sampler {
 }
 
 /// Mean and standard deviation.
+#[must_use]
 pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
     if xs.is_empty() {
         return (0.0, 0.0);
@@ -146,6 +150,7 @@ pub fn log_quantile_sd(s: &mut Sampler, cdf: &Cdf, q: f64, n_eff: f64) -> f64 {
 }
 
 /// Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9).
+#[must_use]
 pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
@@ -197,6 +202,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 /// requests would. `intervals` are (requests, p50 ms) per interval; `sd1` is the bootstrap sd
 /// of ln(p50) for ONE request (sd at n requests × √n). Returns a factor ≥ 1 (1 when fewer than
 /// five intervals carry ten requests or more, i.e. too little to estimate).
+#[must_use]
 pub fn design_effect(intervals: &[(u64, f64)], sd1: f64) -> f64 {
     let used: Vec<(u64, f64)> = intervals
         .iter()
@@ -229,6 +235,7 @@ pub struct MannWhitney {
 }
 
 /// Mann–Whitney U test; `None` when either side is empty.
+#[must_use]
 pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<MannWhitney> {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
@@ -290,6 +297,7 @@ fn normal_sf(z: f64) -> f64 {
 }
 
 /// Median of a sample (mean of the two middle values for an even count); 0 when empty.
+#[must_use]
 pub fn median(v: &[f64]) -> f64 {
     quantile(v, 0.5)
 }
@@ -308,6 +316,7 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
 }
 
 /// The significance mark printed next to a difference.
+#[must_use]
 pub fn mark(p: f64) -> &'static str {
     if p < 0.001 {
         "***"

@@ -130,6 +130,7 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 impl HostPolicy {
     /// Loopback only.
+    #[must_use]
     pub fn loopback_only() -> HostPolicy {
         HostPolicy::default()
     }

@@ -38,6 +38,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Stable name for reports and JSON.
+    #[must_use]
     pub fn as_str(&self) -> &'static str {
         match self {
             ErrorKind::Dns => "dns",
@@ -57,6 +58,7 @@ impl ErrorKind {
 
     /// The request failed before any response could exist: nothing answered (DNS, refused,
     /// connect timeout, TLS) or it was never sent (allow-list, invalid request).
+    #[must_use]
     pub fn before_response(&self) -> bool {
         matches!(
             self,
@@ -149,9 +151,11 @@ pub(crate) fn classify_hyper(
     let io_kind = find_io_kind(err);
     let kind = if matches!(
         io_kind,
-        Some(io::ErrorKind::ConnectionReset)
-            | Some(io::ErrorKind::ConnectionAborted)
-            | Some(io::ErrorKind::BrokenPipe)
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+        )
     ) {
         match stage {
             Stage::BeforeHeaders => ErrorKind::Reset,

@@ -147,9 +147,10 @@ impl Attempt {
         let headers_cap = self.headers_at.unwrap_or(end);
         let send_end = clamp(tls_end, self.send_end.map(|s| s.min(headers_cap)));
         let headers_at = clamp(send_end, self.headers_at.or(Some(end)));
-        let bytes_received = match self.h2 {
-            true => self.bytes_received + self.body_len,
-            false => self.bytes_received,
+        let bytes_received = if self.h2 {
+            self.bytes_received + self.body_len
+        } else {
+            self.bytes_received
         };
         Timing {
             start: self.start,

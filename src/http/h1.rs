@@ -398,9 +398,10 @@ impl Meta {
             for part in value.split(|b| *b == b',') {
                 let text = std::str::from_utf8(part).unwrap_or("").trim();
                 // Digits only (`parse` would also take a sign); a long bad value is cut short.
-                let n = match text.bytes().all(|b| b.is_ascii_digit()) {
-                    true => text.parse::<u64>().ok(),
-                    false => None,
+                let n = if text.bytes().all(|b| b.is_ascii_digit()) {
+                    text.parse::<u64>().ok()
+                } else {
+                    None
                 }
                 .ok_or_else(|| text.chars().take(40).collect::<String>());
                 match (&self.content_length, n) {
@@ -413,7 +414,7 @@ impl Meta {
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             let last = value
                 .split(|b| *b == b',')
-                .map(|t| t.trim_ascii())
+                .map(<[u8]>::trim_ascii)
                 .rfind(|t| !t.is_empty());
             match last {
                 Some(t) => self.transfer_encoding = Some(t.eq_ignore_ascii_case(b"chunked")),
@@ -422,7 +423,7 @@ impl Meta {
                 }
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for t in value.split(|b| *b == b',').map(|t| t.trim_ascii()) {
+            for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 self.close |= t.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -468,9 +469,10 @@ async fn read_head(
             ),
         };
         conn.reusable = false;
-        return Err(match nothing_yet {
-            true => H1Failure::Retry(err),
-            false => H1Failure::Failed(err),
+        return Err(if nothing_yet {
+            H1Failure::Retry(err)
+        } else {
+            H1Failure::Failed(err)
         });
     }
 }
@@ -554,9 +556,10 @@ fn framing(
         return Ok(Framing::None);
     }
     if let Some(chunked) = meta.transfer_encoding {
-        return Ok(match chunked {
-            true => Framing::Chunked,
-            false => Framing::UntilClose,
+        return Ok(if chunked {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
         });
     }
     if meta.conflicting_length {

@@ -78,6 +78,7 @@ pub use server_timing::{ServerTimingMetric, parse_server_timing};
 pub use session::{Client, Session};
 
 /// RFC 9110 token characters (methods, header names, `Server-Timing` names).
+#[must_use]
 pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -159,6 +160,7 @@ impl Request {
     }
 
     /// A request with no headers or body that follows redirects.
+    #[must_use]
     pub fn new(method: Method, url: Url) -> Request {
         Request {
             method,
@@ -170,6 +172,7 @@ impl Request {
         }
     }
 
+    #[must_use]
     pub fn get(url: Url) -> Request {
         Request::new(Method::GET, url)
     }

@@ -141,6 +141,7 @@ impl Client {
         })
     }
 
+    #[must_use]
     pub fn config(&self) -> &ClientConfig {
         &self.inner.cfg
     }
@@ -155,6 +156,7 @@ impl Client {
     }
 
     /// A fresh virtual user: no connections, empty cookie jar.
+    #[must_use]
     pub fn session(&self) -> Session {
         Session {
             client: self.inner.clone(),
@@ -197,7 +199,7 @@ impl Drop for Scratch<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave a pool or jar half-updated in a way that matters here.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Session {
@@ -468,27 +470,26 @@ impl Session {
                 None
             };
             let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let key = Key {
-                        https,
-                        host: host.into(),
-                        port,
-                    };
-                    let connector = Connector {
-                        tls,
-                        connect_timeout: cfg.connect_timeout,
-                        allow: &cfg.allow,
-                    };
-                    let c =
-                        // Boxed: connecting (DNS, TLS, the HTTP/2 handshake) is rare next to
-                        // requests, and inline its state would sit in every virtual user's task.
-                        Box::pin(connect::open(&connector, url, key, att.start, &mut att.connect))
-                            .await?;
-                    att.tls_resumed = c.tls_resumed;
-                    c
-                }
+            let mut conn = if let Some(c) = pooled {
+                c
+            } else {
+                let key = Key {
+                    https,
+                    host: host.into(),
+                    port,
+                };
+                let connector = Connector {
+                    tls,
+                    connect_timeout: cfg.connect_timeout,
+                    allow: &cfg.allow,
+                };
+                let c =
+                    // Boxed: connecting (DNS, TLS, the HTTP/2 handshake) is rare next to
+                    // requests, and inline its state would sit in every virtual user's task.
+                    Box::pin(connect::open(&connector, url, key, att.start, &mut att.connect))
+                        .await?;
+                att.tls_resumed = c.tls_resumed;
+                c
             };
             att.reused = reused;
             // Checking a connection out takes well under a microsecond: no clock read for it.

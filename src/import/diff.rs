@@ -18,6 +18,7 @@ pub struct Difference {
 
 impl Difference {
     /// Whether either side's value is secret (its values print redacted).
+    #[must_use]
     pub fn is_secret(&self) -> bool {
         [&self.good, &self.bad].iter().any(|v| {
             v.as_deref()
@@ -26,6 +27,7 @@ impl Difference {
     }
 
     /// A `session`-like credential: `bisect` keeps it from the bad side unless told otherwise.
+    #[must_use]
     pub fn is_identity(&self) -> bool {
         match self.kind {
             ItemKind::Cookie => redact::is_secret_cookie_name(&self.name),
@@ -82,15 +84,12 @@ fn index(env: &EnvSpec) -> Index {
     let mut map: BTreeMap<(ItemKind, String), (String, String)> = BTreeMap::new();
     for it in env.items() {
         let key = it.key();
-        match map.get_mut(&key) {
-            Some((_, v)) => {
-                v.push_str(", ");
-                v.push_str(&it.value);
-            }
-            None => {
-                order.push(key.clone());
-                map.insert(key, (it.name, it.value));
-            }
+        if let Some((_, v)) = map.get_mut(&key) {
+            v.push_str(", ");
+            v.push_str(&it.value);
+        } else {
+            order.push(key.clone());
+            map.insert(key, (it.name, it.value));
         }
     }
     (order, map)
@@ -98,6 +97,7 @@ fn index(env: &EnvSpec) -> Index {
 
 /// The atomic differences between two environments, in the order items appear (bad side
 /// first, then items only the good side has). Items equal on both sides are not listed.
+#[must_use]
 pub fn diff(good: &EnvSpec, bad: &EnvSpec) -> Vec<Difference> {
     let (good_order, good_map) = index(good);
     let (bad_order, bad_map) = index(bad);
@@ -124,6 +124,7 @@ pub fn diff(good: &EnvSpec, bad: &EnvSpec) -> Vec<Difference> {
 
 /// Applies differences onto an environment, taking each one's `bad` side (used to build a
 /// `bisect` probe: the good environment plus a subset of the bad values).
+#[must_use]
 pub fn apply_bad(env: &EnvSpec, diffs: &[&Difference]) -> EnvSpec {
     let mut e = env.clone();
     for d in diffs {

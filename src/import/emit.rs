@@ -50,6 +50,7 @@ pub struct Placeholder {
 impl Placeholder {
     /// The value to export (the caller decides whether it may be shown): exactly the text the
     /// placeholder stands for in the file (still percent- or JSON-escaped where it stood so).
+    #[must_use]
     pub fn secret_value(&self) -> &str {
         &self.value
     }
@@ -250,19 +251,16 @@ fn scrub_json_text(text: &str, s: &mut Secrets) -> Option<String> {
                 let decoded: String =
                     serde_json::from_str(text.get(i..(j + 1).min(b.len())).unwrap_or("\"\""))
                         .unwrap_or_default();
-                match stack.last() {
-                    Some(Ctx::ObjectKey) => {
-                        key = decoded;
-                        out.push('"');
-                        out.push_str(inner);
-                        out.push('"');
-                    }
-                    _ => {
-                        let secret = field_is_secret(&key, &decoded);
-                        out.push('"');
-                        out.push_str(&s.value(ItemKind::Body, &key, inner, secret));
-                        out.push('"');
-                    }
+                if let Some(Ctx::ObjectKey) = stack.last() {
+                    key = decoded;
+                    out.push('"');
+                    out.push_str(inner);
+                    out.push('"');
+                } else {
+                    let secret = field_is_secret(&key, &decoded);
+                    out.push('"');
+                    out.push_str(&s.value(ItemKind::Body, &key, inner, secret));
+                    out.push('"');
                 }
                 i = j + 1;
             }
@@ -520,7 +518,7 @@ fn body_yaml(
 ) -> String {
     let mut body_yaml = String::from("      body:\n");
     let fields = b.form_fields();
-    let ct = b.content_type.as_deref().map(str::trim).unwrap_or("");
+    let ct = b.content_type.as_deref().map_or("", str::trim);
     let unique = fields
         .iter()
         .enumerate()

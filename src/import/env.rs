@@ -20,6 +20,7 @@ pub enum ItemKind {
 }
 
 impl ItemKind {
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             ItemKind::Header => "header",
@@ -31,6 +32,7 @@ impl ItemKind {
         }
     }
 
+    #[must_use]
     pub fn parse(s: &str) -> Option<ItemKind> {
         Some(match s {
             "header" => ItemKind::Header,
@@ -51,12 +53,14 @@ impl fmt::Display for ItemKind {
 }
 
 /// Whether a value is secret given its kind and name (the rules live in `crate::redact`).
+#[must_use]
 pub fn is_secret(kind: ItemKind, name: &str, value: &str) -> bool {
     display_value(kind, name, value) != value
 }
 
 /// The printable form of a value, from `crate::redact`: secret values (or the secret parts of a
 /// URL-valued header or of a body) become `‹redacted›`.
+#[must_use]
 pub fn display_value(kind: ItemKind, name: &str, value: &str) -> String {
     let secret = match kind {
         ItemKind::Header => return redact::redact_header(name, value).into_owned(),
@@ -96,10 +100,12 @@ impl Item {
     }
 
     /// The identity of the item across environments: kind + name (lowercase for headers).
+    #[must_use]
     pub fn key(&self) -> (ItemKind, String) {
         item_key(self.kind, &self.name)
     }
 
+    #[must_use]
     pub fn is_secret(&self) -> bool {
         is_secret(self.kind, &self.name, &self.value)
     }
@@ -156,6 +162,7 @@ pub struct Body {
 
 impl Body {
     /// Classifies `text`: JSON when it parses, form when the content type says so, else raw.
+    #[must_use]
     pub fn classify(text: String, content_type: Option<String>) -> Body {
         let ct = content_type.as_deref().unwrap_or("").to_ascii_lowercase();
         let kind = if ct.contains("x-www-form-urlencoded") {
@@ -177,6 +184,7 @@ impl Body {
     }
 
     /// A body from bytes: classified as text when they are UTF-8, kept as `binary` otherwise.
+    #[must_use]
     pub fn from_bytes(bytes: Vec<u8>, content_type: Option<String>) -> Body {
         match String::from_utf8(bytes) {
             Ok(text) => Body::classify(text, content_type),
@@ -193,6 +201,7 @@ impl Body {
     }
 
     /// The bytes to send.
+    #[must_use]
     pub fn wire(&self) -> &[u8] {
         match &self.binary {
             Some(b) => b,
@@ -201,6 +210,7 @@ impl Body {
     }
 
     /// Form fields, decoded, in order (empty unless `kind` is `Form`).
+    #[must_use]
     pub fn form_fields(&self) -> Vec<(String, String)> {
         if self.kind != BodyKind::Form {
             return Vec::new();
@@ -267,6 +277,7 @@ pub(crate) fn on_off(b: bool) -> &'static str {
 }
 
 /// Parses a flag value: `on/true/1/yes/enabled` → on, `off/false/0/no/disabled` → off.
+#[must_use]
 pub fn parse_flag_value(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "on" | "true" | "1" | "yes" | "enabled" => Some(true),
@@ -277,6 +288,7 @@ pub fn parse_flag_value(v: &str) -> Option<bool> {
 
 impl EnvSpec {
     /// Every atomic item, in a stable order: headers, cookies, flags, query, vars, body.
+    #[must_use]
     pub fn items(&self) -> Vec<Item> {
         let mut v = Vec::new();
         v.extend(
@@ -396,6 +408,7 @@ impl EnvSpec {
     /// The query to send verbatim instead of the items: the imported query string, when the
     /// items are still the ones it decodes to and sending them as items would change its
     /// bytes (`?draft`, `%20`, `?=`). `None`: send the items.
+    #[must_use]
     pub fn exact_query(&self) -> Option<&str> {
         let raw = self.raw_query.as_deref()?;
         (super::decode_query(raw) == self.query && super::encode_query(&self.query) != raw)
@@ -413,6 +426,7 @@ impl EnvSpec {
 
     /// The plan's form of this environment: every value a literal template (a `{{` in a value
     /// is sent as is). The body has no place in an `Environment` and is left out.
+    #[must_use]
     pub fn to_environment(&self) -> Environment {
         let lit = |v: &Vec<(String, String)>| {
             v.iter()
@@ -435,6 +449,7 @@ impl EnvSpec {
     /// The plan form with literal values, except those `templated` (items of a scenario's named
     /// env, see [`EnvSpec::from_environment`]), which are parsed back into templates: the two
     /// models of an environment meet here and in the two conversions beside it.
+    #[must_use]
     pub fn to_environment_keeping(&self, templated: &BTreeSet<TemplatedKey>) -> Environment {
         let mut env = self.to_environment();
         let fix = |kind: ItemKind, name: &String, t: &mut Template| {
@@ -462,6 +477,7 @@ impl EnvSpec {
 
     /// The inverse of [`EnvSpec::to_environment`] for a scenario's named env: templates are kept
     /// in their `{{name}}` source form.
+    #[must_use]
     pub fn from_environment(env: &Environment) -> EnvSpec {
         let src = |v: &Vec<(String, Template)>| {
             v.iter()
@@ -541,6 +557,7 @@ impl EnvSpec {
 
 /// The default places feature flags travel: an `X-Feature-Flags` header (comma list) and an
 /// `ff` cookie (`|` list).
+#[must_use]
 pub fn default_flag_sources() -> Vec<FlagTransport> {
     vec![
         FlagTransport::Header {

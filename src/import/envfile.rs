@@ -54,8 +54,7 @@ pub fn parse_env_yaml(src: &str) -> Result<EnvSpec, ImportError> {
     let file: yaml::EnvFile = serde_saphyr::from_str(src).map_err(|e| {
         let (line, col) = e
             .location()
-            .map(|l| (l.line() as usize, l.column() as usize))
-            .unwrap_or((0, 0));
+            .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
         let first = e.to_string();
         let first = first.lines().next().unwrap_or("invalid YAML").to_string();
         ImportError::EnvFile {

@@ -57,6 +57,7 @@ pub enum EntrySelector {
 
 impl EntrySelector {
     /// A number is an index; anything else a URL substring.
+    #[must_use]
     pub fn parse(s: &str) -> EntrySelector {
         match s.parse::<usize>() {
             Ok(i) => EntrySelector::Index(i),

@@ -97,6 +97,7 @@ pub enum ImportError {
 
 impl ImportError {
     /// `(line, col)` in the input, when the error has one.
+    #[must_use]
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
             ImportError::Syntax { line, col, .. }
@@ -148,6 +149,7 @@ pub struct Imported {
 
 impl Imported {
     /// The full URL (base + path + query), for display through [`redact::redact_url`].
+    #[must_use]
     pub fn url(&self) -> String {
         let mut u = format!("{}{}", self.base, self.path);
         if let Some(q) = &self.raw_query
@@ -193,6 +195,7 @@ impl fmt::Display for Imported {
 
 /// Query items decoded from a query string (`+` and `%XX` decoded; a piece without `=` is a
 /// name with an empty value; empty pieces are skipped).
+#[must_use]
 pub fn decode_query(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|s| !s.is_empty())
@@ -204,6 +207,7 @@ pub fn decode_query(q: &str) -> Vec<(String, String)> {
 }
 
 /// How the scenario loader and the plan send query items: `form_urlencoded`, `&`-joined.
+#[must_use]
 pub fn encode_query(items: &[(String, String)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(items.iter())
@@ -251,11 +255,17 @@ impl Imported {
     /// the flags that are on, sorted, joined by its separator), are the bytes the request
     /// carried. Otherwise `sonde import` and `breakdown` put the flag header or cookie back
     /// verbatim ([`Imported::with_flags_restored`]).
+    #[must_use]
     pub fn flags_exact(&self) -> bool {
         match (self.flag_originals.as_slice(), self.flag_sources.first()) {
             ([], _) => true,
-            ([one], Some(FlagTransport::Header { separator, .. }))
-            | ([one], Some(FlagTransport::Cookie { separator, .. })) => {
+            (
+                [one],
+                Some(
+                    FlagTransport::Header { separator, .. }
+                    | FlagTransport::Cookie { separator, .. },
+                ),
+            ) => {
                 let sorted: std::collections::BTreeMap<&str, bool> = self
                     .env
                     .flags
@@ -275,6 +285,7 @@ impl Imported {
 
     /// The request as a scenario will send it byte for byte: as is when its flags come back
     /// unchanged, else with the flag header or cookie restored verbatim.
+    #[must_use]
     pub fn as_sent(&self) -> std::borrow::Cow<'_, Imported> {
         if self.flags_exact() {
             std::borrow::Cow::Borrowed(self)
@@ -305,6 +316,7 @@ impl Imported {
     /// True when sending `env.query` as items gives exactly the bytes of `raw_query` (so the
     /// query may be written as a mapping); false when the URL must carry it verbatim (`?a`,
     /// `%20`, `*`, an empty name, Latin-1 `%E9`…).
+    #[must_use]
     pub fn query_items_exact(&self) -> bool {
         match &self.raw_query {
             None => self.env.query.is_empty(),
@@ -449,6 +461,7 @@ pub enum EnvArg<'a> {
 }
 
 impl<'a> EnvArg<'a> {
+    #[must_use]
     pub fn parse(spec: &'a str) -> Self {
         let kind = spec.split_once(':').map(|(k, _)| k);
         if spec.starts_with("flags=") || kind.is_some_and(|k| ItemKind::parse(k).is_some()) {

@@ -48,6 +48,7 @@ pub(super) fn loader_text(s: &str, spell: &mut Spell) -> String {
 /// A YAML double-quoted scalar that reads back as exactly `s`: `"` and `\` escaped, and every
 /// character outside YAML's printable set (C0 and C1 controls, DEL, U+2028/9, U+FEFF,
 /// U+FFFE/F) as an escape.
+#[must_use]
 pub fn yaml_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

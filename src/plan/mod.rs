@@ -194,6 +194,7 @@ pub struct Contact {
 
 impl Plan {
     /// Every origin the plan may contact: its target and each step whose URL is absolute.
+    #[must_use]
     pub fn contacts(&self) -> Vec<Contact> {
         let mut out = Vec::new();
         match &self.target {
@@ -393,6 +394,7 @@ pub enum BodySpec {
 impl BodySpec {
     /// The body of an imported request: its exact bytes when they are not UTF-8, else its
     /// text taken literally (a `{{` in it is sent as is).
+    #[must_use]
     pub fn exact(text: &str, binary: Option<&[u8]>, content_type: Option<String>) -> BodySpec {
         match binary {
             Some(b) => BodySpec::Bytes {
@@ -466,6 +468,7 @@ pub enum NumOp {
 }
 
 impl NumOp {
+    #[must_use]
     pub fn symbol(self) -> &'static str {
         match self {
             NumOp::Eq => "==",
@@ -478,6 +481,7 @@ impl NumOp {
 }
 
 impl NumCheck {
+    #[must_use]
     pub fn holds(&self, got: f64) -> bool {
         match self.op {
             NumOp::Eq => got == self.value,
@@ -489,6 +493,7 @@ impl NumCheck {
     }
 
     /// `>= 1`, with whole numbers written without a fraction.
+    #[must_use]
     pub fn describe(&self) -> String {
         if self.value.fract() == 0.0 && self.value.abs() < 1e15 {
             format!("{} {}", self.op.symbol(), self.value as i64)

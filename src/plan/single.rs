@@ -18,6 +18,7 @@ pub struct SingleRequest {
 
 /// The hard cap of a one-request run: its duration plus 30 s of grace, or 10 minutes for an
 /// iteration-driven load.
+#[must_use]
 pub fn max_duration(load: &LoadModel) -> Duration {
     match load {
         LoadModel::Closed {

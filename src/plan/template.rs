@@ -61,6 +61,7 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// The text a variable renders as inside a larger string: strings raw, others as JSON.
+#[must_use]
 pub fn value_text(v: &Value) -> Cow<'_, str> {
     match v {
         Value::String(s) => Cow::Borrowed(s.as_str()),
@@ -119,11 +120,13 @@ impl Template {
         })
     }
 
+    #[must_use]
     pub fn is_static(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
     /// `Some(name)` when the whole template is exactly one placeholder.
+    #[must_use]
     pub fn sole_var(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [Part::Var(v)] => Some(v),
@@ -132,6 +135,7 @@ impl Template {
     }
 
     /// The static text, when there are no placeholders.
+    #[must_use]
     pub fn as_static(&self) -> Option<Cow<'_, str>> {
         match self.parts.as_slice() {
             [] => Some(Cow::Borrowed("")),
@@ -142,6 +146,7 @@ impl Template {
     }
 
     /// Bytes of literal text (everything but the placeholders).
+    #[must_use]
     pub fn literal_len(&self) -> usize {
         self.parts
             .iter()
@@ -193,6 +198,7 @@ impl Template {
     }
 
     /// The template written back in `{{name}}` form.
+    #[must_use]
     pub fn source(&self) -> String {
         let mut s = String::new();
         for p in &self.parts {

@@ -6,6 +6,7 @@ use crate::aggregate::{Exemplar, Summary};
 
 /// The exemplars a report lists: the N slowest of the whole run (the `http` row's, each naming
 /// its step), else the steps' own (a result without an `http` row's exemplars).
+#[must_use]
 pub fn slowest(s: &Summary) -> Vec<&Exemplar> {
     if !s.http.exemplars.slowest.is_empty() {
         return s.http.exemplars.slowest.iter().collect();
@@ -27,6 +28,7 @@ pub fn slowest(s: &Summary) -> Vec<&Exemplar> {
 }
 
 /// The first failures of each class across steps.
+#[must_use]
 pub fn failures(s: &Summary) -> Vec<&Exemplar> {
     s.steps
         .iter()
@@ -35,6 +37,7 @@ pub fn failures(s: &Summary) -> Vec<&Exemplar> {
 }
 
 /// `wait 2301.2ms` and the `Server-Timing` parts, largest first: where the time went.
+#[must_use]
 pub fn where_time_went(e: &Exemplar) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some((name, v)) = e
@@ -59,6 +62,7 @@ pub fn where_time_went(e: &Exemplar) -> String {
 }
 
 /// The status cell: the status, or the error class when no status came (or it failed).
+#[must_use]
 pub fn outcome(e: &Exemplar) -> String {
     match (e.status, &e.error_class) {
         (Some(st), Some(c)) => format!("{st} {c}"),
@@ -69,6 +73,7 @@ pub fn outcome(e: &Exemplar) -> String {
 }
 
 /// One plain-text line: `2310.4ms  profile  200  trace 4bf9…  req abc  at …  wait …`.
+#[must_use]
 pub fn line(e: &Exemplar, trace_url: Option<&str>) -> String {
     let mut out = format!("{:>10}  {}  {}", ms(e.latency_ms), e.step, outcome(e));
     if let Some(t) = &e.trace_id {
@@ -95,6 +100,7 @@ pub fn line(e: &Exemplar, trace_url: Option<&str>) -> String {
 
 /// The exemplar's link from the `--trace-url` template, when the template is an http(s) URL
 /// (a saved result's template is not trusted to be one).
+#[must_use]
 pub fn href(e: &Exemplar, trace_url: Option<&str>) -> Option<String> {
     let t = trace_url?;
     if !(t.starts_with("https://") || t.starts_with("http://")) {

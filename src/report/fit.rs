@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
 /// The terminal's width when stdout is one; `None` when piped or redirected.
+#[must_use]
 pub fn terminal_width() -> Option<u16> {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() {
@@ -17,13 +18,15 @@ pub fn terminal_width() -> Option<u16> {
     Table::new().width().filter(|w| *w >= 20)
 }
 
-/// Colour on stdout: a terminal that is not `dumb`, and no `NO_COLOR` (https://no-color.org).
+/// Colour on stdout: a terminal that is not `dumb`, and no `NO_COLOR` (<https://no-color.org>).
+#[must_use]
 pub fn color_on_stdout() -> bool {
     use std::io::IsTerminal as _;
     color_allowed(std::io::stdout().is_terminal())
 }
 
 /// The environment's say on colour for a stream that is (or is not) a terminal.
+#[must_use]
 pub fn color_allowed(is_terminal: bool) -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
@@ -43,6 +46,7 @@ pub struct Col<'a> {
 }
 
 impl<'a> Col<'a> {
+    #[must_use]
     pub const fn name(header: &'a str) -> Col<'a> {
         Col {
             header,
@@ -51,6 +55,7 @@ impl<'a> Col<'a> {
             wraps: false,
         }
     }
+    #[must_use]
     pub const fn num(header: &'a str, drop_rank: u8) -> Col<'a> {
         Col {
             header,
@@ -59,6 +64,7 @@ impl<'a> Col<'a> {
             wraps: false,
         }
     }
+    #[must_use]
     pub const fn text(header: &'a str) -> Col<'a> {
         Col {
             header,
@@ -179,8 +185,7 @@ pub fn fit(
     // Narrow: unwrap headers of fixed columns as far as the room allows, left to right; what
     // is left goes to the free-text columns.
     let mut slack = width
-        .map(usize::from)
-        .unwrap_or(usize::MAX)
+        .map_or(usize::MAX, usize::from)
         .saturating_sub(keep.iter().map(|i| min[*i]).sum::<usize>() + overhead(keep.len()));
     for i in keep.iter().filter(|i| !cols[**i].wraps) {
         let extra = (full[*i] - min[*i]).min(slack);

@@ -237,7 +237,7 @@ pub fn time_split(s: &Summary) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
     server.dedup();
     let mut parts: Vec<String> = ["dns", "connect", "tls", "send"]
         .iter()
-        .map(|p| p.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     parts.extend(server.iter().map(|n| format!("server: {n}")));
     parts.extend(["wait (network + queueing)", "receive", "other"].map(String::from));

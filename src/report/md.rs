@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 pub struct MarkdownReport;
 
 /// Escapes text for a markdown table cell (also inert as HTML, which GitHub renders).
+#[must_use]
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -248,6 +249,7 @@ fn comparison_section(out: &mut String, c: &Comparison) {
 /// What `compare` appends to `$GITHUB_STEP_SUMMARY`: a title with the verdict and the
 /// comparison only. The run's own report is already on the page (`run` appends it), so the
 /// page shows each table once.
+#[must_use]
 pub fn comparison_only(s: &Summary, c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -68,6 +68,7 @@ impl Format {
         }
     }
 
+    #[must_use]
     pub fn reporter(self) -> Box<dyn Report> {
         match self {
             Format::Table => Box::new(table::TableReport::plain()),
@@ -79,6 +80,7 @@ impl Format {
     }
 
     /// By name, as `--format` spells it.
+    #[must_use]
     pub fn by_name(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
             "table" | "txt" => Some(Format::Table),

@@ -17,6 +17,7 @@ pub const PALETTE: [&str; 8] = [
 ];
 
 /// Escapes text for HTML/SVG content and attribute values.
+#[must_use]
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -104,6 +105,7 @@ fn empty(id: &str, title: &str) -> String {
 /// A line chart; y is linear from 0, in `y_label` units.
 // Long by design: one SVG drawn top to bottom (frame, grid, ticks, series, legend) sharing
 // the same scales; split, every piece would take the whole geometry as arguments.
+#[must_use]
 pub fn line_chart(id: &str, title: &str, series: &[Series], x: &XAxis, y_label: &str) -> String {
     let pts = || series.iter().flat_map(|s| s.points.iter());
     let tx = |v: f64| if x.log { v.max(1e-12).log10() } else { v };

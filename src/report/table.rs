@@ -100,6 +100,7 @@ fn run_header(out: &mut String, s: &Summary) {
 impl TableReport {
     /// For stdout: fitted to the terminal and coloured when it is one (and `NO_COLOR` is not
     /// set); full width and plain when piped.
+    #[must_use]
     pub fn for_stdout() -> TableReport {
         TableReport {
             width: terminal_width(),
@@ -108,6 +109,7 @@ impl TableReport {
     }
 
     /// Full width, no colour: files and fixtures.
+    #[must_use]
     pub fn plain() -> TableReport {
         TableReport {
             width: None,
@@ -145,11 +147,13 @@ fn latency_cells(l: &crate::aggregate::summary::Stats) -> Vec<String> {
 }
 
 /// `0.00% → 2.10%`.
+#[must_use]
 pub fn error_rate_cell(e: &ErrorRateDelta) -> String {
     format!("{:.2}% → {:.2}%", e.baseline * 100.0, e.candidate * 100.0)
 }
 
 /// `pass`, `FAIL`, `NO DATA`.
+#[must_use]
 pub fn outcome_label(t: &ThresholdResult) -> &'static str {
     match t.outcome {
         Outcome::Pass => "pass",
@@ -160,6 +164,7 @@ pub fn outcome_label(t: &ThresholdResult) -> &'static str {
 
 /// The latency rows a report shows, in order: each step, followed by its settle row when it
 /// polls, then `http` (all requests) when there is not exactly one step.
+#[must_use]
 pub fn step_rows(s: &Summary) -> Vec<std::borrow::Cow<'_, StepSummary>> {
     use std::borrow::Cow;
     let mut rows = Vec::new();
@@ -185,6 +190,7 @@ pub struct ErrorRow<'a> {
 }
 
 /// Every step's error classes, in order.
+#[must_use]
 pub fn error_rows(s: &Summary) -> Vec<ErrorRow<'_>> {
     s.steps
         .iter()
@@ -205,6 +211,7 @@ pub fn error_rows(s: &Summary) -> Vec<ErrorRow<'_>> {
 }
 
 /// The run's target as every report names it: the URL, marked when it was the embedded demo.
+#[must_use]
 pub fn target_text(s: &Summary) -> String {
     if s.target.kind == TargetKind::EmbeddedDemo {
         format!("{} (embedded demo)", s.target.url)
@@ -225,6 +232,7 @@ pub fn rows_to_show(c: &Comparison) -> impl Iterator<Item = &CompareRow> {
 }
 
 /// The quantile cells of a comparison row, in p50, p95, p99 order (`-` when absent).
+#[must_use]
 pub fn quantile_cells(r: &CompareRow) -> Vec<String> {
     ["p50", "p95", "p99"]
         .iter()
@@ -238,6 +246,7 @@ pub fn quantile_cells(r: &CompareRow) -> Vec<String> {
 }
 
 /// `20.1 → 35.2 ms (+15.1 ms, 1.75× ± 0.07 slower)`: both sides' milliseconds beside the ratio.
+#[must_use]
 pub fn quantile_text(q: &QuantileDelta) -> String {
     format!(
         "{} → {} ms ({} ms, {})",
@@ -249,6 +258,7 @@ pub fn quantile_text(q: &QuantileDelta) -> String {
 }
 
 /// One line on the comparison: what was compared with what, the settings and the verdict.
+#[must_use]
 pub fn comparison_headline(c: &Comparison) -> String {
     format!(
         "compared with the baseline of {} (tolerance {}%, min diff {} ms, confidence {}%): {}",
@@ -265,11 +275,13 @@ pub fn comparison_headline(c: &Comparison) -> String {
 }
 
 impl TableReport {
+    #[must_use]
     pub fn render_string(&self, s: &Summary) -> String {
         self.render_full(s, None)
     }
 
     /// The table with the thresholds section and, when given, the comparison section.
+    #[must_use]
     pub fn render_full(&self, s: &Summary, comparison: Option<&Comparison>) -> String {
         let mut out = String::new();
         run_header(&mut out, s);
@@ -568,6 +580,7 @@ fn metric_label(r: &CompareRow) -> String {
 }
 
 /// `+15.1`, `-0.40`, `+0.00`.
+#[must_use]
 pub fn signed_ms(v: f64) -> String {
     if v < 0.0 {
         format!("-{}", ms(-v))
@@ -576,6 +589,7 @@ pub fn signed_ms(v: f64) -> String {
     }
 }
 
+#[must_use]
 pub fn describe_load(s: &Summary) -> String {
     let l = &s.load;
     let mut parts = vec![l.model.to_string()];

@@ -18,6 +18,7 @@ const ROW_GAP: f64 = 6.0;
 const PARTS: [&str; 6] = ["dns", "connect", "tls", "send", "wait", "receive"];
 
 /// `<h2>` and one chart per waterfall; empty when the run has none.
+#[must_use]
 pub fn section(s: &Summary) -> String {
     if s.waterfalls.is_empty() {
         return String::new();
@@ -40,6 +41,7 @@ pub fn section(s: &Summary) -> String {
 /// One request per row; x is milliseconds since the iteration's start.
 // Long by design: one SVG drawn top to bottom (grid, ticks, rows, legend) sharing the same
 // scales; split, every piece would take the whole geometry as arguments.
+#[must_use]
 pub fn chart(w: &Waterfall) -> String {
     let id = format!("waterfall-{}", w.connection);
     let title = format!("Median iteration, connections: {}", w.connection);

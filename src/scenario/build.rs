@@ -613,9 +613,10 @@ fn select_env(
     wanted: Option<&str>,
 ) -> R<(Option<String>, Environment)> {
     match wanted {
-        Some(w) => match envs.iter().find(|(n, _)| n == w) {
-            Some((n, e)) => Ok((Some(n.clone()), e.clone())),
-            None => {
+        Some(w) => {
+            if let Some((n, e)) = envs.iter().find(|(n, _)| n == w) {
+                Ok((Some(n.clone()), e.clone()))
+            } else {
                 let names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
                 let help = did_you_mean(w, names.iter().copied()).unwrap_or_else(|| {
                     if names.is_empty() {
@@ -626,7 +627,7 @@ fn select_env(
                 });
                 Err(Diag::new(Pos::NONE, format!("unknown env `{w}` (from `--env`)")).help(help))
             }
-        },
+        }
         None => Ok(envs
             .first()
             .map_or((None, Environment::default()), |(n, e)| {

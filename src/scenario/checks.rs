@@ -316,64 +316,58 @@ pub fn read_captures(r: &Reader<'_>, n: &Node) -> R<Captures> {
     for (var, kn, v) in &m.entries {
         var_name(var, kn.pos, "capture")?;
         let mut default = None;
-        let source = match &v.value {
-            Value::Map(_) => {
-                let cm = r.map(v, "a capture")?;
-                cm.allow(&CAPTURE_KEYS, "a capture")?;
-                // `default: null` is a value here (null), not "not given".
-                let sources: Vec<_> = cm
-                    .entries
-                    .iter()
-                    .filter(|(k, kn, dv)| {
-                        if k == "default" {
-                            default = Some((kn.pos, *dv));
-                            false
-                        } else {
-                            true
-                        }
-                    })
-                    .collect();
-                match sources.as_slice() {
-                    [(k, _, val)] => match k.as_str() {
-                        "json" => {
-                            let s = r.string(val, "a JSON path")?;
-                            CaptureSource::Json {
-                                path: json_path(&s, val.pos)?,
-                                path_src: s,
-                            }
-                        }
-                        "header" => {
-                            let h = r.string(val, "a header name")?;
-                            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                                return Err(Diag::new(
-                                    val.pos,
-                                    format!("invalid header name `{h}`"),
-                                ));
-                            }
-                            CaptureSource::Header(h)
-                        }
-                        "cookie" => CaptureSource::Cookie(r.string(val, "a cookie name")?),
-                        _ => CaptureSource::Regex(regex(r, val)?),
-                    },
-                    _ => {
-                        return Err(Diag::new(
-                            v.pos,
-                            "a capture takes one of `json`, `header`, `cookie` or `regex`",
-                        )
-                        .help("and optionally `default:`, its value when nothing matches"));
+        let source = if let Value::Map(_) = &v.value {
+            let cm = r.map(v, "a capture")?;
+            cm.allow(&CAPTURE_KEYS, "a capture")?;
+            // `default: null` is a value here (null), not "not given".
+            let sources: Vec<_> = cm
+                .entries
+                .iter()
+                .filter(|(k, kn, dv)| {
+                    if k == "default" {
+                        default = Some((kn.pos, *dv));
+                        false
+                    } else {
+                        true
                     }
+                })
+                .collect();
+            match sources.as_slice() {
+                [(k, _, val)] => match k.as_str() {
+                    "json" => {
+                        let s = r.string(val, "a JSON path")?;
+                        CaptureSource::Json {
+                            path: json_path(&s, val.pos)?,
+                            path_src: s,
+                        }
+                    }
+                    "header" => {
+                        let h = r.string(val, "a header name")?;
+                        if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                            return Err(Diag::new(val.pos, format!("invalid header name `{h}`")));
+                        }
+                        CaptureSource::Header(h)
+                    }
+                    "cookie" => CaptureSource::Cookie(r.string(val, "a cookie name")?),
+                    _ => CaptureSource::Regex(regex(r, val)?),
+                },
+                _ => {
+                    return Err(Diag::new(
+                        v.pos,
+                        "a capture takes one of `json`, `header`, `cookie` or `regex`",
+                    )
+                    .help("and optionally `default:`, its value when nothing matches"));
                 }
             }
-            _ => {
-                let s = r.string(v, "a capture")?;
-                if !s.starts_with('$') {
-                    return Err(Diag::new(v.pos, format!("`{s}` is not a JSON path"))
-                        .help("a capture is a JSON path (`$.id`) or `{header: Name}`, `{cookie: name}`, `{regex: ...}`"));
-                }
-                CaptureSource::Json {
-                    path: json_path(&s, v.pos)?,
-                    path_src: s,
-                }
+        } else {
+            let s = r.string(v, "a capture")?;
+            if !s.starts_with('$') {
+                return Err(Diag::new(v.pos, format!("`{s}` is not a JSON path"))
+                    .help("a capture is a JSON path (`$.id`) or `{header: Name}`, `{cookie: name}`, `{regex: ...}`"));
+            }
+            CaptureSource::Json {
+                path: json_path(&s, v.pos)?,
+                path_src: s,
             }
         };
         let default = match default {

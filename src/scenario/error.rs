@@ -47,6 +47,7 @@ impl Diag {
         }
     }
 
+    #[must_use]
     pub fn also(mut self, also: Vec<Pos>) -> Diag {
         self.also = also;
         self
@@ -62,6 +63,7 @@ impl Diag {
         self
     }
 
+    #[must_use]
     pub fn help_opt(mut self, help: Option<String>) -> Diag {
         if help.is_some() {
             self.help = help;
@@ -149,35 +151,42 @@ impl ScenarioError {
         }))
     }
 
+    #[must_use]
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
     }
 
     /// 1-based line of the offending token; 0 when the error has no position.
+    #[must_use]
     pub fn line(&self) -> usize {
         self.0.pos.line
     }
 
     /// 1-based column (in characters) of the offending token; 0 when it has no position.
+    #[must_use]
     pub fn col(&self) -> usize {
         self.0.pos.col
     }
 
     /// The one-line headline, without position or snippet.
+    #[must_use]
     pub fn message(&self) -> &str {
         &self.0.message
     }
 
+    #[must_use]
     pub fn help(&self) -> Option<&str> {
         self.0.help.as_deref()
     }
 
     /// Further `(line, col)` positions of the same problem (every use of an undefined variable).
+    #[must_use]
     pub fn also(&self) -> Vec<(usize, usize)> {
         self.0.also.iter().map(|(p, _)| (p.line, p.col)).collect()
     }
 
     /// The file (or `--threshold`) the error is about, as given.
+    #[must_use]
     pub fn path(&self) -> &str {
         &self.0.path
     }

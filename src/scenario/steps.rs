@@ -302,7 +302,7 @@ fn condition(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<ConditionRead> 
     };
     let keys: Vec<&str> = m.entries.iter().map(|(k, _, _)| k.as_str()).collect();
     let (test, src, after) = match keys.as_slice() {
-        ["set"] | ["empty"] => {
+        ["set" | "empty"] => {
             let Some(v) = m.get(keys[0]) else {
                 return Err(Diag::new(n.pos, forms));
             };
@@ -324,7 +324,7 @@ fn condition(r: &Reader<'_>, n: &Node, uses: &mut Vec<Use>) -> R<ConditionRead> 
             let src = format!("if: {{ var: {name}, equals: {} }}", want.source());
             (Test::Equals(name, want), src, None)
         }
-        ["passed"] | ["failed"] => {
+        ["passed" | "failed"] => {
             let Some(v) = m.get(keys[0]) else {
                 return Err(Diag::new(n.pos, forms));
             };

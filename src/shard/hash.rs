@@ -34,6 +34,7 @@ use std::fmt::Write as _;
 pub const RECIPE: &str = "sonde-plan/1";
 
 /// The plan's hash: 16 lowercase hex digits (64 bits of SHA-256).
+#[must_use]
 pub fn plan_hash(plan: &Plan) -> String {
     let text = canonical(plan);
     let digest = Sha256::digest(text.as_bytes());
@@ -70,6 +71,7 @@ impl Canon {
 }
 
 /// The canonical text hashed by `plan_hash` (public for tests and debugging).
+#[must_use]
 pub fn canonical(plan: &Plan) -> String {
     let mut c = Canon(String::new());
     c.field("recipe", RECIPE);

@@ -33,6 +33,7 @@ fn share32(total: u32, n: u32, k: u32) -> u32 {
 
 /// Shard `spec.index`'s share of `plan` (see the module doc). `ShardSpec::WHOLE` returns the
 /// plan unchanged except for its thresholds, which stay with the caller for the merge.
+#[must_use]
 pub fn split(plan: &Plan, spec: ShardSpec) -> Plan {
     let (n, k) = (spec.count.max(1), spec.index);
     let load = match &plan.load {
@@ -194,6 +195,7 @@ fn trim(x: f64) -> String {
 }
 
 /// What `--dry-run` prints: the (shard's) share next to the whole plan, and what runs.
+#[must_use]
 pub fn describe(whole: &Plan, spec: Option<ShardSpec>, hash: &str) -> String {
     let part = split(whole, spec.unwrap_or(ShardSpec::WHOLE));
     let mut s = String::new();

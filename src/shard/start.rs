@@ -105,6 +105,7 @@ impl StartAt {
     }
 
     /// RFC 3339 in UTC with milliseconds, as recorded in the result.
+    #[must_use]
     pub fn rfc3339(&self) -> String {
         humantime::format_rfc3339_millis(self.at).to_string()
     }

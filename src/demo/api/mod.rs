@@ -186,7 +186,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Feature flags: `X-Feature-Flags: a,b` and/or cookie `ff=a|b`, lower-cased.
 pub(crate) fn feature_flags(headers: &HeaderMap) -> BTreeSet<String> {
     let mut flags = BTreeSet::new();
-    for value in headers.get_all("x-feature-flags").iter() {
+    for value in &headers.get_all("x-feature-flags") {
         if let Ok(v) = value.to_str() {
             flags.extend(v.split(',').map(|f| f.trim().to_ascii_lowercase()));
         }

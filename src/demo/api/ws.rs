@@ -71,7 +71,7 @@ async fn pump(mut socket: WebSocket, feed: impl Stream<Item = FeedItem> + Send +
             },
             incoming = socket.recv() => match incoming {
                 // The client closed or the connection broke: nothing more to send.
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_) | Ok(Message::Close(_))) => return,
                 // Pings are answered by the protocol layer; other frames carry nothing here.
                 Some(Ok(_)) => {}
             },

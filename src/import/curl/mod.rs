@@ -80,6 +80,7 @@ struct Parsed {
 
 /// Splits `a=1; b=2` into cookies when that is lossless: joining the pieces with `; ` gives
 /// the same text back. Otherwise (`a=b; c`, odd spacing) `None`: the string is sent verbatim.
+#[must_use]
 pub fn split_cookies_exact(v: &str) -> Option<Vec<(String, String)>> {
     let pieces: Vec<(String, String)> = v
         .split("; ")
@@ -116,6 +117,7 @@ fn no_files(opt: &str, v: &str, pos: Pos) -> Result<(), ImportError> {
 
 /// curl's URL encoding (`curl_easy_escape` with `+` for space, as `--data-urlencode` sends):
 /// `A-Za-z0-9-._~` stay, space is `+`, every other byte is `%XX`.
+#[must_use]
 pub fn curl_urlencode(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for &b in s {

@@ -44,6 +44,7 @@ pub struct Word {
 impl Word {
     /// The position of the character at `chars` characters into `text`, exact when the word
     /// is one quoted string or has no quotes (columns count source characters).
+    #[must_use]
     pub fn pos_at(&self, chars: usize) -> Pos {
         Pos {
             line: self.pos.line,
@@ -95,6 +96,7 @@ fn positioned(src: &str) -> Vec<(char, Pos)> {
 
 /// Guesses the dialect: Windows cmd when carets quote (`^"`) or continue lines (` ^` at a line
 /// end); POSIX otherwise.
+#[must_use]
 pub fn detect(src: &str) -> Dialect {
     if src.contains("^\"") || src.lines().any(|l| l.trim_end().ends_with(" ^")) {
         Dialect::Cmd
@@ -182,7 +184,7 @@ fn posix(chars: &[(char, Pos)]) -> Result<Vec<Word>, ImportError> {
     let mut words = Vec::new();
     let mut cur: Option<WordBuf> = None;
     let mut i = 0;
-    let end_of_file = chars.last().map(|c| c.1).unwrap_or(Pos { line: 1, col: 1 });
+    let end_of_file = chars.last().map_or(Pos { line: 1, col: 1 }, |c| c.1);
     while i < chars.len() {
         let (c, pos) = chars[i];
         match c {
