@@ -28,6 +28,21 @@ pub struct StepOutcome {
     pub backoff: Backoff,
 }
 
+impl StepOutcome {
+    /// The run stopped while the step waited (to poll again, for an event): the step did not
+    /// finish and nothing is counted; the iteration ends here.
+    #[must_use]
+    pub fn stopped(end: Instant) -> StepOutcome {
+        StepOutcome {
+            captures: Vec::new(),
+            failed: false,
+            abort: true,
+            end,
+            backoff: Backoff::None,
+        }
+    }
+}
+
 /// Why a virtual user pauses between iterations instead of hammering a failing server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backoff {

@@ -83,13 +83,7 @@ pub(super) async fn run(
     let end = Instant::now();
     let Some(result) = waited else {
         // Stopped while waiting: the step did not finish, nothing hangs, nothing is counted.
-        return StepOutcome {
-            captures: Vec::new(),
-            failed: false,
-            abort: true,
-            end,
-            backoff: Backoff::None,
-        };
+        return StepOutcome::stopped(end);
     };
     let result = result.map_err(|(class, msg)| (class, scrub_secrets(&msg, scope)));
     if let Some(ex) = seen.shown.borrow_mut().take() {

@@ -905,13 +905,7 @@ async fn run_step(
             {
                 // Stopped while waiting to poll again: the step did not finish, nothing hangs.
                 in_flight.armed = false;
-                return StepOutcome {
-                    captures: Vec::new(),
-                    failed: false,
-                    abort: true,
-                    end,
-                    backoff: Backoff::None,
-                };
+                return StepOutcome::stopped(end);
             }
             attempt_from = Instant::now();
             in_flight.from = attempt_from;
