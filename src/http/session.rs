@@ -17,7 +17,7 @@ use super::connect::{self, Conn, Connector, Key, Proto};
 use super::error::{Authority, ErrorKind, HttpError, TransportError};
 use super::exchange::{self, Attempt, HyperRequest};
 use super::h1::{self, H1Failure};
-use super::{ClientConfig, ConnectionMode, Exchange, Hop, Request, Timing, redirect, tls};
+use super::{ClientConfig, ConnectionMode, Exchange, Hop, Request, redirect, tls};
 use super::{ServerTimingMetric, parse_server_timing};
 
 /// Idle HTTP/1.1 connections kept per session (a `parallel:` group needs a few).
@@ -33,61 +33,6 @@ struct Outgoing<'a> {
     /// A `traceparent` value to add (`crate::trace`), first hop only (redirects carry it in
     /// their owned headers).
     trace: Option<&'a [u8]>,
-}
-
-/// A redirect's next request, owned: method, URL, headers, body.
-type Redirected = (Method, Url, HeaderMap, Bytes);
-
-/// The request a hop sends: the caller's on the first hop (with its rendered `wire` and the
-/// trace context), the redirect's after.
-fn outgoing<'a>(
-    req: &'a Request,
-    wire: Option<&'a Bytes>,
-    trace: Option<&'a [u8]>,
-    next: &'a Option<Redirected>,
-) -> Outgoing<'a> {
-    match next {
-        Some((method, url, headers, body)) => Outgoing {
-            method,
-            url,
-            headers,
-            body,
-            wire: None,
-            trace: None,
-        },
-        None => Outgoing {
-            method: &req.method,
-            url: &req.url,
-            headers: &req.headers,
-            body: &req.body,
-            wire,
-            trace,
-        },
-    }
-}
-
-/// The exchange as its last hop ended.
-fn finish(
-    url: &Url,
-    hops: Vec<Hop>,
-    timing: Timing,
-    att: Attempt,
-    error: Option<TransportError>,
-) -> Exchange {
-    let server_timing = server_timing(&att.headers);
-    Exchange {
-        url: url.clone(),
-        hops,
-        timing,
-        status: att.status,
-        version: att.version,
-        headers: att.headers,
-        body: att.capture.into_bytes(),
-        body_len: att.body_len,
-        close_delimited: att.close_delimited,
-        server_timing,
-        error,
-    }
 }
 
 /// Pooled connections found dead before a fresh one is opened.
@@ -244,6 +189,8 @@ impl Session {
     /// `send` without giving the request up. `wire` is the request as `encode_h1` rendered it
     /// once: written as is on HTTP/1.1 while the session's jar holds no cookie (a load loop's
     /// static step then renders nothing per request).
+    // Long by design: the request's hop loop (redirects, cookies, the whole-exchange deadline) on
+    // the hot path, kept in one function so every hop's timing edges stay in one place.
     pub async fn send_ref(&self, req: &Request, wire: Option<&Bytes>) -> Exchange {
         self.send_traced(req, wire, None).await
     }
@@ -257,106 +204,110 @@ impl Session {
         trace: Option<&crate::trace::TraceParent>,
     ) -> Exchange {
         let trace = trace.map(crate::trace::TraceParent::as_bytes);
-        let limit = req.timeout.unwrap_or(self.client.cfg.request_timeout);
+        let cfg = &self.client.cfg;
+        let limit = req.timeout.unwrap_or(cfg.request_timeout);
         let start = Instant::now();
         let deadline = tokio::time::Instant::from_std(start) + limit;
         let mut first_hop = true;
         let mut hops: Vec<Hop> = Vec::new();
         // After a redirect: the next request, owned.
-        let mut next_req: Option<Redirected> = None;
+        let mut next_req: Option<(Method, Url, HeaderMap, Bytes)> = None;
         loop {
-            let out = outgoing(req, wire, trace, &next_req);
-            let first = std::mem::take(&mut first_hop).then_some(start);
-            let (att, timing, mut error) = self.hop(&out, first, deadline, limit).await;
-            if error.is_none() && req.follow_redirects {
-                match self.redirect(&out, &att, timing, &mut hops) {
-                    Ok(Some(next)) => {
-                        next_req = Some(next);
+            let out = match &next_req {
+                Some((method, url, headers, body)) => Outgoing {
+                    method,
+                    url,
+                    headers,
+                    body,
+                    wire: None,
+                    trace: None,
+                },
+                None => Outgoing {
+                    method: &req.method,
+                    url: &req.url,
+                    headers: &req.headers,
+                    body: &req.body,
+                    wire,
+                    trace,
+                },
+            };
+            let url = out.url;
+            // Build TLS (first https request only) before this request's clock starts.
+            let tls = (url.scheme() == "https").then(|| self.client.tls());
+            let hop_start = if std::mem::take(&mut first_hop) {
+                start
+            } else {
+                Instant::now()
+            };
+            let mut att = Attempt::new(hop_start);
+            let res = match tls.transpose() {
+                Err(e) => Err(e),
+                Ok(tls) => {
+                    let fut = self.attempt(&out, &mut att, tls);
+                    match tokio::time::timeout_at(deadline, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(exchange::timeout_error(&att, authority(url), limit)),
+                    }
+                }
+            };
+            let timing = att.timing();
+            if att.headers.contains_key(header::SET_COOKIE) {
+                self.store_cookies(&att.headers, url);
+                mark_sensitive(&mut att.headers, &[header::SET_COOKIE]);
+            }
+            let mut error = res.err();
+            if let (None, true, Some(status)) = (&error, req.follow_redirects, att.status)
+                && let Some(next) = redirect::next(status, &att.headers, url, out.method)
+            {
+                match next {
+                    Err(msg) => error = Some(TransportError::new(ErrorKind::Protocol, msg)),
+                    Ok(_) if hops.len() >= cfg.max_redirects as usize => {
+                        error = Some(TransportError::new(
+                            ErrorKind::TooManyRedirects,
+                            format!(
+                                "more than {} redirects (last from {})",
+                                cfg.max_redirects,
+                                authority(url)
+                            ),
+                        ));
+                    }
+                    Ok(next) => {
+                        let mut next_headers = out.headers.clone();
+                        if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
+                            next_headers.insert(crate::trace::TRACEPARENT, v);
+                        }
+                        redirect::carry_headers(&mut next_headers, url, &next);
+                        hops.push(Hop {
+                            url: url.clone(),
+                            status,
+                            timing,
+                            server_timing: server_timing(&att.headers),
+                        });
+                        let next_body = if next.keep_body {
+                            out.body.clone()
+                        } else {
+                            Bytes::new()
+                        };
+                        next_req = Some((next.method, next.url, next_headers, next_body));
                         continue;
                     }
-                    Ok(None) => {}
-                    Err(e) => error = Some(e),
                 }
             }
-            return finish(out.url, hops, timing, att, error);
+            let server_timing = server_timing(&att.headers);
+            return Exchange {
+                url: url.clone(),
+                hops,
+                timing,
+                status: att.status,
+                version: att.version,
+                headers: att.headers,
+                body: att.capture.into_bytes(),
+                body_len: att.body_len,
+                close_delimited: att.close_delimited,
+                server_timing,
+                error,
+            };
         }
-    }
-
-    /// One hop of the exchange, within the whole exchange's `deadline`: its attempt, its
-    /// timing, and its error if any. Its clock starts at `first` (the exchange's start) on the
-    /// first hop, after TLS is built (first https request only) on the others. The hop's
-    /// cookies go to the jar.
-    async fn hop(
-        &self,
-        out: &Outgoing<'_>,
-        first: Option<Instant>,
-        deadline: tokio::time::Instant,
-        limit: std::time::Duration,
-    ) -> (Attempt, Timing, Option<TransportError>) {
-        let url = out.url;
-        let tls = (url.scheme() == "https").then(|| self.client.tls());
-        let hop_start = first.unwrap_or_else(Instant::now);
-        let mut att = Attempt::new(hop_start);
-        let res = match tls.transpose() {
-            Err(e) => Err(e),
-            Ok(tls) => {
-                let fut = self.attempt(out, &mut att, tls);
-                match tokio::time::timeout_at(deadline, fut).await {
-                    Ok(r) => r,
-                    Err(_) => Err(exchange::timeout_error(&att, authority(url), limit)),
-                }
-            }
-        };
-        let timing = att.timing();
-        if att.headers.contains_key(header::SET_COOKIE) {
-            self.store_cookies(&att.headers, url);
-            mark_sensitive(&mut att.headers, &[header::SET_COOKIE]);
-        }
-        (att, timing, res.err())
-    }
-
-    /// Where a successful hop redirects to, if it does: the next request (its headers carry
-    /// the trace context and what `redirect::carry_headers` keeps), the hop recorded in `hops`.
-    /// `Err` for an unusable `Location` or one redirect too many.
-    fn redirect(
-        &self,
-        out: &Outgoing<'_>,
-        att: &Attempt,
-        timing: Timing,
-        hops: &mut Vec<Hop>,
-    ) -> Result<Option<Redirected>, TransportError> {
-        let url = out.url;
-        let Some(status) = att.status else {
-            return Ok(None);
-        };
-        let Some(next) = redirect::next(status, &att.headers, url, out.method) else {
-            return Ok(None);
-        };
-        let next = next.map_err(|msg| TransportError::new(ErrorKind::Protocol, msg))?;
-        let max = self.client.cfg.max_redirects;
-        if hops.len() >= max as usize {
-            return Err(TransportError::new(
-                ErrorKind::TooManyRedirects,
-                format!("more than {max} redirects (last from {})", authority(url)),
-            ));
-        }
-        let mut next_headers = out.headers.clone();
-        if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
-            next_headers.insert(crate::trace::TRACEPARENT, v);
-        }
-        redirect::carry_headers(&mut next_headers, url, &next);
-        hops.push(Hop {
-            url: url.clone(),
-            status,
-            timing,
-            server_timing: server_timing(&att.headers),
-        });
-        let next_body = if next.keep_body {
-            out.body.clone()
-        } else {
-            Bytes::new()
-        };
-        Ok(Some((next.method, next.url, next_headers, next_body)))
     }
 
     /// The hyper request without its target: jar cookies merged, a User-Agent if none.
