@@ -63,10 +63,24 @@ pub fn new_span_id() -> u64 {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn hex_into(out: &mut [u8], mut v: u128, digits: usize) {
-    for i in (0..digits).rev() {
-        out[i] = HEX[(v & 0xf) as usize];
-        v >>= 4;
+/// Two lowercase hex digits per byte value: a table read per byte, not per nibble.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
+/// The low `digits` (even) hex digits of `v` into `out` (this runs for every request: a
+/// table lookup per byte of a 64-bit half).
+fn hex_into(out: &mut [u8], v: u128, digits: usize) {
+    let bytes = v.to_be_bytes();
+    let skip = 16 - digits / 2;
+    for (pair, b) in out.chunks_exact_mut(2).zip(&bytes[skip..]) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
@@ -147,6 +161,17 @@ pub fn parse(value: &str) -> Option<(u128, u64, u8)> {
 /// `traceparent`: the caller's own header wins (repro of a specific trace).
 pub fn sets_traceparent<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
     names.any(|n| n.eq_ignore_ascii_case(TRACEPARENT))
+}
+
+/// `splice_h1` in place: the header line goes into `buf` after its request line (one move of
+/// the rest, no second buffer).
+pub fn insert_h1(buf: &mut Vec<u8>, value: &[u8]) {
+    let at = buf
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(buf.len(), |i| i + 2);
+    let line = b"traceparent: ".iter().chain(value).chain(b"\r\n").copied();
+    buf.splice(at..at, line);
 }
 
 /// `wire` (an HTTP/1.1 request) with `traceparent: VALUE` added as the first header after the
@@ -236,6 +261,10 @@ mod tests {
                 tp.as_str()
             )
         );
+        // In place, the same bytes.
+        let mut buf = wire.to_vec();
+        insert_h1(&mut buf, tp.as_bytes());
+        assert_eq!(String::from_utf8(buf).unwrap(), text);
     }
 
     #[test]

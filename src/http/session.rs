@@ -189,14 +189,16 @@ impl Session {
     /// `send` without giving the request up. `wire` is the request as `encode_h1` rendered it
     /// once: written as is on HTTP/1.1 while the session's jar holds no cookie (a load loop's
     /// static step then renders nothing per request).
-    // Long by design: the request's hop loop (redirects, cookies, the whole-exchange deadline) on
-    // the hot path, kept in one function so every hop's timing edges stay in one place.
     pub async fn send_ref(&self, req: &Request, wire: Option<&Bytes>) -> Exchange {
         self.send_traced(req, wire, None).await
     }
 
     /// `send_ref` adding a `traceparent` header with value `trace` (on HTTP/1.1 spliced into
     /// `wire` in a reused buffer: no allocation per request).
+    // Long by design: the request's hop loop (redirects, cookies, the whole-exchange deadline)
+    // is the hot path. Split into functions that hand the exchange and the outgoing request to
+    // each other, it cost ~390 more instructions per request in moves (callgrind, one-URL run
+    // against nginx: 8 memcpy calls per request instead of 3), about 2% of a request's work.
     pub async fn send_traced(
         &self,
         req: &Request,
@@ -485,9 +487,7 @@ impl Session {
                         &mut buf,
                     );
                     if let Some(t) = out.trace {
-                        let mut with = Vec::new();
-                        crate::trace::splice_h1(&buf, t, &mut with);
-                        buf = with;
+                        crate::trace::insert_h1(&mut buf, t);
                     }
                     buf
                 }),
