@@ -91,7 +91,7 @@ impl VerboseArgs {
 /// `breakdown`).
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = `JUnit`,
+    /// Write the result to FILE; the extension picks the format (json, txt, md, xml = JUnit,
     /// html). Repeatable. With `breakdown --vs`, the second environment's result goes to FILE
     /// with `.ENV` before the extension. `run` also takes `prometheus=URL`: live metrics pushed
     /// by Prometheus remote write (e.g. prometheus=http://127.0.0.1:9090/api/v1/write).

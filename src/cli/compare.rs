@@ -28,7 +28,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "99%")]
     pub confidence: String,
     /// Also write the report to FILE; the extension picks the format
-    /// (txt, json = the comparison, md, xml = `JUnit`, html). Repeatable.
+    /// (txt, json = the comparison, md, xml = JUnit, html). Repeatable.
     #[arg(long = "out", short = 'o')]
     pub outs: Vec<PathBuf>,
     /// What to print on stdout.

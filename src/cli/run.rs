@@ -84,14 +84,14 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub exemplars: u32,
     /// Link each exemplar in reports: a URL with `{trace_id}` (or `{request_id}`), e.g.
-    /// '<https://tempo.example/trace/{trace_id>}'.
+    /// 'https://tempo.example/trace/{trace_id}'.
     #[arg(long = "trace-url", value_name = "TEMPLATE")]
     pub trace_url: Option<String>,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Run shard K of N (from 0) of the plan; also from `SONDE_SHARD`, or `JOB_COMPLETION_INDEX`
-    /// with `SONDE_SHARDS`. Merge the shards' --out files with `sonde merge`.
+    /// Run shard K of N (from 0) of the plan; also from SONDE_SHARD, or JOB_COMPLETION_INDEX
+    /// with SONDE_SHARDS. Merge the shards' --out files with `sonde merge`.
     #[arg(long)]
     pub shard: Option<String>,
     /// Start the load at this wall-clock time (RFC 3339, e.g. 2026-12-01T10:00:00Z, or +30s).

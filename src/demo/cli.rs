@@ -19,7 +19,7 @@ pub struct DemoArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// `SQLite` database file (kept across runs); default: a temporary file removed on exit.
+    /// SQLite database file (kept across runs); default: a temporary file removed on exit.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Seed for the deterministic demo data and tokens.

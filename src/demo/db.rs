@@ -1,4 +1,4 @@
-//! The demo's `SQLite` database: connection pools, embedded migrations, the write-transaction
+//! The demo's SQLite database: connection pools, embedded migrations, the write-transaction
 //! rule. Knows the schema but no HTTP and no business rules.
 //!
 //! Two pools, so that no deferred transaction can ever upgrade to a write: `read` connections
@@ -68,7 +68,7 @@ impl Db {
     }
 
     /// Starts a write transaction with `BEGIN IMMEDIATE`: the write lock is taken up front, so
-    /// the transaction can never fail half-way with `SQLITE_BUSY` on a lock upgrade.
+    /// the transaction can never fail half-way with SQLITE_BUSY on a lock upgrade.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.write.begin_with("BEGIN IMMEDIATE").await
     }
@@ -126,7 +126,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// True when `SQLite` reported the database busy or locked (retryable, answered 503).
+/// True when SQLite reported the database busy or locked (retryable, answered 503).
 pub(crate) fn is_busy(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut => true,

@@ -1,5 +1,5 @@
 //! Deterministic seed data: users, startups, investments and the demo identities, all derived
-//! from one `u64` seed. Rows are generated inside `SQLite` (recursive CTEs with integer
+//! from one `u64` seed. Rows are generated inside SQLite (recursive CTEs with integer
 //! arithmetic), in one `BEGIN IMMEDIATE` transaction, so seeding stays well under a second.
 
 use std::collections::HashMap;

@@ -691,7 +691,7 @@ fn shown_header(name: &str, value: &str) -> String {
     )
 }
 
-/// The last key of a `JSONPath` (`$.user.token` → `token`, `$['api-key']` → `api-key`), to
+/// The last key of a JSONPath (`$.user.token` → `token`, `$['api-key']` → `api-key`), to
 /// judge by name whether the value it selects is secret.
 fn last_field(path: &str) -> &str {
     let p = path.trim_end_matches([']', '\'', '"']);

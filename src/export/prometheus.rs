@@ -1,5 +1,5 @@
 //! `--out prometheus=URL`: Prometheus remote-write 1.0 (a protobuf `WriteRequest`, snappy
-//! block-compressed, `POSTed` with `Content-Encoding: snappy`, `Content-Type:
+//! block-compressed, POSTed with `Content-Encoding: snappy`, `Content-Type:
 //! application/x-protobuf`, `X-Prometheus-Remote-Write-Version: 0.1.0`), as Prometheus's
 //! `--web.enable-remote-write-receiver` accepts it.
 //!

@@ -1,4 +1,4 @@
-//! `JUnit` XML (`quick-junit`), the format every CI system reads: a suite of thresholds (one test
+//! JUnit XML (`quick-junit`), the format every CI system reads: a suite of thresholds (one test
 //! case each, the measured value in the failure message), a suite of expectations (one case
 //! per step, every distinct failure listed in its failure element), and with a baseline a suite
 //! of comparisons (one case per step). Test names are stable across runs, passing or failing,
@@ -28,7 +28,7 @@ fn run_properties(suite: &mut TestSuite, s: &Summary) {
     suite.add_property(Property::new("insecure", s.insecure.to_string()));
 }
 
-/// `quick-junit` always writes `skipped` on `<testsuites>`, which Jenkins' `JUnit` schema refuses
+/// `quick-junit` always writes `skipped` on `<testsuites>`, which Jenkins' JUnit schema refuses
 /// (it allows it on `<testsuite>` only): drop that one attribute.
 fn without_root_skipped(xml: &str) -> String {
     let Some(open) = xml.find("<testsuites") else {

@@ -98,7 +98,7 @@ pub(crate) fn json_object(
 const DUPLICATE: &str = "duplicate key `";
 
 /// A JSON value read like `serde_json::Value`, except that a key repeated in one object is an
-/// error (`serde_json` keeps the last one silently).
+/// error (serde_json keeps the last one silently).
 struct Strict(Value);
 
 impl<'de> serde::Deserialize<'de> for Strict {

@@ -116,7 +116,7 @@ pub(crate) async fn profile(
     Ok(Json(json!({"user": user, "totals": totals, "recent_investments": recent})).into_response())
 }
 
-/// Two indexed queries: totals from the covering index, the newest rows by (`created_at`, id).
+/// Two indexed queries: totals from the covering index, the newest rows by (created_at, id).
 async fn profile_parts(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), sqlx::Error> {
     let row = timing::db(
         sqlx::query(
@@ -168,7 +168,7 @@ async fn profile_parts(db: &Db, id: i64) -> Result<(Totals, Vec<Recent>), sqlx::
 }
 
 /// What one query costs a real application beyond the database's own work: the round trip to
-/// a database server on the same network. The embedded `SQLite` answers an indexed lookup in
+/// a database server on the same network. The embedded SQLite answers an indexed lookup in
 /// microseconds, so without it the N+1 fault's cost would depend on this CPU's speed.
 const DB_ROUND_TRIP: Duration = Duration::from_micros(50);
 
