@@ -346,3 +346,32 @@ $SONDE breakdown "$D/good.curl" --target http://127.0.0.1:18080 -n 1 --connectio
         r.out
     );
 }
+
+#[test]
+fn a_prometheus_receiver_on_a_host_not_named_gets_nothing() {
+    if !netns_available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    // The receiver is refused before setup or load send anything (exit 2, naming it); named
+    // with --allow-host, the pushes arrive.
+    let r = in_netns(
+        d.path(),
+        r#"$SONDE run --url http://127.0.0.1:18080/ok -n 1 -q --out prometheus=http://10.77.0.1/api/v1/write; echo "exit=$?""#,
+    );
+    assert_eq!(r.exit(), 2, "{}", r.out);
+    assert!(r.out.contains("prometheus=http://10.77.0.1/"), "{}", r.out);
+    assert!(r.log.is_empty(), "{:?}\n{}", r.log, r.out);
+    let r = in_netns(
+        d.path(),
+        r#"$SONDE run --url http://127.0.0.1:18080/ok -n 1 -q --allow-host 10.77.0.1 --out prometheus=http://10.77.0.1/api/v1/write; echo "exit=$?""#,
+    );
+    assert!(
+        r.to("10.77.0.1:80")
+            .iter()
+            .any(|h| h.starts_with("POST /api/v1/write")),
+        "{:?}\n{}",
+        r.log,
+        r.out
+    );
+}
