@@ -157,6 +157,15 @@ pub fn parse(value: &str) -> Option<(u128, u64, u8)> {
     (trace != 0 && span != 0).then_some((trace, span, flags))
 }
 
+/// The `traceparent` a caller set itself in `headers` (a scenario, an imported request), if
+/// it is a valid one.
+#[must_use]
+pub fn sent_by_caller(headers: &http::HeaderMap) -> Option<TraceParent> {
+    let v = headers.get(TRACEPARENT)?.to_str().ok()?;
+    let (trace, span, _) = parse(v)?;
+    Some(TraceParent::new(trace, span))
+}
+
 /// Whether `headers` (a scenario's or an imported request's, by name) already carry a
 /// `traceparent`: the caller's own header wins (repro of a specific trace).
 pub fn sets_traceparent<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {

@@ -864,13 +864,9 @@ async fn run_step(
             None => None,
         };
         let ex = session.send_traced(req, wire, tp.as_ref()).await;
-        // The caller's own `traceparent` (repro of one specific trace) names the exemplar's
-        // trace when sonde sent none of its own.
-        let tp = tp.or_else(|| {
-            let v = req.headers.get(crate::trace::TRACEPARENT)?.to_str().ok()?;
-            let (trace, span, _) = crate::trace::parse(v)?;
-            Some(crate::trace::TraceParent::new(trace, span))
-        });
+        // The trace a kept request names: sonde's, else the caller's own `traceparent` (repro of
+        // one specific trace), looked up only when a trace or an exemplar is kept.
+        let recorded_tp = || tp.or_else(|| crate::trace::sent_by_caller(&req.headers));
         let end = Instant::now();
         let latency = end.saturating_duration_since(attempt_from);
         let failure = check(step, &ex, scope);
@@ -889,7 +885,9 @@ async fn run_step(
         };
         // Every request counts in the phases; only the final one decides the outcome.
         with_stats(local, idx, |s| record_exchange(s, &ex));
-        trace(local, idx, &ex, tp.as_ref());
+        if local.trace.is_some() {
+            trace(local, idx, &ex, recorded_tp().as_ref());
+        }
         {
             let mut iv = local.interval.borrow_mut();
             iv.requests += 1 + ex.hops.len() as u64;
@@ -942,7 +940,8 @@ async fn run_step(
             let latency_us = latency.as_micros() as u64;
             let opts = &local.shared.plan.http.trace;
             if failure.is_none() && s.exemplars.beats(latency_us) {
-                let e = super::step::exemplar(step, &ex, latency, tp.as_ref(), None, opts);
+                let e =
+                    super::step::exemplar(step, &ex, latency, recorded_tp().as_ref(), None, opts);
                 s.exemplars.offer(opts.exemplars, e);
             }
             match &failure {
@@ -952,7 +951,7 @@ async fn run_step(
                             step,
                             &ex,
                             latency,
-                            tp.as_ref(),
+                            recorded_tp().as_ref(),
                             Some(class),
                             opts,
                         );
