@@ -217,54 +217,6 @@ fn record(
     }
 }
 
-/// Opens a TCP connection to the request's host, checked against the allow-list first (and
-/// each resolved address after), within the client's connect timeout.
-async fn connect(local: &Local, url: &url::Url) -> Result<tokio::net::TcpStream, Failure> {
-    let cfg = local.shared.client.config();
-    cfg.allow
-        .check_url(url)
-        .map_err(|r| fail("not_allowed", r.to_string()))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| fail("invalid_request", "the stream URL has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let open = async {
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| fail("dns", format!("cannot resolve {host}: {e}")))?
-            .collect();
-        let mut last = fail("dns", format!("{host} resolved to no address"));
-        for addr in addrs {
-            if let Err(r) = cfg.allow.check_resolved(&host, addr.ip()) {
-                last = fail("not_allowed", r.to_string());
-                continue;
-            }
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(tcp) => {
-                    let _ = tcp.set_nodelay(true);
-                    return Ok(tcp);
-                }
-                Err(e) => last = fail("connect", format!("{host}:{port}: {e}")),
-            }
-        }
-        Err(last)
-    };
-    tokio::time::timeout(cfg.connect_timeout, open)
-        .await
-        .unwrap_or_else(|_| {
-            Err(fail(
-                "connect_timeout",
-                format!(
-                    "{host}:{port}: no connection within the connect timeout ({:?})",
-                    cfg.connect_timeout
-                ),
-            ))
-        })
-}
-
 /// The subscription's answer as the step's checks see it, its body one event's data.
 fn as_exchange(
     url: &url::Url,
@@ -402,39 +354,17 @@ async fn follow(
     {
         headers.insert(http::header::COOKIE, v);
     }
-    let tcp = connect(local, &req.url).await?;
-    seen.connected.set(Some(Instant::now()));
-    let url = &req.url;
-    if url.scheme() == "https" {
-        let tls = local
-            .shared
-            .client
-            .tls_http1()
-            .map_err(|e| fail(e.kind.as_str(), e.message))?;
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| fail("tls", format!("{host}: not a TLS server name: {e}")))?;
-        let limit = local.shared.client.config().connect_timeout;
-        let stream = match tokio::time::timeout(limit, tls.connect(name, tcp)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(fail("tls", format!("{host}: TLS handshake: {e}"))),
-            Err(_) => {
-                return Err(fail(
-                    "connect_timeout",
-                    format!("{host}: TLS handshake did not finish within {limit:?}"),
-                ));
-            }
-        };
-        seen.secured.set(Some(Instant::now()));
-        subscribe(stream, step, spec, url, headers, scope, session, seen).await
-    } else {
-        subscribe(tcp, step, spec, url, headers, scope, session, seen).await
-    }
+    // Connected as any request is (allow-list, DNS, TCP, TLS), offering HTTP/1.1 only.
+    let (io, tcp_end, tls_end) = local
+        .shared
+        .client
+        .open_http1(&req.url)
+        .await
+        .map_err(|e| fail(e.kind.as_str(), e.message))?;
+    seen.connected
+        .set(Some(tcp_end.unwrap_or_else(Instant::now)));
+    seen.secured.set(tls_end);
+    subscribe(io, step, spec, &req.url, headers, scope, session, seen).await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -77,8 +77,6 @@ pub(crate) struct Connector<'a> {
 const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Open a connection for `url` (scheme already checked to be http/https).
-// Long by design: resolve, connect and handshake in order, with the phase marks taken at each
-// edge in one place so the timing edges (and their timeouts) stay visible together.
 pub(crate) async fn open(
     c: &Connector<'_>,
     url: &url::Url,
@@ -86,6 +84,51 @@ pub(crate) async fn open(
     start: Instant,
     marks: &mut ConnectMarks,
 ) -> Result<Conn, TransportError> {
+    let (stream, h2, tls_resumed) = open_stream(c, url, &key, start, marks).await?;
+    let authority = Authority {
+        host: &key.host,
+        port: key.port,
+    };
+    let proto = if h2 {
+        let stats = IoStats::new(start);
+        let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| {
+                TransportError::new(
+                    ErrorKind::Protocol,
+                    format!("{authority}: HTTP/2 handshake failed: {}", chain(&e)),
+                )
+            })?;
+        // The connection task ends when every sender is dropped or the peer closes.
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Proto::H2 { sender, stats }
+    } else {
+        Proto::H1(H1Conn::new(stream))
+    };
+    Ok(Conn {
+        key,
+        proto,
+        tls_resumed,
+    })
+}
+
+/// The transport under a connection for `url`: the allow-list, DNS, TCP and TLS (with the
+/// connector's ALPN), each phase's end in `marks`. Also what sonde's own event-stream and
+/// WebSocket subscriptions connect with. Returns the stream, whether ALPN chose h2, and
+/// whether the TLS session was resumed.
+// Long by design: resolve, connect and handshake in order, with the phase marks taken at each
+// edge in one place so the timing edges (and their timeouts) stay visible together.
+pub(crate) async fn open_stream(
+    c: &Connector<'_>,
+    url: &url::Url,
+    key: &Key,
+    start: Instant,
+    marks: &mut ConnectMarks,
+) -> Result<(Stream, bool, bool), TransportError> {
     let deadline = tokio::time::Instant::from_std(start + c.connect_timeout);
     let authority = Authority {
         host: &key.host,
@@ -201,30 +244,5 @@ pub(crate) async fn open(
     } else {
         (Stream::Plain(tcp), false, false)
     };
-
-    let proto = if h2 {
-        let stats = IoStats::new(start);
-        let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .handshake(io)
-            .await
-            .map_err(|e| {
-                TransportError::new(
-                    ErrorKind::Protocol,
-                    format!("{authority}: HTTP/2 handshake failed: {}", chain(&e)),
-                )
-            })?;
-        // The connection task ends when every sender is dropped or the peer closes.
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Proto::H2 { sender, stats }
-    } else {
-        Proto::H1(H1Conn::new(stream))
-    };
-    Ok(Conn {
-        key,
-        proto,
-        tls_resumed,
-    })
+    Ok((stream, h2, tls_resumed))
 }

@@ -91,9 +91,41 @@ impl Client {
         &self.inner.cfg
     }
 
-    /// The client's TLS settings (roots, `--cacert`, `--insecure`) offering HTTP/1.1 only, for
-    /// connections sonde drives itself (event streams and WebSocket upgrades).
-    pub(crate) fn tls_http1(&self) -> Result<tokio_rustls::TlsConnector, TransportError> {
+    /// A connection sonde drives itself (event streams, WebSocket upgrades), opened exactly as
+    /// requests' connections are (allow-list, DNS and its deadline, TCP, TLS, within the
+    /// connect timeout) but offering HTTP/1.1 only. Returns the stream and when its TCP and
+    /// TLS phases ended.
+    pub(crate) async fn open_http1(
+        &self,
+        url: &Url,
+    ) -> Result<(super::io::Stream, Option<Instant>, Option<Instant>), TransportError> {
+        let https = url.scheme() == "https";
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Err(TransportError::new(
+                ErrorKind::InvalidRequest,
+                "URL has no host",
+            ));
+        };
+        let tls = if https { Some(self.tls_http1()?) } else { None };
+        let cfg = &self.inner.cfg;
+        let connector = Connector {
+            tls: tls.as_ref(),
+            connect_timeout: cfg.connect_timeout,
+            allow: &cfg.allow,
+        };
+        let key = Key {
+            https,
+            host: host.into(),
+            port,
+        };
+        let mut marks = connect::ConnectMarks::default();
+        let (stream, _, _) =
+            connect::open_stream(&connector, url, &key, Instant::now(), &mut marks).await?;
+        Ok((stream, marks.tcp_end, marks.tls_end))
+    }
+
+    /// The client's TLS settings (roots, `--cacert`, `--insecure`) offering HTTP/1.1 only.
+    fn tls_http1(&self) -> Result<tokio_rustls::TlsConnector, TransportError> {
         let base = self.inner.tls()?;
         let mut config = (**base.config()).clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
