@@ -75,6 +75,21 @@ pub struct RunArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub verbose: VerboseArgs,
+    /// `reuse`: keep-alive, connections pooled per virtual user (default). `new`: a fresh
+    /// connection (DNS, TCP, TLS) for every request, setup steps and redirect hops included,
+    /// as oha's --disable-keepalive; HTTP/1.1 requests then say `Connection: close` (unless
+    /// the request sets its own Connection header) so the server closes first and the
+    /// TIME_WAIT sockets stay on its side. TLS sessions are resumed as a returning browser
+    /// does (the result counts resumed handshakes); see --no-tls-resumption.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub connection: Option<ConnectionArg>,
+    /// Same as --connection new (oha's and hey's name).
+    #[arg(long = "disable-keepalive", conflicts_with = "connection")]
+    pub disable_keepalive: bool,
+    /// Every new TLS connection does a full handshake: no session tickets are kept (by
+    /// default they are, in memory, as a returning browser and oha do).
+    #[arg(long = "no-tls-resumption")]
+    pub no_tls_resumption: bool,
     /// Do not pause a virtual user for a 429's Retry-After (deliberate rate-limit tests).
     #[arg(long = "ignore-retry-after")]
     pub ignore_retry_after: bool,
@@ -105,8 +120,27 @@ pub struct RunArgs {
     pub prometheus: Option<url::Url>,
 }
 
+/// `--connection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConnectionArg {
+    /// Keep-alive: connections pooled per virtual user.
+    Reuse,
+    /// A fresh connection for every request.
+    New,
+}
+
+/// `--connection` / `--disable-keepalive`; absent: the scenario's `http.connection` (reuse).
+fn connection_mode(a: &RunArgs) -> ConnectionMode {
+    match (a.connection, a.disable_keepalive) {
+        (Some(ConnectionArg::New), _) | (None, true) => ConnectionMode::New,
+        (Some(ConnectionArg::Reuse) | None, _) => ConnectionMode::Reuse,
+    }
+}
+
 fn http_options(a: &RunArgs) -> Result<HttpOptions, Error> {
     Ok(HttpOptions {
+        connection: connection_mode(a),
+        tls_resumption: !a.no_tls_resumption,
         honor_retry_after: !a.ignore_retry_after,
         trace: crate::trace::TraceOptions {
             context: !a.http.no_trace_context,
@@ -266,6 +300,11 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
         check_trace_url(t)?;
     }
     let mut plan = build_plan(&a)?;
+    // An explicit `--connection reuse` wins over the scenario's `http.connection: new` (the
+    // CLI's other options only apply when they differ from the defaults).
+    if a.connection == Some(ConnectionArg::Reuse) {
+        plan.http.connection = ConnectionMode::Reuse;
+    }
     plan.http.allow = Arc::new(policy(&a)?);
     if let Some(u) = &a.prometheus {
         // The receiver passes the same allow-list as the target, before anything is sent.
@@ -326,7 +365,9 @@ async fn run_against(
     sharding: &Sharding,
     (watch, push): (super::signals::Signals, Option<Live>),
 ) -> Result<Exit, Error> {
-    let client = Client::new(exec::client_config(&plan.http, ConnectionMode::Reuse))?;
+    // Setup steps use the run's connection mode too: with `new`, every request the run sends
+    // opens its own connection.
+    let client = Client::new(exec::client_config(&plan.http, plan.http.connection))?;
     let setup_vars = exec::run_setup(&plan, base, &client).await?;
     let ctx = Arc::new(
         RunContext::new(plan.clone(), base.to_string(), client, setup_vars)

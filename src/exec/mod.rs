@@ -94,6 +94,7 @@ pub fn client_config(
         insecure: http.insecure,
         cacert: http.cacert.clone(),
         connection,
+        tls_resumption: http.tls_resumption,
         http2: true,
         allow: http.allow.clone(),
     }

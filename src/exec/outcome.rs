@@ -88,6 +88,22 @@ pub fn load_notes(
             crate::units::fmt_duration(grace)
         ));
     }
+    if plan.http.connection == crate::http::ConnectionMode::New {
+        let resumed: u64 = summary.steps.iter().map(|s| s.tls_resumed).sum();
+        let tls = if !plan.http.tls_resumption {
+            "; TLS session resumption off: every TLS handshake was a full one".to_string()
+        } else if resumed > 0 {
+            format!(
+                "; {resumed} TLS handshake(s) resumed a session, the others were full \
+                 (--no-tls-resumption makes every one full)"
+            )
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "every request opened its own connection (--connection new){tls}"
+        ));
+    }
     if let Some(planned) = planned_length(plan)
         && elapsed > planned + Duration::from_secs(1)
     {

@@ -206,6 +206,16 @@ pub(crate) async fn open_stream(
     }
     let tcp = match (tcp, last_err) {
         (Some(s), _) => s,
+        (None, Some(e)) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            // EADDRNOTAVAIL: no local port left for this address (thousands of new
+            // connections per second, each leaving a TIME_WAIT socket behind).
+            let mut err = classify_connect_io(&e, authority);
+            err.message = format!(
+                "{}; this machine ran out of local ports (ephemeral range in /proc/sys/net/ipv4/ip_local_port_range, sockets in TIME_WAIT): use --connection reuse, fewer new connections per second, or a wider port range",
+                err.message
+            );
+            return Err(err);
+        }
         (None, Some(e)) => return Err(classify_connect_io(&e, authority)),
         (None, None) => {
             return Err(TransportError::new(

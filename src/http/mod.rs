@@ -98,6 +98,10 @@ pub struct ClientConfig {
     /// Extra trusted CA certificates (PEM), on top of the system roots.
     pub cacert: Option<PathBuf>,
     pub connection: ConnectionMode,
+    /// Resume TLS sessions (tickets kept in memory, shared by every virtual user): a new
+    /// connection to a server seen before then does an abbreviated handshake, as a returning
+    /// browser's does. Off: every new TLS connection does a full handshake.
+    pub tls_resumption: bool,
     /// Offer HTTP/2 via ALPN on TLS connections.
     pub http2: bool,
     /// The hosts besides loopback that requests may go to (`allow`); checked before every new
@@ -115,6 +119,7 @@ impl Default for ClientConfig {
             insecure: false,
             cacert: None,
             connection: ConnectionMode::Reuse,
+            tls_resumption: true,
             http2: true,
             allow: std::sync::Arc::new(HostPolicy::loopback_only()),
         }

@@ -54,8 +54,13 @@ struct Inner {
 impl Inner {
     fn tls(&self) -> Result<&tokio_rustls::TlsConnector, TransportError> {
         let built = self.tls.get_or_init(|| {
-            tls::client_config(self.cfg.insecure, &self.extra_roots, self.cfg.http2)
-                .map(tokio_rustls::TlsConnector::from)
+            tls::client_config(
+                self.cfg.insecure,
+                &self.extra_roots,
+                self.cfg.http2,
+                self.cfg.tls_resumption,
+            )
+            .map(tokio_rustls::TlsConnector::from)
         });
         built
             .as_ref()
@@ -448,6 +453,11 @@ impl Session {
             session: self,
             buf: None,
         };
+        // A connection per request: HTTP/1.1 says so (`Connection: close`), unless the request
+        // carries its own Connection header, so the server closes first and the TIME_WAIT
+        // socket is the server's, not one of this machine's ephemeral ports.
+        let say_close = !reuse && !out.headers.contains_key(header::CONNECTION);
+        let mut closing: Option<Vec<u8>> = None;
         for _ in 0..=MAX_STALE_RETRIES {
             let pooled = if reuse {
                 self.checkout(https, host, port)
@@ -524,6 +534,11 @@ impl Session {
                     buf
                 }),
             };
+            let wire: &[u8] = if say_close {
+                closing.get_or_insert_with(|| with_connection_close(wire))
+            } else {
+                wire
+            };
             let sent = h1::sent(out.method, out.headers);
             let res = h1::exchange(h1c, wire, &sent, att, cfg.body_capture_limit, auth).await;
             match res {
@@ -590,6 +605,20 @@ impl Session {
     }
 }
 
+/// An HTTP/1.1 request with `Connection: close` as its last header.
+fn with_connection_close(wire: &[u8]) -> Vec<u8> {
+    const LINE: &[u8] = b"Connection: close\r\n";
+    let at = wire
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(wire.len(), |i| i + 2);
+    let mut out = Vec::with_capacity(wire.len() + LINE.len());
+    out.extend_from_slice(&wire[..at]);
+    out.extend_from_slice(LINE);
+    out.extend_from_slice(&wire[at..]);
+    out
+}
+
 /// HTTP/2 addresses the request by absolute URI (`:authority`).
 fn target_h2(req: &mut HyperRequest, url: &Url) -> Result<(), TransportError> {
     let uri = Uri::try_from(&url[..Position::AfterQuery]).map_err(|e| {
@@ -640,4 +669,19 @@ fn server_timing(headers: &HeaderMap) -> Vec<ServerTimingMetric> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_connection_close;
+
+    #[test]
+    fn connection_close_is_the_last_header_before_the_body() {
+        let wire = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n\r\n\r\n";
+        assert_eq!(
+            with_connection_close(wire),
+            b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nConnection: close\r\n\r\n\r\n\r\n"
+                .to_vec()
+        );
+    }
 }

@@ -48,6 +48,7 @@ pub(crate) fn client_config(
     insecure: bool,
     extra_roots: &[CertificateDer<'static>],
     http2: bool,
+    resumption: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -83,6 +84,9 @@ pub(crate) fn client_config(
                 .with_no_client_auth()
         }
     };
+    if !resumption {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {

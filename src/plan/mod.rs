@@ -98,6 +98,12 @@ pub struct HttpOptions {
     /// Trace context and exemplars (`http.trace_context`, `http.request_id_header`,
     /// `--no-trace-context`, `--exemplars`).
     pub trace: crate::trace::TraceOptions,
+    /// Keep-alive (`reuse`, the default) or a fresh connection for every request (`new`:
+    /// `http.connection`, `--connection new`, `--disable-keepalive`).
+    pub connection: crate::http::ConnectionMode,
+    /// TLS session resumption on new connections (`http.tls_resumption`,
+    /// `--no-tls-resumption`); on by default.
+    pub tls_resumption: bool,
 }
 
 impl Default for HttpOptions {
@@ -112,6 +118,8 @@ impl Default for HttpOptions {
             honor_retry_after: true,
             allow: std::sync::Arc::new(crate::http::HostPolicy::loopback_only()),
             trace: crate::trace::TraceOptions::default(),
+            connection: crate::http::ConnectionMode::Reuse,
+            tls_resumption: true,
         }
     }
 }

@@ -522,9 +522,17 @@ fn http_file(r: &Reader<'_>, n: &Node, h: &mut HttpOptions) -> R<()> {
             "honor_retry_after",
             "trace_context",
             "request_id_header",
+            "connection",
+            "tls_resumption",
         ],
         "http",
     )?;
+    if let Some(b) = m.get("tls_resumption") {
+        h.tls_resumption = r.bool(b, "`tls_resumption`")?;
+    }
+    if let Some(c) = m.get("connection") {
+        h.connection = connection_mode(r, c)?;
+    }
     if let Some(b) = m.get("trace_context") {
         h.trace.context = r.bool(b, "`trace_context`")?;
     }
@@ -561,6 +569,23 @@ fn http_file(r: &Reader<'_>, n: &Node, h: &mut HttpOptions) -> R<()> {
     Ok(())
 }
 
+/// `http.connection`: `reuse` (keep-alive, the default) or `new` (a connection per request).
+fn connection_mode(r: &Reader<'_>, n: &Node) -> R<crate::http::ConnectionMode> {
+    const MODES: [&str; 2] = ["reuse", "new"];
+    let s = r.string(n, "`connection`")?;
+    match s.as_str() {
+        "reuse" => Ok(crate::http::ConnectionMode::Reuse),
+        "new" => Ok(crate::http::ConnectionMode::New),
+        other => Err(
+            Diag::new(n.pos, format!("unknown `connection` `{other}`")).help(
+                did_you_mean(other, MODES).unwrap_or_else(|| {
+                    "`connection` is `reuse` (keep-alive, the default) or `new` (a fresh connection for every request)".into()
+                }),
+            ),
+        ),
+    }
+}
+
 /// `request_id_header`: a valid header name, and not a secret one.
 fn request_id_header(r: &Reader<'_>, b: &Node) -> R<String> {
     let name = r.string(b, "a header name")?;
@@ -594,6 +619,12 @@ fn http_cli(c: &HttpOptions, h: &mut HttpOptions) {
         h.trace.context = false;
     }
     h.trace.exemplars = c.trace.exemplars;
+    if !c.tls_resumption {
+        h.tls_resumption = false;
+    }
+    if c.connection != d.connection {
+        h.connection = c.connection;
+    }
     if c.connect_timeout != d.connect_timeout {
         h.connect_timeout = c.connect_timeout;
     }

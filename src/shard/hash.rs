@@ -125,6 +125,13 @@ pub fn canonical(plan: &Plan) -> String {
     c.field("body_capture_limit", &h.body_capture_limit.to_string());
     c.field("insecure", &h.insecure.to_string());
     c.field("cacert", &h.cacert.is_some().to_string());
+    // Only when not the default, so plans written before these options keep their hash.
+    if h.connection == crate::http::ConnectionMode::New {
+        c.field("connection", "new");
+    }
+    if !h.tls_resumption {
+        c.field("tls_resumption", "false");
+    }
     c.0
 }
 
