@@ -95,6 +95,7 @@ pub fn client_config(
         cacert: http.cacert.clone(),
         connection,
         http2: true,
+        streams_per_connection: http.streams_per_connection,
         allow: http.allow.clone(),
     }
 }

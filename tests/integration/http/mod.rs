@@ -2,6 +2,7 @@
 mod errors;
 mod h1_review;
 mod h1_wire;
+mod h2_streams;
 mod phases;
 mod tls;
 mod tls_certs;
