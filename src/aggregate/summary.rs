@@ -334,6 +334,9 @@ pub struct LoadInfo {
     pub iterations: Option<u64>,
     #[serde(default)]
     pub stages: Vec<(f64, f64)>,
+    /// Virtual users per HTTP/2 connection (`--streams-per-connection`), when above 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams_per_connection: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -102,6 +102,14 @@ pub struct RunArgs {
     /// 'https://tempo.example/trace/{trace_id}'.
     #[arg(long = "trace-url", value_name = "TEMPLATE")]
     pub trace_url: Option<String>,
+    /// Virtual users sharing one HTTP/2 connection, as h2load's -m: `--vus 500
+    /// --streams-per-connection 10` holds 50 connections with up to 10 concurrent streams each
+    /// (virtual users of one load thread share). HTTPS targets only (HTTP/2 is negotiated with
+    /// ALPN); a server that answers with HTTP/1.1 fails each request. Default 1: each virtual
+    /// user its own connection.
+    #[arg(long = "streams-per-connection", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::plan::MAX_STREAMS_PER_CONNECTION)))]
+    pub streams_per_connection: Option<u32>,
     /// Load threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -147,6 +155,7 @@ fn http_options(a: &RunArgs) -> Result<HttpOptions, Error> {
             exemplars: a.exemplars,
             ..crate::trace::TraceOptions::default()
         },
+        streams_per_connection: a.streams_per_connection.unwrap_or(1),
         ..a.http.http_options()?
     })
 }
@@ -279,6 +288,43 @@ fn url_target(raw: &str, base: &str) -> String {
     crate::redact::redact_url(&format!("{}{tail}", base.trim_end_matches('/')))
 }
 
+/// Above 1, `--streams-per-connection` (`http.streams_per_connection`) shares HTTP/2
+/// connections, which sonde negotiates only over TLS (ALPN): a plain-HTTP target or step URL
+/// would quietly get one request per connection, so it is refused before anything is sent.
+fn check_streams(plan: &Plan) -> Result<(), Error> {
+    let n = plan.http.streams_per_connection;
+    if n <= 1 {
+        return Ok(());
+    }
+    if plan.http.connection == ConnectionMode::New {
+        return Err(Error::usage(format!(
+            "--streams-per-connection {n} (http.streams_per_connection) shares each connection between virtual users, and --connection new (http.connection: new) opens a fresh one for every request: choose one"
+        )));
+    }
+    let mut plain: Vec<String> = Vec::new();
+    if matches!(plan.target, crate::plan::TargetSpec::EmbeddedDemo { .. }) {
+        plain.push("the embedded demo (no target given) speaks plain http://".into());
+    }
+    for c in plan.contacts() {
+        if let Some(o) = &c.origin
+            && o.scheme() == "http"
+        {
+            plain.push(format!(
+                "{} is {}",
+                c.what,
+                crate::redact::redact_url(o.as_str())
+            ));
+        }
+    }
+    if plain.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--streams-per-connection {n} (http.streams_per_connection) applies only to HTTP/2, which sonde negotiates over TLS (https://); {}. Use an https:// target or leave it at 1",
+        plain.join("; ")
+    )))
+}
+
 /// The allow-list of this run: `--allow-host`, `--target` and `--url` are on the command line;
 /// a scenario's own `target` and step URLs are not.
 fn policy(a: &RunArgs) -> Result<crate::http::HostPolicy, Error> {
@@ -305,6 +351,7 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
     if a.connection == Some(ConnectionArg::Reuse) {
         plan.http.connection = ConnectionMode::Reuse;
     }
+    check_streams(&plan)?;
     plan.http.allow = Arc::new(policy(&a)?);
     if let Some(u) = &a.prometheus {
         // The receiver passes the same allow-list as the target, before anything is sent.

@@ -96,6 +96,7 @@ pub fn client_config(
         connection,
         tls_resumption: http.tls_resumption,
         http2: true,
+        streams_per_connection: http.streams_per_connection,
         allow: http.allow.clone(),
     }
 }

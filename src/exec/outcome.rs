@@ -15,7 +15,9 @@ pub fn load_info(plan: &Plan) -> LoadInfo {
             .map(|s| (s.duration.as_secs_f64(), s.target))
             .collect::<Vec<_>>()
     };
-    match &plan.load {
+    let streams =
+        (plan.http.streams_per_connection > 1).then_some(plan.http.streams_per_connection);
+    let info = match &plan.load {
         LoadModel::Closed {
             vus,
             duration,
@@ -42,6 +44,10 @@ pub fn load_info(plan: &Plan) -> LoadInfo {
             stages: st(stages),
             ..LoadInfo::default()
         },
+    };
+    LoadInfo {
+        streams_per_connection: streams,
+        ..info
     }
 }
 

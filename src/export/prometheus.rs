@@ -345,6 +345,7 @@ impl Pusher {
             request_timeout: PUSH_TIMEOUT,
             connect_timeout: PUSH_TIMEOUT,
             http2: false,
+            streams_per_connection: 1,
             ..base
         };
         let client = crate::http::Client::new(cfg).map_err(|e| e.to_string())?;

@@ -59,6 +59,7 @@ mod connect;
 mod error;
 mod exchange;
 mod h1;
+mod h2;
 mod io;
 mod redirect;
 mod server_timing;
@@ -104,6 +105,12 @@ pub struct ClientConfig {
     pub tls_resumption: bool,
     /// Offer HTTP/2 via ALPN on TLS connections.
     pub http2: bool,
+    /// Virtual users sharing one HTTP/2 connection (h2load's `-m`): sessions created on one
+    /// thread join groups of this many, each group holding one connection per origin with up
+    /// to this many concurrent streams. 1: every session its own connections. Above 1, a
+    /// server that negotiates HTTP/1.1 fails each request (`protocol`) instead of quietly
+    /// getting one request per connection.
+    pub streams_per_connection: u32,
     /// The hosts besides loopback that requests may go to (`allow`); checked before every new
     /// connection and again on the resolved addresses.
     pub allow: std::sync::Arc<HostPolicy>,
@@ -121,6 +128,7 @@ impl Default for ClientConfig {
             connection: ConnectionMode::Reuse,
             tls_resumption: true,
             http2: true,
+            streams_per_connection: 1,
             allow: std::sync::Arc::new(HostPolicy::loopback_only()),
         }
     }

@@ -17,6 +17,7 @@ use super::connect::{self, Conn, Connector, Key, Proto};
 use super::error::{Authority, ErrorKind, HttpError, TransportError};
 use super::exchange::{self, Attempt, HyperRequest};
 use super::h1::{self, H1Failure};
+use super::h2;
 use super::{ClientConfig, ConnectionMode, Exchange, Hop, Request, redirect, tls};
 use super::{ServerTimingMetric, parse_server_timing};
 
@@ -49,6 +50,8 @@ struct Inner {
     /// Built on the first `https://` request: reading the system roots takes milliseconds
     /// that a plain-HTTP run should not pay at start-up.
     tls: OnceLock<Result<tokio_rustls::TlsConnector, String>>,
+    /// The HTTP/2 connection groups new sessions join (`streams_per_connection` > 1).
+    groups: h2::Groups,
 }
 
 impl Inner {
@@ -84,9 +87,10 @@ impl Client {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                cfg,
                 extra_roots,
                 tls: OnceLock::new(),
+                groups: h2::Groups::new(cfg.streams_per_connection),
+                cfg,
             }),
         })
     }
@@ -137,11 +141,14 @@ impl Client {
         Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
-    /// A fresh virtual user: no connections, empty cookie jar.
+    /// A fresh virtual user: no connections, empty cookie jar. With `streams_per_connection`
+    /// above 1 it shares its HTTP/2 connections with the sessions created on the same thread
+    /// just before or after it (that many to a group).
     #[must_use]
     pub fn session(&self) -> Session {
         Session {
             client: self.inner.clone(),
+            group: self.inner.groups.join(),
             pool: Mutex::new(Vec::new()),
             jar: Mutex::new(CookieStore::new()),
             has_cookies: AtomicBool::new(false),
@@ -157,6 +164,8 @@ pub struct Session {
     client: Arc<Inner>,
     /// Idle HTTP/1.1 connections (checked out while in use) and shared HTTP/2 connections.
     pool: Mutex<Vec<Conn>>,
+    /// The HTTP/2 connections this session shares with its group (`streams_per_connection`).
+    group: Option<Arc<h2::Group>>,
     jar: Mutex<CookieStore>,
     /// Lets the hot path skip the jar entirely until a cookie exists.
     has_cookies: AtomicBool,
@@ -215,6 +224,9 @@ impl Session {
     pub fn clear_connections(&self) {
         let drained: Vec<Conn> = std::mem::take(&mut *lock(&self.pool));
         drop(drained);
+        if let Some(g) = &self.group {
+            g.clear();
+        }
     }
 
     /// Send one request, following redirects if asked; never fails, the outcome is in
@@ -453,6 +465,12 @@ impl Session {
             session: self,
             buf: None,
         };
+        if https
+            && reuse
+            && let Some(group) = &self.group
+        {
+            return Box::pin(self.attempt_shared(group, out, att, tls, auth)).await;
+        }
         // A connection per request: HTTP/1.1 says so (`Connection: close`), unless the request
         // carries its own Connection header, so the server closes first and the TIME_WAIT
         // socket is the server's, not one of this machine's ephemeral ports.
@@ -491,19 +509,12 @@ impl Session {
             att.ready = Some(if reused { att.start } else { Instant::now() });
             let h1c = match &mut conn.proto {
                 Proto::H2 { sender, stats } => {
-                    let mut headers = out.headers.clone();
-                    if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
-                        headers.insert(crate::trace::TRACEPARENT, v);
-                    }
-                    let mut req = self.build(out.method.clone(), url, headers, out.body.clone());
-                    target_h2(&mut req, url)?;
-                    att.use_stats(stats);
-                    let mut sender = sender.clone();
+                    let sender = sender.clone();
+                    let stats = stats.clone();
                     if reuse && !reused {
                         self.checkin(conn);
                     }
-                    let limit = cfg.body_capture_limit;
-                    return Box::pin(exchange::run_h2(&mut sender, req, att, limit, auth)).await;
+                    return Box::pin(self.send_h2(out, att, sender, &stats, auth)).await;
                 }
                 Proto::H1(h1c) => h1c,
             };
@@ -562,6 +573,90 @@ impl Session {
             ErrorKind::Reset,
             format!("{auth}: connections kept closing before the request was sent"),
         ))
+    }
+
+    /// One request as a stream on an HTTP/2 connection.
+    async fn send_h2(
+        &self,
+        out: &Outgoing<'_>,
+        att: &mut Attempt,
+        mut sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        stats: &Arc<super::io::IoStats>,
+        auth: Authority<'_>,
+    ) -> Result<(), TransportError> {
+        let url = out.url;
+        let mut headers = out.headers.clone();
+        if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
+            headers.insert(crate::trace::TRACEPARENT, v);
+        }
+        let mut req = self.build(out.method.clone(), url, headers, out.body.clone());
+        target_h2(&mut req, url)?;
+        att.use_stats(stats);
+        let limit = self.client.cfg.body_capture_limit;
+        exchange::run_h2(&mut sender, req, att, limit, auth).await
+    }
+
+    /// One request as a stream on its group's shared HTTP/2 connection (opened by this
+    /// request when the group has none: then it carries the dns, connect and tls phases).
+    async fn attempt_shared(
+        &self,
+        group: &Arc<h2::Group>,
+        out: &Outgoing<'_>,
+        att: &mut Attempt,
+        tls: Option<&tokio_rustls::TlsConnector>,
+        auth: Authority<'_>,
+    ) -> Result<(), TransportError> {
+        let cfg = &self.client.cfg;
+        let shared = match group.checkout(true, auth.host, auth.port).await {
+            // Waiting for another member to open the connection counts as this stream's
+            // `send` (it was queued for the connection, as on a busy HTTP/1.1 pool).
+            h2::Checkout::Stream(shared) => {
+                att.reused = true;
+                att.ready = Some(att.start);
+                shared
+            }
+            h2::Checkout::Open(opener) => {
+                let key = Key {
+                    https: true,
+                    host: auth.host.into(),
+                    port: auth.port,
+                };
+                let connector = Connector {
+                    tls,
+                    connect_timeout: cfg.connect_timeout,
+                    allow: &cfg.allow,
+                };
+                let c = Box::pin(connect::open(
+                    &connector,
+                    out.url,
+                    key,
+                    att.start,
+                    &mut att.connect,
+                ))
+                .await?;
+                att.tls_resumed = c.tls_resumed;
+                att.ready = Some(Instant::now());
+                match c.proto {
+                    Proto::H2 { sender, stats } => {
+                        let shared = h2::Shared { sender, stats };
+                        opener.opened(shared.clone());
+                        shared
+                    }
+                    // Dropping the opener lets the next member try (and fail the same way).
+                    Proto::H1(_) => {
+                        return Err(TransportError::new(
+                            ErrorKind::Protocol,
+                            format!(
+                                "{auth}: the server negotiated HTTP/1.1 (ALPN), but --streams-per-connection {} (http.streams_per_connection) needs HTTP/2 to put several streams on one connection; nothing was sent on it",
+                                cfg.streams_per_connection
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        self.send_h2(out, att, shared.sender, &shared.stats, auth)
+            .await
     }
 
     /// An idle HTTP/1.1 connection (removed from the pool) or a clone of a live HTTP/2 one.

@@ -79,6 +79,11 @@ pub struct Stage {
 /// The default `graceful_stop`: 30 s, as k6's `gracefulStop`.
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
 
+/// The most virtual users one HTTP/2 connection may carry (`http.streams_per_connection`,
+/// `--streams-per-connection`); servers allow 100-128 concurrent streams by default and queue
+/// the rest.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
+
 /// Transport limits that print in the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOptions {
@@ -104,6 +109,9 @@ pub struct HttpOptions {
     /// TLS session resumption on new connections (`http.tls_resumption`,
     /// `--no-tls-resumption`); on by default.
     pub tls_resumption: bool,
+    /// Virtual users per HTTP/2 connection, as h2load's `-m` (`http.streams_per_connection`,
+    /// `--streams-per-connection`); 1: each its own connection. HTTPS targets only.
+    pub streams_per_connection: u32,
 }
 
 impl Default for HttpOptions {
@@ -120,6 +128,7 @@ impl Default for HttpOptions {
             trace: crate::trace::TraceOptions::default(),
             connection: crate::http::ConnectionMode::Reuse,
             tls_resumption: true,
+            streams_per_connection: 1,
         }
     }
 }

@@ -612,6 +612,9 @@ pub fn describe_load(s: &Summary) -> String {
         let st: Vec<String> = l.stages.iter().map(|(d, t)| format!("{d}s→{t}")).collect();
         parts.push(format!("stages [{}]", st.join(", ")));
     }
+    if let Some(m) = l.streams_per_connection {
+        parts.push(format!("{m} streams per HTTP/2 connection"));
+    }
     parts.join(", ")
 }
 

@@ -524,6 +524,7 @@ fn http_file(r: &Reader<'_>, n: &Node, h: &mut HttpOptions) -> R<()> {
             "request_id_header",
             "connection",
             "tls_resumption",
+            "streams_per_connection",
         ],
         "http",
     )?;
@@ -532,6 +533,15 @@ fn http_file(r: &Reader<'_>, n: &Node, h: &mut HttpOptions) -> R<()> {
     }
     if let Some(c) = m.get("connection") {
         h.connection = connection_mode(r, c)?;
+    }
+    if let Some(x) = m.get("streams_per_connection") {
+        h.streams_per_connection = u32::try_from(r.int(
+            x,
+            "`streams_per_connection`",
+            1,
+            i128::from(crate::plan::MAX_STREAMS_PER_CONNECTION),
+        )?)
+        .unwrap_or(1);
     }
     if let Some(b) = m.get("trace_context") {
         h.trace.context = r.bool(b, "`trace_context`")?;
@@ -636,6 +646,9 @@ fn http_cli(c: &HttpOptions, h: &mut HttpOptions) {
     }
     if c.body_capture_limit != d.body_capture_limit {
         h.body_capture_limit = c.body_capture_limit;
+    }
+    if c.streams_per_connection != d.streams_per_connection {
+        h.streams_per_connection = c.streams_per_connection;
     }
 }
 

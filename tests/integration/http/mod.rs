@@ -2,6 +2,7 @@
 mod errors;
 mod h1_review;
 mod h1_wire;
+mod h2_streams;
 mod newconn;
 mod phases;
 mod tls;
