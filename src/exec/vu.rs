@@ -1064,6 +1064,17 @@ mod tests {
             std::mem::size_of::<Vu>(),
             std::mem::size_of::<Session>()
         );
+        // Debug-build sizes (release ones are smaller): 6,816 bytes before the rare paths were
+        // boxed (a stream step's state alone was ~2.8 KB), ~3,200 after.
+        assert!(
+            it <= 4096,
+            "a virtual user's iteration future grew to {it} bytes: box what it holds across an \
+             await but rarely uses"
+        );
+        assert!(
+            it >= st && st >= send,
+            "the future sizes nest: {it} {st} {send}"
+        );
         eprintln!(
             "Request {} Exchange {} TraceParent {} StepOutcome {} Environment {} Stop::sleep {}",
             std::mem::size_of::<crate::http::Request>(),
