@@ -432,12 +432,14 @@ pub(super) async fn run_iteration(
     let mut first = intended;
     // The environment (headers, cookies, flags, query) applies to `steps` only: setup runs
     // before it, and env values may be built from setup's captures.
-    let no_env = crate::plan::Environment::default();
+    // Boxed (setup only): held across the steps' awaits, inline it would sit in every
+    // virtual user's task.
+    let mut no_env: Option<Box<crate::plan::Environment>> = None;
     let ctx = StepCtx {
         base: &shared.base,
         env: match recorder_for {
             Recording::Main => &plan.env,
-            Recording::Setup => &no_env,
+            Recording::Setup => no_env.insert(Box::default()),
         },
         flags: &plan.flags,
         env_is_plan: recorder_for == Recording::Main,
@@ -808,7 +810,19 @@ async fn run_step(
     from: MeasureFrom,
 ) -> StepOutcome {
     if let Some(spec) = &step.stream {
-        return super::stream::run(local, idx, step, spec, scope, session, ctx, from.settle).await;
+        // Boxed: a stream step's state is large and rare; inline it would sit in every virtual
+        // user's task (memory per held connection) whether or not the plan has one.
+        return Box::pin(super::stream::run(
+            local,
+            idx,
+            step,
+            spec,
+            scope,
+            session,
+            ctx,
+            from.settle,
+        ))
+        .await;
     }
     let step_start = Instant::now();
     let settle_from = from.settle.unwrap_or(step_start);
@@ -828,13 +842,15 @@ async fn run_step(
         None
     };
     loop {
-        let rendered;
+        // Boxed, as `shown` below and the poll's pause: whatever is held across the send sits
+        // in every virtual user's task for the whole run (memory per held connection).
+        let rendered: Box<crate::http::Request>;
         let (req, wire) = match prebuilt {
             Some((r, wire)) => (r, Some(wire)),
             None => match build_request(step, scope, ctx) {
                 Ok(r) => {
-                    rendered = r;
-                    (&rendered, None)
+                    rendered = Box::new(r);
+                    (&*rendered, None)
                 }
                 Err(e) => {
                     in_flight.armed = false;
@@ -858,7 +874,7 @@ async fn run_step(
                     {
                         r.headers.insert(crate::trace::TRACEPARENT, v);
                     }
-                    r
+                    Box::new(r)
                 })
             }
             None => None,
@@ -893,13 +909,13 @@ async fn run_step(
             iv.requests += 1 + ex.hops.len() as u64;
         }
         if polling_again {
-            show(local, step, shown.as_ref().unwrap_or(req), &ex, None);
+            show(local, step, shown.as_deref().unwrap_or(req), &ex, None);
             // An answer that does not pass yet is a request like any other (its latency is
             // request latency), not an error: the poll goes on.
             with_stats(local, idx, |s| s.latency.record(latency));
             local.interval.borrow_mut().latency.record(latency);
             if let Some(p) = &step.poll
-                && !local.shared.stop.sleep(p.interval).await
+                && !Box::pin(local.shared.stop.sleep(p.interval)).await
             {
                 // Stopped while waiting to poll again: the step did not finish, nothing hangs.
                 in_flight.armed = false;
@@ -929,7 +945,7 @@ async fn run_step(
         show(
             local,
             step,
-            shown.as_ref().unwrap_or(req),
+            shown.as_deref().unwrap_or(req),
             &ex,
             failure_text,
         );
@@ -994,5 +1010,79 @@ async fn run_step(
             end,
             backoff,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::scenario::{Overrides, load_str_with_env};
+
+    /// Every virtual user's task holds its whole future for the run: its size is memory per
+    /// held connection (10,000 VUs x this), so it must stay small. Nothing is polled here.
+    #[test]
+    fn vu_future_is_small() {
+        let src = "target: http://127.0.0.1:9\nsteps:\n  - name: one\n    request: {url: /}\n";
+        let plan = load_str_with_env(
+            src,
+            std::path::Path::new("s.yaml"),
+            &Overrides::default(),
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())
+        .unwrap();
+        let client = Client::new(crate::http::ClientConfig::default()).unwrap();
+        let shared = Arc::new(RunContext::new(
+            Arc::new(plan),
+            "http://127.0.0.1:9".into(),
+            client,
+            VarMap::new(),
+        ));
+        let local = Local::new(shared.clone(), 1, false);
+        let mut vu = Vu::new(1, &shared);
+        let session = shared.client.session();
+        let it = std::mem::size_of_val(&run_iteration(&local, &mut vu, Recording::Main, None));
+        let step = crate::plan::flatten(&shared.plan.steps).next().unwrap();
+        let builtins = Builtins::new(1, 0);
+        let scope = scope(&vu, None, &builtins, &shared);
+        let ctx = StepCtx {
+            base: &shared.base,
+            env: &shared.plan.env,
+            flags: &shared.plan.flags,
+            env_is_plan: true,
+        };
+        let from = MeasureFrom {
+            intended: None,
+            settle: None,
+        };
+        let st = std::mem::size_of_val(&run_step(&local, 0, step, &scope, &session, &ctx, from));
+        let req = &shared.prebuilt[0].as_ref().unwrap().0;
+        let send = std::mem::size_of_val(&session.send_traced(req, None, None));
+        eprintln!(
+            "run_iteration {it} B, run_step {st} B, send_traced {send} B, Vu {} B, Session {} B",
+            std::mem::size_of::<Vu>(),
+            std::mem::size_of::<Session>()
+        );
+        // Debug-build sizes (release ones are smaller): 6,816 bytes before the rare paths were
+        // boxed (a stream step's state alone was ~2.8 KB), ~3,200 after.
+        assert!(
+            it <= 4096,
+            "a virtual user's iteration future grew to {it} bytes: box what it holds across an \
+             await but rarely uses"
+        );
+        assert!(
+            it >= st && st >= send,
+            "the future sizes nest: {it} {st} {send}"
+        );
+        eprintln!(
+            "Request {} Exchange {} TraceParent {} StepOutcome {} Environment {} Stop::sleep {}",
+            std::mem::size_of::<crate::http::Request>(),
+            std::mem::size_of::<crate::http::Exchange>(),
+            std::mem::size_of::<crate::trace::TraceParent>(),
+            std::mem::size_of::<StepOutcome>(),
+            std::mem::size_of::<crate::plan::Environment>(),
+            std::mem::size_of_val(&shared.stop.sleep(Duration::from_secs(1))),
+        );
     }
 }
