@@ -102,6 +102,7 @@ worker_rlimit_nofile 16384;
 events { worker_connections 8192; use epoll; multi_accept on; }
 http {
     access_log off;
+    log_format reuse '\$ssl_session_reused';
     server_tokens off;
     default_type text/plain;
     tcp_nodelay on;
@@ -117,7 +118,13 @@ http {
     ssl_session_tickets on;
     server {
         listen 127.0.0.1:$PORT_HTTP backlog=4096;
+        location / { return 200 "ok\n"; }
+    }
+    server {
+        # One short line per request ("r" when the TLS session was resumed, "." when not): how
+        # many handshakes each tool resumed, as the server saw them.
         listen 127.0.0.1:$PORT_HTTPS ssl backlog=4096;
+        access_log $NGX/logs/tls.log reuse;
         location / { return 200 "ok\n"; }
     }
 }
@@ -240,13 +247,20 @@ for scheme in $SCHEMES; do
         oha)
           oha_args=(--no-tui --output-format json --disable-keepalive --insecure)
           [[ "$OHA_THREADS" != 0 ]] && oha_args+=(--worker-threads "$OHA_THREADS")
+          : >"$NGX/logs/tls.log"   # nginx appends (O_APPEND): emptying it starts this run's count
           probe "$name" "$OHA" "${oha_args[@]}" -c "$CONNS" -z "${DUR}s" "$url" ;;
         sonde)
           s_args=(run --url "$url" --connection new --vus "$CONNS" --duration "${DUR}s" -k --quiet --out "$OUT/$name.json")
           ((RESUME)) || s_args+=(--no-tls-resumption)
+          : >"$NGX/logs/tls.log"
           probe "$name" "$SONDE" "${s_args[@]}" ;;
       esac
       read -r n e r detail < <(count "$name" "$tool")
+      if [[ "$scheme" == https ]]; then
+        r="$(grep -c '^r$' "$NGX/logs/tls.log" || true)"
+      else
+        r="-"
+      fi
       ticks="$(cat "$OUT/$name.ticks" 2>/dev/null || echo 0)"
       rc="$(cat "$OUT/$name.rc")"
       ((rc == 0)) || detail="exit $rc; $detail"
@@ -277,9 +291,9 @@ mid_rep() { # the rep whose rate is the median (for its counts and notes)
   echo "$(machine_line);"
   echo "$SONDE_VERSION, commit $SONDE_COMMIT (binary built $SONDE_BUILT); $([[ -x "$OHA" ]] && "$OHA" --version 2>/dev/null | head -1 || echo "no oha"); nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU $SERVER_CPU, $KEY certificate; tools on CPU $TOOL_CPU."
   echo "$CONNS concurrent connections, a new one per request (\`Connection: close\` from both tools), ${DUR} s, median of $REPS; TLS session resumption $( ((RESUME)) && echo "on in both (in-memory tickets)" || echo "off in sonde (--no-tls-resumption), on in oha")."
-  echo "*conns/CPU-s* = connections (= requests) per second of the tool's own CPU (utime+stime from /proc/<pid>/stat)."
+  echo "*conns/CPU-s* = connections (= requests) per second of the tool's own CPU (utime+stime from /proc/<pid>/stat); *TLS resumed* = handshakes nginx resumed (\$ssl_session_reused); each row is the median rep's counts."
   echo
-  echo "| scheme | tool | connections | errors | TLS resumed | tool CPU s | conns/s (wall) | conns/CPU-s | vs oha | notes |"
+  echo "| scheme | tool | connections | errors | TLS resumed (nginx) | tool CPU s | conns/s (wall) | conns/CPU-s | vs oha | notes |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
   for scheme in $SCHEMES; do
     oha_rate=""

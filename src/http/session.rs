@@ -551,7 +551,9 @@ impl Session {
             } else {
                 wire
             };
-            let sent = h1::sent(out.method, out.headers);
+            let mut sent = h1::sent(out.method, out.headers);
+            // What this attempt wrote says close (the connection is not pooled either way).
+            sent.close |= say_close;
             let res = h1::exchange(h1c, wire, &sent, att, cfg.body_capture_limit, auth).await;
             match res {
                 Ok(()) => {
