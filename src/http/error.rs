@@ -134,7 +134,7 @@ impl fmt::Display for Authority<'_> {
     }
 }
 
-/// Where in the exchange a hyper error surfaced; decides between `Reset` and `BodyTruncated`.
+/// Where in the exchange an HTTP/2 error surfaced; decides between `Reset` and `BodyTruncated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     BeforeHeaders,
