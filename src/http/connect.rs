@@ -1,5 +1,5 @@
 //! Opening one connection, phase by phase: DNS (skipped for IP literals), TCP (`TCP_NODELAY`),
-//! TLS with ALPN, then the hyper HTTP/2 handshake when ALPN chose h2 (HTTP/1.1 needs none).
+//! TLS with ALPN, then the HTTP/2 handshake (`h2`) when ALPN chose h2 (HTTP/1.1 needs none).
 //! Records each phase's end in the attempt's marks. Does not pool, send requests or follow
 //! redirects.
 
@@ -7,10 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
@@ -44,8 +40,9 @@ pub(crate) enum Proto {
     /// HTTP/2: the connection runs in its own task; senders are cloned per request. `stats`
     /// counts the shared connection's bytes and its last flush (the end of `send`).
     H2 {
-        sender: http2::SendRequest<Full<Bytes>>,
+        sender: super::h2::Sender,
         stats: Arc<IoStats>,
+        closed: super::h2::Closed,
     },
 }
 
@@ -91,21 +88,18 @@ pub(crate) async fn open(
     };
     let proto = if h2 {
         let stats = IoStats::new(start);
-        let io = TokioIo::new(TimedIo::new(stream, stats.clone()));
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .handshake(io)
-            .await
-            .map_err(|e| {
-                TransportError::new(
-                    ErrorKind::Protocol,
-                    format!("{authority}: HTTP/2 handshake failed: {}", chain(&e)),
-                )
-            })?;
-        // The connection task ends when every sender is dropped or the peer closes.
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Proto::H2 { sender, stats }
+        let io = TimedIo::new(stream, stats.clone());
+        let (sender, closed) = super::h2::handshake(io).await.map_err(|e| {
+            TransportError::new(
+                ErrorKind::Protocol,
+                format!("{authority}: HTTP/2 handshake failed: {}", chain(&e)),
+            )
+        })?;
+        Proto::H2 {
+            sender,
+            stats,
+            closed,
+        }
     } else {
         Proto::H1(H1Conn::new(stream))
     };

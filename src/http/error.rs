@@ -134,54 +134,27 @@ impl fmt::Display for Authority<'_> {
     }
 }
 
-/// Where in the exchange a hyper error surfaced; decides between `Reset` and `BodyTruncated`.
+/// Where in the exchange an HTTP/2 error surfaced; decides between `Reset` and `BodyTruncated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     BeforeHeaders,
     Body,
 }
 
-/// Classify an error from hyper (or a body frame) into an `ErrorKind` with a message that names
-/// `authority` (host:port). hyper's messages carry no header values.
-pub(crate) fn classify_hyper(
-    err: &hyper::Error,
+/// Classify an HTTP/2 error (the request, the response head or a body frame) into an
+/// `ErrorKind` with a message that names `authority` (host:port). h2's messages carry no header
+/// values.
+pub(crate) fn classify_h2(
+    err: &h2::Error,
     stage: Stage,
     authority: Authority<'_>,
 ) -> TransportError {
-    let io_kind = find_io_kind(err);
-    let kind = if matches!(
-        io_kind,
-        Some(
-            io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::BrokenPipe
-        )
-    ) {
-        match stage {
-            Stage::BeforeHeaders => ErrorKind::Reset,
-            Stage::Body => ErrorKind::BodyTruncated,
-        }
-    } else if err.is_parse() || err.is_parse_status() || err.is_parse_too_large() {
-        ErrorKind::Protocol
-    } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
-        match stage {
-            Stage::BeforeHeaders => ErrorKind::Reset,
-            Stage::Body => ErrorKind::BodyTruncated,
-        }
-    } else if let Some(h2) = find_h2(err) {
-        if h2.is_io() || h2.is_go_away() || h2.is_reset() {
-            match stage {
-                Stage::BeforeHeaders => ErrorKind::Reset,
-                Stage::Body => ErrorKind::BodyTruncated,
-            }
-        } else {
-            ErrorKind::Protocol
-        }
-    } else if io_kind.is_some() {
-        match stage {
-            Stage::BeforeHeaders => ErrorKind::Reset,
-            Stage::Body => ErrorKind::BodyTruncated,
-        }
+    let cut = match stage {
+        Stage::BeforeHeaders => ErrorKind::Reset,
+        Stage::Body => ErrorKind::BodyTruncated,
+    };
+    let kind = if err.is_io() || err.is_go_away() || err.is_reset() || find_io_kind(err).is_some() {
+        cut
     } else {
         ErrorKind::Protocol
     };
@@ -189,7 +162,7 @@ pub(crate) fn classify_hyper(
         Stage::BeforeHeaders => "before the response headers",
         Stage::Body => "during the response body",
     };
-    TransportError::new(kind, format!("{authority}: {} {what}", chain(err)))
+    TransportError::new(kind, format!("{authority}: HTTP/2: {} {what}", chain(err)))
 }
 
 /// Classify an I/O error from connecting (TCP) to `authority`.
@@ -231,17 +204,6 @@ fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             return Some(io.kind());
-        }
-        cur = e.source();
-    }
-    None
-}
-
-fn find_h2<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a h2::Error> {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return Some(h2);
         }
         cur = e.source();
     }

@@ -1,22 +1,17 @@
 //! The attempt record every request fills (phase marks, status, headers, capped body capture,
-//! bytes) and the HTTP/2 exchange on a shared hyper connection; HTTP/1.1 is in `h1`. Does not
-//! open connections, pool them, or follow redirects.
+//! bytes); the exchanges are `h1` (HTTP/1.1) and `h2` (HTTP/2). Does not open connections, pool
+//! them, or follow redirects.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http2;
 
 use super::Timing;
 use super::connect::ConnectMarks;
-use super::error::{Authority, ErrorKind, Stage, TransportError, classify_hyper};
+use super::error::{Authority, ErrorKind, TransportError};
 use super::io::IoStats;
-
-pub(crate) type HyperRequest = hyper::Request<Full<Bytes>>;
 
 /// The first `limit` body bytes. A body that arrives in one chunk is kept as that chunk
 /// (no copy); later chunks are copied into one buffer up to the limit.
@@ -125,7 +120,7 @@ impl Attempt {
     }
 
     /// The last flush after sending started marks the end of `send` (HTTP/2).
-    fn mark_send_end(&mut self) {
+    pub(crate) fn mark_send_end(&mut self) {
         if self.send_end.is_none()
             && let (Some(stats), Some(ready)) = (&self.stats, self.ready)
             && let Some(at) = stats.flushed_at()
@@ -167,69 +162,6 @@ impl Attempt {
             bytes_received,
         }
     }
-}
-
-/// Send `req` on a shared HTTP/2 connection (its task does the I/O).
-pub(crate) async fn run_h2(
-    sender: &mut http2::SendRequest<Full<Bytes>>,
-    req: HyperRequest,
-    att: &mut Attempt,
-    limit: usize,
-    authority: Authority<'_>,
-) -> Result<(), TransportError> {
-    att.bytes_sent =
-        head_len(req.headers()) + req.uri().path().len() as u64 + req.body().size_hint_exact();
-    sender
-        .ready()
-        .await
-        .map_err(|e| classify_hyper(&e, Stage::BeforeHeaders, authority))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| classify_hyper(&e, Stage::BeforeHeaders, authority))?;
-    att.bytes_received = head_len(resp.headers());
-    read_response(resp, att, limit, authority).await
-}
-
-trait SizeHintExact {
-    fn size_hint_exact(&self) -> u64;
-}
-
-impl SizeHintExact for Full<Bytes> {
-    fn size_hint_exact(&self) -> u64 {
-        hyper::body::Body::size_hint(self).exact().unwrap_or(0)
-    }
-}
-
-/// Rough HTTP/2 head size (names, values, separators), before HPACK.
-fn head_len(h: &HeaderMap) -> u64 {
-    h.iter()
-        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
-        .sum()
-}
-
-async fn read_response(
-    resp: hyper::Response<Incoming>,
-    att: &mut Attempt,
-    limit: usize,
-    authority: Authority<'_>,
-) -> Result<(), TransportError> {
-    let now = Instant::now();
-    att.headers_at = Some(now);
-    att.mark_send_end();
-    let (parts, mut body) = resp.into_parts();
-    att.status = Some(parts.status);
-    att.version = parts.version;
-    att.headers = parts.headers;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| classify_hyper(&e, Stage::Body, authority))?;
-        if let Some(data) = frame.data_ref() {
-            att.body_len += data.len() as u64;
-            att.capture.push(data, limit);
-        }
-    }
-    att.end = Some(Instant::now());
-    Ok(())
 }
 
 /// The timeout message: which stage the deadline caught.

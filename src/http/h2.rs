@@ -1,21 +1,144 @@
-//! HTTP/2 connections shared between sessions (`ClientConfig::streams_per_connection`, h2load's
-//! `-m`): sessions created on one thread (a load thread's virtual users) join groups of that
-//! many; a group holds one HTTP/2 connection per origin, and each of its sessions' requests is
-//! a stream on it. The first request to find no connection opens it (and carries its dns,
-//! connect and tls phases); the group's other requests wait for it and then go as streams on
-//! it (`reused`). Does not send requests (`exchange::run_h2`) or open connections (`connect`).
+//! HTTP/2: the handshake, one exchange as a stream, and connections shared between sessions.
+//!
+//! The protocol is the `h2` crate (what hyper's HTTP/2 is built on) used directly: a request
+//! goes straight into the connection's stream store from the virtual user's task and the
+//! response is read there, where hyper's client adds a dispatch channel, a spawned task and a
+//! oneshot per request. The connection itself runs in a spawned task.
+//!
+//! Sharing (`ClientConfig::streams_per_connection`, h2load's `-m`): sessions created on one
+//! thread (a load thread's virtual users) join groups of that many; a group holds one HTTP/2
+//! connection per origin, and each of its sessions' requests is a stream on it. The first
+//! request to find no connection opens it (and carries its dns, connect and tls phases); the
+//! group's other requests wait for it and then go as streams on it (`reused`). Does not open
+//! TCP or TLS (`connect`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
+use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
+use http::{HeaderMap, HeaderName, Version, header};
 use tokio::sync::Notify;
 
 use super::connect::Key;
-use super::io::IoStats;
+use super::error::{Authority, Stage, TransportError, classify_h2};
+use super::exchange::Attempt;
+use super::io::{IoStats, TimedIo};
+
+/// A handle that opens streams on one HTTP/2 connection (cheap to clone).
+pub(crate) type Sender = ::h2::client::SendRequest<Bytes>;
+
+/// Flow-control windows we grant the server: large enough that small responses never wait for
+/// a WINDOW_UPDATE and few are sent (h2's defaults are RFC 9113's 64 KiB).
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+
+/// The HTTP/2 preface and settings exchange on `io`; the connection then runs in its own task
+/// until every sender is dropped or the peer closes it.
+pub(crate) async fn handshake(io: TimedIo) -> Result<(Sender, Closed), ::h2::Error> {
+    let (sender, conn) = ::h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .enable_push(false)
+        .handshake::<_, Bytes>(io)
+        .await?;
+    let closed = Closed::default();
+    let mark = closed.clone();
+    tokio::spawn(async move {
+        let _ = conn.await;
+        mark.0.store(true, Ordering::Relaxed);
+    });
+    Ok((sender, closed))
+}
+
+/// Set when a connection's task has ended (the peer closed it, or it failed): it takes no
+/// more streams.
+#[derive(Clone, Default)]
+pub(crate) struct Closed(Arc<AtomicBool>);
+
+impl Closed {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Headers RFC 9113 forbids in HTTP/2 (connection-specific); h2 refuses a request with any.
+static CONNECTION_SPECIFIC: [HeaderName; 4] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+];
+
+/// Drop the connection-specific headers (as hyper does), `TE` unless it is `trailers`, and add
+/// `Content-Length` to a body without one.
+pub(crate) fn prepare_headers(headers: &mut HeaderMap, body_len: usize) {
+    for name in &CONNECTION_SPECIFIC {
+        if headers.contains_key(name) {
+            headers.remove(name);
+        }
+    }
+    if headers.contains_key("proxy-connection") {
+        headers.remove("proxy-connection");
+    }
+    if let Some(te) = headers.get(header::TE)
+        && te.as_bytes() != b"trailers"
+    {
+        headers.remove(header::TE);
+    }
+    if body_len > 0 && !headers.contains_key(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(body_len));
+    }
+}
+
+/// Rough HTTP/2 head size (names, values, separators), before HPACK.
+fn head_len(h: &HeaderMap) -> u64 {
+    h.iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum()
+}
+
+/// One request as a stream on `sender`'s connection: the head (and `body`) sent, the response
+/// head and body read in this task, the marks in `att` (its `stats` set by the caller).
+pub(crate) async fn exchange(
+    sender: &mut Sender,
+    req: http::Request<()>,
+    body: &Bytes,
+    att: &mut Attempt,
+    limit: usize,
+    authority: Authority<'_>,
+) -> Result<(), TransportError> {
+    let before = |e: ::h2::Error| classify_h2(&e, Stage::BeforeHeaders, authority);
+    att.bytes_sent = head_len(req.headers()) + req.uri().path().len() as u64 + body.len() as u64;
+    std::future::poll_fn(|cx| sender.poll_ready(cx))
+        .await
+        .map_err(before)?;
+    let (response, mut stream) = sender.send_request(req, body.is_empty()).map_err(before)?;
+    if !body.is_empty() {
+        // Buffered by h2 and sent as the server's window allows.
+        stream.send_data(body.clone(), true).map_err(before)?;
+    }
+    let resp = response.await.map_err(before)?;
+    att.headers_at = Some(Instant::now());
+    att.mark_send_end();
+    let (parts, mut recv) = resp.into_parts();
+    att.status = Some(parts.status);
+    att.version = Version::HTTP_2;
+    att.bytes_received = head_len(&parts.headers);
+    att.headers = parts.headers;
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk.map_err(|e| classify_h2(&e, Stage::Body, authority))?;
+        let n = chunk.len();
+        att.body_len += n as u64;
+        att.capture.push(&chunk, limit);
+        // Give the window back; h2 sends a WINDOW_UPDATE once enough has been released.
+        let _ = recv.flow_control().release_capacity(n);
+    }
+    att.end = Some(Instant::now());
+    Ok(())
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave a slot list half-updated in a way that matters here.
@@ -57,7 +180,8 @@ impl Groups {
 /// One live shared connection: what a stream on it needs.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub sender: http2::SendRequest<Full<Bytes>>,
+    pub sender: Sender,
+    pub closed: Closed,
     pub stats: Arc<IoStats>,
 }
 
@@ -99,7 +223,7 @@ impl Group {
                 let mut slots = lock(&self.slots);
                 let found = slots.iter().position(|s| s.key.matches(https, host, port));
                 match found.map(|i| (i, &slots[i].state)) {
-                    Some((_, State::Ready(s))) if !s.sender.is_closed() => {
+                    Some((_, State::Ready(s))) if !s.closed.is_closed() => {
                         return Checkout::Stream(s.clone());
                     }
                     Some((_, State::Opening(n))) => {

@@ -1,9 +1,9 @@
 //! The one HTTP transport. Every request yields its phases (dns, connect, tls, send, wait,
 //! receive, total), connection reuse, bytes, status, and parsed `Server-Timing`. HTTP/1.1 is
-//! sonde's own (`h1`: httparse for the head, RFC 9112 framing), HTTP/2 is hyper 1.x
-//! `client::conn`, both over tokio and tokio-rustls, because reqwest cannot split TCP from TLS
-//! or report reuse, and hyper's HTTP/1.1 client costs more per request than a load tester can
-//! afford (see `h1`). Knows nothing of scenarios, plans or reports.
+//! sonde's own (`h1`: httparse for the head, RFC 9112 framing), HTTP/2 is the `h2` crate
+//! driven from the sending task (`h2`), both over tokio and tokio-rustls, because reqwest cannot
+//! split TCP from TLS or report reuse, and hyper's clients cost more per request than a load
+//! tester can afford (see `h1` and `h2`). Knows nothing of scenarios, plans or reports.
 //!
 //! # Phases (`Timing`)
 //! Marks are taken with `Instant::now()` only at phase edges; each phase runs from the previous
@@ -13,9 +13,9 @@
 //! - `connect`: TCP connect (all resolved addresses are tried in order). 0 when reused.
 //! - `tls`: the TLS handshake including ALPN. 0 for `http://` and reused connections.
 //! - `send`: from the connection being ready (or the TLS end; on a new HTTP/2 connection this
-//!   includes hyper's HTTP/2 preface) to the moment the request's last bytes were handed to the
+//!   includes the HTTP/2 preface) to the moment the request's last bytes were handed to the
 //!   socket (HTTP/1.1: the one write returned, TLS flushed). For HTTP/2 it is measured in the
-//!   I/O layer under hyper, the time of the last flush that followed a write; the connection is
+//!   I/O layer under `h2`, the time of the last flush that followed a write; the connection is
 //!   shared, so with concurrent streams the mark may belong to another stream's write; it is
 //!   clamped to lie before the response headers.
 //! - `wait`: from the request being written to the response headers being parsed (time to
@@ -33,7 +33,8 @@
 //! HTTP/1.1 connections are driven inside the task that sends on them (no spawned connection
 //! task, no cross-task wake-ups) and return to the session's pool after a complete response.
 //! HTTP/2 (offered via ALPN over TLS) runs its connection in a spawned task and is shared by
-//! the session's concurrent requests. `ConnectionMode::New` opens a connection per request.
+//! the session's concurrent requests, and with `streams_per_connection` > 1 by that many
+//! sessions created on one thread (`h2`). `ConnectionMode::New` opens a connection per request.
 //! A pooled HTTP/1.1 connection found closed is replaced silently: when it shows closed at
 //! checkout, when writing the request fails, or (idempotent methods only) when it closes before
 //! any byte of the response.

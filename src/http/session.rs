@@ -10,12 +10,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version, header};
-use http_body_util::Full;
 use url::{Position, Url};
 
 use super::connect::{self, Conn, Connector, Key, Proto};
 use super::error::{Authority, ErrorKind, HttpError, TransportError};
-use super::exchange::{self, Attempt, HyperRequest};
+use super::exchange::{self, Attempt};
 use super::h1::{self, H1Failure};
 use super::h2;
 use super::{ClientConfig, ConnectionMode, Exchange, Hop, Request, redirect, tls};
@@ -362,27 +361,6 @@ impl Session {
         }
     }
 
-    /// The hyper request without its target: jar cookies merged, a User-Agent if none.
-    fn build(
-        &self,
-        method: Method,
-        url: &Url,
-        mut headers: HeaderMap,
-        body: Bytes,
-    ) -> HyperRequest {
-        if self.has_cookies.load(Ordering::Relaxed) {
-            self.apply_cookies(url, &mut headers);
-        }
-        if !headers.contains_key(header::USER_AGENT) {
-            headers.insert(header::USER_AGENT, USER_AGENT.clone());
-        }
-        mark_sensitive(&mut headers, &SECRET_REQUEST_HEADERS);
-        let mut r = hyper::Request::new(Full::new(body));
-        *r.method_mut() = method;
-        *r.headers_mut() = headers;
-        r
-    }
-
     fn apply_cookies(&self, url: &Url, headers: &mut HeaderMap) {
         if let Some(line) = self.cookie_line(url, headers)
             && let Ok(mut v) = HeaderValue::from_str(&line)
@@ -509,7 +487,7 @@ impl Session {
             // Checking a connection out takes well under a microsecond: no clock read for it.
             att.ready = Some(if reused { att.start } else { Instant::now() });
             let h1c = match &mut conn.proto {
-                Proto::H2 { sender, stats } => {
+                Proto::H2 { sender, stats, .. } => {
                     let sender = sender.clone();
                     let stats = stats.clone();
                     if reuse && !reused {
@@ -578,12 +556,13 @@ impl Session {
         ))
     }
 
-    /// One request as a stream on an HTTP/2 connection.
+    /// One request as a stream on an HTTP/2 connection: jar cookies merged, a User-Agent if
+    /// none, secrets never HPACK-indexed, connection-specific headers dropped.
     async fn send_h2(
         &self,
         out: &Outgoing<'_>,
         att: &mut Attempt,
-        mut sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        mut sender: h2::Sender,
         stats: &Arc<super::io::IoStats>,
         auth: Authority<'_>,
     ) -> Result<(), TransportError> {
@@ -592,11 +571,28 @@ impl Session {
         if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
             headers.insert(crate::trace::TRACEPARENT, v);
         }
-        let mut req = self.build(out.method.clone(), url, headers, out.body.clone());
-        target_h2(&mut req, url)?;
+        if self.has_cookies.load(Ordering::Relaxed) {
+            self.apply_cookies(url, &mut headers);
+        }
+        if !headers.contains_key(header::USER_AGENT) {
+            headers.insert(header::USER_AGENT, USER_AGENT.clone());
+        }
+        mark_sensitive(&mut headers, &SECRET_REQUEST_HEADERS);
+        h2::prepare_headers(&mut headers, out.body.len());
+        let uri = Uri::try_from(&url[..Position::AfterQuery]).map_err(|e| {
+            TransportError::new(
+                ErrorKind::InvalidRequest,
+                format!("invalid request target: {e}"),
+            )
+        })?;
+        let mut req = http::Request::new(());
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_2;
+        *req.headers_mut() = headers;
         att.use_stats(stats);
         let limit = self.client.cfg.body_capture_limit;
-        exchange::run_h2(&mut sender, req, att, limit, auth).await
+        h2::exchange(&mut sender, req, out.body, att, limit, auth).await
     }
 
     /// One request as a stream on its group's shared HTTP/2 connection (opened by this
@@ -640,8 +636,16 @@ impl Session {
                 att.tls_resumed = c.tls_resumed;
                 att.ready = Some(Instant::now());
                 match c.proto {
-                    Proto::H2 { sender, stats } => {
-                        let shared = h2::Shared { sender, stats };
+                    Proto::H2 {
+                        sender,
+                        stats,
+                        closed,
+                    } => {
+                        let shared = h2::Shared {
+                            sender,
+                            stats,
+                            closed,
+                        };
                         opener.opened(shared.clone());
                         shared
                     }
@@ -669,13 +673,18 @@ impl Session {
                 let mut pool = lock(&self.pool);
                 let i = pool.iter().position(|c| c.key.matches(https, host, port))?;
                 match &pool[i].proto {
-                    Proto::H2 { sender, stats } if !sender.is_closed() => {
+                    Proto::H2 {
+                        sender,
+                        stats,
+                        closed,
+                    } if !closed.is_closed() => {
                         let c = &pool[i];
                         return Some(Conn {
                             key: c.key.clone(),
                             proto: Proto::H2 {
                                 sender: sender.clone(),
                                 stats: stats.clone(),
+                                closed: closed.clone(),
                             },
                             tls_resumed: c.tls_resumed,
                         });
@@ -720,19 +729,6 @@ fn with_connection_close(wire: &[u8]) -> Vec<u8> {
     out.extend_from_slice(LINE);
     out.extend_from_slice(&wire[at..]);
     out
-}
-
-/// HTTP/2 addresses the request by absolute URI (`:authority`).
-fn target_h2(req: &mut HyperRequest, url: &Url) -> Result<(), TransportError> {
-    let uri = Uri::try_from(&url[..Position::AfterQuery]).map_err(|e| {
-        TransportError::new(
-            ErrorKind::InvalidRequest,
-            format!("invalid request target: {e}"),
-        )
-    })?;
-    *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_2;
-    Ok(())
 }
 
 /// Request headers whose values never show in `Debug` output and are never HPACK-indexed.
