@@ -8,7 +8,7 @@ use super::env::{LoadedEnv, TemplatedKey, to_plan_env};
 use crate::aggregate::Recorder;
 use crate::exec::scope::VarMap;
 use crate::exec::{OneUser, RunContext, run_setup};
-use crate::http::{Client, ConnectionMode, Request};
+use crate::http::{Client, Request};
 use crate::import::{EnvSpec, Imported};
 use crate::plan::{
     BodySpec, Expectation, FlagTransport, HttpOptions, LoadModel, Plan, Step, StepNode, Template,
@@ -270,9 +270,11 @@ pub struct Flow {
 impl Flow {
     /// Builds the client and runs the scenario's setup once (its captures serve every run).
     pub async fn start(spec: FlowSpec, base: &str) -> Result<Flow, FlowError> {
+        // The scenario's `http.connection` holds here too: `new` replays every request of
+        // every run on a fresh connection.
         let client = Client::new(crate::exec::client_config(
             &spec.plan.http,
-            ConnectionMode::Reuse,
+            spec.plan.http.connection,
         ))
         .map_err(FlowError::Client)?;
         let plan = Arc::new(spec.plan.clone());

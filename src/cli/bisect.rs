@@ -40,7 +40,7 @@ pub async fn run(a: BisectArgs) -> Result<Exit, Error> {
     }
     // Good first: without a scenario, the flow is the good side's request (the same request a
     // generated `sonde repro --env GOOD` line sends).
-    let prep = prepare(&a.flow, &[a.good.clone(), a.bad.clone()])?;
+    let prep = prepare(&a.flow, &[a.good.clone(), a.bad.clone()], "bisect")?;
     let (good, bad) = match prep.envs.as_slice() {
         [g, b] => (g.clone(), b.clone()),
         _ => return Err(Error::Internal("two environments expected")),

@@ -192,6 +192,7 @@ pub async fn run(a: BreakdownArgs) -> Result<Exit, Error> {
     let mut plan = load_plan(&a)?;
     let policy = policy(&a, &plan)?;
     super::target::guard(&mut plan, policy)?;
+    super::target::single_user(&plan, "breakdown")?;
     let envs = env_names(&plan, &a)?;
     let opts = options(&a)?;
     let target = super::target::start(&plan).await?;

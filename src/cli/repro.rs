@@ -83,7 +83,11 @@ fn target_url(a: &FlowArgs) -> Result<Option<url::Url>, Error> {
 }
 
 /// Loads the scenario (if any) and the environments, and decides what the flow is.
-pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Error> {
+pub(crate) fn prepare(
+    a: &FlowArgs,
+    env_texts: &[String],
+    command: &str,
+) -> Result<Prepared, Error> {
     if a.k == 0 {
         return Err(Error::usage("-n/--runs must be at least 1"));
     }
@@ -121,6 +125,7 @@ pub(crate) fn prepare(a: &FlowArgs, env_texts: &[String]) -> Result<Prepared, Er
     );
     let policy = a.http.host_policy(named.iter())?;
     super::target::guard(&mut spec.plan, policy)?;
+    super::target::single_user(&spec.plan, command)?;
     if spec.plan.http.insecure {
         notes.push("TLS certificates are NOT verified (--insecure)".into());
     }
@@ -195,7 +200,7 @@ fn env_texts(a: &ReproArgs) -> Result<Vec<String>, Error> {
         return Ok(a.envs.clone());
     }
     let plan_envs: Vec<String> = match &a.flow.scenario {
-        Some(_) => prepare(&a.flow, &[])?
+        Some(_) => prepare(&a.flow, &[], "repro")?
             .plan
             .map(|p| p.envs.keys().cloned().collect())
             .unwrap_or_default(),
@@ -235,7 +240,7 @@ pub async fn run(a: ReproArgs) -> Result<Exit, Error> {
     // loading anything.
     model::check_row_count(a.envs.len().max(1), &axes, a.max_cells).map_err(Error::Usage)?;
     let env_texts = env_texts(&a)?;
-    let mut prep = prepare(&a.flow, &env_texts)?;
+    let mut prep = prepare(&a.flow, &env_texts, "repro")?;
     if prep.envs.is_empty() {
         // A scenario without named envs: its steps as they are.
         prep.envs.push(LoadedEnv {

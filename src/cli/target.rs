@@ -15,6 +15,19 @@ pub fn guard(plan: &mut Plan, policy: HostPolicy) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuses a scenario's `http.streams_per_connection` above 1 in the commands that replay one
+/// user at a time (breakdown, repro, bisect): it shares connections between the virtual users
+/// of a load, and there are none to share with, so honouring it silently would mean nothing.
+pub fn single_user(plan: &Plan, command: &str) -> Result<(), Error> {
+    let n = plan.http.streams_per_connection;
+    if n > 1 {
+        return Err(Error::usage(format!(
+            "the scenario's http.streams_per_connection: {n} shares HTTP/2 connections between the virtual users of `sonde run`; `sonde {command}` replays one user at a time and cannot honour it: remove the key (or set it to 1) for {command}"
+        )));
+    }
+    Ok(())
+}
+
 /// The `--dry-run` lines naming every host the plan may contact and whether it is allowed.
 #[must_use]
 pub fn describe_contacts(plan: &Plan) -> String {
