@@ -12,9 +12,11 @@
 //! Command line: goose's own (`--host`, `--users`, `--hatch-rate`, `--run-time`, ...). On exit
 //! it prints one line `BENCH {"requests":N,"failures":M}` (all requests, setup included).
 
+use goose::goose::GooseResponse;
 use goose::prelude::*;
 use serde_json::Value;
 
+#[derive(Clone)]
 struct Session {
     user_id: String,
     bearer: String,
