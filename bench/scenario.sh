@@ -226,7 +226,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   for p in $PEERS; do
     case "$p" in
       goose)
-        run_tool goose "$rep" "$GOOSE_BIN" --host "$BASE" --users "$VUS" --hatch-rate "$VUS" --run-time "${DUR}s" \
+        run_tool goose "$rep" "$GOOSE_BIN" --host "$BASE" --users "$VUS" --increase-rate "$VUS" --run-time "${DUR}s" \
           --no-reset-metrics --quiet ;;
       locust)
         run_tool locust "$rep" "$VENV/bin/locust" -f "$ROOT/bench/locust/locustfile.py" --headless --users "$VUS" \
