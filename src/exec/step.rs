@@ -5,6 +5,7 @@
 use super::scope::Scope;
 use crate::aggregate::StepStats;
 use crate::http::{Exchange, Request, Session};
+use crate::plan::json_pick::SingularPath;
 use crate::plan::template::{render_json, value_text};
 use crate::plan::{
     BodySpec, CaptureSource, Environment, Expectation, FlagTransport, JsonCheck, Step, Template,
@@ -88,6 +89,44 @@ pub struct NoVars;
 impl Vars for NoVars {
     fn get_var(&self, _: &str) -> Option<&Value> {
         None
+    }
+}
+
+/// Names whose value may change between two iterations of one virtual user: every variable a
+/// step of the flow captures, every data column, and the built-ins (`vu`, `iteration`, `uuid`,
+/// `timestamp_ms`). Any other name resolves to the VU's environment or to setup's captures,
+/// both fixed for the VU's life (see `Scope`).
+#[must_use]
+pub fn volatile_names(plan: &crate::plan::Plan) -> std::collections::HashSet<String> {
+    let mut out: std::collections::HashSet<String> = ["vu", "iteration", "uuid", "timestamp_ms"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    for s in crate::plan::flatten(&plan.steps) {
+        out.extend(s.capture.iter().map(|c| c.var.clone()));
+    }
+    for row in &plan.data {
+        out.extend(row.keys().cloned());
+    }
+    out
+}
+
+/// The variables a virtual user sees that never change during its life: its environment and
+/// setup's captures, minus the `volatile_names` (which `Scope` would look up in other layers
+/// first). A request that builds against these alone is the same bytes in every iteration, so
+/// the VU builds it once and reuses it.
+pub struct VuConstant<'a> {
+    pub env: &'a super::scope::VarMap,
+    pub shared: &'a super::scope::VarMap,
+    pub volatile: &'a std::collections::HashSet<String>,
+}
+
+impl Vars for VuConstant<'_> {
+    fn get_var(&self, name: &str) -> Option<&Value> {
+        if self.volatile.contains(name) {
+            return None;
+        }
+        self.env.get(name).or_else(|| self.shared.get(name))
     }
 }
 
@@ -721,8 +760,15 @@ pub fn capture(
 ) -> Result<Vec<(String, Value)>, String> {
     let mut out = Vec::with_capacity(step.capture.len());
     let mut json: Option<Option<Value>> = None;
+    // One JSON capture reads its value straight from the body when its path is singular (no
+    // document built); several share one parsed document.
+    let json_captures = step
+        .capture
+        .iter()
+        .filter(|c| matches!(c.source, CaptureSource::Json { .. }))
+        .count();
     for c in &step.capture {
-        let found = capture_one(c, ex, session, &mut json);
+        let found = capture_one(c, ex, session, &mut json, json_captures == 1);
         let v = match (found, &c.default) {
             (Ok(v), _) => v,
             // `default:` a source that finds nothing is no failure.
@@ -740,9 +786,21 @@ fn capture_one(
     ex: &Exchange,
     session: &Session,
     json: &mut Option<Option<Value>>,
+    alone: bool,
 ) -> Result<Value, String> {
     {
         let v = match &c.source {
+            CaptureSource::Json { path_src, .. }
+                if alone && let Some(singular) = SingularPath::parse(path_src) =>
+            {
+                match singular.pick(&ex.body) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => {
+                        return Err(format!("capture `{}`: {path_src} matched nothing", c.var));
+                    }
+                    Err(_) => return Err(format!("capture `{}`: body is not JSON", c.var)),
+                }
+            }
             CaptureSource::Json { path_src, path } => {
                 let doc = json.get_or_insert_with(|| serde_json::from_slice(&ex.body).ok());
                 let Some(doc) = doc.as_ref() else {
@@ -808,6 +866,71 @@ mod tests {
             http::HeaderValue::from_static("x"),
         );
         assert_eq!(retry_after(&none), None);
+    }
+
+    /// The profile-load flow's steps: a VU builds `profile` once (its variables are the
+    /// environment's), never `startup` (it needs a capture of this iteration).
+    #[test]
+    fn only_requests_of_environment_and_setup_variables_are_vu_constant() {
+        use crate::plan::{Environment, FlagTransport};
+        use serde_json::json;
+        let step = |name: &str, url: &str| {
+            let mut s = Step::one_request(
+                name,
+                http::Method::GET,
+                Template::parse(url).unwrap(),
+                None,
+                true,
+            );
+            s.headers = vec![(
+                "Authorization".into(),
+                Template::parse("Bearer {{token}}").unwrap(),
+            )];
+            s
+        };
+        let mut env = super::super::scope::VarMap::new();
+        env.insert("user_id".into(), json!(7));
+        env.insert("token".into(), json!("sd_745f"));
+        let mut shared = super::super::scope::VarMap::new();
+        shared.insert("whale_id".into(), json!(7));
+        shared.insert("first_startup".into(), json!(1));
+        let volatile: std::collections::HashSet<String> =
+            ["vu", "iteration", "uuid", "timestamp_ms", "first_startup"]
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+        let vars = VuConstant {
+            env: &env,
+            shared: &shared,
+            volatile: &volatile,
+        };
+        let (plan_env, flags) = (Environment::default(), FlagTransport::default());
+        let ctx = StepCtx {
+            base: "http://127.0.0.1:18130",
+            env: &plan_env,
+            flags: &flags,
+            env_is_plan: true,
+        };
+        let profile = build_request(&step("profile", "/users/{{user_id}}/profile"), &vars, &ctx)
+            .expect("env variables only");
+        assert_eq!(
+            profile.url.as_str(),
+            "http://127.0.0.1:18130/users/7/profile"
+        );
+        assert_eq!(profile.headers["authorization"], "Bearer sd_745f");
+        let wire = profile.encode_h1();
+        assert!(
+            wire.starts_with(b"GET /users/7/profile HTTP/1.1\r\n"),
+            "{wire:?}"
+        );
+        // A setup capture counts as constant; a name the flow captures does not, even when
+        // setup (or the environment) has a value for it too.
+        assert!(build_request(&step("w", "/users/{{whale_id}}"), &vars, &ctx).is_ok());
+        let e = build_request(&step("startup", "/startups/{{first_startup}}"), &vars, &ctx)
+            .unwrap_err();
+        assert_eq!(e.unset.as_deref(), Some("first_startup"));
+        let e = build_request(&step("it", "/x?i={{iteration}}"), &vars, &ctx).unwrap_err();
+        assert_eq!(e.unset.as_deref(), Some("iteration"));
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub struct RunContext {
     /// Requests of steps that use no variable at all, built once (plan order) with their
     /// HTTP/1.1 bytes: the hot path then renders, parses and copies nothing.
     pub(super) prebuilt: Vec<Option<(crate::http::Request, bytes::Bytes)>>,
+    /// Per request step (plan order): not prebuilt, yet maybe the same request for the whole
+    /// life of a VU (its variables come from the environment or setup only); each VU tries to
+    /// build it once (`Vu::built`). `volatile` names the variables that rule that out.
+    pub(super) per_vu: Vec<bool>,
+    pub(super) volatile: std::collections::HashSet<String>,
     /// Some step's `if:` asks whether an earlier step passed or failed.
     pub(super) track_outcomes: bool,
     /// `-v`: exchanges to print (`None`: off, one check per request).
@@ -125,6 +130,12 @@ impl RunContext {
                 })
             })
             .collect();
+        let per_vu = plan
+            .request_steps()
+            .zip(&prebuilt)
+            .map(|(s, p): (&Step, &Option<_>)| p.is_none() && s.stream.is_none())
+            .collect();
+        let volatile = super::step::volatile_names(&plan);
         let traced = plan
             .request_steps()
             .map(|s| traced(&plan.http.trace, &plan.env, s))
@@ -149,6 +160,8 @@ impl RunContext {
             interrupted: AtomicBool::new(false),
             since,
             prebuilt,
+            per_vu,
+            volatile,
         }
     }
 }
@@ -312,6 +325,63 @@ pub(super) struct Vu {
     pub(super) backoff: Option<(Backoff, std::time::Duration)>,
     /// Consecutive iterations that failed before any response.
     fail_streak: u32,
+    /// Requests this VU built once for steps whose variables never change in its life
+    /// (`RunContext::per_vu`), by request step; empty until its first iteration.
+    built: Vec<PerVu>,
+}
+
+/// A step's request as one VU builds it once (see `RunContext::per_vu`).
+pub(super) enum PerVu {
+    Untried,
+    /// Uses a variable that may change between iterations (or does not build): built per
+    /// request as usual.
+    Varies,
+    Built(Box<(crate::http::Request, bytes::Bytes)>),
+}
+
+impl PerVu {
+    fn get(&self) -> Option<&(crate::http::Request, bytes::Bytes)> {
+        match self {
+            PerVu::Built(b) => Some(b),
+            PerVu::Untried | PerVu::Varies => None,
+        }
+    }
+}
+
+/// Builds, once per VU, the requests of steps `first..` (plan order) that `per_vu` allows and
+/// that render from the VU's environment and setup's captures alone.
+fn build_per_vu<'s>(
+    shared: &RunContext,
+    built: &mut Vec<PerVu>,
+    env: &VarMap,
+    ctx: &StepCtx<'_>,
+    first: usize,
+    steps: impl Iterator<Item = &'s Step>,
+) {
+    for (i, step) in steps.enumerate() {
+        let idx = first + i;
+        if !shared.per_vu.get(idx).copied().unwrap_or(false) {
+            continue;
+        }
+        if built.len() <= idx {
+            built.resize_with(shared.per_vu.len().max(idx + 1), || PerVu::Untried);
+        }
+        if !matches!(built[idx], PerVu::Untried) {
+            continue;
+        }
+        let vars = super::step::VuConstant {
+            env,
+            shared: &shared.setup_vars,
+            volatile: &shared.volatile,
+        };
+        built[idx] = match build_request(step, &vars, ctx) {
+            Ok(r) => {
+                let wire = r.encode_h1();
+                PerVu::Built(Box::new((r, wire)))
+            }
+            Err(_) => PerVu::Varies,
+        };
+    }
 }
 
 impl Vu {
@@ -323,6 +393,7 @@ impl Vu {
             env: render_env(&shared.plan.env.vars, &shared.setup_vars),
             backoff: None,
             fail_streak: 0,
+            built: Vec::new(),
         }
     }
 }
@@ -463,7 +534,18 @@ pub(super) async fn run_iteration(
                     idx += 1;
                     continue;
                 }
+                if ctx.env_is_plan {
+                    build_per_vu(
+                        shared,
+                        &mut vu.built,
+                        &vu.env,
+                        &ctx,
+                        idx,
+                        std::iter::once(&**step),
+                    );
+                }
                 let out = {
+                    let cached = vu.built.get(idx).and_then(PerVu::get);
                     let scope = scope(vu, row, &builtins, shared);
                     let since = match recorder_for {
                         Recording::Main => shared.since.get(idx).copied().flatten(),
@@ -480,7 +562,7 @@ pub(super) async fn run_iteration(
                         intended,
                         settle: settle_from,
                     };
-                    run_step(local, idx, step, &scope, &vu.session, &ctx, from).await
+                    run_step(local, idx, step, &scope, &vu.session, &ctx, from, cached).await
                 };
                 let abort = tally.absorb(idx, out, &mut vu.captures);
                 idx += 1;
@@ -489,7 +571,11 @@ pub(super) async fn run_iteration(
                 }
             }
             StepNode::Parallel(steps) => {
+                if ctx.env_is_plan {
+                    build_per_vu(shared, &mut vu.built, &vu.env, &ctx, idx, steps.iter());
+                }
                 let outs = {
+                    let built = &vu.built;
                     let scope = scope(vu, row, &builtins, shared);
                     let now = Instant::now();
                     let from = first.take();
@@ -516,10 +602,12 @@ pub(super) async fn run_iteration(
                             intended: from,
                             settle,
                         };
+                        let cached = built.get(idx + j).and_then(PerVu::get);
                         Some(async move {
                             (
                                 idx + j,
-                                run_step(local, idx + j, step, scope, session, ctx, from).await,
+                                run_step(local, idx + j, step, scope, session, ctx, from, cached)
+                                    .await,
                             )
                         })
                     });
@@ -808,6 +896,7 @@ async fn run_step(
     session: &Session,
     ctx: &StepCtx<'_>,
     from: MeasureFrom,
+    cached: Option<&(crate::http::Request, bytes::Bytes)>,
 ) -> StepOutcome {
     if let Some(spec) = &step.stream {
         // Boxed: a stream step's state is large and rare; inline it would sit in every virtual
@@ -837,7 +926,12 @@ async fn run_step(
     };
     let deadline = step.poll.as_ref().map(|p| step_start + p.timeout);
     let prebuilt = if ctx.env_is_plan {
-        local.shared.prebuilt.get(idx).and_then(Option::as_ref)
+        local
+            .shared
+            .prebuilt
+            .get(idx)
+            .and_then(Option::as_ref)
+            .or(cached)
     } else {
         None
     };

@@ -1,6 +1,7 @@
 //! The validated, resolved work: what `exec` runs. Built from a `Scenario` (and CLI overrides)
 //! by `scenario::load`; nothing is sent before a `Plan` exists. Holds no I/O and no HTTP.
 
+pub mod json_pick;
 pub mod single;
 pub mod template;
 
