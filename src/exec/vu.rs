@@ -1150,7 +1150,9 @@ mod tests {
             intended: None,
             settle: None,
         };
-        let st = std::mem::size_of_val(&run_step(&local, 0, step, &scope, &session, &ctx, from));
+        let st = std::mem::size_of_val(&run_step(
+            &local, 0, step, &scope, &session, &ctx, from, None,
+        ));
         let req = &shared.prebuilt[0].as_ref().unwrap().0;
         let send = std::mem::size_of_val(&session.send_traced(req, None, None));
         eprintln!(
