@@ -1111,21 +1111,32 @@ async fn run_step(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::scenario::{Overrides, load_str_with_env};
 
     /// Every virtual user's task holds its whole future for the run: its size is memory per
     /// held connection (10,000 VUs x this), so it must stay small. Nothing is polled here.
     #[test]
     fn vu_future_is_small() {
-        let src = "target: http://127.0.0.1:9\nsteps:\n  - name: one\n    request: {url: /}\n";
-        let plan = load_str_with_env(
-            src,
-            std::path::Path::new("s.yaml"),
-            &Overrides::default(),
-            &|_| None,
-        )
-        .map_err(|e| e.to_string())
-        .unwrap();
+        // Built as `sonde run --url` builds it (exec sits below `scenario`).
+        let step = crate::plan::Step::one_request(
+            "one",
+            http::Method::GET,
+            crate::plan::Template::literal("/"),
+            None,
+            false,
+        );
+        let plan = crate::plan::Plan::one_request(
+            "one",
+            url::Url::parse("http://127.0.0.1:9/").unwrap(),
+            step,
+            crate::plan::LoadModel::Closed {
+                vus: 1,
+                duration: None,
+                iterations: Some(1),
+                stages: Vec::new(),
+            },
+            crate::plan::HttpOptions::default(),
+            std::time::Duration::from_secs(1),
+        );
         let client = Client::new(crate::http::ClientConfig::default()).unwrap();
         let shared = Arc::new(RunContext::new(
             Arc::new(plan),
