@@ -308,3 +308,74 @@ async fn a_server_that_only_speaks_http1_fails_every_request_clearly() {
         "{messages}"
     );
 }
+
+/// Sharing a connection and a fresh connection per request contradict: refused before a byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_per_connection_with_a_new_connection_per_request_is_refused() {
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let srv = support::spawn_tls(true, move |_req| {
+        h.fetch_add(1, Ordering::SeqCst);
+        async { response(200, full("ok")) }
+    })
+    .await;
+    let url = srv.url("/").to_string();
+    let ca = srv.ca_pem.clone().unwrap().display().to_string();
+    let (json, code, err) = tokio::task::spawn_blocking(move || {
+        run_json(&[
+            "run",
+            "--url",
+            &url,
+            "--cacert",
+            &ca,
+            "--vus",
+            "4",
+            "--streams-per-connection",
+            "2",
+            "--connection",
+            "new",
+            "-n",
+            "4",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--connection new"), "{err}");
+    assert!(err.contains("choose one"), "{err}");
+    assert!(json.is_none());
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+/// breakdown and repro replay one user: a scenario's streams_per_connection cannot apply there,
+/// so they refuse it by name instead of running as if it were not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_commands_refuse_the_scenario_key() {
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let srv = support::spawn(move |_req| {
+        h.fetch_add(1, Ordering::SeqCst);
+        async { response(200, full("ok")) }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(
+        &file,
+        "http: { streams_per_connection: 4 }\nsteps:\n  - name: one\n    request: { url: / }\n",
+    )
+    .unwrap();
+    let target = srv.url("").to_string();
+    let file = file.display().to_string();
+    for args in [
+        vec!["breakdown", &file, "--target", &target, "-n", "1"],
+        vec!["repro", &file, "--target", &target, "-n", "1"],
+    ] {
+        let out = support::sonde().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("streams_per_connection: 4"), "{err}");
+        assert!(err.contains(&format!("sonde {}", args[0])), "{err}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
