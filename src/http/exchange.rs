@@ -86,7 +86,7 @@ pub(crate) struct Attempt {
     pub h2: bool,
     pub status: Option<StatusCode>,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: super::Headers,
     pub capture: Capture,
     pub body_len: u64,
     /// HTTP/1.x body with no length that ended when the server closed the connection: a
@@ -111,7 +111,7 @@ impl Attempt {
             h2: false,
             status: None,
             version: Version::HTTP_11,
-            headers: HeaderMap::new(),
+            headers: super::Headers::default(),
             capture: Capture::Empty,
             body_len: 0,
             close_delimited: false,
@@ -220,7 +220,7 @@ async fn read_response(
     let (parts, mut body) = resp.into_parts();
     att.status = Some(parts.status);
     att.version = parts.version;
-    att.headers = parts.headers;
+    att.headers = parts.headers.into();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify_hyper(&e, Stage::Body, authority))?;
         if let Some(data) = frame.data_ref() {
