@@ -272,14 +272,16 @@ pub(crate) async fn exchange(
         break framing;
     };
     let res = read_body(conn, &mut buf, framing, att, limit, authority).await;
-    conn.idle_since = Some(Instant::now());
+    // One clock read marks both the end of the exchange and the start of the idle time.
+    let end = Instant::now();
+    conn.idle_since = Some(end);
     if res.is_err() {
         conn.reusable = false;
     } else if !buf.is_empty() {
         // Bytes after the response that nobody asked for: the next response would be wrong.
         conn.reusable = false;
     }
-    att.end = Some(Instant::now());
+    att.end = Some(end);
     res.map_err(H1Failure::Failed)
 }
 
