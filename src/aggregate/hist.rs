@@ -41,6 +41,19 @@ impl Hist {
         }
     }
 
+    /// `n` samples of `us` in one record (the same histogram as `n` calls of `record_us`).
+    pub fn record_n_us(&mut self, us: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if self.0.is_none() {
+            self.0 = new_hist();
+        }
+        if let Some(h) = self.0.as_mut() {
+            h.saturating_record_n(us.clamp(1, MAX_US), n);
+        }
+    }
+
     #[inline]
     pub fn record(&mut self, d: Duration) {
         self.record_us(d.as_micros().min(u128::from(MAX_US)) as u64);

@@ -37,8 +37,13 @@ pub struct StepStats {
     pub settle: Hist,
     /// Polls that gave up (timeout, transport error): counted, their time kept out of `settle`.
     pub unsettled: u64,
-    /// Per phase, indexed like `PHASES`.
+    /// Per phase, indexed like `PHASES`. The dns, connect and tls samples of `zero_connect`
+    /// are not in here until `settle` (which `merge` and `StepSummary::of` do).
     pub phases: [Hist; 7],
+    /// Requests whose dns, connect and tls phases were all zero (a reused connection): counted
+    /// on the hot path instead of three histogram records each, and added to those three
+    /// histograms as one bulk record of zero by `settle`, so their percentiles stay exact.
+    pub zero_connect: u64,
     /// `Server-Timing` metric name -> durations.
     pub server_timing: BTreeMap<String, Hist>,
     /// Requests sent, each counted once: `latency.count() + failed_latency.count()`.
@@ -87,6 +92,7 @@ impl StepStats {
         for h in &mut self.phases {
             h.reset();
         }
+        self.zero_connect = 0;
         self.server_timing.clear();
         self.requests = 0;
         self.redirects = 0;
@@ -106,7 +112,19 @@ impl StepStats {
         self.exemplars.reset();
     }
 
+    /// Add the pending zero dns/connect/tls samples (`zero_connect`) to their histograms.
+    pub fn settle(&mut self) {
+        let n = std::mem::take(&mut self.zero_connect);
+        for h in &mut self.phases[..3] {
+            h.record_n_us(0, n);
+        }
+    }
+
     pub fn merge(&mut self, o: &StepStats) {
+        self.settle();
+        for h in &mut self.phases[..3] {
+            h.record_n_us(0, o.zero_connect);
+        }
         self.latency.merge(&o.latency);
         self.failed_latency.merge(&o.failed_latency);
         self.settle.merge(&o.settle);
@@ -143,6 +161,8 @@ impl StepStats {
         self.exemplars.merge(&o.exemplars);
     }
 
+    /// One phase's histogram; dns, connect and tls lack the `zero_connect` samples until
+    /// `settle`.
     #[must_use]
     pub fn phase(&self, name: &str) -> Option<&Hist> {
         PHASES
@@ -280,5 +300,52 @@ impl IntervalRecorder {
         self.iterations += o.iterations;
         self.dropped += o.dropped;
         self.latency.merge(&o.latency);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// Zero dns/connect/tls counted in bulk end up in the same histograms as recorded one by
+    /// one, through `merge` and through a summary of unmerged stats.
+    #[test]
+    fn bulk_zero_connect_phases_equal_one_by_one_records() {
+        let mut direct = StepStats::default();
+        let mut bulk = StepStats::default();
+        for us in [0u64, 0, 700, 0] {
+            for s in [&mut direct, &mut bulk] {
+                s.phases[3].record_us(5);
+            }
+            for h in &mut direct.phases[..3] {
+                h.record_us(us);
+            }
+            if us == 0 {
+                bulk.zero_connect += 1;
+            } else {
+                for h in &mut bulk.phases[..3] {
+                    h.record_us(us);
+                }
+            }
+        }
+        let a = summary::StepSummary::of("s", &direct, 1.0);
+        let b = summary::StepSummary::of("s", &bulk, 1.0);
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        let mut merged = StepStats::default();
+        merged.merge(&bulk);
+        merged.merge(&bulk);
+        let mut twice = StepStats::default();
+        twice.merge(&direct);
+        twice.merge(&direct);
+        for i in 0..7 {
+            assert_eq!(merged.phases[i].buckets(), twice.phases[i].buckets(), "{i}");
+        }
+        assert_eq!(merged.phases[0].count(), 8);
+        assert_eq!(merged.phases[0].buckets(), vec![(1, 6), (700, 2)]);
+        assert_eq!(merged.zero_connect, 0);
     }
 }

@@ -119,6 +119,11 @@ pub struct StepSummary {
 impl StepSummary {
     #[must_use]
     pub fn of(name: &str, s: &StepStats, seconds: f64) -> StepSummary {
+        if s.zero_connect > 0 {
+            let mut settled = s.clone();
+            settled.settle();
+            return StepSummary::of(name, &settled, seconds);
+        }
         StepSummary {
             name: name.to_string(),
             requests: s.requests,

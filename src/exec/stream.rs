@@ -244,7 +244,7 @@ fn as_exchange(
         },
         status: Some(status),
         version: http::Version::HTTP_11,
-        headers: headers.clone(),
+        headers: headers.clone().into(),
         body_len: data.len() as u64,
         body: data,
         close_delimited: false,

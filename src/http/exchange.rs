@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, StatusCode, Version};
+use http::{StatusCode, Version};
 
 use super::Timing;
 use super::connect::ConnectMarks;
@@ -81,7 +81,7 @@ pub(crate) struct Attempt {
     pub h2: bool,
     pub status: Option<StatusCode>,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: super::Headers,
     pub capture: Capture,
     pub body_len: u64,
     /// HTTP/1.x body with no length that ended when the server closed the connection: a
@@ -106,7 +106,7 @@ impl Attempt {
             h2: false,
             status: None,
             version: Version::HTTP_11,
-            headers: HeaderMap::new(),
+            headers: super::Headers::default(),
             capture: Capture::Empty,
             body_len: 0,
             close_delimited: false,
@@ -136,9 +136,24 @@ impl Attempt {
         self.mark_send_end();
         let end = self.end.unwrap_or_else(Instant::now).max(self.start);
         let clamp = |prev: Instant, m: Option<Instant>| m.unwrap_or(prev).clamp(prev, end);
-        let dns_end = clamp(self.start, self.connect.dns_end);
-        let tcp_end = clamp(dns_end, self.connect.tcp_end);
-        let tls_end = clamp(tcp_end, self.connect.tls_end);
+        let zero = std::time::Duration::ZERO;
+        let c = &self.connect;
+        // A reused connection has no connect marks: its dns, connect and tls are zero (as the
+        // clamps below would give), without three clock subtractions per request.
+        let (tls_end, dns, connect, tls) =
+            if c.dns_end.is_none() && c.tcp_end.is_none() && c.tls_end.is_none() {
+                (self.start, zero, zero, zero)
+            } else {
+                let dns_end = clamp(self.start, c.dns_end);
+                let tcp_end = clamp(dns_end, c.tcp_end);
+                let tls_end = clamp(tcp_end, c.tls_end);
+                (
+                    tls_end,
+                    dns_end - self.start,
+                    tcp_end - dns_end,
+                    tls_end - tcp_end,
+                )
+            };
         let headers_cap = self.headers_at.unwrap_or(end);
         let send_end = clamp(tls_end, self.send_end.map(|s| s.min(headers_cap)));
         let headers_at = clamp(send_end, self.headers_at.or(Some(end)));
@@ -149,9 +164,9 @@ impl Attempt {
         };
         Timing {
             start: self.start,
-            dns: dns_end - self.start,
-            connect: tcp_end - dns_end,
-            tls: tls_end - tcp_end,
+            dns,
+            connect,
+            tls,
             send: send_end - tls_end,
             wait: headers_at - send_end,
             receive: end - headers_at,
@@ -234,5 +249,21 @@ mod tests {
         assert_eq!(sum, t.total);
         assert_eq!(t.total, std::time::Duration::from_millis(30));
         assert_eq!(t.receive, std::time::Duration::from_millis(10));
+        assert!(t.dns.is_zero() && t.connect.is_zero() && t.tls.is_zero());
+
+        // A new connection: its marks make the dns, connect and tls phases.
+        let ms = std::time::Duration::from_millis;
+        let mut att = Attempt::new(start);
+        att.connect.dns_end = Some(start + ms(1));
+        att.connect.tcp_end = Some(start + ms(3));
+        att.connect.tls_end = Some(start + ms(6));
+        att.send_end = Some(start + ms(7));
+        att.headers_at = Some(start + ms(10));
+        att.end = Some(start + ms(15));
+        let t = att.timing();
+        assert_eq!(
+            [t.dns, t.connect, t.tls, t.send, t.wait, t.receive, t.total],
+            [ms(1), ms(2), ms(3), ms(1), ms(3), ms(5), ms(15)]
+        );
     }
 }

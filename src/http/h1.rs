@@ -272,14 +272,16 @@ pub(crate) async fn exchange(
         break framing;
     };
     let res = read_body(conn, &mut buf, framing, att, limit, authority).await;
-    conn.idle_since = Some(Instant::now());
+    // One clock read marks both the end of the exchange and the start of the idle time.
+    let end = Instant::now();
+    conn.idle_since = Some(end);
     if res.is_err() {
         conn.reusable = false;
     } else if !buf.is_empty() {
         // Bytes after the response that nobody asked for: the next response would be wrong.
         conn.reusable = false;
     }
-    att.end = Some(Instant::now());
+    att.end = Some(end);
     res.map_err(H1Failure::Failed)
 }
 
@@ -377,7 +379,7 @@ fn final_status_in(buf: &[u8]) -> Option<u16> {
 pub(crate) struct Head {
     status: StatusCode,
     version: Version,
-    headers: HeaderMap,
+    headers: super::Headers,
     meta: Meta,
 }
 
@@ -390,10 +392,13 @@ struct Meta {
     transfer_encoding: Option<bool>,
     close: bool,
     keep_alive: bool,
+    /// Other names the transport reads (the cookie jar, server timing).
+    seen: super::Seen,
 }
 
 impl Meta {
     fn see(&mut self, name: &[u8], value: &[u8]) {
+        self.seen.see(name);
         if name.eq_ignore_ascii_case(b"content-length") {
             for part in value.split(|b| *b == b',') {
                 let text = std::str::from_utf8(part).unwrap_or("").trim();
@@ -509,37 +514,52 @@ fn parse_head(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Header names and values as offsets into the head, so the values can share its bytes.
-    let base = buf.as_ptr() as usize;
     let mut meta = Meta::default();
-    let mut spans: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
         meta.see(h.name.as_bytes(), h.value);
-        let n = h.name.as_ptr() as usize - base;
-        let v = h.value.as_ptr() as usize - base;
-        spans.push((n, n + h.name.len(), v, v + h.value.len()));
     }
     let head = buf.split_to(len).freeze();
     if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
         return Ok(Some(None));
     }
-    let mut headers = HeaderMap::with_capacity(spans.len());
-    for (n0, n1, v0, v1) in spans {
-        // httparse checked the token and value characters; anything `http` still refuses
-        // (e.g. an obsolete byte in a value) is left out rather than failing the response.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&head[n0..n1]),
-            HeaderValue::from_maybe_shared(head.slice(v0..v1)),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    // The map is built only if something reads a header (`head_map`).
+    let headers = super::Headers::from_head(head, meta.seen);
     Ok(Some(Some(Head {
         status,
         version,
         headers,
         meta,
     })))
+}
+
+/// The header map of a head `parse_head` accepted: parsed again (a few hundred instructions,
+/// paid only by a response whose headers are read), values sharing the head's bytes.
+pub(crate) fn head_map(head: &Bytes) -> HeaderMap {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_multiple_spaces_in_response_status_delimiters(true);
+    if !matches!(
+        cfg.parse_response_with_uninit_headers(&mut resp, head, &mut slots),
+        Ok(httparse::Status::Complete(_))
+    ) {
+        // Only an empty head (a response that never arrived) gets here.
+        return HeaderMap::new();
+    }
+    let base = head.as_ptr() as usize;
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        // httparse checked the token and value characters; anything `http` still refuses
+        // (e.g. an obsolete byte in a value) is left out rather than failing the response.
+        let v = h.value.as_ptr() as usize - base;
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_maybe_shared(head.slice(v..v + h.value.len())),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
 }
 
 fn framing(
@@ -867,6 +887,51 @@ mod tests {
         assert!(matches!(head.meta.content_length, Some(Ok(3))));
         assert!(head.meta.close);
         assert_eq!(&buf[..], b"ok\n");
+    }
+
+    #[test]
+    fn headers_are_built_only_when_read_and_match_the_wire() {
+        let mut buf = BytesMut::from(
+            &b"HTTP/1.1 200 OK\r\nServer:  nginx \r\nSET-COOKIE: s=1; Path=/\r\nset-cookie: t=2\r\nServer-Timing: db;dur=5.5\r\nContent-Length: 2\r\n\r\nok"[..],
+        );
+        let mut head = parse_head(&mut buf, auth()).unwrap().unwrap().unwrap();
+        assert_eq!(&buf[..], b"ok");
+        // Framing and the names the transport reads come from the raw lines, not the map.
+        assert!(matches!(head.meta.content_length, Some(Ok(2))));
+        assert!(head.headers.has_set_cookie());
+        assert!(head.headers.has_server_timing());
+        head.headers.mark_cookies_sensitive();
+        assert!(!head.headers.is_built());
+        // First read builds the map: every line, values trimmed by httparse, order kept.
+        assert_eq!(head.headers.get("server").unwrap(), "nginx");
+        assert!(head.headers.is_built());
+        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["s=1; Path=/", "t=2"]);
+        assert!(cookies.iter().all(|v| v.is_sensitive()));
+        assert_eq!(head.headers.get("server-timing").unwrap(), "db;dur=5.5");
+        assert_eq!(head.headers.len(), 5);
+        let names: Vec<_> = (&head.headers)
+            .into_iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names.len(), 5);
+        assert!(names.contains(&"content-length"));
+
+        let mut plain = BytesMut::from(&b"HTTP/1.0 204 No Content\r\nDate: x\r\n\r\n"[..]);
+        let head = parse_head(&mut plain, auth()).unwrap().unwrap().unwrap();
+        assert!(!head.headers.has_set_cookie());
+        assert!(!head.headers.has_server_timing());
+        assert!(!head.headers.is_built());
+        assert_eq!(head.headers.get("date").unwrap(), "x");
+        assert_eq!(head.version, Version::HTTP_10);
+        // A map from elsewhere (HTTP/2) answers from the map.
+        let mut m = HeaderMap::new();
+        m.insert("set-cookie", HeaderValue::from_static("a=1"));
+        let mut h2 = super::super::Headers::from(m);
+        assert!(h2.has_set_cookie() && !h2.has_server_timing());
+        h2.mark_cookies_sensitive();
+        assert!(h2.get("set-cookie").unwrap().is_sensitive());
+        assert!(super::super::Headers::default().is_empty());
     }
 
     #[test]

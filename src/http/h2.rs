@@ -127,7 +127,7 @@ pub(crate) async fn exchange(
     att.status = Some(parts.status);
     att.version = Version::HTTP_2;
     att.bytes_received = head_len(&parts.headers);
-    att.headers = parts.headers;
+    att.headers = parts.headers.into();
     while let Some(chunk) = recv.data().await {
         let chunk = chunk.map_err(|e| classify_h2(&e, Stage::Body, authority))?;
         let n = chunk.len();

@@ -204,7 +204,8 @@ pub struct Exchange {
     pub timing: Timing,
     pub status: Option<StatusCode>,
     pub version: Version,
-    pub headers: HeaderMap,
+    /// Built into a `HeaderMap` only when something reads it (see `Headers`).
+    pub headers: Headers,
     /// The first `body_capture_limit` bytes (not decompressed).
     pub body: Bytes,
     /// All body bytes received.
@@ -214,6 +215,126 @@ pub struct Exchange {
     pub close_delimited: bool,
     pub server_timing: Vec<ServerTimingMetric>,
     pub error: Option<TransportError>,
+}
+
+/// Response headers. An HTTP/1.x response keeps its raw head and is parsed into a `HeaderMap`
+/// on first read (`Deref`), so a request whose step checks, captures and prints no header
+/// costs no header-name lookup or value validation; whether `Set-Cookie` and
+/// `Server-Timing` are present is noted while the head is parsed for its framing, so the
+/// cookie jar and the server-timing record need no map either. HTTP/2 responses arrive as a
+/// map from hyper.
+#[derive(Clone, Default)]
+pub struct Headers {
+    /// The final response head (status line, header lines, empty line), HTTP/1.x only.
+    raw: Bytes,
+    seen: Seen,
+    /// `Set-Cookie` values are marked sensitive when the map is built.
+    sensitive_cookies: bool,
+    map: std::sync::OnceLock<HeaderMap>,
+}
+
+/// Header names noticed in a raw head by a byte compare, without building the map.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    pub set_cookie: bool,
+    pub server_timing: bool,
+}
+
+impl Seen {
+    /// Note `name` (as received) if it is one of the names the transport itself reads.
+    #[inline]
+    pub(crate) fn see(&mut self, name: &[u8]) {
+        match name.len() {
+            10 => self.set_cookie |= name.eq_ignore_ascii_case(b"set-cookie"),
+            13 => self.server_timing |= name.eq_ignore_ascii_case(b"server-timing"),
+            _ => {}
+        }
+    }
+}
+
+impl Headers {
+    /// An HTTP/1.x head, exactly one final response (what `h1::parse_head` accepted), and
+    /// the names seen in it.
+    pub(crate) fn from_head(raw: Bytes, seen: Seen) -> Headers {
+        Headers {
+            raw,
+            seen,
+            sensitive_cookies: false,
+            map: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The headers as a map (built on first use).
+    #[must_use]
+    pub fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = h1::head_map(&self.raw);
+            if self.sensitive_cookies {
+                session::mark_sensitive(&mut map, &[http::header::SET_COOKIE]);
+            }
+            map
+        })
+    }
+
+    /// Whether the map has been built (for tests of the lazy path).
+    #[must_use]
+    pub fn is_built(&self) -> bool {
+        self.map.get().is_some()
+    }
+
+    pub(crate) fn has_set_cookie(&self) -> bool {
+        match self.map.get() {
+            Some(m) => m.contains_key(http::header::SET_COOKIE),
+            None => self.seen.set_cookie,
+        }
+    }
+
+    pub(crate) fn has_server_timing(&self) -> bool {
+        match self.map.get() {
+            Some(m) => m.contains_key(&session::SERVER_TIMING),
+            None => self.seen.server_timing,
+        }
+    }
+
+    /// Mark `Set-Cookie` values sensitive (now, or when the map is built).
+    pub(crate) fn mark_cookies_sensitive(&mut self) {
+        match self.map.get_mut() {
+            Some(m) => session::mark_sensitive(m, &[http::header::SET_COOKIE]),
+            None => self.sensitive_cookies = true,
+        }
+    }
+}
+
+impl From<HeaderMap> for Headers {
+    fn from(map: HeaderMap) -> Headers {
+        Headers {
+            raw: Bytes::new(),
+            seen: Seen::default(),
+            sensitive_cookies: false,
+            map: std::sync::OnceLock::from(map),
+        }
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = HeaderMap;
+    fn deref(&self) -> &HeaderMap {
+        self.map()
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = (&'a http::header::HeaderName, &'a http::HeaderValue);
+    type IntoIter = http::header::Iter<'a, http::HeaderValue>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.map().iter()
+    }
+}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.map().fmt(f)
+    }
 }
 
 /// One redirect response of a chain.

@@ -38,7 +38,7 @@ struct Outgoing<'a> {
 /// Pooled connections found dead before a fresh one is opened.
 const MAX_STALE_RETRIES: usize = 3;
 
-static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+pub(crate) static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 pub(crate) static USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("sonde/", env!("CARGO_PKG_VERSION")));
 
@@ -302,12 +302,13 @@ impl Session {
                 }
             };
             let timing = att.timing();
-            if att.headers.contains_key(header::SET_COOKIE) {
+            if att.headers.has_set_cookie() {
                 self.store_cookies(&att.headers, url);
-                mark_sensitive(&mut att.headers, &[header::SET_COOKIE]);
+                att.headers.mark_cookies_sensitive();
             }
             let mut error = res.err();
             if let (None, true, Some(status)) = (&error, req.follow_redirects, att.status)
+                && status.is_redirection()
                 && let Some(next) = redirect::next(status, &att.headers, url, out.method)
             {
                 match next {
@@ -739,7 +740,7 @@ static SECRET_REQUEST_HEADERS: [HeaderName; 3] = [
 ];
 
 /// Mark every value of `names` sensitive: `Debug` prints `Sensitive`, HTTP/2 skips indexing.
-fn mark_sensitive(headers: &mut HeaderMap, names: &[HeaderName]) {
+pub(crate) fn mark_sensitive(headers: &mut HeaderMap, names: &[HeaderName]) {
     for name in names {
         // `entry` may reserve room, so look first: absent headers cost one lookup.
         if !headers.contains_key(name) {
@@ -760,8 +761,11 @@ fn authority(url: &Url) -> Authority<'_> {
     }
 }
 
-fn server_timing(headers: &HeaderMap) -> Vec<ServerTimingMetric> {
+fn server_timing(headers: &super::Headers) -> Vec<ServerTimingMetric> {
     let mut out = Vec::new();
+    if !headers.has_server_timing() {
+        return out;
+    }
     for v in headers.get_all(&SERVER_TIMING) {
         if let Ok(s) = v.to_str() {
             parse_server_timing(s, &mut out);
