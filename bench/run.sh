@@ -8,8 +8,10 @@
 #   h2        bench/h2.sh: HTTP/2 over TLS vs h2load, 1 and 10 streams per connection
 #   newconn   bench/newconn.sh: a fresh connection per request (TLS and plain) vs oha
 #   scenario  bench/scenario.sh: the profile-load flow vs sonde's one URL, goose and Locust
+#   instr     bench/instr.sh: user-space instructions (callgrind) and system calls (strace) per
+#             request, sonde beside wrk; counts, not timings, so it may also run on a busy machine
 # Loopback only; every run is bounded; targets on CPU 0, tools on CPU 1.
-#   bench/run.sh            all of the above (~25 min)
+#   bench/run.sh            all of the above (~30 min)
 #   bench/run.sh --smoke    one short rep of sonde alone per part, to keep the wiring working
 #   ONLY="peers h2" bench/run.sh    a subset
 # Memory and start-up have their own probes: bench/scale.sh (10k connections, RSS over 5 min;
@@ -27,7 +29,7 @@ for a in "$@"; do
     *) echo "bench/run.sh: unknown argument $a (try --help)" >&2; exit 2 ;;
   esac
 done
-ONLY="${ONLY:-peers delay5k h2 newconn scenario}"
+ONLY="${ONLY:-peers delay5k h2 newconn scenario instr}"
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 need_apt=()
@@ -36,6 +38,8 @@ command -v hey >/dev/null || need_apt+=(hey)
 command -v nginx >/dev/null || need_apt+=(nginx libnginx-mod-http-echo)
 command -v h2load >/dev/null || need_apt+=(nghttp2-client)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v strace >/dev/null || need_apt+=(strace)
 if ((${#need_apt[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
@@ -75,7 +79,7 @@ if wants delay5k; then
   if ((SMOKE)); then part delay5k peers DUR=1 REPS=1 TOOLS=wrk SCENARIOS=delay RATE_DELAY=5000 RATE_CONN=100 DELAY_WRK_CONN=50
   else part delay5k peers TOOLS="wrk oha" SCENARIOS=delay RATE_DELAY=5000 RATE_CONN=100 DELAY_WRK_CONN=50; fi
 fi
-for p in h2 newconn scenario; do
+for p in h2 newconn scenario instr; do
   if wants "$p"; then
     if [[ -f "bench/$p.sh" ]]; then part "$p" bash "bench/$p.sh" "${smoke_arg[@]}"
     else echo "bench: bench/$p.sh missing, part $p skipped" >&2; fi
@@ -84,7 +88,7 @@ done
 {
   echo "# bench/run.sh $(date -u '+%Y-%m-%d %H:%M UTC'), sonde $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
-  for p in peers delay5k h2 newconn scenario; do
+  for p in peers delay5k h2 newconn scenario instr; do
     [[ -f "$OUT/$p.md" ]] && { echo "## $p"; echo; cat "$OUT/$p.md"; echo; }
   done
 } >"$OUT/run.md"
