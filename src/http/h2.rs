@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::ThreadId;
 use std::time::Instant;
 
@@ -62,6 +62,22 @@ impl Closed {
     pub(crate) fn is_closed(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// The connection takes no more streams (it is going away, or it failed), though its task
+    /// may still be finishing the streams in flight.
+    pub(crate) fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How a stream failed.
+pub(crate) enum Failure {
+    /// The server never processed it (the connection was already going away, a graceful
+    /// GOAWAY left it out, or it was refused with REFUSED_STREAM; RFC 9113 §8.7): it may go
+    /// again on a fresh connection. The error is what to report if it cannot.
+    Retry(TransportError),
+    /// Anything else: counted as this request's failure.
+    Failed(TransportError),
 }
 
 /// Headers RFC 9113 forbids in HTTP/2 (connection-specific); h2 refuses a request with any.
@@ -101,26 +117,55 @@ fn head_len(h: &HeaderMap) -> u64 {
 }
 
 /// One request as a stream on `sender`'s connection: the head (and `body`) sent, the response
-/// head and body read in this task, the marks in `att` (its `stats` set by the caller).
+/// head and body read in this task, the marks in `att` (its `stats` set by the caller). A
+/// connection found going away is marked `closed`, so the next checkout opens a fresh one.
 pub(crate) async fn exchange(
     sender: &mut Sender,
+    closed: &Closed,
     req: http::Request<()>,
     body: &Bytes,
     att: &mut Attempt,
     limit: usize,
     authority: Authority<'_>,
-) -> Result<(), TransportError> {
+) -> Result<(), Failure> {
     let before = |e: ::h2::Error| classify_h2(&e, Stage::BeforeHeaders, authority);
+    // Nothing of this stream went out: the connection is closing or gone.
+    let unsent = |e: ::h2::Error| {
+        closed.mark();
+        Failure::Retry(before(e))
+    };
+    let idempotent = req.method().is_idempotent();
     att.bytes_sent = head_len(req.headers()) + req.uri().path().len() as u64 + body.len() as u64;
     std::future::poll_fn(|cx| sender.poll_ready(cx))
         .await
-        .map_err(before)?;
-    let (response, mut stream) = sender.send_request(req, body.is_empty()).map_err(before)?;
+        .map_err(unsent)?;
+    let (response, mut stream) = sender.send_request(req, body.is_empty()).map_err(unsent)?;
     if !body.is_empty() {
         // Buffered by h2 and sent as the server's window allows.
-        stream.send_data(body.clone(), true).map_err(before)?;
+        stream
+            .send_data(body.clone(), true)
+            .map_err(|e| Failure::Failed(before(e)))?;
     }
-    let resp = response.await.map_err(before)?;
+    let resp = match response.await {
+        Ok(r) => r,
+        Err(e) => {
+            let going_away = e.is_go_away();
+            if going_away {
+                closed.mark();
+            }
+            // A graceful GOAWAY fails exactly the streams it did not process; REFUSED_STREAM
+            // says the same of one stream. After any other GOAWAY only a request that may be
+            // repeated goes again.
+            let unprocessed = e.reason() == Some(::h2::Reason::REFUSED_STREAM)
+                || (going_away && e.reason() == Some(::h2::Reason::NO_ERROR));
+            let err = before(e);
+            return Err(if unprocessed || (going_away && idempotent) {
+                Failure::Retry(err)
+            } else {
+                Failure::Failed(err)
+            });
+        }
+    };
     att.headers_at = Some(Instant::now());
     att.mark_send_end();
     let (parts, mut recv) = resp.into_parts();
@@ -129,7 +174,7 @@ pub(crate) async fn exchange(
     att.bytes_received = head_len(&parts.headers);
     att.headers = parts.headers.into();
     while let Some(chunk) = recv.data().await {
-        let chunk = chunk.map_err(|e| classify_h2(&e, Stage::Body, authority))?;
+        let chunk = chunk.map_err(|e| Failure::Failed(classify_h2(&e, Stage::Body, authority)))?;
         let n = chunk.len();
         att.body_len += n as u64;
         att.capture.push(&chunk, limit);
@@ -148,8 +193,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Hands each new session its group: per creating thread, `size` sessions per group.
 pub(crate) struct Groups {
     size: u32,
-    /// The group being filled on each thread, and how many sessions it has.
-    filling: Mutex<HashMap<ThreadId, (Arc<Group>, u32)>>,
+    /// The group being filled on each thread, and how many sessions it has; weak, so a group
+    /// whose sessions have all ended closes its connection instead of idling to the run's end.
+    filling: Mutex<HashMap<ThreadId, (Weak<Group>, u32)>>,
 }
 
 impl Groups {
@@ -168,12 +214,16 @@ impl Groups {
         let mut filling = lock(&self.filling);
         let entry = filling
             .entry(std::thread::current().id())
-            .or_insert_with(|| (Arc::new(Group::default()), 0));
-        if entry.1 >= self.size {
-            *entry = (Arc::new(Group::default()), 0);
+            .or_insert_with(|| (Weak::new(), 0));
+        if entry.1 < self.size
+            && let Some(group) = entry.0.upgrade()
+        {
+            entry.1 += 1;
+            return Some(group);
         }
-        entry.1 += 1;
-        Some(entry.0.clone())
+        let group = Arc::new(Group::default());
+        *entry = (Arc::downgrade(&group), 1);
+        Some(group)
     }
 }
 

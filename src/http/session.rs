@@ -456,6 +456,7 @@ impl Session {
         // socket is the server's, not one of this machine's ephemeral ports.
         let say_close = !reuse && !out.headers.contains_key(header::CONNECTION);
         let mut closing: Option<Vec<u8>> = None;
+        let mut last_h2: Option<TransportError> = None;
         for _ in 0..=MAX_STALE_RETRIES {
             let pooled = if reuse {
                 self.checkout(https, host, port)
@@ -488,13 +489,30 @@ impl Session {
             // Checking a connection out takes well under a microsecond: no clock read for it.
             att.ready = Some(if reused { att.start } else { Instant::now() });
             let h1c = match &mut conn.proto {
-                Proto::H2 { sender, stats, .. } => {
+                Proto::H2 {
+                    sender,
+                    stats,
+                    closed,
+                } => {
                     let sender = sender.clone();
                     let stats = stats.clone();
+                    let closed = closed.clone();
                     if reuse && !reused {
                         self.checkin(conn);
                     }
-                    return Box::pin(self.send_h2(out, att, sender, &stats, auth)).await;
+                    match Box::pin(self.send_h2(out, att, sender, &stats, &closed, auth)).await {
+                        Ok(()) => return Ok(()),
+                        // The pooled connection was going away before this stream was
+                        // processed: the next turn opens a fresh one (`checkout` drops it).
+                        Err(h2::Failure::Retry(err)) if reuse => {
+                            last_h2 = Some(err);
+                            *att = Attempt::new(Instant::now());
+                            continue;
+                        }
+                        Err(h2::Failure::Retry(err) | h2::Failure::Failed(err)) => {
+                            return Err(err);
+                        }
+                    }
                 }
                 Proto::H1(h1c) => h1c,
             };
@@ -551,10 +569,12 @@ impl Session {
                 Err(H1Failure::Failed(err)) => return Err(err),
             }
         }
-        Err(TransportError::new(
-            ErrorKind::Reset,
-            format!("{auth}: connections kept closing before the request was sent"),
-        ))
+        Err(last_h2.unwrap_or_else(|| {
+            TransportError::new(
+                ErrorKind::Reset,
+                format!("{auth}: connections kept closing before the request was sent"),
+            )
+        }))
     }
 
     /// One request as a stream on an HTTP/2 connection: jar cookies merged, a User-Agent if
@@ -565,8 +585,9 @@ impl Session {
         att: &mut Attempt,
         mut sender: h2::Sender,
         stats: &Arc<super::io::IoStats>,
+        closed: &h2::Closed,
         auth: Authority<'_>,
-    ) -> Result<(), TransportError> {
+    ) -> Result<(), h2::Failure> {
         let url = out.url;
         let mut headers = out.headers.clone();
         if let Some(v) = out.trace.and_then(|t| HeaderValue::from_bytes(t).ok()) {
@@ -581,10 +602,10 @@ impl Session {
         mark_sensitive(&mut headers, &SECRET_REQUEST_HEADERS);
         h2::prepare_headers(&mut headers, out.body.len());
         let uri = Uri::try_from(&url[..Position::AfterQuery]).map_err(|e| {
-            TransportError::new(
+            h2::Failure::Failed(TransportError::new(
                 ErrorKind::InvalidRequest,
                 format!("invalid request target: {e}"),
-            )
+            ))
         })?;
         let mut req = http::Request::new(());
         *req.method_mut() = out.method.clone();
@@ -593,7 +614,7 @@ impl Session {
         *req.headers_mut() = headers;
         att.use_stats(stats);
         let limit = self.client.cfg.body_capture_limit;
-        h2::exchange(&mut sender, req, out.body, att, limit, auth).await
+        h2::exchange(&mut sender, closed, req, out.body, att, limit, auth).await
     }
 
     /// One request as a stream on its group's shared HTTP/2 connection (opened by this
@@ -607,64 +628,86 @@ impl Session {
         auth: Authority<'_>,
     ) -> Result<(), TransportError> {
         let cfg = &self.client.cfg;
-        let shared = match group.checkout(true, auth.host, auth.port).await {
-            // Waiting for another member to open the connection counts as this stream's
-            // `send` (it was queued for the connection, as on a busy HTTP/1.1 pool).
-            h2::Checkout::Stream(shared) => {
-                att.reused = true;
-                att.ready = Some(att.start);
-                shared
-            }
-            h2::Checkout::Open(opener) => {
-                let key = Key {
-                    https: true,
-                    host: auth.host.into(),
-                    port: auth.port,
-                };
-                let connector = Connector {
-                    tls,
-                    connect_timeout: cfg.connect_timeout,
-                    allow: &cfg.allow,
-                };
-                let c = Box::pin(connect::open(
-                    &connector,
-                    out.url,
-                    key,
-                    att.start,
-                    &mut att.connect,
-                ))
-                .await?;
-                att.tls_resumed = c.tls_resumed;
-                att.ready = Some(Instant::now());
-                match c.proto {
-                    Proto::H2 {
-                        sender,
-                        stats,
-                        closed,
-                    } => {
-                        let shared = h2::Shared {
+        let mut last: Option<TransportError> = None;
+        for _ in 0..=MAX_STALE_RETRIES {
+            let shared = match group.checkout(true, auth.host, auth.port).await {
+                // Waiting for another member to open the connection counts as this stream's
+                // `send` (it was queued for the connection, as on a busy HTTP/1.1 pool).
+                h2::Checkout::Stream(shared) => {
+                    att.reused = true;
+                    att.ready = Some(att.start);
+                    shared
+                }
+                h2::Checkout::Open(opener) => {
+                    let key = Key {
+                        https: true,
+                        host: auth.host.into(),
+                        port: auth.port,
+                    };
+                    let connector = Connector {
+                        tls,
+                        connect_timeout: cfg.connect_timeout,
+                        allow: &cfg.allow,
+                    };
+                    let c = Box::pin(connect::open(
+                        &connector,
+                        out.url,
+                        key,
+                        att.start,
+                        &mut att.connect,
+                    ))
+                    .await?;
+                    att.tls_resumed = c.tls_resumed;
+                    att.ready = Some(Instant::now());
+                    match c.proto {
+                        Proto::H2 {
                             sender,
                             stats,
                             closed,
-                        };
-                        opener.opened(shared.clone());
-                        shared
-                    }
-                    // Dropping the opener lets the next member try (and fail the same way).
-                    Proto::H1(_) => {
-                        return Err(TransportError::new(
-                            ErrorKind::Protocol,
-                            format!(
-                                "{auth}: the server negotiated HTTP/1.1 (ALPN), but --streams-per-connection {} (http.streams_per_connection) needs HTTP/2 to put several streams on one connection; nothing was sent on it",
-                                cfg.streams_per_connection
-                            ),
-                        ));
+                        } => {
+                            let shared = h2::Shared {
+                                sender,
+                                stats,
+                                closed,
+                            };
+                            opener.opened(shared.clone());
+                            shared
+                        }
+                        // Dropping the opener lets the next member try (and fail the same way).
+                        Proto::H1(_) => {
+                            return Err(TransportError::new(
+                                ErrorKind::Protocol,
+                                format!(
+                                    "{auth}: the server negotiated HTTP/1.1 (ALPN), but --streams-per-connection {} (http.streams_per_connection) needs HTTP/2 to put several streams on one connection; nothing was sent on it",
+                                    cfg.streams_per_connection
+                                ),
+                            ));
+                        }
                     }
                 }
+            };
+            match self
+                .send_h2(out, att, shared.sender, &shared.stats, &shared.closed, auth)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                // The group's connection was going away before this stream was processed (it is
+                // marked closed): the next checkout opens a fresh one.
+                Err(h2::Failure::Retry(err)) => {
+                    last = Some(err);
+                    *att = Attempt::new(Instant::now());
+                }
+                Err(h2::Failure::Failed(err)) => return Err(err),
             }
-        };
-        self.send_h2(out, att, shared.sender, &shared.stats, auth)
-            .await
+        }
+        Err(last.unwrap_or_else(|| {
+            TransportError::new(
+                ErrorKind::Reset,
+                format!(
+                    "{auth}: HTTP/2 connections kept going away before the request was processed"
+                ),
+            )
+        }))
     }
 
     /// An idle HTTP/1.1 connection (removed from the pool) or a clone of a live HTTP/2 one.

@@ -61,6 +61,13 @@ impl H2Server {
 }
 
 async fn h2_server(delay: Duration) -> H2Server {
+    h2_server_goaway(delay, None).await
+}
+
+/// As `h2_server`; with `goaway_after`, each connection is shut down gracefully (GOAWAY, then
+/// the streams in flight finish) once it has taken that many requests, as nginx does after
+/// `keepalive_requests`.
+async fn h2_server_goaway(delay: Duration, goaway_after: Option<u64>) -> H2Server {
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .unwrap();
@@ -94,21 +101,34 @@ async fn h2_server(delay: Duration) -> H2Server {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
+                let enough = Arc::new(tokio::sync::Notify::new());
+                let say_goaway = enough.clone();
                 let svc = service_fn(move |_req| {
                     let stats = stats.clone();
+                    let say_goaway = say_goaway.clone();
                     async move {
                         let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                         stats.max.fetch_max(now, Ordering::SeqCst);
-                        stats.requests.fetch_add(1, Ordering::SeqCst);
+                        let n = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+                        if goaway_after.is_some_and(|g| n >= g) {
+                            say_goaway.notify_one();
+                        }
                         tokio::time::sleep(delay).await;
                         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, Infallible>(response(200, full("ok")))
                     }
                 });
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .max_concurrent_streams(100)
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                    .serve_connection(TokioIo::new(tls), svc);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = enough.notified() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
             });
             while tasks.try_join_next().is_some() {}
         }
@@ -378,4 +398,154 @@ async fn one_user_commands_refuse_the_scenario_key() {
         assert!(err.contains(&format!("sonde {}", args[0])), "{err}");
     }
     assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+/// A server that closes each connection gracefully after 5 requests (GOAWAY; nginx does so
+/// after `keepalive_requests`): the streams it did not process, and those that found the
+/// connection going away, go again on a fresh connection. Not one error the server never
+/// produced, whether virtual users share connections or each has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_goaway_moves_requests_to_a_fresh_connection() {
+    let srv = h2_server_goaway(Duration::from_millis(3), Some(5)).await;
+    let url = srv.url("/");
+    let ca = srv.ca_pem.display().to_string();
+    for streams in ["3", "1"] {
+        let (url, ca) = (url.clone(), ca.clone());
+        let (json, code, err) = tokio::task::spawn_blocking(move || {
+            run_json(&[
+                "run",
+                "--url",
+                &url,
+                "--cacert",
+                &ca,
+                "--vus",
+                "6",
+                "--streams-per-connection",
+                streams,
+                "--threads",
+                "1",
+                "-n",
+                "60",
+            ])
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 0, "streams {streams}: {err}");
+        let http = &json.unwrap()["http"];
+        assert_eq!(http["requests"], 60, "streams {streams}: {http}");
+        assert_eq!(http["errors"], 0, "streams {streams}: {http}");
+    }
+    let (conns, _, per_conn) = srv.seen();
+    // 120 requests at no more than 5 (plus those already in flight) per connection.
+    assert!(conns >= 12, "{conns} connections: {per_conn:?}");
+}
+
+/// An HTTP/2 server on the `h2` crate that refuses every `every`-th stream of each connection
+/// with REFUSED_STREAM
+/// (RFC 9113 §8.7: not processed, safe to retry) and answers the others 200 "ok".
+/// Returns the server, and how many streams it refused and answered.
+async fn refusing_h2_server(every: u64) -> (H2Server, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_pem = dir.path().join("ca.pem");
+    std::fs::write(&ca_pem, cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (refused, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (r, a) = (refused.clone(), answered.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            let (acceptor, r, a) = (acceptor.clone(), r.clone(), a.clone());
+            // Counted per connection: a refused request's retry (on the same connection, at
+            // most two other streams later) is never refused again.
+            let seen = AtomicU64::new(0);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut conn) = h2::server::handshake(tls).await else {
+                    return;
+                };
+                while let Some(Ok((_req, mut respond))) = conn.accept().await {
+                    if (seen.fetch_add(1, Ordering::SeqCst) + 1) % every == 0 {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        r.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    let a = a.clone();
+                    tokio::spawn(async move {
+                        let resp = hyper::Response::builder().status(200).body(()).unwrap();
+                        if let Ok(mut body) = respond.send_response(resp, false) {
+                            let _ = body.send_data(bytes::Bytes::from_static(b"ok"), true);
+                            a.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+        }
+    });
+    let srv = H2Server {
+        port,
+        ca_pem,
+        conns: Arc::default(),
+        task,
+        _dir: dir,
+    };
+    (srv, refused, answered)
+}
+
+/// A stream the server refused (REFUSED_STREAM: it did no work for it) is sent again, so the
+/// run shows what the server did: every request answered, none counted as failed, on a shared
+/// connection and on a VU's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_stream_goes_again() {
+    let (srv, refused, answered) = refusing_h2_server(4).await;
+    let url = srv.url("/");
+    let ca = srv.ca_pem.display().to_string();
+    for streams in ["3", "1"] {
+        let (url, ca) = (url.clone(), ca.clone());
+        let (json, code, err) = tokio::task::spawn_blocking(move || {
+            run_json(&[
+                "run",
+                "--url",
+                &url,
+                "--cacert",
+                &ca,
+                "--vus",
+                "6",
+                "--streams-per-connection",
+                streams,
+                "--threads",
+                "1",
+                "-n",
+                "60",
+            ])
+        })
+        .await
+        .unwrap();
+        let http = &json.unwrap()["http"];
+        assert_eq!(
+            http["errors"], 0,
+            "streams {streams}: {}",
+            http["error_messages"]
+        );
+        assert_eq!(http["requests"], 60, "streams {streams}: {http}");
+        assert_eq!(code, 0, "streams {streams}: {err}");
+    }
+    assert!(refused.load(Ordering::SeqCst) >= 20, "refused {refused:?}");
+    assert_eq!(answered.load(Ordering::SeqCst), 120);
 }
