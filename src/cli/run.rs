@@ -351,6 +351,10 @@ pub async fn run(mut a: RunArgs) -> Result<Exit, Error> {
     if a.connection == Some(ConnectionArg::Reuse) {
         plan.http.connection = ConnectionMode::Reuse;
     }
+    // Likewise an explicit `--streams-per-connection 1` over the scenario's sharing.
+    if let Some(n) = a.streams_per_connection {
+        plan.http.streams_per_connection = n;
+    }
     check_streams(&plan)?;
     plan.http.allow = Arc::new(policy(&a)?);
     if let Some(u) = &a.prometheus {

@@ -132,6 +132,12 @@ pub fn canonical(plan: &Plan) -> String {
     if !h.tls_resumption {
         c.field("tls_resumption", "false");
     }
+    if h.streams_per_connection > 1 {
+        c.field(
+            "streams_per_connection",
+            &h.streams_per_connection.to_string(),
+        );
+    }
     c.0
 }
 
