@@ -974,6 +974,22 @@ async fn run_step(
             None => None,
         };
         let ex = session.send_traced(req, wire, tp.as_ref()).await;
+        // `--connection new` adds `Connection: close` to an HTTP/1.x request without its own
+        // Connection header: `-v` shows it as sent.
+        let shown = if local.shared.verbose.is_some()
+            && local.shared.client.config().connection == crate::http::ConnectionMode::New
+            && ex.version != http::Version::HTTP_2
+            && !req.headers.contains_key(http::header::CONNECTION)
+        {
+            let mut r = shown.unwrap_or_else(|| Box::new(req.clone()));
+            r.headers.insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            Some(r)
+        } else {
+            shown
+        };
         // The trace a kept request names: sonde's, else the caller's own `traceparent` (repro of
         // one specific trace), looked up only when a trace or an exemplar is kept.
         let recorded_tp = || tp.or_else(|| crate::trace::sent_by_caller(&req.headers));
