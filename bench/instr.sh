@@ -48,7 +48,10 @@ http {
     }
 }
 EOF
-taskset -c 0 setsid nginx -p "$work/" -c "$work/nginx.conf" &
+if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
+  echo "bench: something already answers on 127.0.0.1:$PORT (set INSTR_PORT)" >&2; exit 2
+fi
+taskset -c 0 nginx -p "$work/" -c "$work/nginx.conf" &
 NGX=$!
 cleanup() { kill "$NGX" 2>/dev/null || true; wait "$NGX" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -56,7 +59,7 @@ for _ in $(seq 50); do
   curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break
   sleep 0.1
 done
-curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" || { echo "bench: nginx did not answer on $PORT" >&2; exit 2; }
+curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" && kill -0 "$NGX" 2>/dev/null || { echo "bench: nginx did not answer on $PORT" >&2; exit 2; }
 
 sonde_snapshot "$work/sonde"
 URL="http://127.0.0.1:$PORT/"
@@ -69,6 +72,9 @@ sonde_instr() {
   timeout 900 taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out.cg" \
     "$SONDE" run --url "$URL" --vus 1 -n "$n" --threads 1 --format json --quiet \
     >"$out.json" 2>"$out.err"
+  # A run that did not complete its N requests cleanly would still give a plausible count.
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); h=d["http"]; sys.exit(0 if h["requests"]==int(sys.argv[2]) and h["errors"]==0 else 1)' \
+    "$out.json" "$n" || { echo "bench: sonde's callgrind run of $n requests did not complete cleanly (see $out.err)" >&2; exit 2; }
   refs "$out.err"
 }
 s1=$(sonde_instr "$N")

@@ -265,7 +265,8 @@ for scheme in $SCHEMES; do
       rc="$(cat "$OUT/$name.rc")"
       ((rc == 0)) || detail="exit $rc; $detail"
       cpu="$(awk -v t="$ticks" -v hz="$TICK" 'BEGIN{printf "%.3f", t / hz}')"
-      RATE[$name]="$(awk -v n="$n" -v c="$cpu" 'BEGIN{ if (c > 0 && n ~ /^[0-9]+$/) printf "%.0f", n / c; else print 0 }')"
+      # Answered requests only, for both tools: a failed connect is cheap and must not count.
+      RATE[$name]="$(awk -v n="$n" -v e="$e" -v c="$cpu" 'BEGIN{ if (c > 0 && n ~ /^[0-9]+$/) printf "%.0f", (n - (e ~ /^[0-9]+$/ ? e : 0)) / c; else print 0 }')"
       CPU[$name]="$cpu" CONNS_OF[$name]="$n" ERRS[$name]="$e" RESUMED[$name]="$r" DETAIL[$name]="$detail"
       echo "newconn.sh: [$name] $n connections, $e errors, resumed $r, ${cpu} CPU s -> ${RATE[$name]} per CPU-s" >&2
     done
