@@ -481,7 +481,7 @@ async fn refusing_h2_server(every: u64) -> (H2Server, Arc<AtomicU64>, Arc<Atomic
                     return;
                 };
                 while let Some(Ok((_req, mut respond))) = conn.accept().await {
-                    if (seen.fetch_add(1, Ordering::SeqCst) + 1) % every == 0 {
+                    if (seen.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(every) {
                         respond.send_reset(h2::Reason::REFUSED_STREAM);
                         r.fetch_add(1, Ordering::SeqCst);
                         continue;
