@@ -241,24 +241,10 @@ async fn verbose_shows_the_subscription_and_the_event_that_passed_with_secrets_r
 /// A TLS front for the demo on 127.0.0.1 (rcgen certificate, trusted through `--cacert`): each
 /// connection is decrypted and copied to the demo as is. Returns the front's URL and the PEM.
 async fn tls_front(demo: &RunningDemo, dir: &Path) -> (String, std::path::PathBuf) {
-    use rustls::pki_types::PrivateKeyDer;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    let cert = params.self_signed(&key).unwrap();
+    let (cert, key, made, _made_in) = crate::support::self_signed();
     let pem = dir.join("front.pem");
-    std::fs::write(&pem, cert.pem()).unwrap();
-    let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.der().clone()], der)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    std::fs::copy(made, &pem).unwrap();
+    let acceptor = crate::support::tls_acceptor(cert, key, &[]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let front = listener.local_addr().unwrap();
     let backend = demo.addr;

@@ -68,22 +68,8 @@ async fn h2_server(delay: Duration) -> H2Server {
 /// the streams in flight finish) once it has taken that many requests, as nginx does after
 /// `keepalive_requests`.
 async fn h2_server_goaway(delay: Duration, goaway_after: Option<u64>) -> H2Server {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (cert, key, ca_pem, dir) = support::self_signed();
+    let acceptor = support::tls_acceptor(cert, key, &[b"h2"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let conns: Arc<Mutex<Vec<Arc<ConnStats>>>> = Arc::default();
@@ -420,21 +406,8 @@ async fn a_graceful_goaway_moves_requests_to_a_fresh_connection() {
 /// (RFC 9113 §8.7: not processed, safe to retry) and answers the others 200 "ok".
 /// Returns the server, and how many streams it refused and answered.
 async fn refusing_h2_server(every: u64) -> (H2Server, Arc<AtomicU64>, Arc<AtomicU64>) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (cert, key, ca_pem, dir) = support::self_signed();
+    let acceptor = support::tls_acceptor(cert, key, &[b"h2"]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (refused, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));

@@ -498,6 +498,21 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    let (cert, key, pem, dir) = self_signed();
+    let mut srv = spawn_tls_cert(cert, key, alpn_h2, handler).await;
+    srv.ca_pem = Some(pem);
+    srv._dir = Some(dir);
+    srv
+}
+
+/// A fresh self-signed certificate for `localhost` and `127.0.0.1`, its key, and the PEM file
+/// a client trusts it by (in the returned directory, kept as long as the server).
+pub fn self_signed() -> (
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .unwrap();
@@ -505,10 +520,25 @@ where
     let pem = dir.path().join("ca.pem");
     std::fs::write(&pem, cert.pem()).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
-    let mut srv = spawn_tls_cert(cert.der().clone(), key, alpn_h2, handler).await;
-    srv.ca_pem = Some(pem);
-    srv._dir = Some(dir);
-    srv
+    (cert.der().clone(), key, pem, dir)
+}
+
+/// A rustls acceptor (ring provider, safe default versions) presenting `cert`, offering
+/// `alpn` in that order.
+pub fn tls_acceptor(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::TlsAcceptor {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
 /// A TLS server presenting the given certificate (expired, wrong names, made by openssl, …):
@@ -523,19 +553,12 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    cfg.alpn_protocols = if alpn_h2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    let alpn: &[&[u8]] = if alpn_h2 {
+        &[b"h2", b"http/1.1"]
     } else {
-        vec![b"http/1.1".to_vec()]
+        &[b"http/1.1"]
     };
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = tls_acceptor(cert, key, alpn);
     let listener = bind().await;
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
