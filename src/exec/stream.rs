@@ -248,6 +248,7 @@ fn as_exchange(
         body_len: data.len() as u64,
         body: data,
         close_delimited: false,
+        said_close: false,
         server_timing: Vec::new(),
         error: None,
     }

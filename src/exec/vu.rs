@@ -976,11 +976,7 @@ async fn run_step(
         let ex = session.send_traced(req, wire, tp.as_ref()).await;
         // `--connection new` adds `Connection: close` to an HTTP/1.x request without its own
         // Connection header: `-v` shows it as sent.
-        let shown = if local.shared.verbose.is_some()
-            && local.shared.client.config().connection == crate::http::ConnectionMode::New
-            && ex.version != http::Version::HTTP_2
-            && !req.headers.contains_key(http::header::CONNECTION)
-        {
+        let shown = if local.shared.verbose.is_some() && ex.said_close {
             let mut r = shown.unwrap_or_else(|| Box::new(req.clone()));
             r.headers.insert(
                 http::header::CONNECTION,

@@ -87,6 +87,8 @@ pub(crate) struct Attempt {
     /// HTTP/1.x body with no length that ended when the server closed the connection: a
     /// truncated body cannot be told from a whole one.
     pub close_delimited: bool,
+    /// This attempt added `Connection: close` to the request (`ConnectionMode::New`).
+    pub said_close: bool,
 }
 
 impl Attempt {
@@ -110,6 +112,7 @@ impl Attempt {
             capture: Capture::Empty,
             body_len: 0,
             close_delimited: false,
+            said_close: false,
         }
     }
 

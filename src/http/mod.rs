@@ -213,6 +213,9 @@ pub struct Exchange {
     /// The body had no length and ended with the connection (HTTP/1.0 style): whether it was
     /// cut short cannot be known.
     pub close_delimited: bool,
+    /// The final request went out with a `Connection: close` the transport added
+    /// (`ConnectionMode::New`, a request without its own Connection header): `-v` shows it.
+    pub said_close: bool,
     pub server_timing: Vec<ServerTimingMetric>,
     pub error: Option<TransportError>,
 }

@@ -356,6 +356,7 @@ impl Session {
                 body: att.capture.into_bytes(),
                 body_len: att.body_len,
                 close_delimited: att.close_delimited,
+                said_close: att.said_close,
                 server_timing,
                 error,
             };
@@ -551,6 +552,7 @@ impl Session {
             let mut sent = h1::sent(out.method, out.headers);
             // What this attempt wrote says close (the connection is not pooled either way).
             sent.close |= say_close;
+            att.said_close = say_close;
             let res = h1::exchange(h1c, wire, &sent, att, cfg.body_capture_limit, auth).await;
             match res {
                 Ok(()) => {

@@ -326,3 +326,31 @@ fn over_tls_every_request_handshakes_and_resumption_is_counted() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("resumption off"), "{notes}");
 }
+
+/// `-v` prints the request as sent: with `--connection new` that includes the
+/// `Connection: close` the transport added.
+#[test]
+fn verbose_shows_the_connection_close_it_sent() {
+    let seen = Arc::new(Seen::default());
+    let srv = {
+        let seen = seen.clone();
+        Background::start(move || counting(seen))
+    };
+    let url = srv.url("/").to_string();
+    let (_, out) = run_json(&[
+        "run",
+        "--url",
+        &url,
+        "--connection",
+        "new",
+        "-n",
+        "1",
+        "--vus",
+        "1",
+        "-v",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+    assert!(out.status.success(), "{err}");
+    assert_eq!(seen.closing.load(Ordering::SeqCst), 1);
+    assert!(err.contains("> connection: close"), "{err}");
+}
